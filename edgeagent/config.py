@@ -1,0 +1,208 @@
+"""The agent's TOML config, validated by pydantic, with errors that name the key.
+
+Every section has embedded defaults, so `edgeagent demo` runs with no file
+at all. A bad file never shows a traceback: `ConfigError` names the file,
+the dotted key path (`drivers[2].pin`) and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from edgeagent.driver import DriverOptions, UnknownDriverType, load_driver_class
+from edgeagent.errors import ConfigError
+
+ENV_CONFIG = "EDGEAGENT_CONFIG"
+DEFAULT_CONFIG_PATH = Path("/etc/edgeagent/edgeagent.toml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HomeConfig(_Section):
+    id: str = Field(default="demo-001", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class MqttConfig(_Section):
+    urls: list[str] = Field(default_factory=lambda: ["mqtt://127.0.0.1:1883"], min_length=1)
+    topic_prefix: str = Field(default="care", pattern=r"^[^#+]+$")
+    protocol: Literal["5", "3.1.1"] = "5"
+    keepalive: int = Field(default=30, ge=5, le=3600)
+    client_id: str | None = None
+    username: str | None = None
+    password_file: Path | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    tls_insecure_skip_verify: bool = False
+    session_expiry: int = Field(default=7 * 24 * 3600, ge=0)
+    max_inflight: int = Field(default=64, ge=1, le=65535)
+    backoff_initial: float = Field(default=1.0, gt=0)
+    backoff_max: float = Field(default=120.0, gt=0)
+    connect_timeout: float = Field(default=10.0, gt=0)
+
+    @field_validator("urls")
+    @classmethod
+    def _valid_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            parsed = urlparse(url)
+            if parsed.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+                raise ValueError(f"{url!r}: scheme must be mqtt:// or mqtts://")
+            if not parsed.hostname:
+                raise ValueError(f"{url!r}: no host")
+        return urls
+
+
+class OutboxConfig(_Section):
+    path: Path = Path("/var/lib/edgeagent/outbox.db")
+    max_bytes: int = Field(default=200_000_000, ge=1_000_000)
+    retention_hours: float = Field(default=72.0, ge=0)
+    send_raw_states: bool = True
+
+
+class ControlConfig(_Section):
+    socket: Path = Path("/run/edgeagent/control.sock")
+
+
+class CommandsConfig(_Section):
+    enabled: bool = True
+    allow_changes: bool = False
+    rate_per_minute: int = Field(default=10, ge=1)
+
+
+class AgentConfig(_Section):
+    """The whole file. `drivers` holds each driver's own validated options."""
+
+    home: HomeConfig = Field(default_factory=HomeConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    control: ControlConfig = Field(default_factory=ControlConfig)
+    commands: CommandsConfig = Field(default_factory=CommandsConfig)
+    heuristics: dict[str, Any] = Field(default_factory=dict)
+    drivers: list[DriverOptions] = Field(default_factory=list)
+    source: str = Field(default="<defaults>", exclude=True)
+
+
+def _key_path(loc: tuple[int | str, ...], prefix: str = "") -> str:
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _first_error(exc: ValidationError, source: str, prefix: str = "") -> ConfigError:
+    err = exc.errors()[0]
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    key = _key_path(loc, prefix)
+    reason = err["msg"]
+    if err["type"] == "extra_forbidden":
+        reason = "unknown key (typo? see the configuration reference in README.md)"
+    elif err["type"] == "missing":
+        reason = "required key is missing"
+    elif "input" in err and err["type"] not in ("value_error",):
+        reason = f"{reason} (got {err['input']!r})"
+    more = len(exc.errors()) - 1
+    if more:
+        reason += f" (and {more} more error{'s' if more > 1 else ''})"
+    return ConfigError(source, key, reason)
+
+
+def _validate_drivers(raw: list[Any], source: str) -> list[DriverOptions]:
+    drivers: list[DriverOptions] = []
+    names: dict[str, int] = {}
+    pins: dict[int, str] = {}
+    for index, table in enumerate(raw):
+        where = f"drivers[{index}]"
+        if not isinstance(table, dict):
+            raise ConfigError(source, where, "must be a [[drivers]] table")
+        type_name = table.get("type")
+        if not isinstance(type_name, str):
+            raise ConfigError(source, f"{where}.type", "required key is missing")
+        try:
+            cls = load_driver_class(type_name)
+        except UnknownDriverType as exc:
+            raise ConfigError(source, f"{where}.type", str(exc)) from None
+        try:
+            options = cls.Options.model_validate(table)
+        except ValidationError as exc:
+            raise _first_error(exc, source, where) from None
+        if options.name in names:
+            raise ConfigError(
+                source, f"{where}.name",
+                f"driver name {options.name!r} already used by drivers[{names[options.name]}]",
+            )
+        names[options.name] = index
+        for pin in options.claimed_pins():
+            if pin in pins:
+                raise ConfigError(
+                    source, f"{where}.pin",
+                    f"GPIO pin {pin} is used by both {pins[pin]!r} and {options.name!r}",
+                )
+            pins[pin] = options.name
+        drivers.append(options)
+    return drivers
+
+
+def parse_config(data: dict[str, Any], source: str = "<memory>") -> AgentConfig:
+    """Validate a parsed TOML document; drivers are validated by their own Options models."""
+    raw_drivers = data.get("drivers", [])
+    if not isinstance(raw_drivers, list):
+        raise ConfigError(source, "drivers", "must be an array of [[drivers]] tables")
+    rest = {k: v for k, v in data.items() if k != "drivers"}
+    try:
+        config = AgentConfig.model_validate(rest)
+    except ValidationError as exc:
+        raise _first_error(exc, source) from None
+    config.drivers = _validate_drivers(raw_drivers, source)
+    config.source = source
+    return config
+
+
+def load_config(path: str | os.PathLike[str] | None) -> AgentConfig:
+    """Read and validate a config file; `None` means embedded defaults."""
+    if path is None:
+        return AgentConfig()
+    file = Path(path)
+    source = str(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, "", "file not found") from None
+    except (PermissionError, IsADirectoryError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, "", f"cannot read: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, "", f"not valid TOML: {exc}") from None
+    return parse_config(data, source)
+
+
+def resolve_config_path(cli_value: str | None) -> str | None:
+    """CLI flag, then $EDGEAGENT_CONFIG, then /etc/edgeagent/edgeagent.toml if it exists."""
+    if cli_value:
+        return cli_value
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        return env
+    return str(DEFAULT_CONFIG_PATH) if DEFAULT_CONFIG_PATH.exists() else None

@@ -1,0 +1,149 @@
+"""The driver interface and registry. Core knows drivers only through this module.
+
+A driver is a class registered under the `edgeagent.drivers` entry-point
+group. It declares a pydantic `Options` model for its `[[drivers]]` table,
+runs as an asyncio task, emits `Reading`s through its context and reports
+its own health. It knows nothing of MQTT, SQLite or alerts.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from edgeagent.clock import Clock
+from edgeagent.models import Reading
+
+ENTRY_POINT_GROUP = "edgeagent.drivers"
+
+
+class HealthState(StrEnum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    FAILED = "failed"
+    STARTING = "starting"
+
+
+@dataclass(slots=True)
+class Health:
+    state: HealthState = HealthState.STARTING
+    reason: str = ""
+    counters: dict[str, int] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "state": str(self.state),
+            "reason": self.reason,
+            "counters": dict(self.counters),
+            "details": dict(self.details),
+        }
+
+
+class DriverOptions(BaseModel):
+    """Keys every `[[drivers]]` table has. Drivers subclass this with their own keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    name: str
+    room: str | None = None
+    enabled: bool = True
+
+    def claimed_pins(self) -> list[int]:
+        """GPIO pins this driver will own; the config loader rejects a pin used twice."""
+        return []
+
+
+EmitFn = Callable[[Reading], None]
+
+
+@dataclass(slots=True)
+class DriverContext:
+    """What the supervisor hands a driver: where readings go, which clock, a logger."""
+
+    emit: EmitFn
+    clock: Clock
+    logger: logging.Logger
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def emit_threadsafe(self, reading: Reading) -> None:
+        """For library callbacks that fire on their own threads (gpiozero, pyserial readers)."""
+        if self.loop is None:
+            self.emit(reading)
+        else:
+            self.loop.call_soon_threadsafe(self.emit, reading)
+
+
+class Driver(abc.ABC):
+    """Base class of every driver. Subclasses set `Options` and implement `run`."""
+
+    Options: ClassVar[type[DriverOptions]] = DriverOptions
+
+    def __init__(self, options: DriverOptions, context: DriverContext) -> None:
+        self.options = options
+        self.context = context
+        self.health = Health()
+
+    @property
+    def name(self) -> str:
+        return self.options.name
+
+    def reading(self, sensor: str, value: Any, *, device: str | None = None,
+                room: str | None = None, role: str | None = None,
+                data: dict[str, Any] | None = None) -> Reading:
+        """A reading stamped with this driver's name, room and the context clock."""
+        clock = self.context.clock
+        return Reading(
+            driver=self.options.name,
+            device=device or self.options.name,
+            sensor=sensor,
+            value=value,
+            mono=clock.monotonic(),
+            wall=clock.wall(),
+            room=room if room is not None else self.options.room,
+            role=role,
+            data=data or {},
+        )
+
+    def set_health(self, state: HealthState, reason: str = "") -> None:
+        self.health.state = state
+        self.health.reason = reason
+
+    def count(self, counter: str, by: int = 1) -> None:
+        self.health.counters[counter] = self.health.counters.get(counter, 0) + by
+
+    @abc.abstractmethod
+    async def run(self) -> None:
+        """Produce readings until cancelled. Raise DriverError to be restarted with backoff."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release hardware. Called after `run` ends or is cancelled."""
+
+
+class UnknownDriverType(LookupError):
+    pass
+
+
+def available_driver_types() -> dict[str, Any]:
+    """Entry points of every installed driver, first-party and third-party alike."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def load_driver_class(type_name: str) -> type[Driver]:
+    eps = available_driver_types()
+    if type_name not in eps:
+        known = ", ".join(sorted(eps)) or "none installed"
+        raise UnknownDriverType(f"unknown driver type {type_name!r} (known: {known})")
+    cls = eps[type_name].load()
+    if not (isinstance(cls, type) and issubclass(cls, Driver)):
+        raise UnknownDriverType(f"entry point {type_name!r} is not an edgeagent Driver")
+    return cls

@@ -1,0 +1,38 @@
+"""One precise exception class per failure the CLI, supervisor and doctor can act on."""
+
+from __future__ import annotations
+
+
+class EdgeAgentError(Exception):
+    """Base of every error edgeagent raises on purpose."""
+
+
+class ConfigError(EdgeAgentError):
+    """A config file is unreadable or invalid. `key` is the dotted path of the bad key."""
+
+    def __init__(self, path: str, key: str, reason: str) -> None:
+        self.path = path
+        self.key = key
+        self.reason = reason
+        where = f"{path}: {key}: " if key else f"{path}: "
+        super().__init__(f"{where}{reason}")
+
+
+class DriverError(EdgeAgentError):
+    """A driver cannot reach or understand its hardware; the supervisor restarts it."""
+
+
+class HardwareUnavailable(DriverError):
+    """The hardware or its library is absent on this machine (no GPIO, no Bluetooth)."""
+
+
+class PayloadError(EdgeAgentError):
+    """Bytes from a device did not decode; counted and logged, never fatal."""
+
+
+class OutboxError(EdgeAgentError):
+    """The outbox database cannot be used."""
+
+
+class OutboxFull(OutboxError):
+    """The disk refused a write (ENOSPC, quota, file size limit)."""
