@@ -82,7 +82,7 @@ class Source(BaseModel):
 
 
 class AlertInfo(BaseModel):
-    id: str = Field(description="Stable id of the alert across its raised/escalated/resolved events")
+    id: str = Field(description="Stable id of one alert across raised/escalated/resolved")
     state: AlertState
 
 
@@ -91,7 +91,7 @@ class Event(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_: Literal["edgeagent.event/1"] = Field(default=SCHEMA_ID, alias="schema")
+    schema_: Literal["edgeagent.event/1"] = Field(default="edgeagent.event/1", alias="schema")
     id: str = Field(description="UUIDv7, the dedup key")
     home: str
     seq: int = Field(ge=1, description="Per-home sequence, +1 per event, survives restarts")

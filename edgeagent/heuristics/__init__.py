@@ -10,7 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
+from edgeagent.heuristics.settings import HeuristicsSettings
 from edgeagent.models import Draft, Reading
+
+__all__ = ["Engine", "HeuristicsSettings", "build_engine"]
 
 
 class Engine(Protocol):
@@ -31,3 +34,15 @@ class Engine(Protocol):
     def restore(self, state: dict[str, Any]) -> None:
         """Resume from `snapshot()`; unknown or old state is ignored, not fatal."""
         ...
+
+
+def build_engine(settings: HeuristicsSettings | None, timezone: str,
+                 send_raw_states: bool = True) -> Engine:
+    """The engine a home runs: the full safety engine, or passthrough when disabled."""
+    from edgeagent.heuristics.engine import SafetyEngine
+    from edgeagent.heuristics.passthrough import PassthroughEngine
+
+    settings = settings or HeuristicsSettings()
+    if not settings.enabled:
+        return PassthroughEngine(send_raw_states=send_raw_states)
+    return SafetyEngine(settings, timezone, send_raw_states=send_raw_states)

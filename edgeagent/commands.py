@@ -1,0 +1,106 @@
+"""Downlink commands: `<prefix>/<home>/cmd/<name>` -> allow-listed handlers -> `.../reply`.
+
+Everything from the network is hostile until checked: the name must be on
+the allow-list, the payload a small JSON object, the rate under the limit,
+and a command id seen before (a replayed message) is ignored. A bad command
+gets an error reply and a log line; nothing here raises into the agent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from edgeagent.topics import Topics
+
+log = logging.getLogger(__name__)
+
+MAX_PAYLOAD = 4096
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class CommandRouter:
+    """Validates and dispatches downlink commands; `handlers` is the allow-list."""
+
+    def __init__(self, topics: Topics, *, rate_per_minute: int = 10,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.topics = topics
+        self.handlers: dict[str, Handler] = {}
+        self.changing: set[str] = set()
+        self.allow_changes = False
+        self.rate_per_minute = rate_per_minute
+        self._monotonic = monotonic
+        self._recent: deque[float] = deque()
+        self._seen_ids: OrderedDict[str, None] = OrderedDict()
+        self.counters: dict[str, int] = {"accepted": 0, "rejected": 0}
+
+    def register(self, name: str, handler: Handler, *, changes_state: bool = False) -> None:
+        self.handlers[name] = handler
+        if changes_state:
+            self.changing.add(name)
+
+    def _reject(self, why: str) -> dict[str, Any]:
+        self.counters["rejected"] += 1
+        log.warning("downlink command rejected: %s", why)
+        return {"ok": False, "error": why}
+
+    def _check(self, name: str | None, payload: bytes) -> tuple[dict[str, Any] | None, str]:
+        if name is None:
+            return None, "not a command topic"
+        if name not in self.handlers:
+            return None, f"unknown command {name!r}"
+        if name in self.changing and not self.allow_changes:
+            return None, f"command {name!r} changes the kit and is disabled in config"
+        if len(payload) > MAX_PAYLOAD:
+            return None, f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}"
+        try:
+            body = json.loads(payload.decode("utf-8")) if payload.strip() else {}
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return None, f"payload is not JSON: {exc}"
+        if not isinstance(body, dict):
+            return None, "payload must be a JSON object"
+        command_id = body.get("id")
+        if command_id is not None:
+            if not isinstance(command_id, str) or len(command_id) > 64:
+                return None, "id must be a string of at most 64 characters"
+            if command_id in self._seen_ids:
+                return None, f"command id {command_id!r} already handled (replay ignored)"
+        now = self._monotonic()
+        while self._recent and now - self._recent[0] > 60:
+            self._recent.popleft()
+        if len(self._recent) >= self.rate_per_minute:
+            return None, f"rate limit of {self.rate_per_minute} commands per minute"
+        self._recent.append(now)
+        if command_id is not None:
+            self._seen_ids[command_id] = None
+            while len(self._seen_ids) > 1000:
+                self._seen_ids.popitem(last=False)
+        return body, ""
+
+    async def handle(self, topic: str, payload: bytes,
+                     props: dict[str, Any]) -> tuple[str, bytes, Any] | None:
+        name = self.topics.command_name(topic)
+        if name is None:
+            return None  # our own reply topic or noise: never answer (no loops)
+        body, why = self._check(name, payload)
+        if body is None:
+            answer = self._reject(why)
+        else:
+            try:
+                answer = {"ok": True, "result": await self.handlers[name](body.get("args") or {})}
+                self.counters["accepted"] += 1
+            except Exception as exc:
+                log.exception("downlink command %s failed", name)
+                answer = self._reject(f"{name} failed: {type(exc).__name__}: {exc}")
+            if "id" in body:
+                answer["id"] = body["id"]
+        answer["command"] = name
+        reply_topic = props.get("ResponseTopic") or self.topics.reply(name)
+        if not str(reply_topic).startswith(self.topics.base + "/"):
+            reply_topic = self.topics.reply(name)
+        return str(reply_topic), json.dumps(answer, default=str).encode(), props.get(
+            "CorrelationData")

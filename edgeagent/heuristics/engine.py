@@ -1,0 +1,554 @@
+"""The safety engine: one home's readings and clock ticks in, event drafts out.
+
+Pure and deterministic: time comes only from the readings' and ticks' wall
+stamps (UTC), never from the machine. Timers (a bed exit without return, a
+silence past the learned limit) are deadlines computed from the state and
+fired in time order by whichever call first reaches them, stamped with the
+deadline itself. So feeding a day of readings in one batch, or one by one
+with ticks in between, gives the same events — live, replay and tests share
+one code path.
+
+Rules, in words (thresholds in `HeuristicsSettings`):
+- Presence: an entrance-door event followed by no activity inside for
+  `away_minutes` means away since the door; any activity inside means home.
+  A home without an entrance contact never knows it is empty: silence there
+  raises warnings only, never the critical `fall_suspected`.
+- The night: quiet in the bedroom (PIR, bedroom door, bed mat) for
+  `settle_minutes` inside the night window = in bed for the night. Activity
+  outside the bedroom then = up at night; activity in the bedroom again =
+  back. A bed mat going empty alone changes nothing: mats drop pressure
+  many times a night while the person sleeps.
+- `bed_exit_no_return`: up at night, last seen outside the bedroom, and no
+  activity anywhere for `bed_exit_no_return_minutes`.
+- `inactivity` / `fall_suspected`: no activity anywhere for longer than the
+  learned limit of that hour; `fall_suspected` when the resident is known to
+  be home and was moving about just before, else `inactivity`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+
+from pydantic import ValidationError
+
+from edgeagent.heuristics import devices, vitals
+from edgeagent.heuristics.alerts import SOURCE, AlertBook
+from edgeagent.heuristics.forward import reading_draft
+from edgeagent.heuristics.localtime import LocalTime, epoch, utc
+from edgeagent.heuristics.routine import LearnedRoutine
+from edgeagent.heuristics.settings import HeuristicsSettings
+from edgeagent.heuristics.state import STATE_VERSION, HomeState
+from edgeagent.heuristics.summary import (
+    METRICS,
+    Ledger,
+    baseline_of,
+    describe,
+    is_large,
+    metrics_of,
+    summary_data,
+)
+from edgeagent.models import Draft, Kind, Reading, Severity
+
+IMMEDIATE = {"smoke": "smoke", "gas": "gas", "co": "co"}
+VITAL_SENSORS = frozenset({"heart_rate", "spo2", "blood_pressure", "temperature", "weight"})
+ACTIVITY_SENSORS = frozenset({"door", "contact", "power", "appliance"})
+SILENCE_ALERTS = ("bed_exit_no_return", "fall_suspected", "inactivity", "bathroom_overstay")
+ESCALATION_WORDS = {
+    "sos": "SOS not cancelled",
+    "bed_exit_no_return": "resident still not back and no activity",
+    "fall_suspected": "still no activity",
+    "inactivity": "still no activity",
+    "bathroom_overstay": "still in the bathroom",
+    "night_exit": "resident not back inside",
+}
+RECENT_WINDOW = 600.0
+MAX_TIMERS_PER_STEP = 100_000
+CHANGE_METRICS = ("night_bathroom_visits", "night_bed_exits", "time_in_bed_min", "active_hours")
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.lower() not in ("", "0", "false", "off", "no", "closed", "clear")
+    return bool(value)
+
+
+class SafetyEngine:
+    """Implements the `Engine` protocol for one home. Build it with `build_engine`."""
+
+    def __init__(self, settings: HeuristicsSettings, timezone: str, *,
+                 send_raw_states: bool = True) -> None:
+        self.settings = settings
+        self.send_raw_states = send_raw_states
+        self.local = LocalTime(timezone, settings.night_start, settings.night_end)
+        self._bedrooms = frozenset(settings.bedroom_rooms)
+        self._bathrooms = frozenset(settings.bathroom_rooms)
+        self.state = HomeState()
+        self.alerts = AlertBook()
+        self.routine = LearnedRoutine(settings)
+        self.routine.state = self.state.routine
+        self._inactivity_cache: tuple[float, str | None, float | None] | None = None
+
+    # ----------------------------------------------------------------- protocol
+    def feed(self, reading: Reading) -> list[Draft]:
+        at = epoch(reading.wall)
+        self.alerts.mono_offset = reading.mono - at
+        if self.state.now is not None:
+            at = max(at, self.state.now)
+        out = self._advance(at)
+        forwarded = reading_draft(reading, send_raw_states=self.send_raw_states)
+        if forwarded is not None:
+            out.append(forwarded)
+        out.extend(self._observe(reading, at))
+        return out
+
+    def feed_many(self, readings: list[Reading]) -> list[Draft]:
+        """Feed a batch; the same drafts as feeding each in turn."""
+        out: list[Draft] = []
+        for reading in readings:
+            out.extend(self.feed(reading))
+        return out
+
+    def tick(self, mono: float, wall: datetime) -> list[Draft]:
+        at = epoch(wall)
+        self.alerts.mono_offset = mono - at
+        return self._advance(at)
+
+    def snapshot(self) -> dict[str, Any]:
+        self.state.alerts = self.alerts.snapshot()
+        self.state.mono_offset = self.alerts.mono_offset
+        return self.state.model_dump(mode="json")
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if not state or state.get("version") != STATE_VERSION:
+            return
+        try:
+            restored = HomeState.model_validate(state)
+            self.alerts.restore(restored.alerts)
+        except ValidationError:
+            return
+        self.state = restored
+        self.alerts.mono_offset = restored.mono_offset
+        self.routine = LearnedRoutine(self.settings)
+        self.routine.state = restored.routine
+        self._inactivity_cache = None
+
+    # ------------------------------------------------------------------ timers
+    def _advance(self, now: float) -> list[Draft]:
+        st = self.state
+        if st.ledger is None:
+            st.ledger = Ledger(start=now, partial=True)
+            st.next_summary_at = self.local.next_at(now, self.settings.summary_hour)
+        out: list[Draft] = []
+        for _ in range(MAX_TIMERS_PER_STEP):
+            due = self._next_timer()
+            if due is None or due[0] > now:
+                break
+            out.extend(self._fire(due[1], due[0]))
+        if st.now is None or now > st.now:
+            st.now = now
+        return out
+
+    def _next_timer(self) -> tuple[float, str] | None:
+        st, s, book = self.state, self.settings, self.alerts
+        best: tuple[float, str] | None = None
+
+        def offer(at: float | None, name: str) -> None:
+            nonlocal best
+            if at is not None and (best is None or at < best[0]):
+                best = (at, name)
+
+        offer(st.next_summary_at, "summary")
+        offer(book.next_escalation(), "escalate")
+        if st.door_pending_since is not None:
+            offer(st.door_pending_since + s.away_minutes * 60, "away")
+        if st.presence == "away" or st.last_activity is None:
+            return best
+        last = st.last_activity
+        in_bedroom = st.last_room in self._bedrooms
+        if st.in_bedroom_since is not None and not st.settled:
+            offer(self.local.night_or_next_start(st.in_bedroom_since + s.settle_minutes * 60),
+                  "settle")
+        if st.night_up_since is not None and not in_bedroom and not book.is_open(
+                "bed_exit_no_return"):
+            offer(last + s.bed_exit_no_return_minutes * 60, "bed_exit")
+        if (not st.settled and st.night_up_since is None and not book.is_open("inactivity")
+                and not book.is_open("fall_suspected")):
+            offer(self._inactivity_deadline(), "inactivity")
+        if (st.last_room in self._bathrooms and st.last_role != "bathroom_door"
+                and not book.is_open("bathroom_overstay")):
+            offer(last + s.bathroom_overstay_minutes * 60, "overstay")
+        if st.settled and st.night_up_since is None and not book.is_open("not_up"):
+            offer(self._not_up_deadline(), "not_up")
+        return best
+
+    def _inactivity_deadline(self) -> float | None:
+        st = self.state
+        assert st.last_activity is not None
+        cache = self._inactivity_cache
+        if cache is not None and cache[0] == st.last_activity and cache[1] == st.last_room:
+            return cache[2]
+        last = st.last_activity
+        deadline: float | None
+        if st.last_room in self._bedrooms:
+            # Asleep at night is no alarm; the night rules take over from there.
+            deadline = None if self.local.is_night(last) else (
+                last + self.settings.inactivity_ceiling_minutes * 60)
+        else:
+            limit = self.routine.limit_seconds(self.local.day_key(last), self.local.hour(last))
+            deadline = last + limit
+        self._inactivity_cache = (last, st.last_room, deadline)
+        return deadline
+
+    def _not_up_deadline(self) -> float:
+        st = self.state
+        settled = st.settled_at or st.now or 0.0
+        night = self.local.local(settled)
+        morning = night.date()
+        if night.time() >= self.settings.not_up_latest:
+            morning = morning.fromordinal(morning.toordinal() + 1)
+        minutes = self.routine.not_up_minutes(morning.isoformat())
+        clock = time(int(minutes // 60) % 24, int(minutes % 60))
+        return self.local.at(morning, clock)
+
+    def _fire(self, name: str, at: float) -> list[Draft]:
+        st, s, book = self.state, self.settings, self.alerts
+        out: list[Draft] = []
+
+        def add(draft: Draft | None) -> None:
+            if draft is not None:
+                out.append(draft)
+
+        hhmm = self.local.hhmm
+        if name == "summary":
+            out.extend(self._close_summary(at))
+        elif name == "escalate":
+            out.extend(book.escalate_due(at, ESCALATION_WORDS))
+        elif name == "away":
+            door = st.door_pending_since
+            assert door is not None
+            st.presence, st.away_since, st.door_pending_since = "away", door, None
+            st.settled, st.night_up_since, st.in_bedroom_since = False, None, None
+            out.extend(book.resolve_all(SILENCE_ALERTS + ("not_up",), at,
+                                        f"resident went out (entrance door at {hhmm(door)})"))
+        elif name == "settle":
+            st.settled, st.settled_at = True, at
+            if st.ledger is not None and st.ledger.sleep_onset is None:
+                st.ledger.sleep_onset = st.in_bedroom_since
+        elif name == "bed_exit":
+            assert st.last_activity is not None and st.night_up_since is not None
+            add(book.raise_(
+                "bed_exit_no_return", Severity.CRITICAL, at,
+                f"out of bed since {hhmm(st.night_up_since)}, last seen in {st.last_room} at "
+                f"{hhmm(st.last_activity)}, no motion anywhere for "
+                f"{round(s.bed_exit_no_return_minutes)} min",
+                source={"room": st.last_room}, escalate_after=s.escalate_critical_minutes * 60,
+            ))
+        elif name == "inactivity":
+            add(self._raise_silence(at))
+        elif name == "overstay":
+            assert st.last_activity is not None
+            add(book.raise_(
+                "bathroom_overstay", Severity.WARNING, at,
+                f"last seen in the {st.last_room} at {hhmm(st.last_activity)}, nothing elsewhere "
+                f"for {round(s.bathroom_overstay_minutes)} min",
+                source={"room": st.last_room}, escalate_after=s.bathroom_overstay_minutes * 60,
+                escalate_to=Severity.CRITICAL,
+            ))
+        elif name == "not_up":
+            since = st.in_bedroom_since or st.settled_at or at
+            add(book.raise_(
+                "not_up", Severity.WARNING, at,
+                f"still in the bedroom at {hhmm(at)}, usually up by then; nothing outside the "
+                f"bedroom since {hhmm(since)}",
+                source={"room": "bedroom"},
+            ))
+        return out
+
+    def _raise_silence(self, at: float) -> Draft | None:
+        st, s, book = self.state, self.settings, self.alerts
+        assert st.last_activity is not None
+        last = st.last_activity
+        minutes = round((at - last) / 60)
+        where = f"{st.last_room} at {self.local.hhmm(last)}"
+        confirmed_home = st.has_entrance and st.presence == "home"
+        moving = sum(1 for t in st.recent if t >= last - RECENT_WINDOW) >= s.fall_burst_events
+        if confirmed_home and moving and st.last_room not in self._bedrooms:
+            return book.raise_(
+                "fall_suspected", Severity.CRITICAL, at,
+                f"moving about in {where}, then no activity anywhere for {minutes} min "
+                f"(longer than usual at this hour); resident is home",
+                source={"room": st.last_room}, escalate_after=s.escalate_critical_minutes * 60,
+            )
+        return book.raise_(
+            "inactivity", Severity.WARNING, at,
+            f"no activity anywhere for {minutes} min, last seen in {where} "
+            f"(longer than usual at this hour)",
+            source={"room": st.last_room},
+            escalate_after=s.inactivity_escalate_minutes * 60 if confirmed_home else None,
+            escalate_to=Severity.CRITICAL if confirmed_home else None,
+        )
+
+    # ---------------------------------------------------------------- readings
+    def _observe(self, reading: Reading, at: float) -> list[Draft]:
+        sensor, value = reading.sensor, reading.value
+        out: list[Draft] = []
+        book = self.alerts
+        if book.open:
+            add = book.resolve("device_offline", at, f"{reading.device} reporting again",
+                               key=reading.device)
+            if add is not None and sensor != "device_status":
+                out.append(add)
+        if sensor == "motion":
+            if _truthy(value):
+                out.extend(self._activity(at, reading.room, reading.role, reading.device, "motion"))
+        elif sensor in ACTIVITY_SENSORS:
+            out.extend(self._activity(at, reading.room, reading.role, reading.device,
+                                      reading.role or sensor))
+        elif sensor == "bed":
+            out.extend(self._bed(reading, at))
+        elif sensor == "sos":
+            out.extend(self._sos(reading, at))
+        elif sensor == "sos_cancel":
+            if _truthy(value):
+                self._add(out, book.resolve("sos", at, f"cancelled at {reading.device}"))
+        elif sensor in IMMEDIATE:
+            self._alarm_input(out, reading, at)
+        elif sensor in VITAL_SENSORS:
+            self._vitals(out, reading, at)
+        elif sensor == "battery":
+            self._battery(out, reading, at)
+        elif sensor == "device_status":
+            self._device_status(out, reading, at)
+        return out
+
+    @staticmethod
+    def _add(out: list[Draft], draft: Draft | None) -> None:
+        if draft is not None:
+            out.append(draft)
+
+    def _sos(self, reading: Reading, at: float) -> list[Draft]:
+        out: list[Draft] = []
+        if not _truthy(reading.value):
+            return out
+        book = self.alerts
+        where = f" in {reading.room}" if reading.room else ""
+        if book.is_open("sos"):
+            self._add(out, book.escalate_now(
+                "sos", at, f"SOS pressed again at {self.local.hhmm(at)} ({reading.device}{where})"))
+        else:
+            self._add(out, book.raise_(
+                "sos", Severity.CRITICAL, at, f"SOS button {reading.device}{where} pressed",
+                source={"device": reading.device, "room": reading.room},
+                escalate_after=self.settings.escalate_critical_minutes * 60,
+            ))
+        return out
+
+    def _alarm_input(self, out: list[Draft], reading: Reading, at: float) -> None:
+        type_ = IMMEDIATE[reading.sensor]
+        if _truthy(reading.value):
+            self._add(out, self.alerts.raise_(
+                type_, Severity.CRITICAL, at, f"{type_} detector {reading.device} activated",
+                key=reading.device, source={"device": reading.device, "room": reading.room},
+            ))
+        else:
+            self._add(out, self.alerts.resolve(
+                type_, at, f"{type_} detector {reading.device} clear", key=reading.device))
+
+    def _vitals(self, out: list[Draft], reading: Reading, at: float) -> None:
+        limits = self.settings.vitals
+        for name, value in vitals.measurements(reading).items():
+            verdict = vitals.judge(limits, self.state.vitals_pending, name, value, at)
+            if verdict.action == "raise":
+                self._add(out, self.alerts.raise_(
+                    "vital_out_of_range", verdict.severity, at, verdict.reason, key=name,
+                    source={"device": reading.device}, extra={"vital": name, "value": value},
+                ))
+            elif verdict.action == "resolve":
+                self._add(out, self.alerts.resolve("vital_out_of_range", at, verdict.reason,
+                                                   key=name))
+
+    def _battery(self, out: list[Draft], reading: Reading, at: float) -> None:
+        percent = devices.battery_percent(reading.value)
+        if percent is None:
+            return
+        is_open = self.alerts.is_open("low_battery", reading.device)
+        action = devices.battery_action(self.settings, percent, is_open)
+        if action == "raise":
+            self._add(out, self.alerts.raise_(
+                "low_battery", Severity.WARNING, at,
+                f"battery of {reading.device} at {percent:g}% (below "
+                f"{self.settings.low_battery_percent:g}%)",
+                key=reading.device, source={"device": reading.device},
+                extra={"battery": percent},
+            ))
+        elif action == "resolve":
+            self._add(out, self.alerts.resolve(
+                "low_battery", at, f"battery of {reading.device} at {percent:g}%",
+                key=reading.device))
+
+    def _device_status(self, out: list[Draft], reading: Reading, at: float) -> None:
+        action = devices.status_action(reading.value)
+        detail = reading.data.get("reason")
+        if action == "raise":
+            reason = f"{reading.device} offline" + (f": {detail}" if detail else "")
+            self._add(out, self.alerts.raise_(
+                "device_offline", Severity.WARNING, at, reason, key=reading.device,
+                source={"device": reading.device, "room": reading.room},
+            ))
+        elif action == "resolve":
+            self._add(out, self.alerts.resolve(
+                "device_offline", at, f"{reading.device} back online", key=reading.device))
+
+    def _bed(self, reading: Reading, at: float) -> list[Draft]:
+        st = self.state
+        occupied = reading.value in ("in_bed", True, "occupied", 1)
+        st.bed_occupied[reading.device] = occupied
+        if occupied:
+            st.bed_empty_since = None
+            return self._activity(at, reading.room or "bedroom", reading.role, reading.device,
+                                  "bed")
+        # A mat going empty is weak evidence (sleepers shift off it): note it, nothing more.
+        if not any(st.bed_occupied.values()) and st.bed_empty_since is None:
+            st.bed_empty_since = at
+        return []
+
+    def _activity(self, at: float, room: str | None, role: str | None, device: str,
+                  what: str) -> list[Draft]:
+        st, book, local = self.state, self.alerts, self.local
+        out: list[Draft] = []
+        room = room or "unknown"
+        is_bedroom = room in self._bedrooms
+        word = "motion" if what == "motion" else ("in bed" if what == "bed" else f"{what} used")
+        seen = f"{word} in {room} at {local.hhmm(at)}"
+        if book.open:
+            for type_ in SILENCE_ALERTS:
+                self._add(out, book.resolve(type_, at, seen))
+            if not is_bedroom:
+                self._add(out, book.resolve("not_up", at, f"up: {seen}"))
+        # Learn this home's silences (only while home and not asleep).
+        if (st.last_activity is not None and st.presence != "away" and not st.settled
+                and st.door_pending_since is None and at > st.last_activity):
+            self.routine.record_gap(local.day_key(st.last_activity), local.hour(st.last_activity),
+                                    at - st.last_activity)
+        ledger = st.ledger
+        assert ledger is not None
+        # Home or away.
+        if role == "entrance":
+            st.has_entrance = True
+            if st.presence != "away" and local.is_night(at) and not book.is_open("night_exit"):
+                in_bed = st.settled or st.night_up_since is not None
+                self._add(out, book.raise_(
+                    "night_exit", Severity.CRITICAL if in_bed else Severity.WARNING, at,
+                    f"entrance door opened at {local.hhmm(at)} at night"
+                    + (", after going to bed" if in_bed else ", before going to bed"),
+                    source={"device": device, "room": room},
+                    escalate_after=self.settings.escalate_critical_minutes * 60,
+                ))
+            if st.presence == "unknown":
+                st.presence = "home"
+            st.door_pending_since = at
+        else:
+            if st.presence == "away":
+                if st.away_since is not None:
+                    ledger.away_seconds += at - max(st.away_since, ledger.start)
+                st.away_since = None
+                self._add(out, book.resolve("night_exit", at, f"back home: {seen}"))
+            elif st.door_pending_since is not None:
+                self._add(out, book.resolve("night_exit", at, f"stayed inside: {seen}"))
+            st.door_pending_since = None
+            st.presence = "home" if st.has_entrance else "unknown"
+        # The night.
+        if is_bedroom:
+            if st.night_up_since is not None:
+                self._night_return(at)
+            if st.in_bedroom_since is None:
+                st.in_bedroom_since = at
+        else:
+            st.in_bedroom_since = None
+            if st.settled:
+                if local.is_night(at):
+                    if st.night_up_since is None:
+                        st.night_up_since, st.night_up_rooms = at, []
+                    if room not in st.night_up_rooms:
+                        st.night_up_rooms.append(room)
+                else:
+                    wake = st.night_up_since or at
+                    ledger.wake = wake
+                    moment = local.local(wake)
+                    self.routine.record_wake(moment.date().isoformat(),
+                                             moment.hour * 60 + moment.minute)
+                    st.settled, st.settled_at, st.night_up_since = False, None, None
+                    st.night_up_rooms = []
+        # Bookkeeping.
+        st.last_activity, st.last_room, st.last_device, st.last_role = at, room, device, role
+        recent = st.recent
+        recent.append(at)
+        if len(recent) > 16 or recent[0] < at - RECENT_WINDOW:
+            st.recent = [t for t in recent[-16:] if t >= at - RECENT_WINDOW]
+        ledger.events += 1
+        hour_key = local.local(at).strftime("%Y-%m-%dT%H")
+        if not ledger.active_hours or ledger.active_hours[-1] != hour_key:
+            ledger.active_hours.append(hour_key)
+        return out
+
+    def _night_return(self, at: float) -> None:
+        st = self.state
+        assert st.ledger is not None and st.night_up_since is not None
+        st.ledger.night_bed_exits += 1
+        if any(room in self._bathrooms for room in st.night_up_rooms):
+            st.ledger.night_bathroom_visits += 1
+        st.ledger.night_up_seconds += at - st.night_up_since
+        st.night_up_since, st.night_up_rooms = None, []
+
+    # ----------------------------------------------------------------- summary
+    def _close_summary(self, boundary: float) -> list[Draft]:
+        st, s = self.state, self.settings
+        ledger = st.ledger
+        assert ledger is not None
+        if st.presence == "away" and st.away_since is not None:
+            ledger.away_seconds += boundary - max(st.away_since, ledger.start)
+        day = self.local.day_key(boundary)
+        ledger.active_hours = sorted(set(ledger.active_hours))
+        data = summary_data(ledger, boundary, day, self._local_text, st.history,
+                            s.routine_min_days)
+        out = [Draft(
+            kind=Kind.SUMMARY, type="daily", severity=Severity.INFO, source=dict(SOURCE),
+            mono=boundary + self.alerts.mono_offset, wall=utc(boundary), data=data,
+        )]
+        metrics = metrics_of(ledger)
+        if not ledger.partial and ledger.events > 0:
+            out.extend(self._routine_change(metrics, boundary))
+            st.history.append(metrics)
+            del st.history[:-s.baseline_days]
+        st.ledger = Ledger(start=boundary)
+        st.next_summary_at = self.local.next_at(boundary, s.summary_hour)
+        return out
+
+    def _local_text(self, ts: float) -> str:
+        return self.local.local(ts).isoformat(timespec="minutes")
+
+    def _routine_change(self, metrics: dict[str, float | None], at: float) -> list[Draft]:
+        st, s, book = self.state, self.settings, self.alerts
+        out: list[Draft] = []
+        if len(st.history) < s.routine_min_days:
+            return out
+        base = baseline_of(st.history)
+        for name in CHANGE_METRICS:
+            value = metrics.get(name)
+            if value is None or name not in base or name not in METRICS:
+                continue
+            if is_large(name, value, base[name]):
+                streak = st.change_streak.get(name, 0) + 1
+                st.change_streak[name] = streak
+                if streak >= s.routine_change_days:
+                    self._add(out, book.raise_(
+                        "routine_change", Severity.WARNING, at,
+                        f"{describe(name, value, base[name])} for {streak} days in a row",
+                        key=name, extra={"metric": name, "value": value, "baseline": base[name]},
+                    ))
+            else:
+                st.change_streak[name] = 0
+                self._add(out, book.resolve("routine_change", at, describe(name, value, base[name]),
+                                            key=name))
+        return out

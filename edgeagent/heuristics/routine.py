@@ -1,0 +1,95 @@
+"""The resident's own rhythm: how long they are usually still at each hour, when they get up.
+
+Fixed inactivity limits either wake the call centre every afternoon nap or
+miss a fall for half a day. Instead, for each local hour we keep the longest
+silence of every day (while home and not asleep), take a high percentile
+over a rolling window (28 days by default) with neighbouring hours pooled,
+add a margin and clamp it between a floor and a ceiling. Until a week of
+history exists the conservative default applies.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, Field
+
+from edgeagent.heuristics.settings import HeuristicsSettings
+
+
+class RoutineState(BaseModel):
+    """Per local day: the longest silence that started in each hour (seconds)."""
+
+    gaps: dict[str, list[float]] = Field(default_factory=dict)
+    wakes: dict[str, float] = Field(default_factory=dict)  # local day -> minutes after midnight
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (no interpolation: robust on a handful of days)."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q * len(ordered)))
+    return ordered[rank - 1]
+
+
+class LearnedRoutine:
+    """Learns per-hour silence limits and the usual wake time from activity gaps."""
+
+    def __init__(self, settings: HeuristicsSettings) -> None:
+        self.settings = settings
+        self.state = RoutineState()
+        self._limits_for: str | None = None
+        self._limits: list[float] = []
+
+    def record_gap(self, day: str, hour: int, seconds: float) -> None:
+        row = self.state.gaps.get(day)
+        if row is None:
+            row = [0.0] * 24
+            self.state.gaps[day] = row
+            self._trim(self.state.gaps, self.settings.routine_window_days + 1)
+        if seconds > row[hour]:
+            row[hour] = seconds
+
+    def record_wake(self, day: str, minutes: float) -> None:
+        if day not in self.state.wakes:
+            self.state.wakes[day] = minutes
+            self._trim(self.state.wakes, self.settings.baseline_days)
+
+    @staticmethod
+    def _trim(table: dict[str, list[float]] | dict[str, float], keep: int) -> None:
+        for old in sorted(table)[:-keep]:
+            del table[old]
+
+    def limit_seconds(self, today: str, hour: int) -> float:
+        """How long a silence starting at `hour` may last before it is unusual (seconds)."""
+        if self._limits_for != today:
+            self._limits = self._compute(today)
+            self._limits_for = today
+        return self._limits[hour]
+
+    def _compute(self, today: str) -> list[float]:
+        s = self.settings
+        default = s.inactivity_default_minutes * 60
+        floor, ceiling = s.inactivity_floor_minutes * 60, s.inactivity_ceiling_minutes * 60
+        days = [d for d in sorted(self.state.gaps) if d < today][-s.routine_window_days:]
+        if len(days) < s.routine_min_days:
+            return [min(max(default, floor), ceiling)] * 24
+        limits = []
+        for hour in range(24):
+            pooled = [
+                max(self.state.gaps[d][(hour + shift) % 24] for shift in (-1, 0, 1))
+                for d in days
+            ]
+            learned = percentile(pooled, s.routine_percentile) * s.routine_margin
+            limits.append(min(max(learned, floor), ceiling))
+        return limits
+
+    def not_up_minutes(self, today: str) -> float:
+        """Minutes after local midnight by which the resident is normally up, plus margin."""
+        s = self.settings
+        earliest = s.not_up_earliest.hour * 60 + s.not_up_earliest.minute
+        latest = s.not_up_latest.hour * 60 + s.not_up_latest.minute
+        past = [m for d, m in sorted(self.state.wakes.items()) if d < today]
+        if len(past) < s.routine_min_days:
+            return float(s.not_up_default.hour * 60 + s.not_up_default.minute)
+        usual = percentile(past, 0.9) + s.not_up_margin_minutes
+        return float(min(max(usual, earliest), latest))

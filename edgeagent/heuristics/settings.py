@@ -1,0 +1,85 @@
+"""Per-home tuning of the safety heuristics (the `[heuristics]` table of the config).
+
+Every field has a default chosen on real recordings (docs/heuristics.md) so
+that a kit works out of the box; a care plan overrides what it must (a
+resident's own vital limits, a later bedtime). Unknown keys are rejected so
+a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VitalLimits(_Strict):
+    """Care-plan limits. A reading outside them twice in `confirm_minutes` raises an alert."""
+
+    heart_rate_min: float = 40.0
+    heart_rate_max: float = 130.0
+    spo2_min: float = 90.0
+    systolic_min: float = 90.0
+    systolic_max: float = 180.0
+    diastolic_min: float = 50.0
+    diastolic_max: float = 110.0
+    temperature_min: float = 35.0
+    temperature_max: float = 38.0
+    weight_min: float = 0.0
+    weight_max: float = 500.0
+    confirm_minutes: float = Field(default=30.0, gt=0)
+    critical_heart_rate_min: float = 35.0
+    critical_heart_rate_max: float = 150.0
+    critical_spo2_min: float = 85.0
+
+
+class HeuristicsSettings(_Strict):
+    """Thresholds of every rule; minutes unless the name says otherwise."""
+
+    enabled: bool = True
+    night_start: time = time(22, 0)
+    night_end: time = time(6, 0)
+    settle_minutes: float = Field(default=10.0, ge=0,
+                                  description="quiet in the bedroom at night before 'in bed for the night'")
+    bed_exit_no_return_minutes: float = Field(default=20.0, gt=0)
+    bathroom_overstay_minutes: float = Field(default=45.0, gt=0)
+    bathroom_rooms: list[str] = Field(default_factory=lambda: ["bathroom", "toilet", "wc", "shower"])
+    bedroom_rooms: list[str] = Field(default_factory=lambda: ["bedroom"])
+    away_minutes: float = Field(default=10.0, gt=0,
+                                description="entrance door then no motion inside for this long -> away")
+    inactivity_default_minutes: float = Field(default=150.0, gt=0)
+    inactivity_floor_minutes: float = Field(default=60.0, gt=0)
+    inactivity_ceiling_minutes: float = Field(default=180.0, gt=0)
+    inactivity_escalate_minutes: float = Field(default=60.0, gt=0)
+    routine_window_days: int = Field(default=28, ge=1)
+    routine_min_days: int = Field(default=7, ge=1)
+    routine_percentile: float = Field(default=0.95, gt=0, le=1)
+    routine_margin: float = Field(default=1.25, ge=1)
+    fall_burst_events: int = Field(default=3, ge=1,
+                                   description="activity events in the 10 min before the silence")
+    not_up_default: time = time(11, 0)
+    not_up_margin_minutes: float = Field(default=90.0, ge=0)
+    not_up_earliest: time = time(7, 0)
+    not_up_latest: time = time(13, 0)
+    escalate_critical_minutes: float = Field(default=30.0, gt=0,
+                                             description="an open critical alert escalates after this")
+    low_battery_percent: float = Field(default=20.0, ge=0, le=100)
+    battery_hysteresis_percent: float = Field(default=5.0, ge=0)
+    vitals: VitalLimits = Field(default_factory=VitalLimits)
+    summary_hour: time = Field(default=time(12, 0),
+                               description="local time a day's summary closes (after the night)")
+    baseline_days: int = Field(default=14, ge=3)
+    routine_change_days: int = Field(default=3, ge=1,
+                                     description="consecutive days a deviation must last")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HeuristicsSettings:
+        if self.inactivity_floor_minutes > self.inactivity_ceiling_minutes:
+            raise ValueError("inactivity_floor_minutes must not exceed inactivity_ceiling_minutes")
+        if self.night_start == self.night_end:
+            raise ValueError("night_start and night_end must differ")
+        return self

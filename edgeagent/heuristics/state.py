@@ -1,0 +1,52 @@
+"""Everything the engine remembers about one home, as one JSON-able model.
+
+`snapshot()` is this model dumped to JSON; `restore()` validates it back. A
+restart at 02:30 therefore still knows the resident left the bed at 02:10.
+Times are UTC epoch seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from edgeagent.heuristics.routine import RoutineState
+from edgeagent.heuristics.summary import Ledger
+
+STATE_VERSION = 1
+
+
+class HomeState(BaseModel):
+    model_config = ConfigDict(validate_assignment=False)
+
+    version: int = STATE_VERSION
+    now: float | None = None
+    mono_offset: float = 0.0
+    # Where and when the resident was last seen doing something.
+    last_activity: float | None = None
+    last_room: str | None = None
+    last_device: str | None = None
+    last_role: str | None = None
+    recent: list[float] = Field(default_factory=list)
+    # Home or away (entrance door, then motion inside or not).
+    has_entrance: bool = False
+    presence: Literal["home", "away", "unknown"] = "unknown"
+    door_pending_since: float | None = None
+    away_since: float | None = None
+    # The night: in the bedroom since, settled for the night, up at night since.
+    in_bedroom_since: float | None = None
+    settled: bool = False
+    settled_at: float | None = None
+    night_up_since: float | None = None
+    night_up_rooms: list[str] = Field(default_factory=list)
+    bed_occupied: dict[str, bool] = Field(default_factory=dict)
+    bed_empty_since: float | None = None
+    # Vitals awaiting confirmation: name -> [time, value].
+    vitals_pending: dict[str, list[float]] = Field(default_factory=dict)
+    alerts: list[dict[str, Any]] = Field(default_factory=list)
+    routine: RoutineState = Field(default_factory=RoutineState)
+    ledger: Ledger | None = None
+    next_summary_at: float | None = None
+    history: list[dict[str, float | None]] = Field(default_factory=list)
+    change_streak: dict[str, int] = Field(default_factory=dict)

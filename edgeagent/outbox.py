@@ -1,0 +1,439 @@
+"""The durable outbox: the only way out. Every event is committed here before any publish.
+
+SQLite in WAL mode with `synchronous=FULL`: a commit returns only after the
+WAL is fsynced, so an event the agent has numbered survives kill -9 *and*
+power loss. NORMAL would be faster but may lose the last transactions on a
+power cut, and an alarm we numbered and then forgot would show as a `seq`
+gap with no explanation. We buy the speed back by committing all drafts of
+one loop iteration in one transaction.
+
+`seq` is allocated inside the inserting transaction from a counter row, so
+it is gap-free across restarts; evictions are counted and reported instead
+of renumbering.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from edgeagent.clock import iso_utc
+from edgeagent.errors import OutboxError, OutboxFull
+from edgeagent.ids import uuid7
+from edgeagent.models import SCHEMA_ID, ClockQuality, Draft, Priority
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+ROW_OVERHEAD = 96  # bytes of index and row header per event, measured on a filled outbox
+EVICTABLE = (Priority.RAW_STATE, Priority.VITAL_OR_SUMMARY)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    seq: int
+    id: str
+    priority: int
+    kind: str
+    type: str
+    body: str
+    created: float
+
+
+@dataclass(slots=True)
+class OutboxStats:
+    pending: int
+    pending_by_priority: dict[int, int]
+    delivered_kept: int
+    oldest_pending_ts: str | None
+    last_seq: int
+    last_delivered_seq: int
+    evicted: dict[str, int]
+    stored_bytes: int
+    max_bytes: int
+    full: bool
+    recovered_from: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pending": self.pending,
+            "pending_by_priority": {str(k): v for k, v in self.pending_by_priority.items()},
+            "delivered_kept": self.delivered_kept,
+            "oldest_pending_ts": self.oldest_pending_ts,
+            "last_seq": self.last_seq,
+            "last_delivered_seq": self.last_delivered_seq,
+            "evicted": dict(self.evicted),
+            "stored_bytes": self.stored_bytes,
+            "max_bytes": self.max_bytes,
+            "full": self.full,
+            "recovered_from": self.recovered_from,
+        }
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    db = sqlite_utils.Database(conn)
+    if "events" not in db.table_names():
+        db.table("events").create(
+            {
+                "seq": int, "id": str, "priority": int, "kind": str, "type": str,
+                "ts": str, "clock": str, "mono": float, "boot_id": str,
+                "body": str, "size": int, "created": float, "delivered_at": float,
+            },
+            pk="seq",
+        )
+        # Partial index: the drain and eviction queries touch pending rows only,
+        # so their cost does not grow with the delivered history kept.
+        conn.execute(
+            "CREATE INDEX pending_order ON events(priority, seq) WHERE delivered_at IS NULL"
+        )
+        conn.execute("CREATE INDEX delivered_age ON events(delivered_at) "
+                     "WHERE delivered_at IS NOT NULL")
+        conn.execute("CREATE INDEX unsynced ON events(boot_id) WHERE clock = 'unsynced'")
+    if "meta" not in db.table_names():
+        db.table("meta").create({"key": str, "value": str}, pk="key")
+    conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                 (str(SCHEMA_VERSION),))
+    conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('last_seq', '0')")
+
+
+class Outbox:
+    """Durable, ordered, size-capped event store. Single-threaded: use it from one thread."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        home: str,
+        *,
+        boot_id: str,
+        max_bytes: int = 200_000_000,
+        retention: timedelta = timedelta(hours=72),
+    ) -> None:
+        self.path = Path(path)
+        self.home = home
+        self.boot_id = boot_id
+        self.max_bytes = max_bytes
+        self.retention = retention
+        self.recovered_from: str | None = None
+        self.full = False
+        self._conn = self._open()
+        self._last_seq = int(self._meta("last_seq") or 0)
+        self._stored_bytes = int(self._conn.execute(
+            "SELECT COALESCE(SUM(size), 0) FROM events").fetchone()[0])
+
+    # -- opening and recovery ------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = self._connect()
+            ok = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if ok != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {ok}")
+            _create_schema(conn)
+        except sqlite3.DatabaseError as exc:
+            with contextlib.suppress(NameError, sqlite3.Error):
+                conn.close()
+            return self._recover(exc)
+        return conn
+
+    def _recover(self, exc: Exception) -> sqlite3.Connection:
+        """Move a corrupt file aside and start fresh, carrying `seq` on where we can read it."""
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        last_seq = self._salvage_last_seq()
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(self.path) + suffix)
+            if src.exists():
+                src.rename(Path(str(aside) + suffix))
+        log.error("outbox %s is corrupt (%s): moved aside to %s, starting a fresh outbox",
+                  self.path, exc, aside)
+        self.recovered_from = str(aside)
+        conn = self._connect()
+        _create_schema(conn)
+        if last_seq:
+            conn.execute("UPDATE meta SET value=? WHERE key='last_seq'", (str(last_seq),))
+        return conn
+
+    def _salvage_last_seq(self) -> int:
+        try:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            try:
+                row = conn.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()
+                return int(row[0]) if row else 0
+            finally:
+                conn.close()
+        except (sqlite3.Error, ValueError):
+            return 0
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # -- writing -------------------------------------------------------------------------
+
+    def _meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def append(
+        self,
+        drafts: Sequence[Draft],
+        *,
+        synced: bool,
+        state: dict[str, str] | None = None,
+    ) -> list[StoredEvent]:
+        """Number and commit drafts (and optional state rows) in one transaction.
+
+        Returns the stored events; only after this returns may anyone publish them.
+        Raises OutboxFull when the disk refuses the write: nothing is half-stored.
+        """
+        if not drafts and not state:
+            return []
+        clock = ClockQuality.SYNCED if synced else ClockQuality.UNSYNCED
+        rows: list[tuple[Any, ...]] = []
+        stored: list[StoredEvent] = []
+        seq = self._last_seq
+        now = time.time()
+        for draft in drafts:
+            seq += 1
+            event_id = str(uuid7())
+            ts = iso_utc(draft.wall)
+            body = _render(self.home, seq, event_id, ts, clock, draft)
+            size = len(body) + ROW_OVERHEAD
+            priority = int(draft.priority)
+            rows.append((seq, event_id, priority, str(draft.kind), draft.type, ts, str(clock),
+                         draft.mono, self.boot_id, body, size, now))
+            stored.append(StoredEvent(seq, event_id, priority, str(draft.kind), draft.type,
+                                      body, now))
+        added = sum(r[10] for r in rows)
+        try:
+            with self._transaction() as conn:
+                if rows:
+                    conn.executemany(
+                        "INSERT INTO events(seq, id, priority, kind, type, ts, clock, mono, "
+                        "boot_id, body, size, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                        rows,
+                    )
+                    conn.execute("UPDATE meta SET value=? WHERE key='last_seq'", (str(seq),))
+                for key, value in (state or {}).items():
+                    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                                 (f"state:{key}", value))
+        except sqlite3.OperationalError as exc:
+            if _is_disk_full(exc):
+                self.full = True
+                raise OutboxFull(f"outbox disk full: {exc}") from exc
+            raise OutboxError(f"outbox write failed: {exc}") from exc
+        self.full = False
+        self._last_seq = seq
+        self._stored_bytes += added
+        if self._stored_bytes > self.max_bytes:
+            self.enforce_cap()
+        return stored
+
+    def load_state(self, key: str) -> str | None:
+        return self._meta(f"state:{key}")
+
+    # -- draining ------------------------------------------------------------------------
+
+    def pending(self, limit: int, skip: Iterable[int] = ()) -> list[StoredEvent]:
+        """Undelivered events in drain order (priority, then seq), minus `skip` (in flight)."""
+        skipped = set(skip)
+        cursor = self._conn.execute(
+            "SELECT seq, id, priority, kind, type, body, created FROM events "
+            "WHERE delivered_at IS NULL ORDER BY priority, seq LIMIT ?",
+            (limit + len(skipped),),
+        )
+        out = [StoredEvent(*row) for row in cursor if row[0] not in skipped]
+        return out[:limit]
+
+    def mark_delivered(self, seqs: Sequence[int], when: float | None = None) -> None:
+        """Record broker PUBACKs. Only a PUBACK for that exact message gets a row here."""
+        if not seqs:
+            return
+        stamp = time.time() if when is None else when
+        with self._transaction() as conn:
+            conn.executemany(
+                "UPDATE events SET delivered_at=? WHERE seq=? AND delivered_at IS NULL",
+                [(stamp, s) for s in seqs],
+            )
+            high = max(seqs)
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('last_delivered_seq', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=max(CAST(value AS INTEGER), excluded.value)",
+                (high,),
+            )
+
+    # -- limits and housekeeping ---------------------------------------------------------
+
+    def enforce_cap(self) -> int:
+        """Drop delivered history, then oldest raw states, then oldest readings; never alerts."""
+        evicted = 0
+        if self._stored_bytes <= self.max_bytes:
+            return 0
+        with self._transaction() as conn:
+            freed = conn.execute(
+                "SELECT COALESCE(SUM(size), 0) FROM events WHERE delivered_at IS NOT NULL"
+            ).fetchone()[0]
+            conn.execute("DELETE FROM events WHERE delivered_at IS NOT NULL")
+            self._stored_bytes -= int(freed)
+            for priority in EVICTABLE:
+                while self._stored_bytes > self.max_bytes:
+                    batch = conn.execute(
+                        "SELECT seq, size FROM events WHERE delivered_at IS NULL AND priority=? "
+                        "ORDER BY seq LIMIT 500", (int(priority),),
+                    ).fetchall()
+                    if not batch:
+                        break
+                    over = self._stored_bytes - self.max_bytes
+                    take: list[int] = []
+                    for seq, size in batch:
+                        take.append(seq)
+                        over -= size
+                        self._stored_bytes -= size
+                        if over <= 0:
+                            break
+                    conn.executemany("DELETE FROM events WHERE seq=?", [(s,) for s in take])
+                    key = f"evicted:{priority.name.lower()}"
+                    conn.execute(
+                        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
+                        "SET value=CAST(value AS INTEGER) + excluded.value", (key, len(take)),
+                    )
+                    evicted += len(take)
+        if evicted:
+            log.warning("outbox over its %d-byte cap: evicted %d events", self.max_bytes, evicted)
+        return evicted
+
+    def prune_delivered(self, now: float | None = None) -> int:
+        """Delete delivered rows older than the retention window."""
+        cutoff = (time.time() if now is None else now) - self.retention.total_seconds()
+        with self._transaction() as conn:
+            freed = conn.execute(
+                "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM events "
+                "WHERE delivered_at IS NOT NULL AND delivered_at < ?", (cutoff,),
+            ).fetchone()
+            conn.execute("DELETE FROM events WHERE delivered_at IS NOT NULL AND delivered_at < ?",
+                         (cutoff,))
+        self._stored_bytes -= int(freed[0])
+        return int(freed[1])
+
+    def correct_clock(self, mono_now: float, wall_now: datetime) -> int:
+        """After NTP sync: rewrite `ts` of this boot's unsynced, undelivered events.
+
+        Monotonic time is trustworthy within one boot, so wall = now - (mono_now - mono).
+        Events of earlier boots keep their timestamp and stay marked `unsynced`.
+        """
+        rows = self._conn.execute(
+            "SELECT seq, mono, body FROM events WHERE clock='unsynced' AND boot_id=? "
+            "AND delivered_at IS NULL", (self.boot_id,),
+        ).fetchall()
+        updates = []
+        for seq, mono, body in rows:
+            ts = iso_utc(wall_now - timedelta(seconds=mono_now - mono))
+            doc = json.loads(body)
+            doc["ts"] = ts
+            doc["clock"] = str(ClockQuality.CORRECTED)
+            updates.append((ts, json.dumps(doc, separators=(",", ":")), seq))
+        if updates:
+            with self._transaction() as conn:
+                conn.executemany(
+                    "UPDATE events SET ts=?, clock='corrected', body=? WHERE seq=?", updates)
+        return len(updates)
+
+    # -- reporting -----------------------------------------------------------------------
+
+    def stats(self) -> OutboxStats:
+        conn = self._conn
+        by_priority = {
+            int(p): int(n) for p, n in conn.execute(
+                "SELECT priority, COUNT(*) FROM events WHERE delivered_at IS NULL "
+                "GROUP BY priority")
+        }
+        delivered = conn.execute(
+            "SELECT COUNT(*) FROM events WHERE delivered_at IS NOT NULL").fetchone()[0]
+        oldest = conn.execute(
+            "SELECT MIN(ts) FROM events WHERE delivered_at IS NULL").fetchone()[0]
+        evicted = {
+            str(k).split(":", 1)[1]: int(v) for k, v in conn.execute(
+                "SELECT key, value FROM meta WHERE key LIKE 'evicted:%'")
+        }
+        return OutboxStats(
+            pending=sum(by_priority.values()),
+            pending_by_priority=by_priority,
+            delivered_kept=int(delivered),
+            oldest_pending_ts=oldest,
+            last_seq=self._last_seq,
+            last_delivered_seq=int(self._meta("last_delivered_seq") or 0),
+            evicted=evicted,
+            stored_bytes=self._stored_bytes,
+            max_bytes=self.max_bytes,
+            full=self.full,
+            recovered_from=self.recovered_from,
+        )
+
+    def export(self, since_seq: int = 0) -> Iterator[str]:
+        """Every stored event body with seq > since_seq, in seq order (JSON lines)."""
+        cursor = self._conn.execute(
+            "SELECT body FROM events WHERE seq > ? ORDER BY seq", (since_seq,))
+        for (body,) in cursor:
+            yield str(body)
+
+    def purge_delivered(self) -> int:
+        return self.prune_delivered(now=float("inf"))
+
+    @property
+    def last_seq(self) -> int:
+        return self._last_seq
+
+
+def _is_disk_full(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "disk is full" in text or "database or disk is full" in text or "disk i/o" in text
+
+
+def _render(home: str, seq: int, event_id: str, ts: str, clock: ClockQuality,
+            draft: Draft) -> str:
+    """The wire JSON of an event, rendered once and stored, so what we publish is what we kept."""
+    doc: dict[str, Any] = {
+        "schema": SCHEMA_ID,
+        "id": event_id,
+        "home": home,
+        "seq": seq,
+        "ts": ts,
+        "clock": str(clock),
+        "kind": str(draft.kind),
+        "type": draft.type,
+        "severity": str(draft.severity),
+        "source": draft.source,
+        "data": draft.data,
+    }
+    if draft.alert is not None:
+        doc["alert"] = draft.alert
+    return json.dumps(doc, separators=(",", ":"), default=str)

@@ -1,0 +1,487 @@
+"""Drains the outbox to the MQTT broker. An event is delivered only on its PUBACK.
+
+One paho client per connection, driven by its own network thread; every
+paho callback is handed to the asyncio loop, which alone touches the
+outbox. On any disconnect the client is discarded and whatever was in
+flight simply stays pending in the outbox, to be sent again on the next
+connection: nothing is ever published from memory (EdgeX #318), and paho's
+per-connection message ids are never used as durable keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlparse
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from edgeagent.backoff import Backoff
+from edgeagent.config import MqttConfig
+from edgeagent.outbox import Outbox
+from edgeagent.secrets import read_secret
+from edgeagent.topics import Topics
+
+log = logging.getLogger(__name__)
+
+STABLE_CONNECTION_S = 10.0  # a connection shorter than this does not reset the backoff
+
+
+class LinkState(StrEnum):
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    REFUSED = "refused"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerAddress:
+        parsed = urlparse(url)
+        tls = parsed.scheme in ("mqtts", "ssl")
+        return cls(parsed.hostname or "127.0.0.1", parsed.port or (8883 if tls else 1883), tls)
+
+    def __str__(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+@dataclass(slots=True)
+class PublisherHealth:
+    state: LinkState = LinkState.DISCONNECTED
+    broker: str = ""
+    last_error: str = ""
+    connect_attempts: int = 0
+    connections: int = 0
+    published: int = 0
+    acked: int = 0
+    rejected: int = 0
+    inflight: int = 0
+    connected_since: float | None = None
+    attempt_times: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "state": str(self.state), "broker": self.broker, "last_error": self.last_error,
+            "connect_attempts": self.connect_attempts, "connections": self.connections,
+            "published": self.published, "acked": self.acked, "rejected": self.rejected,
+            "inflight": self.inflight,
+        }
+
+
+CommandHandler = Callable[[str, bytes, dict[str, Any]], Awaitable[tuple[str, bytes, Any] | None]]
+
+
+def tls_context(cfg: MqttConfig) -> ssl.SSLContext:
+    """TLS 1.2+ with hostname verification; client certificate for mutual TLS when given."""
+    ctx = ssl.create_default_context(
+        purpose=ssl.Purpose.SERVER_AUTH,
+        cafile=str(cfg.ca_file) if cfg.ca_file else None,
+    )
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cfg.cert_file:
+        key = cfg.key_file
+        if key is not None:
+            from edgeagent.secrets import check_private  # noqa: PLC0415 - only with mTLS
+
+            check_private(key, "mqtt.key_file")
+        ctx.load_cert_chain(str(cfg.cert_file), str(key) if key else None)
+    if cfg.tls_insecure_skip_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class _Link:
+    """One paho client, one connection, one network thread. Thrown away when it closes."""
+
+    def __init__(self, client: mqtt.Client, address: BrokerAddress, connect_kwargs: dict[str, Any],
+                 on_closed: Callable[[_Link, str], None]) -> None:
+        self.client = client
+        self.address = address
+        self._connect_kwargs = connect_kwargs
+        self._on_closed = on_closed
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"mqtt-{address.host}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        reason = "closed"
+        try:
+            self.client.connect(self.address.host, self.address.port, **self._connect_kwargs)
+            while not self._stop.is_set():
+                rc = self.client.loop(timeout=0.5)
+                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    reason = mqtt.error_string(rc)
+                    break
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+        finally:
+            self._force_close()
+            self._on_closed(self, reason)
+
+    def _force_close(self) -> None:
+        sock = self.client.socket()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def close(self) -> None:
+        """Stop the thread; the socket is closed without waiting for the peer (black holes)."""
+        self._stop.set()
+
+
+class Publisher:
+    """Keeps one broker connection alive and drains the outbox through it."""
+
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        home: str,
+        outbox: Outbox,
+        *,
+        status: Callable[[], dict[str, Any]],
+        on_command: CommandHandler | None = None,
+        backoff: Backoff | None = None,
+        version: str = "",
+    ) -> None:
+        self.cfg = cfg
+        self.home = home
+        self.outbox = outbox
+        self.topics = Topics(cfg.topic_prefix, home)
+        self._status = status
+        self._on_command = on_command
+        self._backoff = backoff or Backoff(cfg.backoff_initial, cfg.backoff_max)
+        self._addresses = [BrokerAddress.parse(u) for u in cfg.urls]
+        self._address_index = 0
+        self.health = PublisherHealth()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._link: _Link | None = None
+        self._inflight: dict[int, int] = {}  # paho mid -> outbox seq, this connection only
+        self._status_mids: set[int] = set()
+        self._acked: list[int] = []
+        self._drain_scheduled = False
+        self._ack_flush_scheduled = False
+        self._paused_until = 0.0
+        self._connack: asyncio.Future[ReasonCode] | None = None
+        self._closed: asyncio.Event = asyncio.Event()
+        self._stopping = False
+        self._stop_event = asyncio.Event()
+        self._connected_wall = 0.0
+        self.version = version
+        self.acked_event = asyncio.Event()  # set whenever a batch of PUBACKs is recorded
+
+    # -- public ------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self.health.state is LinkState.CONNECTED
+
+    def wake(self) -> None:
+        """New events are in the outbox: drain soon (coalesced per loop iteration)."""
+        if self._loop is None or self._drain_scheduled:
+            return
+        self._drain_scheduled = True
+        self._loop.call_soon(self._drain)
+
+    async def run(self) -> None:
+        """Connect, drain, reconnect with jittered backoff and failover, until stop()."""
+        self._loop = asyncio.get_running_loop()
+        while not self._stopping:
+            connected_at = await self._one_connection()
+            if self._stopping:
+                break
+            if connected_at is not None and time.monotonic() - connected_at > STABLE_CONNECTION_S:
+                self._backoff.reset()
+            if connected_at is None:
+                self._address_index = (self._address_index + 1) % len(self._addresses)
+            delay = self._backoff.next_delay()
+            log.info("mqtt: reconnecting in %.1fs", delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_event.wait(), timeout=delay)
+        self.health.state = LinkState.STOPPED
+
+    async def stop(self, timeout: float = 2.0) -> None:
+        """Say `offline` on purpose (a clean disconnect fires no Last Will), then disconnect."""
+        self._stopping = True
+        self._stop_event.set()
+        link = self._link
+        if link is not None and self.connected:
+            info = link.client.publish(self.topics.status, self._status_payload("offline"),
+                                       qos=1, retain=True)
+            deadline = time.monotonic() + timeout
+            while not info.is_published() and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            self._flush_acks()
+            link.client.disconnect()
+        if link is not None:
+            link.close()
+            await asyncio.get_running_loop().run_in_executor(None, link.thread.join, timeout)
+
+    def publish_status(self) -> None:
+        """Refresh the retained birth message (buffer depth, drivers, evictions)."""
+        link = self._link
+        if link is None or not self.connected:
+            return
+        info = link.client.publish(self.topics.status, self._status_payload("online"),
+                                   qos=1, retain=True)
+        self._status_mids.add(info.mid)
+
+    def publish_reply(self, topic: str, payload: bytes, properties: Any = None) -> None:
+        link = self._link
+        if link is None or not self.connected:
+            return
+        link.client.publish(topic, payload, qos=1, properties=properties)
+
+    # -- one connection ----------------------------------------------------------------
+
+    def _new_client(self) -> mqtt.Client:
+        v5 = self.cfg.protocol == "5"
+        client_id = self.cfg.client_id or f"edgeagent-{self.home}"
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
+            clean_session=None if v5 else False,
+            reconnect_on_failure=False,
+        )
+        client.max_inflight_messages_set(self.cfg.max_inflight)
+        client.max_queued_messages_set(0)
+        client.connect_timeout = self.cfg.connect_timeout
+        if self.cfg.username:
+            password = (read_secret(self.cfg.password_file, "mqtt.password_file")
+                        if self.cfg.password_file else None)
+            client.username_pw_set(self.cfg.username, password)
+        address = self._addresses[self._address_index]
+        if address.tls or self.cfg.ca_file:
+            client.tls_set_context(tls_context(self.cfg))
+        client.will_set(self.topics.status, self._status_payload("offline", will=True),
+                        qos=1, retain=True)
+        loop = self._loop
+        assert loop is not None
+
+        def on_connect(c: mqtt.Client, _u: Any, flags: Any, rc: ReasonCode, _p: Any) -> None:
+            session = bool(getattr(flags, "session_present", False))
+            loop.call_soon_threadsafe(self._on_connack, c, rc, session)
+
+        def on_publish(c: mqtt.Client, _u: Any, mid: int, rc: ReasonCode, _p: Any) -> None:
+            loop.call_soon_threadsafe(self._on_puback, c, mid, rc)
+
+        def on_disconnect(c: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
+            loop.call_soon_threadsafe(self._on_disconnect_reason, c, rc)
+
+        def on_message(c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+            loop.call_soon_threadsafe(self._on_message, c, msg)
+
+        client.on_connect = on_connect
+        client.on_publish = on_publish
+        client.on_disconnect = on_disconnect
+        client.on_message = on_message
+        return client
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"keepalive": self.cfg.keepalive}
+        if self.cfg.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = self.cfg.session_expiry
+            kwargs["clean_start"] = False
+            kwargs["properties"] = props
+        return kwargs
+
+    async def _one_connection(self) -> float | None:
+        """Run one connection to its end; return when it was established, or None."""
+        loop = asyncio.get_running_loop()
+        address = self._addresses[self._address_index]
+        self.health.broker = str(address)
+        self.health.state = LinkState.CONNECTING
+        self.health.connect_attempts += 1
+        self.health.attempt_times.append(time.monotonic())
+        del self.health.attempt_times[:-100]
+        self._closed = asyncio.Event()
+        self._connack = loop.create_future()
+        try:
+            client = self._new_client()
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            self._fail(f"TLS/client setup failed: {exc}")
+            return None
+        def closed(lk: _Link, why: str) -> None:
+            loop.call_soon_threadsafe(self._on_link_closed, lk, why)
+
+        link = _Link(client, address, self._connect_kwargs(), closed)
+        self._link = link
+        link.start()
+        connected_at: float | None = None
+        try:
+            waiter: asyncio.Future[Any] = asyncio.ensure_future(self._closed.wait())
+            connack: asyncio.Future[Any] = self._connack
+            done, _ = await asyncio.wait({connack, waiter},
+                                         timeout=self.cfg.connect_timeout + 1.0,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if self._connack in done and not self._connack.result().is_failure:
+                connected_at = time.monotonic()
+                await self._closed.wait()
+            elif not done:
+                self._fail(f"no CONNACK from {address} within {self.cfg.connect_timeout:.0f}s")
+            waiter.cancel()
+        finally:
+            link.close()
+            if link.thread.is_alive():
+                await loop.run_in_executor(None, link.thread.join, 2.0)
+            self._lost_connection()
+        return connected_at
+
+    def _fail(self, reason: str) -> None:
+        self.health.last_error = reason
+        log.warning("mqtt: %s", reason)
+
+    # -- callbacks, on the asyncio loop -------------------------------------------------
+
+    def _current(self, client: mqtt.Client) -> bool:
+        return self._link is not None and self._link.client is client
+
+    def _on_connack(self, client: mqtt.Client, rc: ReasonCode, session_present: bool) -> None:
+        if not self._current(client) or self._connack is None or self._connack.done():
+            return
+        self._connack.set_result(rc)
+        if rc.is_failure:
+            self.health.state = LinkState.REFUSED
+            self._fail(f"broker {self.health.broker} refused the connection: {rc.getName()}")
+            return
+        self.health.state = LinkState.CONNECTED
+        self.health.connections += 1
+        self.health.last_error = ""
+        self._connected_wall = time.time()
+        log.info("mqtt: connected to %s (session present: %s)", self.health.broker,
+                 session_present)
+        client.subscribe(self.topics.commands, qos=1)
+        self.publish_status()
+        self.wake()
+
+    def _on_disconnect_reason(self, client: mqtt.Client, rc: ReasonCode) -> None:
+        if self._current(client) and rc.is_failure:
+            self._fail(f"disconnected from {self.health.broker}: {rc.getName()}")
+
+    def _on_link_closed(self, link: _Link, reason: str) -> None:
+        if link is not self._link:
+            return
+        quiet = self.health.state is LinkState.REFUSED or self._stopping
+        if not quiet and (self.health.state is LinkState.CONNECTED or not self.health.last_error):
+            self._fail(f"connection to {link.address} closed: {reason}")
+        self._closed.set()
+
+    def _lost_connection(self) -> None:
+        self._flush_acks()
+        self._inflight.clear()
+        self._status_mids.clear()
+        self.health.inflight = 0
+        if self.health.state is not LinkState.REFUSED:
+            self.health.state = LinkState.DISCONNECTED
+        self._link = None
+
+    def _on_puback(self, client: mqtt.Client, mid: int, rc: ReasonCode) -> None:
+        if not self._current(client):
+            return
+        if mid in self._status_mids:
+            self._status_mids.discard(mid)
+            return
+        seq = self._inflight.pop(mid, None)
+        self.health.inflight = len(self._inflight)
+        if seq is None:
+            return
+        if rc.is_failure:
+            # The broker said no (ACL, quota): keep the event, say why, do not hammer.
+            self.health.rejected += 1
+            self._fail(f"broker refused event seq {seq}: {rc.getName()}")
+            self._paused_until = time.monotonic() + self._backoff.next_delay() + 1.0
+            assert self._loop is not None
+            self._loop.call_later(self._paused_until - time.monotonic(), self.wake)
+            return
+        self._acked.append(seq)
+        if not self._ack_flush_scheduled:
+            self._ack_flush_scheduled = True
+            assert self._loop is not None
+            self._loop.call_soon(self._flush_acks)
+
+    def _flush_acks(self) -> None:
+        self._ack_flush_scheduled = False
+        if not self._acked:
+            return
+        acked, self._acked = self._acked, []
+        self.outbox.mark_delivered(acked)
+        self.health.acked += len(acked)
+        self.acked_event.set()
+        self.wake()
+
+    def _drain(self) -> None:
+        self._drain_scheduled = False
+        link = self._link
+        if link is None or not self.connected or time.monotonic() < self._paused_until:
+            return
+        room = self.cfg.max_inflight - len(self._inflight)
+        if room <= 0:
+            return
+        for event in self.outbox.pending(room, skip=self._inflight.values()):
+            payload = event.body
+            if event.created < self._connected_wall:
+                payload = payload[:-1] + ',"historical":true}'
+            info = link.client.publish(self.topics.event(event.kind, event.type), payload, qos=1)
+            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                break
+            self._inflight[info.mid] = event.seq
+            self.health.published += 1
+        self.health.inflight = len(self._inflight)
+
+    def _on_message(self, client: mqtt.Client, msg: mqtt.MQTTMessage) -> None:
+        if not self._current(client) or self._on_command is None:
+            return
+        props: dict[str, Any] = {}
+        if msg.properties is not None:
+            for name in ("ResponseTopic", "CorrelationData", "MessageExpiryInterval"):
+                if hasattr(msg.properties, name):
+                    props[name] = getattr(msg.properties, name)
+        assert self._loop is not None
+        self._loop.create_task(self._answer(msg.topic, bytes(msg.payload), props))
+
+    async def _answer(self, topic: str, payload: bytes, props: dict[str, Any]) -> None:
+        assert self._on_command is not None
+        reply = await self._on_command(topic, payload, props)
+        if reply is None:
+            return
+        reply_topic, body, correlation = reply
+        properties = None
+        if self.cfg.protocol == "5" and correlation is not None:
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            properties.CorrelationData = correlation
+        self.publish_reply(reply_topic, body, properties)
+
+    def _status_payload(self, state: str, *, will: bool = False) -> str:
+        doc: dict[str, Any] = {"state": state, "home": self.home, "version": self.version}
+        if will:
+            doc["reason"] = "connection lost (last will)"
+            return json.dumps(doc, separators=(",", ":"))
+        try:
+            doc.update(self._status())
+        except Exception as exc:  # noqa: BLE001 - a status bug must not stop the birth message
+            doc["status_error"] = repr(exc)
+        doc["state"] = state
+        return json.dumps(doc, separators=(",", ":"), default=str)

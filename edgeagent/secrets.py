@@ -1,0 +1,30 @@
+"""Reading secret files (MQTT password, client key): refuse ones others can read."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from edgeagent.errors import ConfigError
+
+
+def check_private(path: Path, key: str) -> None:
+    """A secret readable by group or others is a config error, named by its key."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError(str(path), key, "file not found") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            str(path), key,
+            f"secret file is readable by group/others (mode {stat.S_IMODE(mode):04o}); "
+            f"run: chmod 600 {path}",
+        )
+
+
+def read_secret(path: Path, key: str) -> str:
+    check_private(path, key)
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(str(path), key, f"cannot read secret: {exc.strerror}") from None

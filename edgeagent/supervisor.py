@@ -1,0 +1,368 @@
+"""Wires drivers -> heuristics -> outbox -> publisher, and keeps each part alive.
+
+A driver that raises is restarted with backoff and reported; it never takes
+the agent down. The systemd watchdog is fed from the main tick only, so a
+wedged event loop stops the pings and systemd restarts us.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from edgeagent import __version__, systemd
+from edgeagent.backoff import Backoff
+from edgeagent.clock import Clock, SyncProbe, SystemClock, boot_id, kernel_clock_synced
+from edgeagent.commands import CommandRouter
+from edgeagent.config import AgentConfig
+from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState, load_driver_class
+from edgeagent.errors import DriverError, HardwareUnavailable, OutboxError, OutboxFull
+from edgeagent.heuristics import Engine
+from edgeagent.heuristics.passthrough import PassthroughEngine
+from edgeagent.models import Draft, Reading
+from edgeagent.outbox import Outbox, StoredEvent
+from edgeagent.publisher import Publisher
+from edgeagent.topics import Topics
+
+log = logging.getLogger(__name__)
+
+ENGINE_STATE_KEY = "engine"
+MAX_UNSTORED = 10_000
+
+
+def build_default_engine(config: AgentConfig) -> Engine:
+    """The full heuristics engine when installed, else the pass-through."""
+    try:
+        factory = importlib.import_module("edgeagent.heuristics.factory")
+    except ImportError:
+        return PassthroughEngine(send_raw_states=config.outbox.send_raw_states)
+    engine: Engine = factory.build_engine_from_config(config)
+    return engine
+
+
+@dataclass(slots=True)
+class DriverSlot:
+    """One configured driver and its restart history."""
+
+    options: DriverOptions
+    driver: Driver | None = None
+    task: asyncio.Task[None] | None = None
+    restarts: int = 0
+    last_error: str = ""
+    readings: int = 0
+    backoff: Backoff = field(default_factory=lambda: Backoff(1.0, 60.0))
+
+    def health(self) -> dict[str, Any]:
+        base: dict[str, Any] = {"type": self.options.type, "restarts": self.restarts,
+                                "readings": self.readings, "last_error": self.last_error}
+        if self.driver is not None:
+            base.update(self.driver.health.as_dict())
+        else:
+            base["state"] = str(HealthState.STARTING)
+        return base
+
+
+Listener = Callable[[str, dict[str, Any]], None]
+
+
+class Agent:
+    """The daemon. `run(stop)` returns after a clean shutdown."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        clock: Clock | None = None,
+        sync_probe: SyncProbe = kernel_clock_synced,
+        engine: Engine | None = None,
+        tick_interval: float = 1.0,
+        status_interval: float = 60.0,
+        driver_factory: Callable[[DriverOptions, DriverContext], Driver] | None = None,
+    ) -> None:
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        self.sync_probe = sync_probe
+        self.engine: Engine = engine or build_default_engine(config)
+        self.tick_interval = tick_interval
+        self.status_interval = status_interval
+        self._driver_factory = driver_factory
+        self.boot_id = boot_id()
+        self.outbox = Outbox(
+            config.outbox.path, config.home.id, boot_id=self.boot_id,
+            max_bytes=config.outbox.max_bytes,
+            retention=timedelta(hours=config.outbox.retention_hours),
+        )
+        self.slots = [DriverSlot(opts) for opts in config.drivers if opts.enabled]
+        self.router = CommandRouter(
+            topics=Topics(config.mqtt.topic_prefix, config.home.id),
+            rate_per_minute=config.commands.rate_per_minute)
+        self.router.allow_changes = config.commands.allow_changes
+        self.router.register("ping", self._cmd_ping)
+        self.router.register("outbox-stats", self._cmd_outbox_stats)
+        self.publisher = Publisher(
+            config.mqtt, config.home.id, self.outbox, status=self.status,
+            on_command=self.router.handle if config.commands.enabled else None,
+            version=__version__,
+        )
+        self.listeners: list[Listener] = []
+        self.synced = False
+        self.counters: dict[str, int] = {"readings": 0, "events": 0, "unstored": 0,
+                                         "engine_errors": 0}
+        self._drafts: list[Draft] = []
+        self._unstored: list[Draft] = []
+        self._flush_scheduled = False
+        self._last_state = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.ready = asyncio.Event()
+        self.started_mono = time.monotonic()
+        self._restore_engine()
+
+    # -- status -------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        stats = self.outbox.stats()
+        warnings = []
+        if stats.recovered_from:
+            warnings.append(f"outbox was corrupt, moved aside to {stats.recovered_from}")
+        if self.outbox.full or self._unstored:
+            warnings.append("outbox_full")
+        return {
+            "home": self.config.home.id,
+            "version": __version__,
+            "boot_id": self.boot_id,
+            "clock": "synced" if self.synced else "unsynced",
+            "drivers": {slot.options.name: slot.health() for slot in self.slots},
+            "outbox": stats.as_dict(),
+            "last_acked_seq": stats.last_delivered_seq,
+            "mqtt": self.publisher.health.as_dict(),
+            "counters": dict(self.counters),
+            "commands": dict(self.router.counters),
+            "warnings": warnings,
+        }
+
+    async def _cmd_ping(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"pong": True, "version": __version__, "uptime_s": round(
+            time.monotonic() - self.started_mono, 1)}
+
+    async def _cmd_outbox_stats(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self.outbox.stats().as_dict()
+
+    # -- readings in, events out ------------------------------------------------------
+
+    def _emit(self, reading: Reading) -> None:
+        """Every driver reading enters here, on the event loop."""
+        self.counters["readings"] += 1
+        for slot in self.slots:
+            if slot.options.name == reading.driver:
+                slot.readings += 1
+                break
+        self._notify("reading", {"driver": reading.driver, "device": reading.device,
+                                 "sensor": reading.sensor, "value": reading.value,
+                                 "room": reading.room, "role": reading.role})
+        try:
+            drafts = self.engine.feed(reading)
+        except Exception:
+            self.counters["engine_errors"] += 1
+            log.exception("heuristics failed on %s; forwarding the reading unchanged", reading)
+            drafts = PassthroughEngine().feed(reading)
+        self._queue(drafts)
+
+    def _queue(self, drafts: list[Draft]) -> None:
+        if not drafts:
+            return
+        self._drafts.extend(drafts)
+        if not self._flush_scheduled and self._loop is not None:
+            self._flush_scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> list[StoredEvent]:
+        """Commit queued drafts (one transaction per loop iteration), then wake the publisher."""
+        self._flush_scheduled = False
+        drafts = self._unstored + self._drafts
+        self._drafts = []
+        state = self._engine_state()
+        if not drafts and state is None:
+            return []
+        try:
+            stored = self.outbox.append(
+                drafts, synced=self.synced,
+                state={ENGINE_STATE_KEY: state} if state is not None else None)
+        except OutboxFull:
+            self._hold_unstored(drafts)
+            return []
+        except OutboxError:
+            log.exception("outbox write failed; keeping %d drafts to retry", len(drafts))
+            self._hold_unstored(drafts)
+            return []
+        self._unstored = []
+        if state is not None:
+            self._last_state = state
+        self.counters["events"] += len(stored)
+        for event in stored:
+            self._notify("event", {"seq": event.seq, "kind": event.kind, "type": event.type,
+                                   "body": event.body})
+        self.publisher.wake()
+        return stored
+
+    def _hold_unstored(self, drafts: list[Draft]) -> None:
+        """Disk full: keep drafts in memory until it frees up, alerts first, bounded."""
+        drafts.sort(key=lambda d: int(d.priority))
+        self._unstored = drafts[:MAX_UNSTORED]
+        self.counters["unstored"] = len(self._unstored)
+        log.error("outbox cannot store (%d events waiting in memory)", len(self._unstored))
+
+    def _engine_state(self) -> str | None:
+        try:
+            state = json.dumps(self.engine.snapshot(), separators=(",", ":"), sort_keys=True)
+        except (TypeError, ValueError):
+            log.exception("heuristics state is not serialisable; not persisted")
+            return None
+        return None if state == self._last_state else state
+
+    def _restore_engine(self) -> None:
+        raw = self.outbox.load_state(ENGINE_STATE_KEY)
+        if not raw:
+            return
+        try:
+            self.engine.restore(json.loads(raw))
+            self._last_state = raw
+        except (ValueError, TypeError, KeyError):
+            log.exception("stored heuristics state unreadable; starting fresh")
+
+    def _notify(self, what: str, payload: dict[str, Any]) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(what, payload)
+            except Exception:
+                log.exception("listener failed; removed")
+                self.listeners.remove(listener)
+
+    # -- drivers ----------------------------------------------------------------------
+
+    def _make_driver(self, options: DriverOptions) -> Driver:
+        assert self._loop is not None
+        context = DriverContext(emit=self._emit, clock=self.clock,
+                                logger=logging.getLogger(f"edgeagent.driver.{options.name}"),
+                                loop=self._loop)
+        if self._driver_factory is not None:
+            return self._driver_factory(options, context)
+        return load_driver_class(options.type)(options, context)
+
+    async def _supervise(self, slot: DriverSlot) -> None:
+        """Run one driver forever: restart on failure with jittered backoff."""
+        while True:
+            started = time.monotonic()
+            try:
+                slot.driver = self._make_driver(slot.options)
+                await slot.driver.run()
+                reason = "driver returned"
+            except asyncio.CancelledError:
+                raise
+            except HardwareUnavailable as exc:
+                reason = f"hardware unavailable: {exc}"
+            except DriverError as exc:
+                reason = str(exc)
+            except Exception as exc:
+                log.exception("driver %s crashed", slot.options.name)
+                reason = f"{type(exc).__name__}: {exc}"
+            finally:
+                if slot.driver is not None:
+                    try:
+                        await slot.driver.close()
+                    except Exception:
+                        log.exception("driver %s close failed", slot.options.name)
+            if slot.driver is not None:
+                slot.driver.set_health(HealthState.FAILED, reason)
+            slot.last_error = reason
+            slot.restarts += 1
+            if time.monotonic() - started > 60:
+                slot.backoff.reset()
+            delay = slot.backoff.next_delay() + 0.5
+            log.warning("driver %s stopped (%s); restart %d in %.1fs", slot.options.name, reason,
+                        slot.restarts, delay)
+            await asyncio.sleep(delay)
+
+    # -- main loop --------------------------------------------------------------------
+
+    def _check_clock(self) -> None:
+        synced = bool(self.sync_probe())
+        if synced and not self.synced:
+            corrected = self.outbox.correct_clock(self.clock.monotonic(), self.clock.wall())
+            log.info("clock synchronised; corrected the time of %d buffered events", corrected)
+        self.synced = synced
+
+    def tick(self) -> None:
+        """One heartbeat: timers in the heuristics, then commit what they raised."""
+        try:
+            drafts = self.engine.tick(self.clock.monotonic(), self.clock.wall())
+        except Exception:
+            self.counters["engine_errors"] += 1
+            log.exception("heuristics tick failed")
+            drafts = []
+        self._queue(drafts)
+        if self._unstored:
+            self.flush()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._check_clock()
+        publisher_task = asyncio.create_task(self.publisher.run(), name="publisher")
+        for slot in self.slots:
+            slot.task = asyncio.create_task(self._supervise(slot), name=slot.options.name)
+        self.ready.set()
+        systemd.notify(f"READY=1\nSTATUS=home {self.config.home.id}: running "
+                       f"{len(self.slots)} drivers")
+        watchdog = systemd.watchdog_interval()
+        last_status = last_prune = last_sync = last_watchdog = time.monotonic()
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.tick_interval)
+                now = time.monotonic()
+                self.tick()
+                if now - last_sync >= 5.0:
+                    last_sync = now
+                    self._check_clock()
+                if now - last_status >= self.status_interval:
+                    last_status = now
+                    self.publisher.publish_status()
+                if now - last_prune >= 3600:
+                    last_prune = now
+                    self.outbox.prune_delivered()
+                if watchdog is not None and now - last_watchdog >= watchdog and \
+                        not publisher_task.done():
+                    last_watchdog = now
+                    systemd.notify("WATCHDOG=1")
+        finally:
+            systemd.notify("STOPPING=1")
+            for slot in self.slots:
+                if slot.task is not None:
+                    slot.task.cancel()
+            await asyncio.gather(*(s.task for s in self.slots if s.task), return_exceptions=True)
+            self.flush()
+            await self._drain_before_exit()
+            await self.publisher.stop()
+            publisher_task.cancel()
+            await asyncio.gather(publisher_task, return_exceptions=True)
+            self.outbox.close()
+
+    async def _drain_before_exit(self, budget: float = 2.0) -> None:
+        """Give in-flight events a moment to be acknowledged; what is left stays stored."""
+        deadline = time.monotonic() + budget
+        while self.publisher.connected and time.monotonic() < deadline:
+            if self.outbox.stats().pending == 0:
+                return
+            self.publisher.acked_event.clear()
+            try:
+                await asyncio.wait_for(self.publisher.acked_event.wait(),
+                                       timeout=max(0.01, deadline - time.monotonic()))
+            except TimeoutError:
+                return

@@ -1,0 +1,102 @@
+"""A private mosquitto per test: free loopback port, its own config, killable and restartable."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, up: bool = True, timeout: float = 10.0) -> None:
+    """Poll until the port accepts (or refuses) connections; a condition, not a sleep."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                if up:
+                    return
+        except OSError:
+            if not up:
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"port {port} did not become {'open' if up else 'closed'}")
+
+
+class Mosquitto:
+    """Start/stop/kill a real broker. `extra` is appended to the listener's config."""
+
+    def __init__(self, workdir: Path, *, port: int | None = None, persistence: bool = False,
+                 extra: str = "", listener_extra: str = "") -> None:
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.persistence = persistence
+        self.extra = extra
+        self.listener_extra = listener_extra
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = workdir / "mosquitto.log"
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def write_conf(self) -> Path:
+        conf = self.workdir / "mosquitto.conf"
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            self.listener_extra,
+            "allow_anonymous true" if "allow_anonymous" not in self.extra + self.listener_extra
+            else "",
+            f"persistence {'true' if self.persistence else 'false'}",
+            f"persistence_location {self.workdir}/",
+            f"log_dest file {self.log}",
+            "log_type all",
+            "max_queued_messages 0",
+            "per_listener_settings false" if "per_listener_settings" not in self.extra else "",
+            self.extra,
+        ]
+        conf.write_text("\n".join(line for line in lines if line) + "\n")
+        return conf
+
+    def start(self) -> Mosquitto:
+        conf = self.write_conf()
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        try:
+            wait_port(self.port)
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError(f"mosquitto failed to start: {self.log.read_text()[-2000:]}")
+        return self
+
+    def stop(self) -> None:
+        """Clean stop (SIGTERM): mosquitto saves persistence on the way out."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
