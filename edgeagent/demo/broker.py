@@ -28,6 +28,10 @@ What it does, and the simplifications it makes on purpose:
   data, user properties) are forwarded to v5 subscribers, plus their
   subscription identifiers. Topic aliases from clients are resolved (though the
   broker never advertises any); it never sends aliases itself.
+- No flow control: a subscriber that stops reading makes its socket buffer grow
+  (fine on loopback, wrong for a real deployment); the client's Receive Maximum
+  and Maximum Packet Size are not enforced. Incoming packets over `max_packet`
+  bytes are refused.
 - Bad bytes close that one connection (v5 clients first get a DISCONNECT with
   a reason code); they are counted in `counters` and logged, never fatal.
 """

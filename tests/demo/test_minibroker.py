@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import random
 import socket
 import threading
 import time
@@ -430,6 +431,49 @@ def test_malformed_publish_after_connect_closes_and_publishes_will(broker, peer,
     assert watcher.next_message().payload == b"lost"
     peer("sender").publish("care/kit1/status", b"ok")
     assert watcher.next_message().payload == b"ok"
+
+
+def test_random_packets_never_break_the_broker(broker, peer) -> None:
+    """Seeded garbage after a valid CONNECT: every connection ends, none crashes the broker."""
+    rng = random.Random(20261122)
+    for i in range(300):
+        body = bytes(rng.randrange(256) for _ in range(rng.randint(0, 40)))
+        if rng.random() < 0.5:  # start with a plausible string so parsing gets further
+            body = bytes([0, rng.randint(0, 6)]) + b"a/b/c#+"[: rng.randint(0, 7)] + body
+        garbage = bytes([rng.randrange(256), len(body)]) + body
+        sock = socket.create_connection(("127.0.0.1", broker.port), timeout=TIMEOUT)
+        sock.sendall(connect_packet(f"fuzz{i}", rng.choice([4, 5])) + garbage)
+        sock.shutdown(socket.SHUT_WR)
+        read_until_closed(sock)
+        sock.close()
+    assert broker.broker.counters["internal_errors"] == 0
+    assert broker.broker.counters["malformed"] > 200
+    listener = peer("listener")
+    listener.subscribe("alive")
+    peer("sender").publish("alive", b"still here")
+    assert listener.next_message().payload == b"still here"
+
+
+def test_v5_client_without_id_gets_one_assigned(broker) -> None:
+    assigned = queue.Queue()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv5)
+    client.on_connect = lambda _c, _u, _f, _rc, props: assigned.put(props.AssignedClientIdentifier)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    try:
+        client_id = assigned.get(timeout=TIMEOUT)
+        assert client_id and broker.broker.is_connected(client_id)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_v311_client_without_id_and_persistent_session_is_refused(broker) -> None:
+    sock = socket.create_connection(("127.0.0.1", broker.port), timeout=TIMEOUT)
+    body = _s("MQTT") + b"\x04\x00\x00\x3c" + _s("")  # clean session = 0, empty client id
+    sock.sendall(bytes([0x10, len(body)]) + body)
+    assert read_until_closed(sock) == b"\x20\x02\x00\x02"  # identifier rejected
+    sock.close()
 
 
 # --- wire bytes, in the caller's own event loop ----------------------------------------------
