@@ -1,0 +1,94 @@
+"""The console "platform view": each event printed as the call centre would receive it."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from datetime import datetime
+from typing import Any, TextIO
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+COLOURS = {"critical": "\033[1;31m", "warning": "\033[33m", "info": "", "ok": "\033[32m"}
+RESET = "\033[0m"
+
+
+def describe(event: dict[str, Any], tz: ZoneInfo) -> tuple[str, str]:
+    """One line for one event, and its colour key. Pure, so it is easy to test."""
+    when = datetime.fromisoformat(event["ts"].replace("Z", "+00:00")).astimezone(tz)
+    source = event.get("source", {})
+    where = source.get("room") or source.get("device") or source.get("driver", "")
+    head = f"{when:%a %H:%M:%S}  #{event['seq']:<5}"
+    data = event.get("data", {})
+    if event["kind"] == "alert":
+        state = (event.get("alert") or {}).get("state", "raised")
+        reason = data.get("reason", "")
+        colour = "ok" if state == "resolved" else event["severity"]
+        return (f"{head} ALERT {event['severity'].upper():8} {event['type']:<20} "
+                f"{state.upper():9} {reason}", colour)
+    if event["kind"] == "summary":
+        return f"{head} summary  {event['type']:<20} {json.dumps(data)[:120]}", "info"
+    value = data.get("value")
+    unit = data.get("unit", "")
+    return f"{head} {event['kind']:<8} {event['type']:<20} {where:<12} {value}{unit}", "info"
+
+
+class PlatformView:
+    """A real MQTT subscriber on `<prefix>/<home>/#`, printing events and status."""
+
+    def __init__(self, url: str, prefix: str, home: str, timezone: str, *,
+                 out: TextIO = sys.stdout, alerts_only: bool = False) -> None:
+        parsed = urlparse(url)
+        self.host = parsed.hostname or "127.0.0.1"
+        self.port = parsed.port or 1883
+        self.topic = f"{prefix}/{home}/#"
+        self.tz = ZoneInfo(timezone)
+        self.out = out
+        self.alerts_only = alerts_only
+        self.colour = out.isatty()
+        self.counts: dict[str, int] = {}
+        self.lock = threading.Lock()
+        self.subscribed = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"platform-view-{home}")
+        self.client.on_connect = lambda c, *a: c.subscribe(self.topic, qos=1)
+        self.client.on_subscribe = lambda *a: self.subscribed.set()
+        self.client.on_message = self._on_message
+
+    def _print(self, line: str, colour: str) -> None:
+        if self.colour and COLOURS.get(colour):
+            line = f"{COLOURS[colour]}{line}{RESET}"
+        with self.lock:
+            print(line, file=self.out, flush=True)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            doc = json.loads(msg.payload)
+        except ValueError:
+            return
+        if msg.topic.endswith("/status"):
+            self._print(f"— home {doc.get('home')} is {doc.get('state')} "
+                        f"(outbox pending: {doc.get('outbox', {}).get('pending', '?')})", "info")
+            return
+        if "/events/" not in msg.topic:
+            return
+        key = f"{doc.get('kind')}/{doc.get('type')}"
+        with self.lock:
+            self.counts[key] = self.counts.get(key, 0) + 1
+        if self.alerts_only and doc.get("kind") not in ("alert", "summary"):
+            return
+        line, colour = describe(doc, self.tz)
+        self._print(line, colour)
+
+    def start(self, timeout: float = 10.0) -> None:
+        self.client.connect(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+        if not self.subscribed.wait(timeout):
+            raise TimeoutError(f"platform view could not subscribe at {self.host}:{self.port}")
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

@@ -1,0 +1,94 @@
+"""A bad config names the file, the key and the reason, and exits 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgeagent.cli.main import main
+from edgeagent.config import load_config
+from edgeagent.errors import ConfigError
+from edgeagent.schema.generate import SHIPPED, render
+
+
+def check(path: Path) -> tuple[int, str]:
+    proc = subprocess.run([sys.executable, "-m", "edgeagent.cli.main", "config", "check",
+                           str(path)], capture_output=True, text=True, timeout=60)
+    return proc.returncode, proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize(("text", "key", "reason"), [
+    ('[mqtt]\nkeepalive = "often"\n', "mqtt.keepalive", "valid integer"),
+    ('[home]\nid = "h"\ntimezon = "UTC"\n', "home.timezon", "unknown key"),
+    ('[home]\ntimezone = "Mars/Olympus"\n', "home.timezone", "unknown time zone"),
+    ('[mqtt]\nurls = ["http://x"]\n', "mqtt.urls", "scheme"),
+    ('[[drivers]]\ntype = "mock.stress"\nname = "s"\nrate_hz = "fast"\n',
+     "drivers[0].rate_hz", "valid number"),
+    ('[[drivers]]\ntype = "no.such"\nname = "s"\n', "drivers[0].type", "unknown driver type"),
+    ('[[drivers]]\ntype = "mock.stress"\n', "drivers[0].name", "missing"),
+    ('[[drivers]]\ntype = "mock.stress"\nname = "a"\n[[drivers]]\ntype = "mock.stress"\n'
+     'name = "a"\n', "drivers[1].name", "already used"),
+    ("[home\n", "", "not valid TOML"),
+])
+def test_bad_config_names_key_and_reason(tmp_path, text, key, reason):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.key == key
+    assert reason in info.value.reason
+    code, output = check(path)
+    assert code == 2
+    assert str(path) in output and key in output and "Traceback" not in output
+
+
+def test_missing_file_exit_2(tmp_path, capsys):
+    assert main(["config", "check", str(tmp_path / "nope.toml")]) == 2
+    assert "file not found" in capsys.readouterr().err
+
+
+def test_run_with_bad_config_exits_2_without_traceback(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('[outbox]\nmax_bytes = -1\n')
+    proc = subprocess.run([sys.executable, "-m", "edgeagent.cli.main", "run", "--config",
+                           str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "outbox.max_bytes" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_good_config_passes_and_reports(tmp_path, capsys):
+    path = tmp_path / "ok.toml"
+    path.write_text('[home]\nid = "sh-0042"\n[[drivers]]\ntype = "mock.stress"\nname = "s"\n')
+    assert main(["config", "check", "--json", str(path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["home"] == "sh-0042" and out["drivers"] == ["s (mock.stress)"]
+
+
+def test_example_configs_are_valid():
+    examples = sorted(Path(__file__).parents[2].joinpath("examples").glob("*.toml"))
+    assert examples, "examples/ should hold at least one config"
+    for path in examples:
+        load_config(path)
+
+
+def test_shipped_schema_matches_models(capsys):
+    assert SHIPPED.read_text() == render(), "run: edgeagent schema > " + str(SHIPPED)
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out)["title"] == "edgeagent event v1"
+
+
+def test_secret_readable_by_others_is_refused(tmp_path):
+    from edgeagent.secrets import read_secret
+
+    secret = tmp_path / "pw"
+    secret.write_text("hunter2\n")
+    secret.chmod(0o644)
+    with pytest.raises(ConfigError) as info:
+        read_secret(secret, "mqtt.password_file")
+    assert "chmod 600" in str(info.value) and "hunter2" not in str(info.value)
+    secret.chmod(0o600)
+    assert read_secret(secret, "mqtt.password_file") == "hunter2"

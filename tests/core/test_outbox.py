@@ -1,0 +1,173 @@
+"""The outbox alone: numbering, order, cap, retention, clock correction, corruption."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from edgeagent.models import Draft, Kind, Priority, Severity
+from edgeagent.outbox import Outbox
+
+T0 = datetime(2026, 11, 22, 2, 10, tzinfo=UTC)
+
+
+def draft(kind: Kind = Kind.STATE, type_: str = "motion", severity: Severity = Severity.INFO,
+          mono: float = 100.0, payload: int = 0) -> Draft:
+    return Draft(kind=kind, type=type_, severity=severity, source={"driver": "t"},
+                 mono=mono, wall=T0 + timedelta(seconds=mono), data={"pad": "x" * payload})
+
+
+def alert(type_: str = "sos") -> Draft:
+    return draft(Kind.ALERT, type_, Severity.CRITICAL)
+
+
+def open_outbox(path: Path, **kw: object) -> Outbox:
+    return Outbox(path, "home-1", boot_id="boot-a", **kw)  # type: ignore[arg-type]
+
+
+def test_seq_is_gap_free_and_survives_reopen(tmp_path):
+    box = open_outbox(tmp_path / "o.db")
+    stored = box.append([draft(), draft()], synced=True)
+    assert [e.seq for e in stored] == [1, 2]
+    box.close()
+    box = open_outbox(tmp_path / "o.db")
+    assert [e.seq for e in box.append([draft()], synced=True)] == [3]
+
+
+def test_drain_order_is_priority_then_seq(tmp_path):
+    box = open_outbox(tmp_path / "o.db")
+    box.append([draft(), draft(Kind.READING, "heart_rate"), alert("inactivity"),
+                draft(Kind.ALERT, "low_battery", Severity.WARNING), alert("sos")], synced=True)
+    order = [(e.priority, e.seq) for e in box.pending(10)]
+    assert order == [(1, 3), (1, 5), (2, 4), (3, 2), (4, 1)]
+    assert [e.seq for e in box.pending(10, skip={3, 5})] == [4, 2, 1]
+
+
+def test_delivered_only_when_marked(tmp_path):
+    box = open_outbox(tmp_path / "o.db")
+    box.append([draft(), draft()], synced=True)
+    box.mark_delivered([2])
+    assert [e.seq for e in box.pending(10)] == [1]
+    stats = box.stats()
+    assert stats.pending == 1 and stats.last_delivered_seq == 2 and stats.delivered_kept == 1
+
+
+def test_cap_evicts_raw_then_readings_never_alerts(tmp_path):
+    box = open_outbox(tmp_path / "o.db", max_bytes=60_000)
+    box.append([alert() for _ in range(20)], synced=True)
+    box.append([draft(Kind.READING, "spo2", payload=400) for _ in range(40)], synced=True)
+    box.append([draft(payload=400) for _ in range(100)], synced=True)
+    stats = box.stats()
+    assert stats.stored_bytes <= 60_000
+    assert stats.pending_by_priority[int(Priority.CRITICAL_ALERT)] == 20
+    assert stats.evicted.get("raw_state", 0) > 0
+    # Raw states go first: as long as some raw states remain, no reading was dropped.
+    if stats.pending_by_priority.get(int(Priority.RAW_STATE), 0) > 0:
+        assert stats.evicted.get("vital_or_summary", 0) == 0
+    # Oldest go first: the newest raw state survives.
+    assert max(e.seq for e in box.pending(1000)) == 160
+
+
+def test_cap_never_drops_alerts_even_when_only_alerts_remain(tmp_path):
+    box = open_outbox(tmp_path / "o.db", max_bytes=5_000)
+    box.append([alert() for _ in range(100)], synced=True)
+    assert box.stats().pending == 100
+
+
+def test_retention_prunes_only_old_delivered_rows(tmp_path):
+    box = open_outbox(tmp_path / "o.db", retention=timedelta(hours=1))
+    box.append([draft(), draft(), draft()], synced=True)
+    box.mark_delivered([1], when=1000.0)
+    box.mark_delivered([2], when=10_000.0)
+    assert box.prune_delivered(now=1000.0 + 3601) == 1
+    assert box.stats().delivered_kept == 1 and box.stats().pending == 1
+
+
+def test_clock_correction_rewrites_unsynced_events_of_this_boot(tmp_path):
+    box = open_outbox(tmp_path / "o.db")
+    box.append([draft(mono=100.0)], synced=False)
+    box.append([draft(mono=160.0)], synced=False)
+    now_wall = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    assert box.correct_clock(mono_now=200.0, wall_now=now_wall) == 2
+    bodies = [e.body for e in box.pending(10)]
+    assert '"clock":"corrected"' in bodies[0]
+    assert '"ts":"2026-11-22T11:58:20.000Z"' in bodies[0]  # 100 s before mono 200
+    assert '"ts":"2026-11-22T11:59:20.000Z"' in bodies[1]
+
+
+def test_clock_correction_leaves_other_boots_alone(tmp_path):
+    box = open_outbox(tmp_path / "o.db")
+    box.append([draft()], synced=False)
+    box.close()
+    other = Outbox(tmp_path / "o.db", "home-1", boot_id="boot-b")
+    assert other.correct_clock(200.0, datetime.now(UTC)) == 0
+    assert '"clock":"unsynced"' in other.pending(1)[0].body
+
+
+def test_corrupt_file_is_moved_aside_and_seq_continues(tmp_path, caplog):
+    path = tmp_path / "o.db"
+    box = open_outbox(path)
+    box.append([draft() for _ in range(5)], synced=True)
+    box.close()
+    with path.open("r+b") as fh:  # trash the b-tree pages, keep the header readable
+        fh.seek(4096)
+        fh.write(b"\xde\xad" * 4096)
+    box = open_outbox(path)
+    assert box.recovered_from is not None and Path(box.recovered_from).exists()
+    assert "corrupt" in caplog.text
+    assert box.stats().recovered_from == box.recovered_from
+    new = box.append([draft()], synced=True)
+    assert new[0].seq in (1, 6)  # 6 when the meta page survived, else a fresh start
+
+
+def test_garbage_file_is_moved_aside(tmp_path):
+    path = tmp_path / "o.db"
+    path.write_bytes(b"this is not a database" * 100)
+    box = open_outbox(path)
+    assert box.recovered_from is not None
+    assert box.append([draft()], synced=True)[0].seq == 1
+
+
+def test_disk_full_raises_outbox_full_and_keeps_stored_rows(tmp_path):
+    import resource
+
+    from edgeagent.errors import OutboxFull
+
+    box = open_outbox(tmp_path / "o.db")
+    box.append([draft()], synced=True)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    import signal
+
+    old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    size = (tmp_path / "o.db-wal").stat().st_size
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size + 8192, hard))
+    try:
+        with pytest.raises(OutboxFull):
+            for _ in range(200):
+                box.append([draft(payload=4000) for _ in range(10)], synced=True)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old)
+    assert box.full
+    assert box.pending(1)[0].seq == 1
+    box.append([draft()], synced=True)
+    assert not box.full
+    conn = sqlite3.connect(tmp_path / "o.db")
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_corrupt_events_page_keeps_seq_from_meta(tmp_path):
+    """Salvage reads `last_seq` from the corrupt file so the platform sees no reset."""
+    path = tmp_path / "o.db"
+    box = open_outbox(path)
+    box.append([draft() for _ in range(5)], synced=True)
+    box.close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    box = Outbox.__new__(Outbox)
+    box.path = path
+    assert box._salvage_last_seq() == 5
