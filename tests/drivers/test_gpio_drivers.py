@@ -344,7 +344,7 @@ def test_pin_factory_option_that_cannot_load_is_hardware_unavailable(harness: Ha
     if importlib.util.find_spec("lgpio") is not None:
         pytest.skip("lgpio is installed here")
     bed = harness.make(BedMatDriver, type="gpio.bedmat", name="bed", pin=27, pin_factory="lgpio")
-    with pytest.raises(HardwareUnavailable, match="'bed'.*'lgpio'"):
+    with pytest.raises(HardwareUnavailable, match=r"'bed'.*'lgpio'"):
         bed.open()
 
 
