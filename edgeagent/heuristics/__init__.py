@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
+from edgeagent.heuristics.engine import SafetyEngine
+from edgeagent.heuristics.passthrough import PassthroughEngine
 from edgeagent.heuristics.settings import HeuristicsSettings
 from edgeagent.models import Draft, Reading
 
@@ -39,9 +41,6 @@ class Engine(Protocol):
 def build_engine(settings: HeuristicsSettings | None, timezone: str,
                  send_raw_states: bool = True) -> Engine:
     """The engine a home runs: the full safety engine, or passthrough when disabled."""
-    from edgeagent.heuristics.engine import SafetyEngine
-    from edgeagent.heuristics.passthrough import PassthroughEngine
-
     settings = settings or HeuristicsSettings()
     if not settings.enabled:
         return PassthroughEngine(send_raw_states=send_raw_states)

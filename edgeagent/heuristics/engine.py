@@ -166,15 +166,19 @@ class SafetyEngine:
             return best
         last = st.last_activity
         in_bedroom = st.last_room in self._bedrooms
-        if st.in_bedroom_since is not None and not st.settled:
+        if st.in_bedroom_since is not None and not st.settled and (
+                st.bed_seen or not st.has_bed):
             offer(self.local.night_or_next_start(st.in_bedroom_since + s.settle_minutes * 60),
                   "settle")
-        if st.night_up_since is not None and not in_bedroom and not book.is_open(
-                "bed_exit_no_return"):
+        if (st.night_up_since is not None and st.night_up_confirmed and not in_bedroom
+                and not book.is_open("bed_exit_no_return")):
             offer(last + s.bed_exit_no_return_minutes * 60, "bed_exit")
         if (not st.settled and st.night_up_since is None and not book.is_open("inactivity")
                 and not book.is_open("fall_suspected")):
             offer(self._inactivity_deadline(), "inactivity")
+        silence = book.get("inactivity")
+        if silence is not None and not silence.escalated and not book.is_open("fall_suspected"):
+            offer(silence.raised_at + s.inactivity_escalate_minutes * 60, "silence_escalate")
         if (st.last_room in self._bathrooms and st.last_role != "bathroom_door"
                 and not book.is_open("bathroom_overstay")):
             offer(last + s.bathroom_overstay_minutes * 60, "overstay")
@@ -229,7 +233,7 @@ class SafetyEngine:
             assert door is not None
             st.presence, st.away_since, st.door_pending_since = "away", door, None
             st.settled, st.night_up_since, st.in_bedroom_since = False, None, None
-            out.extend(book.resolve_all(SILENCE_ALERTS + ("not_up",), at,
+            out.extend(book.resolve_all((*SILENCE_ALERTS, "not_up"), at,
                                         f"resident went out (entrance door at {hhmm(door)})"))
         elif name == "settle":
             st.settled, st.settled_at = True, at
@@ -246,6 +250,8 @@ class SafetyEngine:
             ))
         elif name == "inactivity":
             add(self._raise_silence(at))
+        elif name == "silence_escalate":
+            out.extend(self._escalate_silence(at))
         elif name == "overstay":
             assert st.last_activity is not None
             add(book.raise_(
@@ -253,7 +259,9 @@ class SafetyEngine:
                 f"last seen in the {st.last_room} at {hhmm(st.last_activity)}, nothing elsewhere "
                 f"for {round(s.bathroom_overstay_minutes)} min",
                 source={"room": st.last_room}, escalate_after=s.bathroom_overstay_minutes * 60,
-                escalate_to=Severity.CRITICAL,
+                escalate_to=Severity.CRITICAL
+                if self._confirmed_home(st.last_activity, at + s.bathroom_overstay_minutes * 60)
+                else None,
             ))
         elif name == "not_up":
             since = st.in_bedroom_since or st.settled_at or at
@@ -265,29 +273,55 @@ class SafetyEngine:
             ))
         return out
 
+    def _confirmed_home(self, since: float, at: float) -> bool:
+        """Known to be home, in the day: the only case silence may become critical.
+
+        At night an unseen way to bed looks exactly like a fall on the way, and
+        without an entrance contact an empty home looks like one too.
+        """
+        st = self.state
+        return (st.has_entrance and st.presence == "home"
+                and not self.local.is_night(since) and not self.local.is_night(at))
+
     def _raise_silence(self, at: float) -> Draft | None:
-        st, s, book = self.state, self.settings, self.alerts
+        st = self.state
         assert st.last_activity is not None
+        minutes = round((at - st.last_activity) / 60)
+        return self.alerts.raise_(
+            "inactivity", Severity.WARNING, at,
+            f"no activity anywhere for {minutes} min, last seen in {st.last_room} at "
+            f"{self.local.hhmm(st.last_activity)} (longer than usual at this hour)",
+            source={"room": st.last_room},
+        )
+
+    def _escalate_silence(self, at: float) -> list[Draft]:
+        """An hour more of silence: a fall if the resident was moving about, else escalate."""
+        st, s, book = self.state, self.settings, self.alerts
+        alert = book.get("inactivity")
+        assert alert is not None and st.last_activity is not None
         last = st.last_activity
+        out: list[Draft] = []
+        if not self._confirmed_home(last, at):
+            alert.escalated = True  # nothing more to say: we cannot know the home is occupied
+            return out
         minutes = round((at - last) / 60)
         where = f"{st.last_room} at {self.local.hhmm(last)}"
-        confirmed_home = st.has_entrance and st.presence == "home"
         moving = sum(1 for t in st.recent if t >= last - RECENT_WINDOW) >= s.fall_burst_events
-        if confirmed_home and moving and st.last_room not in self._bedrooms:
-            return book.raise_(
+        if moving and st.last_room not in self._bedrooms:
+            alert.escalated = True
+            self._add(out, book.raise_(
                 "fall_suspected", Severity.CRITICAL, at,
-                f"moving about in {where}, then no activity anywhere for {minutes} min "
-                f"(longer than usual at this hour); resident is home",
+                f"moving about in {where}, then no activity anywhere for {minutes} min; "
+                f"resident is home (no entrance door since)",
                 source={"room": st.last_room}, escalate_after=s.escalate_critical_minutes * 60,
-            )
-        return book.raise_(
-            "inactivity", Severity.WARNING, at,
-            f"no activity anywhere for {minutes} min, last seen in {where} "
-            f"(longer than usual at this hour)",
-            source={"room": st.last_room},
-            escalate_after=s.inactivity_escalate_minutes * 60 if confirmed_home else None,
-            escalate_to=Severity.CRITICAL if confirmed_home else None,
-        )
+            ))
+        else:
+            self._add(out, book.escalate_now(
+                "inactivity", at,
+                f"no activity anywhere for {minutes} min since {where}; resident is home",
+                severity=Severity.CRITICAL,
+            ))
+        return out
 
     # ---------------------------------------------------------------- readings
     def _observe(self, reading: Reading, at: float) -> list[Draft]:
@@ -404,11 +438,13 @@ class SafetyEngine:
         st = self.state
         occupied = reading.value in ("in_bed", True, "occupied", 1)
         st.bed_occupied[reading.device] = occupied
+        st.has_bed = True
         if occupied:
             st.bed_empty_since = None
             return self._activity(at, reading.room or "bedroom", reading.role, reading.device,
                                   "bed")
         # A mat going empty is weak evidence (sleepers shift off it): note it, nothing more.
+        st.last_bedroom_event = at
         if not any(st.bed_occupied.values()) and st.bed_empty_since is None:
             st.bed_empty_since = at
         return []
@@ -431,6 +467,8 @@ class SafetyEngine:
                 and st.door_pending_since is None and at > st.last_activity):
             self.routine.record_gap(local.day_key(st.last_activity), local.hour(st.last_activity),
                                     at - st.last_activity)
+        if st.presence != "away" and not st.settled:
+            self.routine.saw_activity(local.day_key(at), local.hour(at))
         ledger = st.ledger
         assert ledger is not None
         # Home or away.
@@ -460,16 +498,25 @@ class SafetyEngine:
             st.presence = "home" if st.has_entrance else "unknown"
         # The night.
         if is_bedroom:
+            st.last_bedroom_event = at
             if st.night_up_since is not None:
                 self._night_return(at)
             if st.in_bedroom_since is None:
-                st.in_bedroom_since = at
+                st.in_bedroom_since, st.bed_seen = at, False
+            if what == "bed":
+                st.bed_seen = True
         else:
-            st.in_bedroom_since = None
+            st.in_bedroom_since, st.bed_seen = None, False
             if st.settled:
                 if local.is_night(at):
                     if st.night_up_since is None:
                         st.night_up_since, st.night_up_rooms = at, []
+                        last_bedroom = st.last_bedroom_event
+                        st.night_up_confirmed = (
+                            last_bedroom is not None
+                            and at - last_bedroom <= self.settings.exit_evidence_seconds)
+                    elif at - st.night_up_since >= self.settings.exit_confirm_seconds:
+                        st.night_up_confirmed = True
                     if room not in st.night_up_rooms:
                         st.night_up_rooms.append(room)
                 else:
@@ -495,11 +542,12 @@ class SafetyEngine:
     def _night_return(self, at: float) -> None:
         st = self.state
         assert st.ledger is not None and st.night_up_since is not None
-        st.ledger.night_bed_exits += 1
-        if any(room in self._bathrooms for room in st.night_up_rooms):
-            st.ledger.night_bathroom_visits += 1
-        st.ledger.night_up_seconds += at - st.night_up_since
-        st.night_up_since, st.night_up_rooms = None, []
+        if st.night_up_confirmed:
+            st.ledger.night_bed_exits += 1
+            if any(room in self._bathrooms for room in st.night_up_rooms):
+                st.ledger.night_bathroom_visits += 1
+            st.ledger.night_up_seconds += at - st.night_up_since
+        st.night_up_since, st.night_up_rooms, st.night_up_confirmed = None, [], False
 
     # ----------------------------------------------------------------- summary
     def _close_summary(self, boundary: float) -> list[Draft]:

@@ -16,9 +16,11 @@ from pydantic import BaseModel, Field
 
 from edgeagent.heuristics.settings import HeuristicsSettings
 
+NO_DATA = -1.0  # the hour had no activity while home (away, asleep): it says nothing
+
 
 class RoutineState(BaseModel):
-    """Per local day: the longest silence that started in each hour (seconds)."""
+    """Per local day: the longest silence that started in each hour (seconds, or NO_DATA)."""
 
     gaps: dict[str, list[float]] = Field(default_factory=dict)
     wakes: dict[str, float] = Field(default_factory=dict)  # local day -> minutes after midnight
@@ -43,11 +45,16 @@ class LearnedRoutine:
     def record_gap(self, day: str, hour: int, seconds: float) -> None:
         row = self.state.gaps.get(day)
         if row is None:
-            row = [0.0] * 24
+            row = [NO_DATA] * 24
             self.state.gaps[day] = row
             self._trim(self.state.gaps, self.settings.routine_window_days + 1)
-        if seconds > row[hour]:
-            row[hour] = seconds
+        row[hour] = max(row[hour], seconds)
+
+    def saw_activity(self, day: str, hour: int) -> None:
+        """Mark the hour as lived at home (a zero silence), so it counts in the percentile."""
+        row = self.state.gaps.get(day)
+        if row is None or row[hour] == NO_DATA:
+            self.record_gap(day, hour, 0.0)
 
     def record_wake(self, day: str, minutes: float) -> None:
         if day not in self.state.wakes:
@@ -79,7 +86,11 @@ class LearnedRoutine:
                 max(self.state.gaps[d][(hour + shift) % 24] for shift in (-1, 0, 1))
                 for d in days
             ]
-            learned = percentile(pooled, s.routine_percentile) * s.routine_margin
+            lived = [gap for gap in pooled if gap != NO_DATA]
+            if len(lived) < s.routine_min_days:
+                limits.append(min(max(default, floor), ceiling))
+                continue
+            learned = percentile(lived, s.routine_percentile) * s.routine_margin
             limits.append(min(max(learned, floor), ceiling))
         return limits
 

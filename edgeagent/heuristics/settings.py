@@ -43,14 +43,21 @@ class HeuristicsSettings(_Strict):
     enabled: bool = True
     night_start: time = time(22, 0)
     night_end: time = time(6, 0)
-    settle_minutes: float = Field(default=10.0, ge=0,
-                                  description="quiet in the bedroom at night before 'in bed for the night'")
+    settle_minutes: float = Field(
+        default=10.0, ge=0, description="quiet in the bedroom at night = in bed for the night")
     bed_exit_no_return_minutes: float = Field(default=20.0, gt=0)
+    exit_evidence_seconds: float = Field(
+        default=180.0, ge=0,
+        description="a bedroom door, mat or PIR event this soon before confirms a bed exit")
+    exit_confirm_seconds: float = Field(
+        default=30.0, ge=0,
+        description="else activity outside the bedroom lasting this long confirms it")
     bathroom_overstay_minutes: float = Field(default=45.0, gt=0)
-    bathroom_rooms: list[str] = Field(default_factory=lambda: ["bathroom", "toilet", "wc", "shower"])
+    bathroom_rooms: list[str] = Field(
+        default_factory=lambda: ["bathroom", "toilet", "wc", "shower"])
     bedroom_rooms: list[str] = Field(default_factory=lambda: ["bedroom"])
-    away_minutes: float = Field(default=10.0, gt=0,
-                                description="entrance door then no motion inside for this long -> away")
+    away_minutes: float = Field(
+        default=10.0, gt=0, description="entrance door then nothing inside for this long = away")
     inactivity_default_minutes: float = Field(default=150.0, gt=0)
     inactivity_floor_minutes: float = Field(default=60.0, gt=0)
     inactivity_ceiling_minutes: float = Field(default=180.0, gt=0)
@@ -65,8 +72,8 @@ class HeuristicsSettings(_Strict):
     not_up_margin_minutes: float = Field(default=90.0, ge=0)
     not_up_earliest: time = time(7, 0)
     not_up_latest: time = time(13, 0)
-    escalate_critical_minutes: float = Field(default=30.0, gt=0,
-                                             description="an open critical alert escalates after this")
+    escalate_critical_minutes: float = Field(
+        default=30.0, gt=0, description="an open critical alert escalates after this")
     low_battery_percent: float = Field(default=20.0, ge=0, le=100)
     battery_hysteresis_percent: float = Field(default=5.0, ge=0)
     vitals: VitalLimits = Field(default_factory=VitalLimits)

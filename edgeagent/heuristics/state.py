@@ -40,6 +40,10 @@ class HomeState(BaseModel):
     settled_at: float | None = None
     night_up_since: float | None = None
     night_up_rooms: list[str] = Field(default_factory=list)
+    night_up_confirmed: bool = False
+    last_bedroom_event: float | None = None
+    has_bed: bool = False
+    bed_seen: bool = False
     bed_occupied: dict[str, bool] = Field(default_factory=dict)
     bed_empty_since: float | None = None
     # Vitals awaiting confirmation: name -> [time, value].

@@ -37,8 +37,9 @@ class Ledger(BaseModel):
 
 def metrics_of(ledger: Ledger) -> dict[str, float | None]:
     in_bed: float | None = None
-    if ledger.sleep_onset is not None and ledger.wake is not None and ledger.wake > ledger.sleep_onset:
-        in_bed = round((ledger.wake - ledger.sleep_onset - ledger.night_up_seconds) / 60, 1)
+    onset, wake = ledger.sleep_onset, ledger.wake
+    if onset is not None and wake is not None and wake > onset:
+        in_bed = round((wake - onset - ledger.night_up_seconds) / 60, 1)
     return {
         "time_in_bed_min": in_bed,
         "night_bed_exits": float(ledger.night_bed_exits),
