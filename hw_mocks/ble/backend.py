@@ -166,15 +166,14 @@ class FakeBleakClient(BaseBleakClient):
         handle = 1
         for service_uuid, chars in p.services.items():
             service = BleakGATTService(None, handle, full_uuid(service_uuid))
+            collection.add_service(service)
             handle += 1
             for char in chars:
                 characteristic = BleakGATTCharacteristic(
                     None, handle, full_uuid(char), list(p.properties[char]),  # type: ignore[arg-type]
                     lambda: 20, service)
-                service.add_characteristic(characteristic)
-                collection.add_characteristic(characteristic)
+                collection.add_characteristic(characteristic)  # also adds it to the service
                 handle += 2
-            collection.add_service(service)
         return collection
 
     def _release(self) -> FakePeripheral | None:

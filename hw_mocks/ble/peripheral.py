@@ -37,6 +37,7 @@ class _Schedule:
     interval_s: float
     next_due: float
     payload: Callable[[int], bytes]
+    times: int | None = None
     count: int = 0
 
 
@@ -155,12 +156,13 @@ class FakePeripheral:
     # --- schedule driven by the injected clock ---
 
     def every(self, characteristic: str, interval_s: float,
-              payload: Callable[[int], bytes]) -> None:
-        """Produce `payload(n)` every `interval_s` of the peripheral's clock (see `pump`)."""
+              payload: Callable[[int], bytes], *, times: int | None = None) -> None:
+        """Produce `payload(n)` every `interval_s` of the peripheral's clock (see `pump`),
+        `times` times or forever."""
         if self.clock is None:
             raise ValueError("a scheduled peripheral needs a clock")
-        self._schedules.append(
-            _Schedule(characteristic, interval_s, self.clock.monotonic() + interval_s, payload))
+        self._schedules.append(_Schedule(
+            characteristic, interval_s, self.clock.monotonic() + interval_s, payload, times))
 
     def pump(self) -> int:
         """Send every scheduled measurement now due by the clock; returns how many were taken."""
@@ -169,7 +171,7 @@ class FakePeripheral:
         now = self.clock.monotonic()
         taken = 0
         for sched in self._schedules:
-            while sched.next_due <= now:
+            while sched.next_due <= now and (sched.times is None or sched.count < sched.times):
                 payload = sched.payload(sched.count)
                 sched.count += 1
                 sched.next_due += sched.interval_s
