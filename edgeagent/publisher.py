@@ -440,7 +440,10 @@ class Publisher:
         room = self.cfg.max_inflight - len(self._inflight)
         if room <= 0:
             return
-        for event in self.outbox.pending(room, skip=self._inflight.values()):
+        # Acked but not yet recorded rows are still "pending" in SQLite: skip them too.
+        skip = set(self._inflight.values())
+        skip.update(self._acked)
+        for event in self.outbox.pending(room, skip=skip):
             payload = event.body
             if event.created < self._connected_wall:
                 payload = payload[:-1] + ',"historical":true}'

@@ -36,6 +36,8 @@ async def test_stress_events_arrive_complete_and_valid(tmp_path, mosquitto, plat
     async with RunningAgent(agent):
         await wait_until(lambda: {1, 300} <= platform.seqs() and len(platform.seqs()) == 300)
         await wait_until(lambda: agent.outbox.stats().pending == 0)
+        # A healthy link sends each event once: duplicates only after a lost PUBACK.
+        assert agent.publisher.health.published == 300
     events = platform.events()
     assert platform.seqs() == set(range(1, 301))
     for event in events:
