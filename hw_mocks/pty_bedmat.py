@@ -60,6 +60,7 @@ class PtyBedMat:
         self.state: MatWord = "OUT"
         self.pressure = 0
         self.sent_frames = 0
+        self.bytes_written = 0
         self._master: int | None = None
         self._slave: int | None = None
 
@@ -113,6 +114,7 @@ class PtyBedMat:
         if self.wrong_baud:
             data = wrong_baud(data, self.rng)
         os.write(self._master, data)
+        self.bytes_written += len(data)
 
     def report(self, state: MatWord | None = None, pressure: int | None = None) -> bytes:
         """Send one status frame (the mat sends one per change and every few seconds)."""

@@ -259,6 +259,10 @@ class GpioDriver(Driver):
         if self._wake is not None:
             self._wake.set()
 
+    def next_deadline(self) -> float | None:
+        """Clock time of the next pending timer (the simulated home advances to it)."""
+        return self._deadline() if self._started else None
+
     def poll(self) -> None:
         """Report timers that are due by the injected clock and refresh health."""
         if not self._started:

@@ -166,6 +166,10 @@ class SerialBedMatDriver(Driver):
     def _deadline(self) -> float | None:
         return self.machine.deadline()
 
+    def next_deadline(self) -> float | None:
+        """Clock time of the next pending timer (the simulated home advances to it)."""
+        return self._deadline()
+
     # -- the port -----------------------------------------------------------------
 
     def _open_port(self) -> Any:
