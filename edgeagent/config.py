@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from edgeagent.driver import DriverOptions, UnknownDriverType, load_driver_class
 from edgeagent.errors import ConfigError
+from edgeagent.heuristics.settings import HeuristicsSettings
 
 ENV_CONFIG = "EDGEAGENT_CONFIG"
 DEFAULT_CONFIG_PATH = Path("/etc/edgeagent/edgeagent.toml")
@@ -96,7 +97,7 @@ class AgentConfig(_Section):
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     control: ControlConfig = Field(default_factory=ControlConfig)
     commands: CommandsConfig = Field(default_factory=CommandsConfig)
-    heuristics: dict[str, Any] = Field(default_factory=dict)
+    heuristics: HeuristicsSettings = Field(default_factory=HeuristicsSettings)
     drivers: list[DriverOptions] = Field(default_factory=list)
     source: str = Field(default="<defaults>", exclude=True)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import logging
 import time
@@ -25,7 +24,7 @@ from edgeagent.commands import CommandRouter
 from edgeagent.config import AgentConfig
 from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState, load_driver_class
 from edgeagent.errors import DriverError, HardwareUnavailable, OutboxError, OutboxFull
-from edgeagent.heuristics import Engine
+from edgeagent.heuristics import Engine, build_engine
 from edgeagent.heuristics.passthrough import PassthroughEngine
 from edgeagent.models import Draft, Reading
 from edgeagent.outbox import Outbox, StoredEvent
@@ -39,13 +38,9 @@ MAX_UNSTORED = 10_000
 
 
 def build_default_engine(config: AgentConfig) -> Engine:
-    """The full heuristics engine when installed, else the pass-through."""
-    try:
-        factory = importlib.import_module("edgeagent.heuristics.factory")
-    except ImportError:
-        return PassthroughEngine(send_raw_states=config.outbox.send_raw_states)
-    engine: Engine = factory.build_engine_from_config(config)
-    return engine
+    """The home's safety engine (pass-through when `heuristics.enabled = false`)."""
+    return build_engine(config.heuristics, config.home.timezone,
+                        send_raw_states=config.outbox.send_raw_states)
 
 
 @dataclass(slots=True)

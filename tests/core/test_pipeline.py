@@ -10,6 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from edgeagent.heuristics.passthrough import PassthroughEngine
 from edgeagent.schema.generate import SHIPPED
 from edgeagent.supervisor import Agent
 from tests.conftest import AgentProcess, RunningAgent, make_config, write_config
@@ -32,7 +33,9 @@ async def test_stress_events_arrive_complete_and_valid(tmp_path, mosquitto, plat
     config = make_config(tmp_path, mosquitto.url, [
         {"type": "mock.stress", "name": "stress-1", "rate_hz": 400, "count": 300,
          "alert_every": 50}])
-    agent = Agent(config, sync_probe=always_synced, tick_interval=0.05)
+    # The pipeline under test, not the heuristics: one event per reading.
+    agent = Agent(config, sync_probe=always_synced, tick_interval=0.05,
+                  engine=PassthroughEngine())
     async with RunningAgent(agent):
         await wait_until(lambda: {1, 300} <= platform.seqs() and len(platform.seqs()) == 300)
         await wait_until(lambda: agent.outbox.stats().pending == 0)
