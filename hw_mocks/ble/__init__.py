@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from . import encoders
 from .backend import FakeAdapter, FakeBleakClient, FakeBleakScanner
+from .demo import DEMO_DEVICES, populate_demo
 from .peripheral import FakePeripheral
 from .virtual_time import VirtualTime
 
@@ -34,6 +35,7 @@ def reset_default_adapter() -> FakeAdapter:
 
 
 __all__ = [
-    "FakeAdapter", "FakeBleakClient", "FakeBleakScanner", "FakePeripheral", "VirtualTime",
-    "default_adapter", "encoders", "reset_default_adapter",
+    "DEMO_DEVICES", "FakeAdapter", "FakeBleakClient", "FakeBleakScanner", "FakePeripheral",
+    "VirtualTime",
+    "default_adapter", "encoders", "populate_demo", "reset_default_adapter",
 ]
