@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
+import edgeagent_drivers.ble as pkg
 import pytest
 from edgeagent_drivers.ble.vitals import BleBackend
 from edgeagent_mocks.ble import FakeAdapter, FakePeripheral, reset_default_adapter
 
 from edgeagent.cli import ble as ble_cli
 from edgeagent.cli.main import main
+from edgeagent.config import load_config, parse_config
 
 
 def test_decode_prints_the_fields(capsys: pytest.CaptureFixture[str]) -> None:
@@ -78,3 +81,14 @@ def test_scan_without_bluetooth_exits_2(capsys: pytest.CaptureFixture[str]) -> N
     backend = BleBackend(adapter.client_backend, adapter.scanner_backend)
     assert ble_cli.run_scan(0.05, None, backend=backend) == 2
     assert "no usable Bluetooth" in capsys.readouterr().err
+
+
+def test_sample_config_and_its_demo_variant_validate() -> None:
+    sample = Path(pkg.__file__).parent / "sample.toml"
+    (vitals,) = load_config(sample).drivers
+    assert [d.id for d in vitals.devices] == ["hr-strap", "bp-cuff", "oximeter", "scale"]
+    text = sample.read_text()
+    demo_block = text[text.index("# [[drivers]]"):].splitlines()
+    demo = tomllib.loads("\n".join(line.removeprefix("#").strip() for line in demo_block))
+    (fake,) = parse_config(demo).drivers
+    assert fake.backend == "fake" and len(fake.devices) == 3
