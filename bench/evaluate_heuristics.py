@@ -38,9 +38,17 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from edgeagent.casas import LineError, load_map, local_to_utc, parse_lines, to_reading
+from edgeagent.casas import (
+    LineError,
+    SensorMap,
+    load_map,
+    local_to_utc,
+    parse_lines,
+    to_reading,
+)
 from edgeagent.heuristics.engine import SafetyEngine
 from edgeagent.heuristics.localtime import LocalTime
+from edgeagent.heuristics.replay import declare_map
 from edgeagent.heuristics.settings import HeuristicsSettings
 from edgeagent.models import Draft, Kind, Reading, Severity
 
@@ -55,11 +63,13 @@ class Home:
     readings: list[Reading]
     activities: list[tuple[float, float, str]]
     bedrooms: frozenset[str]
+    sensor_map: SensorMap
 
 
 def load_home(folder: Path, root: Path, timezone: str, settings: HeuristicsSettings) -> Home:
     zone = ZoneInfo(timezone)
-    sensors = load_map(folder / "map.toml").sensors
+    sensor_map = load_map(folder / "map.toml")
+    sensors = sensor_map.sensors
     readings: list[Reading] = []
     with (folder / "events.txt").open(encoding="utf-8") as lines:
         for item in parse_lines(lines):
@@ -80,7 +90,7 @@ def load_home(folder: Path, root: Path, timezone: str, settings: HeuristicsSetti
             activities.append((local_to_utc(start, zone).timestamp(),
                                local_to_utc(end, zone).timestamp(), parts[4]))
     return Home(str(folder.relative_to(root)), readings, activities,
-                frozenset(settings.bedroom_rooms))
+                frozenset(settings.bedroom_rooms), sensor_map)
 
 
 def is_activity(reading: Reading) -> bool:
@@ -104,6 +114,7 @@ def ordinary_life(home: Home, settings: HeuristicsSettings, timezone: str,
                   cuts: list[float]) -> tuple[dict[str, Any], dict[float, dict[str, Any]]]:
     """One pass: alerts, inferred away spans, and engine snapshots at each cut time."""
     engine = SafetyEngine(settings, timezone, send_raw_states=False)
+    declare_map(engine, home.sensor_map)
     alerts: list[Draft] = []
     away: list[list[float]] = []
     snapshots: dict[float, dict[str, Any]] = {}

@@ -56,9 +56,13 @@ class LineError:
 
 
 def _parse_time(date_text: str, time_text: str) -> datetime:
-    text = f"{date_text} {time_text}"
-    fmt = "%Y-%m-%d %H:%M:%S.%f" if "." in time_text else "%Y-%m-%d %H:%M:%S"
-    return datetime.strptime(text, fmt)
+    # fromisoformat is C-fast; the shape check keeps it to exactly our two forms.
+    if len(date_text) != 10 or date_text[4] != "-" or date_text[7] != "-":
+        raise ValueError(date_text)
+    if len(time_text) < 8 or time_text[2] != ":" or time_text[5] != ":" or (
+            len(time_text) > 8 and time_text[8] != "."):
+        raise ValueError(time_text)
+    return datetime.fromisoformat(f"{date_text} {time_text}")
 
 
 def parse_line(text: str, line: int) -> CasasRecord | LineError | None:

@@ -38,7 +38,7 @@ from edgeagent.heuristics.forward import reading_draft
 from edgeagent.heuristics.localtime import LocalTime, epoch, utc
 from edgeagent.heuristics.routine import LearnedRoutine
 from edgeagent.heuristics.settings import HeuristicsSettings
-from edgeagent.heuristics.state import STATE_VERSION, HomeState
+from edgeagent.heuristics.state import STATE_ADAPTER, STATE_VERSION, HomeState
 from edgeagent.heuristics.summary import (
     METRICS,
     Ledger,
@@ -88,6 +88,8 @@ class SafetyEngine:
         self.routine = LearnedRoutine(settings)
         self.routine.state = self.state.routine
         self._inactivity_cache: tuple[float, str | None, float | None] | None = None
+        # The next timer, valid until the state changes (a 1-tuple so None can be cached).
+        self._due: tuple[tuple[float, str] | None] | None = None
 
     # ----------------------------------------------------------------- protocol
     def feed(self, reading: Reading) -> list[Draft]:
@@ -117,13 +119,14 @@ class SafetyEngine:
     def snapshot(self) -> dict[str, Any]:
         self.state.alerts = self.alerts.snapshot()
         self.state.mono_offset = self.alerts.mono_offset
-        return self.state.model_dump(mode="json")
+        dumped: dict[str, Any] = STATE_ADAPTER.dump_python(self.state, mode="json")
+        return dumped
 
     def restore(self, state: dict[str, Any]) -> None:
         if not state or state.get("version") != STATE_VERSION:
             return
         try:
-            restored = HomeState.model_validate(state)
+            restored = STATE_ADAPTER.validate_python(state)
             self.alerts.restore(restored.alerts)
         except ValidationError:
             return
@@ -132,6 +135,22 @@ class SafetyEngine:
         self.routine = LearnedRoutine(self.settings)
         self.routine.state = restored.routine
         self._inactivity_cache = None
+        self._due = None
+
+    def declare(self, *, motion_rooms: list[str] | None = None, entrance: bool = False,
+                bed: bool = False) -> None:
+        """Tell the engine which sensors the kit has (from its config or a replay map).
+
+        Without it the engine learns them from the first readings; declaring
+        them avoids a first day in which, say, the kitchen PIR is not yet known.
+        """
+        st = self.state
+        self._due = None
+        for room in motion_rooms or []:
+            if room not in st.motion_rooms:
+                st.motion_rooms.append(room)
+        st.has_entrance = st.has_entrance or entrance
+        st.has_bed = st.has_bed or bed
 
     # ------------------------------------------------------------------ timers
     def _advance(self, now: float) -> list[Draft]:
@@ -141,9 +160,12 @@ class SafetyEngine:
             st.next_summary_at = self.local.next_at(now, self.settings.summary_hour)
         out: list[Draft] = []
         for _ in range(MAX_TIMERS_PER_STEP):
-            due = self._next_timer()
+            if self._due is None:
+                self._due = (self._next_timer(),)
+            due = self._due[0]
             if due is None or due[0] > now:
                 break
+            self._due = None
             out.extend(self._fire(due[1], due[0]))
         if st.now is None or now > st.now:
             st.now = now
@@ -168,8 +190,9 @@ class SafetyEngine:
         in_bedroom = st.last_room in self._bedrooms
         if st.in_bedroom_since is not None and not st.settled and (
                 st.bed_seen or not st.has_bed):
-            offer(self.local.night_or_next_start(st.in_bedroom_since + s.settle_minutes * 60),
-                  "settle")
+            # A pressed mat is strong evidence of lying down; a quiet bedroom needs longer.
+            wait = s.settle_bed_minutes if st.bed_seen else s.settle_minutes
+            offer(self.local.night_or_next_start(st.in_bedroom_since + wait * 60), "settle")
         if (st.night_up_since is not None and st.night_up_confirmed and not in_bedroom
                 and not book.is_open("bed_exit_no_return")):
             offer(last + s.bed_exit_no_return_minutes * 60, "bed_exit")
@@ -236,9 +259,7 @@ class SafetyEngine:
             out.extend(book.resolve_all((*SILENCE_ALERTS, "not_up"), at,
                                         f"resident went out (entrance door at {hhmm(door)})"))
         elif name == "settle":
-            st.settled, st.settled_at = True, at
-            if st.ledger is not None and st.ledger.sleep_onset is None:
-                st.ledger.sleep_onset = st.in_bedroom_since
+            self._settle(at, st.in_bedroom_since or at)
         elif name == "bed_exit":
             assert st.last_activity is not None and st.night_up_since is not None
             add(book.raise_(
@@ -272,6 +293,12 @@ class SafetyEngine:
                 source={"room": "bedroom"},
             ))
         return out
+
+    def _settle(self, at: float, onset: float) -> None:
+        st = self.state
+        st.settled, st.settled_at = True, at
+        if st.ledger is not None and st.ledger.sleep_onset is None:
+            st.ledger.sleep_onset = onset
 
     def _confirmed_home(self, since: float, at: float) -> bool:
         """Known to be home, in the day: the only case silence may become critical.
@@ -328,12 +355,16 @@ class SafetyEngine:
         sensor, value = reading.sensor, reading.value
         out: list[Draft] = []
         book = self.alerts
-        if book.open:
-            add = book.resolve("device_offline", at, f"{reading.device} reporting again",
-                               key=reading.device)
-            if add is not None and sensor != "device_status":
-                out.append(add)
+        if book.open and sensor != "device_status":
+            # Any reading from a device said to be offline proves it is back.
+            self._add(out, book.resolve("device_offline", at, f"{reading.device} reporting again",
+                                        key=reading.device))
+        if sensor == "motion" and not _truthy(value) and reading.room in self.state.motion_rooms:
+            return out  # a PIR falling quiet changes nothing
+        self._due = None
         if sensor == "motion":
+            if reading.room and reading.room not in self.state.motion_rooms:
+                self.state.motion_rooms.append(reading.room)
             if _truthy(value):
                 out.extend(self._activity(at, reading.room, reading.role, reading.device, "motion"))
         elif sensor in ACTIVITY_SENSORS:
@@ -455,9 +486,10 @@ class SafetyEngine:
         out: list[Draft] = []
         room = room or "unknown"
         is_bedroom = room in self._bedrooms
-        word = "motion" if what == "motion" else ("in bed" if what == "bed" else f"{what} used")
-        seen = f"{word} in {room} at {local.hhmm(at)}"
+        seen = ""
         if book.open:
+            word = "motion" if what == "motion" else ("in bed" if what == "bed" else f"{what} used")
+            seen = f"{word} in {room} at {local.hhmm(at)}"
             for type_ in SILENCE_ALERTS:
                 self._add(out, book.resolve(type_, at, seen))
             if not is_bedroom:
@@ -465,10 +497,10 @@ class SafetyEngine:
         # Learn this home's silences (only while home and not asleep).
         if (st.last_activity is not None and st.presence != "away" and not st.settled
                 and st.door_pending_since is None and at > st.last_activity):
-            self.routine.record_gap(local.day_key(st.last_activity), local.hour(st.last_activity),
-                                    at - st.last_activity)
+            self.routine.record_gap(*local.slot(st.last_activity), at - st.last_activity)
+        day, hour = local.slot(at)
         if st.presence != "away" and not st.settled:
-            self.routine.saw_activity(local.day_key(at), local.hour(at))
+            self.routine.saw_activity(day, hour)
         ledger = st.ledger
         assert ledger is not None
         # Home or away.
@@ -487,6 +519,8 @@ class SafetyEngine:
                 st.presence = "home"
             st.door_pending_since = at
         else:
+            if not seen and (st.presence == "away" or st.door_pending_since is not None):
+                seen = f"{what} in {room} at {local.hhmm(at)}"
             if st.presence == "away":
                 if st.away_since is not None:
                     ledger.away_seconds += at - max(st.away_since, ledger.start)
@@ -501,10 +535,19 @@ class SafetyEngine:
             st.last_bedroom_event = at
             if st.night_up_since is not None:
                 self._night_return(at)
+            elif (not st.settled and st.last_activity is not None and local.is_night(at)
+                  and at - st.last_activity >= self.settings.unseen_settle_minutes * 60):
+                # Silent for an hour at night, then the bedroom: they had gone to bed unseen.
+                self._settle(at, st.last_activity)
             if st.in_bedroom_since is None:
                 st.in_bedroom_since, st.bed_seen = at, False
             if what == "bed":
                 st.bed_seen = True
+        elif (st.settled and what != "motion" and room in st.motion_rooms
+              and local.is_night(at)):
+            # A drawer or cupboard contact in a room whose PIR saw nobody is not a
+            # person up at night (mercury switches chatter): wait for the PIR.
+            pass
         else:
             st.in_bedroom_since, st.bed_seen = None, False
             if st.settled:
@@ -534,7 +577,7 @@ class SafetyEngine:
         if len(recent) > 16 or recent[0] < at - RECENT_WINDOW:
             st.recent = [t for t in recent[-16:] if t >= at - RECENT_WINDOW]
         ledger.events += 1
-        hour_key = local.local(at).strftime("%Y-%m-%dT%H")
+        hour_key = f"{day}T{hour:02d}"
         if not ledger.active_hours or ledger.active_hours[-1] != hour_key:
             ledger.active_hours.append(hour_key)
         return out

@@ -38,6 +38,8 @@ class LocalTime:
         self.night_end = night_end
         self._cache_hour = -1.0
         self._cache_local = datetime(2000, 1, 1)
+        self._slot_key = -1
+        self._slot = ("", 0)
 
     def local(self, ts: float) -> datetime:
         # Readings come in bursts within a second; a tiny cache saves zoneinfo calls.
@@ -47,14 +49,27 @@ class LocalTime:
         self._cache_hour, self._cache_local = ts, value
         return value
 
+    def slot(self, ts: float) -> tuple[str, int]:
+        """(local day, local hour) of `ts`, cached per 15-minute UTC slot.
+
+        Every zone offset is a multiple of 15 minutes, so a local hour never
+        changes inside one such slot.
+        """
+        key = int(ts // 900)
+        if key != self._slot_key:
+            moment = self.local(ts)
+            self._slot_key = key
+            self._slot = (moment.date().isoformat(), moment.hour)
+        return self._slot
+
     def hhmm(self, ts: float) -> str:
         return self.local(ts).strftime("%H:%M")
 
     def hour(self, ts: float) -> int:
-        return self.local(ts).hour
+        return self.slot(ts)[1]
 
     def day_key(self, ts: float) -> str:
-        return self.local(ts).date().isoformat()
+        return self.slot(ts)[0]
 
     def is_night(self, ts: float) -> bool:
         return _in_window(self.local(ts).time(), self.night_start, self.night_end)

@@ -43,6 +43,16 @@ def readings_of(records: Iterable[CasasRecord], sensor_map: SensorMap,
         yield to_reading(record, sensors.get(record.sensor), zone)
 
 
+def declare_map(engine: SafetyEngine, sensor_map: SensorMap) -> None:
+    """Tell the engine which sensors the recorded home had, as a kit's config would."""
+    specs = sensor_map.sensors.values()
+    engine.declare(
+        motion_rooms=sorted({s.room for s in specs if s.kind == "motion" and s.room}),
+        entrance=any(s.role == "entrance" and s.kind == "contact" for s in specs),
+        bed=any(s.kind == "bed" for s in specs),
+    )
+
+
 def run_readings(engine: SafetyEngine, readings: Iterable[Reading],
                  result: ReplayResult | None = None) -> ReplayResult:
     """Feed readings in order; keep the alert and summary drafts; tick once at the end."""
@@ -73,6 +83,7 @@ def replay_lines(lines: Iterable[str], sensor_map: SensorMap, timezone: str,
                  settings: HeuristicsSettings | None = None) -> ReplayResult:
     """Parse and replay a whole log through a fresh engine (raw states are not kept)."""
     engine = SafetyEngine(settings or HeuristicsSettings(), timezone, send_raw_states=False)
+    declare_map(engine, sensor_map)
     result = ReplayResult()
     zone = ZoneInfo(timezone)
     sensors = sensor_map.sensors

@@ -11,19 +11,19 @@ history exists the conservative default applies.
 from __future__ import annotations
 
 import math
-
-from pydantic import BaseModel, Field
+from dataclasses import dataclass, field
 
 from edgeagent.heuristics.settings import HeuristicsSettings
 
 NO_DATA = -1.0  # the hour had no activity while home (away, asleep): it says nothing
 
 
-class RoutineState(BaseModel):
+@dataclass(slots=True)
+class RoutineState:
     """Per local day: the longest silence that started in each hour (seconds, or NO_DATA)."""
 
-    gaps: dict[str, list[float]] = Field(default_factory=dict)
-    wakes: dict[str, float] = Field(default_factory=dict)  # local day -> minutes after midnight
+    gaps: dict[str, list[float]] = field(default_factory=dict)
+    wakes: dict[str, float] = field(default_factory=dict)  # local day -> minutes after midnight
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -45,6 +45,11 @@ class HeuristicsSettings(_Strict):
     night_end: time = time(6, 0)
     settle_minutes: float = Field(
         default=10.0, ge=0, description="quiet in the bedroom at night = in bed for the night")
+    settle_bed_minutes: float = Field(
+        default=1.0, ge=0, description="the same when the bed mat has been pressed")
+    unseen_settle_minutes: float = Field(
+        default=60.0, gt=0,
+        description="silence at night this long, then the bedroom = had gone to bed unseen")
     bed_exit_no_return_minutes: float = Field(default=20.0, gt=0)
     exit_evidence_seconds: float = Field(
         default=180.0, ge=0,

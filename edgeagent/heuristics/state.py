@@ -7,9 +7,10 @@ Times are UTC epoch seconds.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import TypeAdapter
 
 from edgeagent.heuristics.routine import RoutineState
 from edgeagent.heuristics.summary import Ledger
@@ -17,8 +18,9 @@ from edgeagent.heuristics.summary import Ledger
 STATE_VERSION = 1
 
 
-class HomeState(BaseModel):
-    model_config = ConfigDict(validate_assignment=False)
+@dataclass(slots=True)
+class HomeState:
+    """A plain dataclass (fast attribute writes on every reading); pydantic (de)serialises it."""
 
     version: int = STATE_VERSION
     now: float | None = None
@@ -28,7 +30,7 @@ class HomeState(BaseModel):
     last_room: str | None = None
     last_device: str | None = None
     last_role: str | None = None
-    recent: list[float] = Field(default_factory=list)
+    recent: list[float] = field(default_factory=list)
     # Home or away (entrance door, then motion inside or not).
     has_entrance: bool = False
     presence: Literal["home", "away", "unknown"] = "unknown"
@@ -39,18 +41,22 @@ class HomeState(BaseModel):
     settled: bool = False
     settled_at: float | None = None
     night_up_since: float | None = None
-    night_up_rooms: list[str] = Field(default_factory=list)
+    night_up_rooms: list[str] = field(default_factory=list)
     night_up_confirmed: bool = False
     last_bedroom_event: float | None = None
     has_bed: bool = False
+    motion_rooms: list[str] = field(default_factory=list)
     bed_seen: bool = False
-    bed_occupied: dict[str, bool] = Field(default_factory=dict)
+    bed_occupied: dict[str, bool] = field(default_factory=dict)
     bed_empty_since: float | None = None
     # Vitals awaiting confirmation: name -> [time, value].
-    vitals_pending: dict[str, list[float]] = Field(default_factory=dict)
-    alerts: list[dict[str, Any]] = Field(default_factory=list)
-    routine: RoutineState = Field(default_factory=RoutineState)
+    vitals_pending: dict[str, list[float]] = field(default_factory=dict)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    routine: RoutineState = field(default_factory=RoutineState)
     ledger: Ledger | None = None
     next_summary_at: float | None = None
-    history: list[dict[str, float | None]] = Field(default_factory=list)
-    change_streak: dict[str, int] = Field(default_factory=dict)
+    history: list[dict[str, float | None]] = field(default_factory=list)
+    change_streak: dict[str, int] = field(default_factory=dict)
+
+
+STATE_ADAPTER: TypeAdapter[HomeState] = TypeAdapter(HomeState)

@@ -12,15 +12,15 @@ sign of a urinary infection).
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass, field
 from typing import Any
-
-from pydantic import BaseModel, Field
 
 METRICS = ("time_in_bed_min", "night_bed_exits", "night_bathroom_visits", "time_away_min",
            "active_hours")
 
 
-class Ledger(BaseModel):
+@dataclass(slots=True)
+class Ledger:
     """Counters of the summary window being filled."""
 
     start: float
@@ -31,7 +31,7 @@ class Ledger(BaseModel):
     night_bed_exits: int = 0
     night_bathroom_visits: int = 0
     away_seconds: float = 0.0
-    active_hours: list[str] = Field(default_factory=list)
+    active_hours: list[str] = field(default_factory=list)
     events: int = 0
 
 
