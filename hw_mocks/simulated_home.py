@@ -200,8 +200,15 @@ class SimulatedHome:
         raise ScriptError(f"step {step.text!r}: not understood (see SimulatedHome's grammar)")
 
     def _rotate(self, begin_at: str) -> None:
+        """Begin with the step that comes soonest after `begin_at` ("HH:MM") by time of day."""
         hour, minute = (int(x) for x in begin_at.split(":"))
-        first = next((i for i, s in enumerate(self.steps) if s.tod >= time(hour, minute)), 0)
+        begin = hour * 3600 + minute * 60
+
+        def wait(step: Step) -> int:
+            tod = step.tod.hour * 3600 + step.tod.minute * 60 + step.tod.second
+            return (tod - begin) % 86400
+
+        first = min(range(len(self.steps)), key=lambda i: (wait(self.steps[i]), i))
         self.steps = self.steps[first:] + self.steps[:first]
         self._plans = self._plans[first:] + self._plans[:first]
 
