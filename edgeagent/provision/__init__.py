@@ -1,0 +1,1 @@
+"""The technician's visit: install the kit, give it an identity, pair its monitors, speak their language."""

@@ -1,0 +1,220 @@
+"""Technician-facing text in the technician's language (gettext; zh_CN and en shipped).
+
+Technicians and call-centre staff read Chinese, developers read English: every
+sentence a person reads (install, pair, identity, doctor, error messages, the
+demo's platform view) goes through `_()`. What machines read (event payloads,
+JSON output, log keys) stays language-neutral codes and is never translated.
+
+The language comes from `--lang`, else the usual gettext variables
+(LANGUAGE, LC_ALL, LC_MESSAGES, LANG). Catalogs live in
+`edgeagent/locale/<lang>/LC_MESSAGES/edgeagent.{po,mo}`; the `.po` is the
+source, the `.mo` is compiled by `compile_po()` below (the same format as
+CPython's Tools/i18n/msgfmt.py, so no gettext tools are needed on the build
+machine): `python -m edgeagent.provision.i18n` recompiles every catalog.
+"""
+
+from __future__ import annotations
+
+import ast
+import gettext
+import os
+import struct
+import sys
+from pathlib import Path
+
+DOMAIN = "edgeagent"
+LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
+SHIPPED = ("en", "zh_CN")
+ENV_VARS = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+
+_translation: gettext.NullTranslations | None = None
+_language = "en"
+
+
+def normalize(value: str) -> str:
+    """'zh_CN.UTF-8' -> 'zh_CN', 'zh-cn' -> 'zh_CN', 'C'/'POSIX' -> 'en'."""
+    code = value.split(".", 1)[0].split("@", 1)[0].strip().replace("-", "_")
+    if code in ("", "C", "POSIX"):
+        return "en"
+    if "_" in code:
+        lang, region = code.split("_", 1)
+        return f"{lang.lower()}_{region.upper()}"
+    return code.lower()
+
+
+def requested_languages(explicit: str | None = None,
+                        environ: dict[str, str] | None = None) -> list[str]:
+    """Languages in preference order: `--lang`, then the environment, then English."""
+    env = os.environ if environ is None else environ
+    wanted: list[str] = []
+    if explicit:
+        wanted.append(normalize(explicit))
+    else:
+        for var in ENV_VARS:
+            value = env.get(var)
+            if value:
+                wanted.extend(normalize(part) for part in value.split(":") if part)
+                break
+    out: list[str] = []
+    for code in [*wanted, "en"]:
+        for candidate in (code, code.split("_", 1)[0]):
+            if candidate not in out:
+                out.append(candidate)
+    return out
+
+
+def set_language(explicit: str | None = None) -> str:
+    """Load the catalog for `explicit` (or the environment's); returns the language in use."""
+    global _translation, _language
+    languages = requested_languages(explicit)
+    _translation = gettext.translation(DOMAIN, str(LOCALE_DIR), languages=languages,
+                                       fallback=True)
+    _language = "en"
+    for code in languages:
+        if (LOCALE_DIR / code / "LC_MESSAGES" / f"{DOMAIN}.mo").exists():
+            _language = code
+            break
+    return _language
+
+
+def current_language() -> str:
+    if _translation is None:
+        set_language()
+    return _language
+
+
+def _(message: str) -> str:
+    """Translate one sentence (the catalog is loaded from the environment on first use)."""
+    if _translation is None:
+        set_language()
+    assert _translation is not None
+    return _translation.gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    if _translation is None:
+        set_language()
+    assert _translation is not None
+    return _translation.ngettext(singular, plural, n)
+
+
+def N_(message: str) -> str:  # noqa: N802 - the conventional gettext marker name
+    """Mark a string for extraction without translating it now (tables of templates)."""
+    return message
+
+
+# --- .po -> .mo ----------------------------------------------------------------------------
+
+
+class PoSyntaxError(ValueError):
+    """A .po file the compiler cannot read; names the line."""
+
+
+def parse_po(text: str) -> dict[str, str]:
+    """msgid -> msgstr of the translated, non-fuzzy entries (plural forms joined by NUL)."""
+    entries: dict[str, str] = {}
+    msgctxt: str | None = None
+    msgid = msgid_plural = ""
+    msgstrs: dict[int, str] = {}
+    section: tuple[str, int] | None = None
+    fuzzy = False
+
+    def flush() -> None:
+        nonlocal msgctxt, msgid, msgid_plural, msgstrs, fuzzy, section
+        if section is not None and not fuzzy:
+            key = msgid if not msgid_plural else f"{msgid}\0{msgid_plural}"
+            if msgctxt is not None:
+                key = f"{msgctxt}\x04{key}"
+            value = "\0".join(msgstrs[i] for i in sorted(msgstrs))
+            if key == "" or any(msgstrs.values()):
+                entries[key] = value
+        msgctxt, msgid, msgid_plural, msgstrs, fuzzy, section = None, "", "", {}, False, None
+
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if line.startswith("#,") and "fuzzy" in line:
+            if section is not None and section[0] == "msgstr":
+                flush()
+            fuzzy = True
+            continue
+        if not line or line.startswith("#"):
+            continue
+        keyword, _sep, rest = line.partition(" ")
+        if line.startswith('"'):
+            if section is None:
+                raise PoSyntaxError(f"line {lineno}: string outside an entry")
+            value = _unquote(line, lineno)
+        elif keyword in ("msgctxt", "msgid", "msgid_plural") or keyword.startswith("msgstr"):
+            if keyword in ("msgctxt", "msgid") and section is not None \
+                    and section[0] == "msgstr":
+                flush()
+            index = 0
+            if keyword.startswith("msgstr["):
+                index = int(keyword[7:-1])
+                keyword = "msgstr"
+            section = (keyword, index)
+            value = _unquote(rest.strip(), lineno)
+        else:
+            raise PoSyntaxError(f"line {lineno}: unexpected {line[:40]!r}")
+        name, index = section
+        if name == "msgctxt":
+            msgctxt = (msgctxt or "") + value
+        elif name == "msgid":
+            msgid += value
+        elif name == "msgid_plural":
+            msgid_plural += value
+        else:
+            msgstrs[index] = msgstrs.get(index, "") + value
+    flush()
+    return entries
+
+
+def _unquote(token: str, lineno: int) -> str:
+    if len(token) < 2 or not (token.startswith('"') and token.endswith('"')):
+        raise PoSyntaxError(f"line {lineno}: expected a quoted string, got {token[:40]!r}")
+    try:
+        value = ast.literal_eval(token)
+    except (SyntaxError, ValueError) as exc:
+        raise PoSyntaxError(f"line {lineno}: bad string: {exc}") from None
+    assert isinstance(value, str)
+    return value
+
+
+def compile_po(text: str) -> bytes:
+    """The GNU .mo bytes for a .po text (little-endian, no hash table, sorted keys)."""
+    entries = parse_po(text)
+    keys = sorted(entries)
+    ids = b""
+    strs = b""
+    offsets: list[tuple[int, int, int, int]] = []
+    for key in keys:
+        k = key.encode("utf-8")
+        v = entries[key].encode("utf-8")
+        offsets.append((len(ids), len(k), len(strs), len(v)))
+        ids += k + b"\0"
+        strs += v + b"\0"
+    n = len(keys)
+    key_start = 7 * 4 + 16 * n
+    value_start = key_start + len(ids)
+    table = []
+    for id_off, id_len, _s, _l in offsets:
+        table += [id_len, key_start + id_off]
+    for _i, _n, str_off, str_len in offsets:
+        table += [str_len, value_start + str_off]
+    header = struct.pack("<7I", 0x950412DE, 0, n, 7 * 4, 7 * 4 + n * 8, 0, 0)
+    return header + struct.pack(f"<{len(table)}I", *table) + ids + strs
+
+
+def compile_all(locale_dir: Path = LOCALE_DIR) -> list[Path]:
+    """Recompile every `<lang>/LC_MESSAGES/*.po` beside it; returns the .mo files written."""
+    written = []
+    for po in sorted(locale_dir.glob("*/LC_MESSAGES/*.po")):
+        mo = po.with_suffix(".mo")
+        mo.write_bytes(compile_po(po.read_text(encoding="utf-8")))
+        written.append(mo)
+    return written
+
+
+if __name__ == "__main__":
+    for path in compile_all():
+        sys.stdout.write(f"{path}\n")

@@ -1,0 +1,295 @@
+"""`edgeagent install` / `uninstall`: the kit's files, account and unit, idempotently.
+
+The technician runs one command; running it again (after an update, or to
+repair a kit someone tinkered with) puts back modes and owners and changes
+nothing else. Every step first compares what is there with what should be
+there, so `--dry-run` is the same code with the writes switched off and a
+second run reports every step "unchanged".
+
+What an install leaves (see docs/install.md):
+
+    /etc/edgeagent/                 0750 root:edgeagent
+    /etc/edgeagent/edgeagent.toml   0640 root:edgeagent   written once, never overwritten
+    /etc/edgeagent/secrets/         0700 edgeagent:edgeagent
+    /etc/edgeagent/secrets/*        0600 edgeagent:edgeagent  (device key, MQTT password)
+    /var/lib/edgeagent/             0750 edgeagent:edgeagent  (the outbox)
+    /etc/systemd/system/edgeagent.service  0644 root:root, enabled
+
+The `edgeagent` account is a system user with no shell and no login whose
+only supplementary groups are gpio (GPIO chips), dialout (serial bed mats)
+and bluetooth (BlueZ D-Bus policy): nothing else on the kit is reachable.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import tomlkit
+
+from edgeagent.provision.i18n import N_, _
+from edgeagent.provision.system import Account, System
+
+USER = "edgeagent"
+GROUPS = ("bluetooth", "dialout", "gpio")
+UNIT = "edgeagent.service"
+CONFIG_DIR = "/etc/edgeagent"
+CONFIG_FILE = "/etc/edgeagent/edgeagent.toml"
+SECRETS_DIR = "/etc/edgeagent/secrets"
+STATE_DIR = "/var/lib/edgeagent"
+UNIT_FILE = f"/etc/systemd/system/{UNIT}"
+OUTBOX_FILES = ("outbox.db", "outbox.db-wal", "outbox.db-shm")
+
+# Action words, translated when printed.
+CREATE, UPDATE, UNCHANGED, REMOVE, KEEP = (
+    N_("create"), N_("update"), N_("unchanged"), N_("remove"), N_("keep"))
+
+
+class InstallError(RuntimeError):
+    """The install cannot go on (unknown template, not root...); the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One step's outcome (or, in a dry run, its plan)."""
+
+    action: str
+    target: str
+    detail: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return self.action not in (UNCHANGED, KEEP)
+
+    def render(self) -> str:
+        text = f"{_(self.action):<10} {self.target}"
+        return f"{text}  ({self.detail})" if self.detail else text
+
+
+def template_names() -> list[str]:
+    files = resources.files("edgeagent") / "templates"
+    return sorted(p.name[len("config-"):-len(".toml")] for p in files.iterdir()
+                  if p.name.startswith("config-") and p.name.endswith(".toml"))
+
+
+def config_template(name: str, home: str | None = None) -> str:
+    """The text of templates/config-NAME.toml, with `home.id` set when given."""
+    if name not in template_names():
+        raise InstallError(_("unknown config template {name!r} (known: {known})").format(
+            name=name, known=", ".join(template_names())))
+    text = (resources.files("edgeagent") / "templates" / f"config-{name}.toml").read_text(
+        encoding="utf-8")
+    if home:
+        doc = tomlkit.parse(text)
+        doc["home"]["id"] = home  # type: ignore[index]
+        text = tomlkit.dumps(doc)
+    return text
+
+
+def unit_source() -> str:
+    """The hardened unit: systemd/ in a source checkout, else the copy shipped in the wheel."""
+    checkout = Path(__file__).resolve().parents[2] / "systemd" / UNIT
+    if checkout.is_file():
+        return checkout.read_text(encoding="utf-8")
+    return (resources.files("edgeagent") / "templates" / UNIT).read_text(encoding="utf-8")
+
+
+def render_unit(text: str, executable: str) -> str:
+    """Point ExecStart/ExecReload at the `edgeagent` actually installed (venv or /usr/bin)."""
+    out = []
+    for line in text.splitlines(keepends=True):
+        key, sep, value = line.partition("=")
+        if sep and key.strip().startswith("Exec"):
+            argv = value.split(" ", 1)
+            if Path(argv[0].lstrip("-@:+!")).name == "edgeagent":
+                prefix = argv[0][: len(argv[0]) - len(argv[0].lstrip("-@:+!"))]
+                value = prefix + executable + (" " + argv[1] if len(argv) > 1 else "\n")
+                line = f"{key}={value}"
+        out.append(line)
+    return "".join(out)
+
+
+def default_executable() -> str:
+    """The `edgeagent` script beside this interpreter (the venv's), else the one on PATH."""
+    beside = Path(sys.executable).parent / "edgeagent"
+    if beside.exists():
+        return str(beside)
+    return shutil.which("edgeagent") or "/usr/bin/edgeagent"
+
+
+class Installer:
+    """Brings a system (real, or a directory standing in for `/`) to the installed state."""
+
+    def __init__(self, system: System, *, template: str = "default", home: str | None = None,
+                 executable: str | None = None, unit_text: str | None = None) -> None:
+        self.system = system
+        self.config_text = config_template(template, home)
+        self.unit_text = render_unit(unit_text if unit_text is not None else unit_source(),
+                                     executable or default_executable())
+        self.apply = True
+        self._account: Account | None = None
+
+    # --- ids ---
+
+    def _ids(self, owner: str, group: str) -> tuple[int, int] | None:
+        """(uid, gid) for names; None while the account is only planned (dry run)."""
+        uid = 0 if owner == "root" else (self._account.uid if self._account else None)
+        gid = 0 if group == "root" else self.system.group_id(group)
+        if uid is None or gid is None:
+            return None
+        return uid, gid
+
+    # --- primitives, each compare-then-fix ---
+
+    def _ensure(self, absolute: str, mode: int, owner: str, group: str, *,
+                content: str | None = None, directory: bool = False,
+                replace_content: bool = True) -> Change:
+        path = self.system.path(absolute)
+        ids = self._ids(owner, group)
+        label = f"{'dir' if directory else 'file'} {mode:04o} {owner}:{group}"
+        if not path.exists():
+            if self.apply:
+                if directory:
+                    path.mkdir(parents=True, mode=mode)
+                else:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    self._write(path, content or "", mode)
+                path.chmod(mode)
+                if ids:
+                    self.system.chown(path, *ids)
+            return Change(CREATE, absolute, label)
+        fixes = []
+        st = path.lstat()
+        if content is not None and replace_content and \
+                path.read_text(encoding="utf-8") != content:
+            fixes.append(_("content"))
+        if st.st_mode & 0o7777 != mode:
+            fixes.append(f"mode {st.st_mode & 0o7777:04o} -> {mode:04o}")
+        if ids and self.system.can_chown and (st.st_uid, st.st_gid) != ids:
+            fixes.append(f"owner {st.st_uid}:{st.st_gid} -> {owner}:{group}")
+        if not fixes:
+            return Change(UNCHANGED, absolute, label)
+        if self.apply:
+            if content is not None and replace_content:
+                self._write(path, content, mode)
+            path.chmod(mode)
+            if ids:
+                self.system.chown(path, *ids)
+        return Change(UPDATE, absolute, ", ".join(fixes))
+
+    @staticmethod
+    def _write(path: Path, content: str, mode: int) -> None:
+        """Atomically: a reader (or a power cut) sees the old file or the new one."""
+        tmp = path.with_name(f".{path.name}.edgeagent-tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+
+    # --- steps ---
+
+    def _groups(self) -> Iterator[Change]:
+        for name in GROUPS:
+            if self.system.group_id(name) is not None:
+                yield Change(UNCHANGED, f"group {name}")
+                continue
+            if self.apply:
+                self.system.create_group(name)
+            yield Change(CREATE, f"group {name}", _("system group"))
+
+    def _user(self) -> Change:
+        account = self.system.account(USER)
+        target = f"user {USER}"
+        wanted = tuple(sorted(GROUPS))
+        if account is None:
+            if self.apply:
+                self._account = self.system.create_user(USER, wanted, STATE_DIR)
+            return Change(CREATE, target, _("system user, no login, groups {groups}").format(
+                groups=", ".join(wanted)))
+        self._account = account
+        if account.groups != wanted:
+            if self.apply:
+                self.system.set_groups(USER, wanted)
+                self._account = self.system.account(USER)
+            return Change(UPDATE, target, _("groups {old} -> {new}").format(
+                old=", ".join(account.groups) or "-", new=", ".join(wanted)))
+        return Change(UNCHANGED, target)
+
+    def _secrets(self) -> Iterator[Change]:
+        secrets = self.system.path(SECRETS_DIR)
+        if not secrets.is_dir():
+            return
+        for file in sorted(secrets.iterdir()):
+            if file.is_file() and not file.is_symlink():
+                yield self._ensure(f"{SECRETS_DIR}/{file.name}", 0o600, USER, USER)
+
+    def _unit(self) -> Iterator[Change]:
+        change = self._ensure(UNIT_FILE, 0o644, "root", "root", content=self.unit_text)
+        yield change
+        if change.changed:
+            if self.apply:
+                self.system.daemon_reload()
+            yield Change(UPDATE, "systemd", _("daemon-reload"))
+        if change.action == CREATE and not self.apply:
+            yield Change(CREATE, f"enable {UNIT}")
+        elif self.system.unit_enabled(UNIT):
+            yield Change(UNCHANGED, f"enable {UNIT}")
+        else:
+            if self.apply:
+                self.system.enable_unit(UNIT)
+            yield Change(CREATE, f"enable {UNIT}")
+
+    def install(self, *, dry_run: bool = False) -> list[Change]:
+        """Run (or, with dry_run, only plan) every step; returns what each did."""
+        self.apply = not dry_run
+        changes: list[Change] = [*self._groups(), self._user()]
+        changes.append(self._ensure(CONFIG_DIR, 0o750, "root", USER, directory=True))
+        changes.append(self._ensure(CONFIG_FILE, 0o640, "root", USER, content=self.config_text,
+                                    replace_content=False))
+        changes.append(self._ensure(SECRETS_DIR, 0o700, USER, USER, directory=True))
+        changes.extend(self._secrets())
+        changes.append(self._ensure(STATE_DIR, 0o750, USER, USER, directory=True))
+        changes.extend(self._unit())
+        return changes
+
+
+def uninstall(system: System, *, purge: bool = False, dry_run: bool = False) -> list[Change]:
+    """Disable and remove the unit. The outbox, config and identity stay unless `purge`.
+
+    Without --purge the account stays too: the kept files are owned by its uid,
+    and a later install finds the same account again.
+    """
+    changes: list[Change] = []
+    unit = system.path(UNIT_FILE)
+    if unit.exists() or system.unit_enabled(UNIT):
+        if not dry_run:
+            system.disable_unit(UNIT)
+            unit.unlink(missing_ok=True)
+            system.daemon_reload()
+        changes.append(Change(REMOVE, UNIT_FILE, _("disabled and stopped")))
+    else:
+        changes.append(Change(UNCHANGED, UNIT_FILE, _("not installed")))
+    for absolute in (CONFIG_DIR, STATE_DIR):
+        path = system.path(absolute)
+        if not path.exists():
+            continue
+        if purge:
+            if not dry_run:
+                shutil.rmtree(path)
+            changes.append(Change(REMOVE, absolute))
+        else:
+            detail = _("outbox kept; --purge removes it") if absolute == STATE_DIR else \
+                _("config and identity kept; --purge removes them")
+            changes.append(Change(KEEP, absolute, detail))
+    if purge and system.account(USER) is not None:
+        if not dry_run:
+            system.delete_user(USER)
+        changes.append(Change(REMOVE, f"user {USER}"))
+    return changes
