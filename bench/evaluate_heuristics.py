@@ -300,6 +300,11 @@ def inject(home: Home, settings: HeuristicsSettings, timezone: str,
     last = max((r.wall.timestamp() for r in before if is_activity(r)), default=cut)
     engine = SafetyEngine(settings, timezone, send_raw_states=False)
     engine.restore(snapshots[cut])
+    for alert in engine.alerts.open.values():
+        if alert.severity is Severity.CRITICAL or (not night and alert.type in SILENCE_TYPES):
+            # The home was already in alert when the fall happened (e.g. not_up at 13:30).
+            return {"detected": True, "type": alert.type, "severity": alert.severity.value,
+                    "minutes": 0.0, "last_activity": last, "already_open": True}
     end = cut + CUT_SECONDS
     drafts = engine.tick(end - cut + before[-1].mono if before else end, datetime.fromtimestamp(
         end, ZoneInfo("UTC")))
@@ -330,6 +335,7 @@ def injection_report(results: list[dict[str, Any]]) -> dict[str, Any]:
         "median_minutes_to_alert": round(statistics.median(minutes), 1) if minutes else None,
         "max_minutes_to_alert": max(minutes) if minutes else None,
         "alert_types": types,
+        "alert_already_open": sum(1 for r in detected if r.get("already_open")),
     }
 
 

@@ -53,7 +53,7 @@ from edgeagent.models import Draft, Kind, Reading, Severity
 IMMEDIATE = {"smoke": "smoke", "gas": "gas", "co": "co"}
 VITAL_SENSORS = frozenset({"heart_rate", "spo2", "blood_pressure", "temperature", "weight"})
 ACTIVITY_SENSORS = frozenset({"door", "contact", "power", "appliance"})
-SILENCE_ALERTS = ("bed_exit_no_return", "fall_suspected", "inactivity", "bathroom_overstay")
+SILENCE_ALERTS = ("bed_exit_no_return", "fall_suspected", "inactivity")
 ESCALATION_WORDS = {
     "sos": "SOS not cancelled",
     "bed_exit_no_return": "resident still not back and no activity",
@@ -202,9 +202,8 @@ class SafetyEngine:
         silence = book.get("inactivity")
         if silence is not None and not silence.escalated and not book.is_open("fall_suspected"):
             offer(silence.raised_at + s.inactivity_escalate_minutes * 60, "silence_escalate")
-        if (st.last_room in self._bathrooms and st.last_role != "bathroom_door"
-                and not book.is_open("bathroom_overstay")):
-            offer(last + s.bathroom_overstay_minutes * 60, "overstay")
+        if st.bathroom_since is not None and not book.is_open("bathroom_overstay"):
+            offer(st.bathroom_since + s.bathroom_overstay_minutes * 60, "overstay")
         if st.settled and st.night_up_since is None and not book.is_open("not_up"):
             offer(self._not_up_deadline(), "not_up")
         return best
@@ -256,7 +255,8 @@ class SafetyEngine:
             assert door is not None
             st.presence, st.away_since, st.door_pending_since = "away", door, None
             st.settled, st.night_up_since, st.in_bedroom_since = False, None, None
-            out.extend(book.resolve_all((*SILENCE_ALERTS, "not_up"), at,
+            st.bathroom_since = None
+            out.extend(book.resolve_all((*SILENCE_ALERTS, "not_up", "bathroom_overstay"), at,
                                         f"resident went out (entrance door at {hhmm(door)})"))
         elif name == "settle":
             self._settle(at, st.in_bedroom_since or at)
@@ -264,7 +264,8 @@ class SafetyEngine:
             assert st.last_activity is not None and st.night_up_since is not None
             add(book.raise_(
                 "bed_exit_no_return", Severity.CRITICAL, at,
-                f"out of bed since {hhmm(st.night_up_since)}, last seen in {st.last_room} at "
+                f"out of bed since {hhmm(st.out_of_bed_at or st.night_up_since)}, last seen in "
+                f"{st.last_room} at "
                 f"{hhmm(st.last_activity)}, no motion anywhere for "
                 f"{round(s.bed_exit_no_return_minutes)} min",
                 source={"room": st.last_room}, escalate_after=s.escalate_critical_minutes * 60,
@@ -274,15 +275,15 @@ class SafetyEngine:
         elif name == "silence_escalate":
             out.extend(self._escalate_silence(at))
         elif name == "overstay":
-            assert st.last_activity is not None
+            assert st.bathroom_since is not None
+            since = st.bathroom_since
             add(book.raise_(
                 "bathroom_overstay", Severity.WARNING, at,
-                f"last seen in the {st.last_room} at {hhmm(st.last_activity)}, nothing elsewhere "
-                f"for {round(s.bathroom_overstay_minutes)} min",
-                source={"room": st.last_room}, escalate_after=s.bathroom_overstay_minutes * 60,
-                escalate_to=Severity.CRITICAL
-                if self._confirmed_home(st.last_activity, at + s.bathroom_overstay_minutes * 60)
-                else None,
+                f"in the {st.bathroom_room} since {hhmm(since)}, nothing elsewhere for "
+                f"{round((at - since) / 60)} min",
+                source={"room": st.bathroom_room}, escalate_after=s.bathroom_overstay_minutes * 60,
+                escalate_to=Severity.CRITICAL if self._confirmed_home(
+                    since, at + s.bathroom_overstay_minutes * 60) else None,
             ))
         elif name == "not_up":
             since = st.in_bedroom_since or st.settled_at or at
@@ -530,6 +531,17 @@ class SafetyEngine:
                 self._add(out, book.resolve("night_exit", at, f"stayed inside: {seen}"))
             st.door_pending_since = None
             st.presence = "home" if st.has_entrance else "unknown"
+        # A stay in the bathroom: started by activity inside it, ended by activity
+        # elsewhere or by its door (the way out; the way in is usually a PIR next).
+        if room in self._bathrooms and role != "bathroom_door":
+            if st.bathroom_since is None:
+                st.bathroom_since, st.bathroom_room = at, room
+        elif st.bathroom_since is not None:
+            st.bathroom_since = None
+            if book.open:
+                self._add(out, book.resolve(
+                    "bathroom_overstay", at,
+                    f"left the {st.bathroom_room}: {what} in {room} at {local.hhmm(at)}"))
         # The night.
         if is_bedroom:
             st.last_bedroom_event = at
@@ -554,6 +566,9 @@ class SafetyEngine:
                 if local.is_night(at):
                     if st.night_up_since is None:
                         st.night_up_since, st.night_up_rooms = at, []
+                        empty = st.bed_empty_since
+                        st.out_of_bed_at = empty if empty is not None and (
+                            at - empty <= self.settings.exit_evidence_seconds) else at
                         last_bedroom = st.last_bedroom_event
                         st.night_up_confirmed = (
                             last_bedroom is not None

@@ -43,6 +43,9 @@ class HomeState:
     night_up_since: float | None = None
     night_up_rooms: list[str] = field(default_factory=list)
     night_up_confirmed: bool = False
+    out_of_bed_at: float | None = None
+    bathroom_since: float | None = None
+    bathroom_room: str | None = None
     last_bedroom_event: float | None = None
     has_bed: bool = False
     motion_rooms: list[str] = field(default_factory=list)
