@@ -55,7 +55,8 @@ DEFAULT_SCRIPT = """
 07:05 fridge open; 07:05:20 fridge close; 07:30 living motion; 09:00 living motion
 10:30 kitchen motion; 12:00 kitchen motion; 12:10 fridge open; 12:10:15 fridge close
 13:00 living motion; 13:40 bed in; 14:20 bed out; 14:21 bedroom motion
-15:30 living motion; 17:00 bathroom motion; 18:00 kitchen motion; 19:30 living motion
+15:30 living motion; 17:00 bathroom motion; 17:15 living motion; 18:00 kitchen motion
+19:30 living motion
 21:00 living motion; 21:50 bathroom motion; 22:05 bedroom motion; 22:10 bed in
 # night 2: up at 01:40, into the hall, then nothing until 03:00
 01:40 bed out; 01:41 bedroom motion; 01:42 hall motion
