@@ -146,10 +146,11 @@ def _chains_to(cert: x509.Certificate, bundle: list[x509.Certificate]) -> bool:
 
 
 def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
+
     try:
         cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, Exception) as exc:  # noqa: BLE001 - InvalidSignature too
-        del exc
+    except (InvalidSignature, ValueError, TypeError):
         return False
     return True
 

@@ -188,8 +188,11 @@ class RootSystem:
                 link.symlink_to(f"/etc/systemd/system/{unit}")
 
     def disable_unit(self, unit: str) -> None:
-        for wants in self.path("/etc/systemd/system").glob(f"*.wants/{unit}"):
-            wants.unlink()
+        # Not glob(): the links point into the real / and dangle here, and glob skips those.
+        for wants_dir in self.path("/etc/systemd/system").glob("*.wants"):
+            link = wants_dir / unit
+            if link.is_symlink():
+                link.unlink()
 
     def daemon_reload(self) -> None:
         self.reloads += 1
