@@ -1,0 +1,148 @@
+"""Outbox append rate with the production durability settings, beside plain sqlite3.
+
+Both sides use the same file system, the same pragmas (WAL, synchronous=FULL),
+the same table and indexes (copied from a fresh outbox) and the same rows;
+the plain side inserts pre-rendered rows and commits, nothing else. The
+outbox side does what the agent does: number, UUIDv7, render the JSON body,
+insert, bump the `last_seq` counter, commit.
+
+Two shapes: one event per transaction (an SOS press on a quiet home: every
+commit is an fsync) and batches of `--batch` events per transaction (what
+the supervisor does with everything raised in one loop iteration).
+
+The disk is shared with other jobs, so the sides are interleaved for
+`--rounds` rounds and the best of each is reported beside every sample.
+A third column, `prototype`, is bench/_fast_outbox.py (same SQL, cheaper
+per-event rendering), for the before/after of a proposed change.
+
+    .venv/bin/python bench/outbox_write.py [--events 2000] [--batch 100] [--rounds 5] [--dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from _common import emit, log
+
+from _fast_outbox import FastOutbox, iso_utc_fast, render_fast
+
+from edgeagent.clock import iso_utc
+from edgeagent.models import ClockQuality, Draft, Kind, Severity
+from edgeagent.outbox import Outbox, _render
+
+
+CPU_US: dict[str, list[float]] = {}
+
+
+def drafts(n: int) -> list[Draft]:
+    wall = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    return [Draft(Kind.STATE, "motion", Severity.INFO,
+                  {"driver": "pir-hall", "device": "pir-hall", "room": "hall"},
+                  mono=float(i), wall=wall, data={"value": i % 2 == 1, "n": i})
+            for i in range(n)]
+
+
+def outbox_rate(path: Path, items: list[Draft], batch: int,
+                cls: type[Outbox] = Outbox) -> tuple[float, list[tuple]]:
+    box = cls(path, "bench-home", boot_id="b", max_bytes=10**12)
+    start, cpu = time.perf_counter(), time.process_time()
+    for i in range(0, len(items), batch):
+        box.append(items[i:i + batch], synced=True)
+    elapsed = time.perf_counter() - start
+    CPU_US[cls.__name__].append((time.process_time() - cpu) / len(items) * 1e6)
+    rows = box._conn.execute(
+        "SELECT seq, id, priority, kind, type, ts, clock, mono, boot_id, body, size, created "
+        "FROM events ORDER BY seq").fetchall()
+    box.close()
+    return len(items) / elapsed, rows
+
+
+def plain_rate(path: Path, schema_from: Path, rows: list[tuple], batch: int) -> float:
+    src = sqlite3.connect(schema_from)
+    ddl = [sql for (sql,) in src.execute(
+        "SELECT sql FROM sqlite_master WHERE tbl_name='events' AND sql IS NOT NULL")]
+    src.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    for sql in ddl:
+        conn.execute(sql)
+    insert = ("INSERT INTO events(seq, id, priority, kind, type, ts, clock, mono, boot_id, body, "
+              "size, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
+    start, cpu = time.perf_counter(), time.process_time()
+    for i in range(0, len(rows), batch):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(insert, rows[i:i + batch])
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    CPU_US["plain"].append((time.process_time() - cpu) / len(rows) * 1e6)
+    conn.close()
+    return len(rows) / elapsed
+
+
+def measure(workdir: Path, n: int, batch: int, tag: str, rounds: int) -> dict[str, object]:
+    items = drafts(n)
+    samples: dict[str, list[float]] = {"outbox": [], "plain": [], "prototype": []}
+    CPU_US.clear()
+    CPU_US.update({"Outbox": [], "plain": [], "FastOutbox": []})
+    for r in range(rounds):
+        box_rate, rows = outbox_rate(workdir / f"outbox-{tag}-{r}.db", items, batch)
+        samples["outbox"].append(box_rate)
+        samples["plain"].append(plain_rate(workdir / f"plain-{tag}-{r}.db",
+                                           workdir / f"outbox-{tag}-{r}.db", rows, batch))
+        samples["prototype"].append(outbox_rate(workdir / f"proto-{tag}-{r}.db", items, batch,
+                                                FastOutbox)[0])
+        for f in workdir.glob(f"*-{tag}-{r}.db*"):
+            f.unlink()
+    best = {k: max(v) for k, v in samples.items()}
+    return {"events": n, "batch": batch, "outbox_events_per_s": round(best["outbox"], 1),
+            "plain_sqlite_events_per_s": round(best["plain"], 1),
+            "ratio": round(best["outbox"] / best["plain"], 3),
+            "prototype_events_per_s": round(best["prototype"], 1),
+            "prototype_ratio": round(best["prototype"] / best["plain"], 3),
+            "cpu_us_per_event_min": {"outbox": round(min(CPU_US["Outbox"]), 1),
+                                     "plain": round(min(CPU_US["plain"]), 1),
+                                     "prototype": round(min(CPU_US["FastOutbox"]), 1)},
+            "samples": {k: [round(x, 1) for x in v] for k, v in samples.items()}}
+
+
+def same_output() -> bool:
+    """The prototype renders byte-for-byte what the outbox renders."""
+    return all(
+        render_fast("h", 7, "id", iso_utc_fast(d.wall), ClockQuality.SYNCED, d)
+        == _render("h", 7, "id", iso_utc(d.wall), ClockQuality.SYNCED, d)
+        for d in drafts(50))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=2000, help="events per single-commit run")
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--dir", type=Path, default=None,
+                        help="where the databases go (default: a temp dir on /tmp's disk)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.dir, prefix="bench-outbox-") as tmp:
+        workdir = Path(tmp)
+        log("single-event transactions ...")
+        single = measure(workdir, args.events, 1, "single", args.rounds)
+        log("batched transactions ...")
+        batched = measure(workdir, args.events * 10, args.batch, "batched", args.rounds)
+    emit({
+        "bench": "outbox_write",
+        "pragmas": {"journal_mode": "wal", "synchronous": "FULL"},
+        "single_event_transactions": single,
+        "batched_transactions": batched,
+        "prototype": "bench/_fast_outbox.py", "prototype_same_bytes": same_output(),
+        "target": "outbox >= 0.7 of plain sqlite3",
+    })
+
+
+if __name__ == "__main__":
+    main()
