@@ -202,7 +202,8 @@ class SafetyEngine:
         silence = book.get("inactivity")
         if silence is not None and not silence.escalated and not book.is_open("fall_suspected"):
             offer(silence.raised_at + s.inactivity_escalate_minutes * 60, "silence_escalate")
-        if st.bathroom_since is not None and not book.is_open("bathroom_overstay"):
+        if (st.bathroom_since is not None and not book.is_open("bathroom_overstay")
+                and not book.is_open("bed_exit_no_return")):  # one alarm per situation
             offer(st.bathroom_since + s.bathroom_overstay_minutes * 60, "overstay")
         if st.settled and st.night_up_since is None and not book.is_open("not_up"):
             offer(self._not_up_deadline(), "not_up")
