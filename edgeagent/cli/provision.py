@@ -190,6 +190,10 @@ async def _pair(args: argparse.Namespace, config_path: Path, text: str) -> int:
             return EXIT_FAIL
         address = chosen.address
     address = address.upper()
+    already = pairing.paired_addresses(text)
+    if address in already:
+        raise pairing.PairError(_("{address} is already in the config as {id!r}").format(
+            address=address, id=already[address]))
     print(_("connecting to {address}...").format(address=address))
     profiles = await pairing.discover_profiles(address, args.backend)
     device_id = args.id or pairing.next_device_id(text, profiles)
