@@ -22,6 +22,8 @@ from edgeagent.backoff import Backoff
 from edgeagent.clock import Clock, SyncProbe, SystemClock, boot_id, kernel_clock_synced
 from edgeagent.commands import CommandRouter
 from edgeagent.config import AgentConfig
+from edgeagent.control import start_control
+from edgeagent.doctor.remote import register_remote
 from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState, load_driver_class
 from edgeagent.errors import DriverError, HardwareUnavailable, OutboxError, OutboxFull
 from edgeagent.heuristics import Engine, build_engine
@@ -102,6 +104,7 @@ class Agent:
         self.router.allow_changes = config.commands.allow_changes
         self.router.register("ping", self._cmd_ping)
         self.router.register("outbox-stats", self._cmd_outbox_stats)
+        register_remote(self)  # `doctor`, `bundle` (edgeagent/doctor/remote.py)
         self.publisher = Publisher(
             config.mqtt, config.home.id, self.outbox, status=self.status,
             on_command=self.router.handle if config.commands.enabled else None,
@@ -312,6 +315,7 @@ class Agent:
         publisher_task = asyncio.create_task(self.publisher.run(), name="publisher")
         for slot in self.slots:
             slot.task = asyncio.create_task(self._supervise(slot), name=slot.options.name)
+        control = await start_control(self)
         self.ready.set()
         systemd.notify(f"READY=1\nSTATUS=home {self.config.home.id}: running "
                        f"{len(self.slots)} drivers")
@@ -338,6 +342,8 @@ class Agent:
                     systemd.notify("WATCHDOG=1")
         finally:
             systemd.notify("STOPPING=1")
+            if control is not None:
+                await control.stop()
             for slot in self.slots:
                 if slot.task is not None:
                     slot.task.cancel()

@@ -1,0 +1,514 @@
+"""`doctor`, `watch`, `test-alarm`, `outbox`, `bundle`: the technician's commands.
+
+Each asks the running daemon over its control socket first (live health,
+no second claim on the hardware) and falls back to working standalone when
+no daemon runs. Output is for people by default (colour only on a TTY,
+progress on stderr only on a TTY) and JSON with `--json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from edgeagent.config import AgentConfig, load_config, resolve_config_path
+from edgeagent.control import ControlClient, DaemonUnreachable
+from edgeagent.doctor import DoctorEnv, render_json, render_text, run_doctor
+from edgeagent.doctor.bundle import DEFAULT_LOG_LINES, bundle_parts, collect_logs, write_bundle
+from edgeagent.doctor.mqtt_probe import MqttProbe, ProbeError
+from edgeagent.doctor.outbox_reader import OutboxReader, OutboxUnreadable
+from edgeagent.doctor.test_alarm import direct_test_alarm, platform_reply_topic
+from edgeagent.errors import ConfigError
+from edgeagent.models import Severity
+from edgeagent.publisher import BrokerAddress
+
+EXIT_OK, EXIT_WARN, EXIT_FAIL = 0, 1, 2
+CONFIG_HELP = ("config file (default: $EDGEAGENT_CONFIG, then /etc/edgeagent/edgeagent.toml, "
+               "then built-in)")
+
+
+def use_colour(stream: IO[str]) -> bool:
+    return stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+class Progress:
+    """One self-erasing status line on stderr, only on a TTY; silent in pipes and logs."""
+
+    FRAMES = "|/-\\"
+
+    def __init__(self, enabled: bool | None = None) -> None:
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self._n = 0
+
+    def update(self, what: str) -> None:
+        if not self.enabled:
+            return
+        self._n += 1
+        sys.stderr.write(f"\r\033[K{self.FRAMES[self._n % 4]} {what}...")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled and self._n:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def _err(message: str) -> None:
+    print(f"edgeagent: {message}", file=sys.stderr)
+
+
+def _load(args: argparse.Namespace) -> AgentConfig | None:
+    path = resolve_config_path(args.config)
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        _err(f"config error: {exc}")
+        return None
+
+
+def _socket(args: argparse.Namespace, config: AgentConfig | None) -> str:
+    if getattr(args, "socket", None):
+        return str(args.socket)
+    return str(config.control.socket if config else AgentConfig().control.socket)
+
+
+def _live_status(path: str) -> tuple[dict[str, Any] | None, str]:
+    try:
+        return ControlClient(path, timeout=3.0).request({"cmd": "status"}), ""
+    except DaemonUnreachable as exc:
+        return None, exc.reason
+    except (RuntimeError, ValueError) as exc:
+        return None, f"bad answer: {exc}"
+
+
+# -- doctor -----------------------------------------------------------------------------
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    path = resolve_config_path(args.config)
+    progress = Progress(None if not args.json else False)
+    env = DoctorEnv(progress=progress.update, ble_scan_seconds=args.ble_scan_seconds,
+                    mqtt_timeout=args.timeout, network=not args.no_network)
+    try:
+        config: AgentConfig | None = load_config(path)
+    except ConfigError:
+        config = None  # doctor reports it as config.valid
+    env.socket_path = _socket(args, config)
+    env.live, env.live_error = _live_status(env.socket_path)
+    try:
+        report = run_doctor(path, env)
+    finally:
+        progress.done()
+    if args.json:
+        sys.stdout.write(render_json(report))
+    else:
+        sys.stdout.write(render_text(report, colour=use_colour(sys.stdout)))
+    return report.exit_code
+
+
+# -- watch ------------------------------------------------------------------------------
+
+
+def format_line(line: dict[str, Any], *, colour: bool) -> str:
+    now = time.strftime("%H:%M:%S")
+    payload = line.get("payload") or {}
+    if line.get("what") == "reading":
+        where = f" [{payload['room']}]" if payload.get("room") else ""
+        return (f"{now}  reading  {payload.get('driver')}/{payload.get('device')}{where}  "
+                f"{payload.get('sensor')} = {payload.get('value')}")
+    source = payload.get("source") or {}
+    where = f" [{source['room']}]" if source.get("room") else ""
+    reason = (payload.get("data") or {}).get("reason", "")
+    text = (f"{now}  EVENT #{payload.get('seq')}  {payload.get('kind')}/{payload.get('type')} "
+            f"{payload.get('severity')}{where}" + (f"  {reason}" if reason else ""))
+    if colour and payload.get("kind") == "alert":
+        red = payload.get("severity") == "critical"
+        return ("\033[31m" if red else "\033[33m") + text + "\033[0m"
+    return text
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None and not args.socket:
+        return EXIT_FAIL
+    flt = {k: v for k, v in (("driver", args.driver), ("room", args.room), ("type", args.type))
+           if v}
+    colour = use_colour(sys.stdout)
+    dropped = 0
+    try:
+        for line in ControlClient(_socket(args, config)).stream(
+                {"cmd": "subscribe", "filter": flt}):
+            if "what" not in line:
+                if not line.get("ok"):
+                    _err(str(line.get("error")))
+                    return EXIT_FAIL
+                if sys.stderr.isatty():
+                    print(f"watching {_socket(args, config)}"
+                          + (f" ({flt})" if flt else "") + "; Ctrl-C to stop", file=sys.stderr)
+                continue
+            if line.get("dropped", 0) > dropped:
+                print(f"({line['dropped'] - dropped} lines dropped: this terminal is slower "
+                      "than the home)", file=sys.stderr)
+                dropped = line["dropped"]
+            print(json.dumps(line) if args.json else format_line(line, colour=colour),
+                  flush=True)
+    except DaemonUnreachable as exc:
+        _err(f"cannot watch: {exc.reason}")
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except BrokenPipeError:  # `edgeagent watch | head`: the reader left, not an error
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    _err("the daemon closed the connection")
+    return EXIT_OK
+
+
+# -- test-alarm -------------------------------------------------------------------------
+
+
+class _ReplyWaiter:
+    """Subscribes to the platform's reply topic before the alarm is sent (no race)."""
+
+    def __init__(self, config: AgentConfig, timeout: float) -> None:
+        self.topic = platform_reply_topic(config)
+        self.probe = MqttProbe(config.mqtt, BrokerAddress.parse(config.mqtt.urls[0]),
+                               f"edgeagent-{config.home.id}-testwait", timeout=timeout)
+        rc = self.probe.connect()
+        if rc.is_failure:
+            raise ProbeError(f"broker refused: {rc.getName()}")
+        self.probe.subscribe(self.topic)
+
+    def wait(self, event_id: str, timeout: float) -> dict[str, Any] | None:
+        def match() -> dict[str, Any] | None:
+            for msg in self.probe.messages:
+                try:
+                    doc = json.loads(msg.payload)
+                except ValueError:
+                    continue
+                if isinstance(doc, dict) and event_id in (doc.get("id"), doc.get("event_id")):
+                    return doc
+            return None
+
+        cond = self.probe.message_arrived
+        with cond:
+            cond.wait_for(lambda: match() is not None, timeout)
+            return match()
+
+    def close(self) -> None:
+        self.probe.close()
+
+
+def _test_alarm_via_daemon(path: str, request: dict[str, Any], timeout: float,
+                           say: Any) -> dict[str, Any]:
+    result: dict[str, Any] = {"mode": "daemon", "acked": False}
+    for answer in ControlClient(path).stream(request, read_timeout=timeout + 10):
+        stage = answer.get("stage")
+        result.update({k: answer[k] for k in ("seq", "id") if k in answer})
+        if not answer.get("ok"):
+            result["error"] = answer.get("error")
+            break
+        if stage == "stored":
+            say(f"stored as event #{answer['seq']} ({answer['id']}); link {answer.get('mqtt')}; "
+                "waiting for the broker's PUBACK")
+        elif stage == "acked":
+            result.update(acked=True, after_s=answer.get("after_s"))
+            break
+    return result
+
+
+def cmd_test_alarm(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
+        return EXIT_FAIL
+    progress = Progress(None if not args.json else False)
+
+    def say(text: str) -> None:
+        if not args.json:
+            print(text, file=sys.stderr, flush=True)
+
+    waiter: _ReplyWaiter | None = None
+    if args.wait:
+        try:
+            waiter = _ReplyWaiter(config, min(args.timeout, 10.0))
+        except (ProbeError, OSError, ValueError, ConfigError) as exc:
+            _err(f"--wait: cannot listen for the platform's reply: {exc}")
+            return EXIT_FAIL
+    try:
+        request = {"cmd": "test-alarm", "severity": args.severity, "timeout": args.timeout,
+                   "note": args.note}
+        path = _socket(args, config)
+        try:
+            result = _test_alarm_via_daemon(path, request, args.timeout, say)
+        except DaemonUnreachable as exc:
+            if exc.denied:
+                _err(f"cannot reach the daemon: {exc.reason}")
+                return EXIT_FAIL
+            say(f"daemon not running ({exc.reason}): publishing directly")
+            progress.update("publishing the test alarm")
+            result = direct_test_alarm(config, Severity(args.severity), args.note,
+                                       timeout=args.timeout)
+            progress.done()
+        code = EXIT_OK if result.get("acked") else EXIT_FAIL
+        if result.get("acked"):
+            say(f"broker acknowledged test alarm #{result['seq']} after {result['after_s']} s")
+        else:
+            say(f"test alarm NOT acknowledged: {result.get('error')}")
+        if waiter is not None and result.get("acked"):
+            say(f"waiting up to {args.wait_timeout:g} s for the platform's reply on "
+                f"{waiter.topic}")
+            progress.update("waiting for the platform")
+            reply = waiter.wait(str(result["id"]), args.wait_timeout)
+            progress.done()
+            result["platform_reply"] = reply
+            if reply is None:
+                say("no reply from the platform (it may not support test-alarm replies)")
+                code = EXIT_WARN
+            else:
+                say(f"platform replied: {json.dumps(reply)}")
+    finally:
+        if waiter is not None:
+            waiter.close()
+    if args.json:
+        print(json.dumps(result, default=str))
+    return code
+
+
+# -- outbox -----------------------------------------------------------------------------
+
+
+def _reader(config: AgentConfig) -> OutboxReader | None:
+    try:
+        return OutboxReader(config.outbox.path)
+    except OutboxUnreadable as exc:
+        _err(f"outbox: {exc}")
+        return None
+
+
+def cmd_outbox_stats(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
+        return EXIT_FAIL
+    reader = _reader(config)
+    if reader is None:
+        return EXIT_FAIL
+    with reader:
+        stats = reader.stats(config.outbox.max_bytes)
+    if args.json:
+        print(json.dumps(stats))
+        return EXIT_OK
+    oldest = stats["oldest_pending_created"]
+    age = f" (stored {time.time() - oldest:.0f} s ago)" if oldest else ""
+    print(f"outbox {stats['path']}")
+    print(f"  pending        {stats['pending']}  "
+          + "  ".join(f"{k}={v}" for k, v in stats["pending_by_class"].items()))
+    print(f"  oldest pending {stats['oldest_pending_ts'] or '-'}{age}")
+    print(f"  seq            last {stats['last_seq']}, last delivered "
+          f"{stats['last_delivered_seq']}, delivered kept {stats['delivered_kept']}")
+    print(f"  evicted        {stats['evicted_total']}  "
+          + "  ".join(f"{k}={v}" for k, v in stats["evicted"].items()))
+    print(f"  size           {stats['stored_bytes']} of {stats['max_bytes']} bytes")
+    return EXIT_OK
+
+
+def cmd_outbox_export(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
+        return EXIT_FAIL
+    reader = _reader(config)
+    if reader is None:
+        return EXIT_FAIL
+    progress = Progress()
+    out: IO[str] = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    count = 0
+    started = time.monotonic()
+    try:
+        with reader:
+            for body in reader.export(args.since):
+                out.write(body + "\n")
+                count += 1
+                if count % 1000 == 0 and time.monotonic() - started > 1.0:
+                    progress.update(f"exported {count} events")
+    finally:
+        progress.done()
+        if out is not sys.stdout:
+            out.close()
+    if args.output or not sys.stdout.isatty():
+        print(f"exported {count} events", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_outbox_purge(args: argparse.Namespace) -> int:
+    if not args.delivered:
+        _err("outbox purge needs --delivered (only delivered history can be purged; "
+             "pending events are never deleted by hand)")
+        return EXIT_FAIL
+    config = _load(args)
+    if config is None:
+        return EXIT_FAIL
+    try:
+        purged = int(ControlClient(_socket(args, config)).request(
+            {"cmd": "outbox-purge"})["purged"])
+        via = "daemon"
+    except DaemonUnreachable as exc:
+        if exc.denied:
+            _err(f"cannot reach the daemon: {exc.reason}")
+            return EXIT_FAIL
+        if not Path(config.outbox.path).exists():
+            _err(f"outbox: {config.outbox.path} does not exist")
+            return EXIT_FAIL
+        from edgeagent.clock import boot_id  # noqa: PLC0415
+        from edgeagent.outbox import Outbox  # noqa: PLC0415
+
+        outbox = Outbox(config.outbox.path, config.home.id, boot_id=boot_id(),
+                        max_bytes=config.outbox.max_bytes)
+        try:
+            purged = outbox.purge_delivered()
+        finally:
+            outbox.close()
+        via = "direct"
+    if args.json:
+        print(json.dumps({"purged": purged, "via": via}))
+    else:
+        print(f"purged {purged} delivered events ({via})")
+    return EXIT_OK
+
+
+# -- bundle -----------------------------------------------------------------------------
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    path = resolve_config_path(args.config)
+    config = _load(args)
+    if config is None:
+        return EXIT_FAIL
+    progress = Progress(None if not args.json else False)
+    env = DoctorEnv(progress=progress.update, network=not args.no_network,
+                    ble_scan_seconds=args.ble_scan_seconds)
+    env.socket_path = _socket(args, config)
+    env.live, env.live_error = _live_status(env.socket_path)
+    try:
+        report = run_doctor(path, env)
+        progress.update("collecting logs")
+        outbox: dict[str, Any] | None
+        try:
+            with OutboxReader(config.outbox.path) as reader:
+                outbox = reader.stats(config.outbox.max_bytes)
+        except OutboxUnreadable as exc:
+            outbox = {"error": str(exc)}
+        logs = collect_logs(args.lines, args.log_file)
+        doc = bundle_parts(config, report.as_dict(), outbox, env.live, logs)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        output = Path(args.output or f"edgeagent-bundle-{config.home.id}-{stamp}.tar.gz")
+        write_bundle(doc, output)
+    finally:
+        progress.done()
+    size = output.stat().st_size
+    if args.json:
+        print(json.dumps({"path": str(output), "bytes": size, "doctor_exit": report.exit_code}))
+    else:
+        print(f"wrote {output} ({size} bytes; doctor exit {report.exit_code}); "
+              "secrets are redacted, send this file to support")
+    return EXIT_OK
+
+
+# -- registration -----------------------------------------------------------------------
+
+
+def _common(parser: argparse.ArgumentParser, *, socket: bool = True) -> None:
+    parser.add_argument("--config", "-c", help=CONFIG_HELP)
+    if socket:
+        parser.add_argument("--socket", help="control socket (default: control.socket in the "
+                                             "config)")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    doctor = sub.add_parser(
+        "doctor", help="check everything: config, drivers, BLE, MQTT, clock, disk, service",
+        description="Run every check and print pass/warn/fail with a reason and a fix. "
+                    "Asks the running daemon for live driver health over the control socket; "
+                    "without a daemon, probes the hardware directly. "
+                    "Exit 0 all pass, 1 any warning, 2 any failure.")
+    _common(doctor)
+    doctor.add_argument("--json", action="store_true", help="machine-readable report")
+    doctor.add_argument("--timeout", type=float, default=5.0, help="per network step (s)")
+    doctor.add_argument("--ble-scan-seconds", type=float, default=5.0,
+                        help="how long to look for each BLE monitor (standalone only)")
+    doctor.add_argument("--no-network", action="store_true",
+                        help="skip the active MQTT probes (DNS/TCP/TLS/auth/publish)")
+    doctor.set_defaults(func=cmd_doctor)
+
+    watch = sub.add_parser(
+        "watch", help="live readings and events from the running daemon",
+        description="Stream every reading and event of the running agent; walk through the "
+                    "home and see each sensor fire. Filters combine (AND).")
+    _common(watch)
+    watch.add_argument("--driver", help="only this driver (its `name`)")
+    watch.add_argument("--room", help="only this room")
+    watch.add_argument("--type", help="only this sensor (readings) or event type")
+    watch.add_argument("--json", action="store_true", help="one JSON object per line")
+    watch.set_defaults(func=cmd_watch)
+
+    alarm = sub.add_parser(
+        "test-alarm", help="send a test alert end to end and wait for the broker's PUBACK",
+        description="Store an alert of type `test` in the outbox and report when the broker "
+                    "acknowledged it. Goes through the running daemon; without one, publishes "
+                    "directly. Exit 0 acknowledged, 1 acknowledged but no platform reply "
+                    "(--wait), 2 not acknowledged.")
+    _common(alarm)
+    alarm.add_argument("--severity", choices=["info", "warning"], default="info")
+    alarm.add_argument("--note", default="", help="free text carried in the alert's data")
+    alarm.add_argument("--timeout", type=float, default=30.0,
+                       help="how long to wait for the PUBACK (s)")
+    alarm.add_argument("--wait", action="store_true",
+                       help="also wait for the platform's reply on "
+                            "<prefix>/<home>/test-alarm/reply")
+    alarm.add_argument("--wait-timeout", type=float, default=60.0)
+    alarm.add_argument("--json", action="store_true")
+    alarm.set_defaults(func=cmd_test_alarm)
+
+    outbox = sub.add_parser("outbox", help="the offline buffer: stats, export, purge")
+    osub = outbox.add_subparsers(dest="outbox_command", metavar="ACTION")
+    stats = osub.add_parser("stats", help="depth by class, oldest undelivered, evictions")
+    _common(stats, socket=False)
+    stats.add_argument("--json", action="store_true")
+    stats.set_defaults(func=cmd_outbox_stats)
+    export = osub.add_parser("export", help="stored events as JSON lines (seq order)")
+    _common(export, socket=False)
+    export.add_argument("--since", type=int, default=0, metavar="SEQ",
+                        help="only events with seq > SEQ")
+    export.add_argument("--output", "-o", help="file (default: stdout)")
+    export.set_defaults(func=cmd_outbox_export)
+    purge = osub.add_parser("purge", help="delete delivered history now")
+    _common(purge)
+    purge.add_argument("--delivered", action="store_true",
+                       help="required: purge delivered events (pending ones are never purged)")
+    purge.add_argument("--json", action="store_true")
+    purge.set_defaults(func=cmd_outbox_purge)
+
+    bundle = sub.add_parser(
+        "bundle", help="write a support bundle (secrets redacted) to send to support",
+        description="One file with the config (secrets redacted), doctor's JSON, the last "
+                    "log lines (journald, else --log-file) and outbox stats. .json output "
+                    "gives one JSON document, anything else a tar.gz.")
+    _common(bundle)
+    bundle.add_argument("--output", "-o", help="file (default: edgeagent-bundle-<home>-<time>"
+                                               ".tar.gz)")
+    bundle.add_argument("--lines", type=int, default=DEFAULT_LOG_LINES,
+                        help="log lines to include")
+    bundle.add_argument("--log-file", help="the agent's log file, when not under journald")
+    bundle.add_argument("--no-network", action="store_true",
+                        help="skip doctor's active MQTT probes")
+    bundle.add_argument("--ble-scan-seconds", type=float, default=5.0)
+    bundle.add_argument("--json", action="store_true")
+    bundle.set_defaults(func=cmd_bundle)
+
+
+__all__ = ["register"]

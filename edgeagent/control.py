@@ -1,0 +1,427 @@
+"""The local control socket: how `doctor`, `watch`, `test-alarm` and `outbox` talk to the daemon.
+
+A Unix stream socket at `control.socket`, mode 0660: only the agent's user
+and group can connect (add a technician account to the agent's group). It
+is bound under a temporary name, given its mode, then renamed into place,
+so there is no instant at which the final path accepts anyone else.
+
+Protocol: JSON lines. The client sends one object `{"cmd": ...}`, the server
+answers `{"ok": true, "result": ...}` or `{"ok": false, "error": "..."}`.
+
+- `status`: the daemon's `Agent.status()`.
+- `health`: a short liveness summary (drivers' states, MQTT link, uptime).
+- `subscribe` (`filter`: driver/room/type): a stream of
+  `{"what": "reading"|"event", "payload": ..., "dropped": N}` lines for
+  `watch`. A slow client never slows the agent: each subscriber has a
+  bounded queue, overflow is dropped and counted (`dropped` in every line).
+- `test-alarm` (`severity`: info|warning, `timeout` s): stores an alert of
+  type `test` through the normal outbox -> publisher path; answers
+  `{"stage": "stored", "seq": ...}` at once and `{"stage": "acked", ...}`
+  when the broker's PUBACK is recorded for that seq (or `ok: false` on
+  timeout).
+- `outbox-purge`: delete delivered history now (the daemon owns the writer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import stat
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgeagent.ids import uuid7
+from edgeagent.models import Draft, Kind, Severity
+
+if TYPE_CHECKING:
+    from edgeagent.supervisor import Agent
+
+log = logging.getLogger(__name__)
+
+SOCKET_MODE = 0o660
+QUEUE_SIZE = 1000
+MAX_REQUEST = 64 * 1024
+TEST_ALARM_TIMEOUT = 30.0
+
+
+class ControlSocketInUse(RuntimeError):
+    """Another live daemon already answers on this socket path."""
+
+
+class DaemonUnreachable(Exception):
+    """No daemon answers on the control socket; `reason` says why (absent, refused, denied)."""
+
+    def __init__(self, path: str | Path, reason: str, *, denied: bool = False) -> None:
+        self.path = str(path)
+        self.reason = reason
+        self.denied = denied
+        super().__init__(f"{path}: {reason}")
+
+
+def _matches(flt: dict[str, str], what: str, payload: dict[str, Any]) -> bool:
+    if not flt:
+        return True
+    if what == "reading":
+        driver, room, kind = payload.get("driver"), payload.get("room"), payload.get("sensor")
+    else:
+        source = payload.get("source") or {}
+        driver, room, kind = source.get("driver"), source.get("room"), payload.get("type")
+    return ((not flt.get("driver") or flt["driver"] == driver)
+            and (not flt.get("room") or flt["room"] == room)
+            and (not flt.get("type") or flt["type"] == kind))
+
+
+class _Subscriber:
+    def __init__(self, flt: dict[str, str], size: int) -> None:
+        self.filter = flt
+        self.queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(size)
+        self.dropped = 0
+
+
+class ControlServer:
+    """Serves the control protocol for one Agent on its event loop."""
+
+    def __init__(self, agent: Agent, path: str | Path, *, queue_size: int = QUEUE_SIZE) -> None:
+        self.agent = agent
+        self.path = Path(path)
+        self.queue_size = queue_size
+        self.subscribers: list[_Subscriber] = []
+        self.dropped = 0
+        self.requests = 0
+        self._server: asyncio.Server | None = None
+        self._inode: int | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def _bind(self) -> socket.socket:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+        if self.path.exists() or self.path.is_symlink():
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(str(self.path))
+            except OSError:
+                pass  # stale socket of a dead daemon: replaced below
+            else:
+                raise ControlSocketInUse(f"another agent answers on {self.path}")
+            finally:
+                probe.close()
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(str(tmp))
+            os.chmod(tmp, SOCKET_MODE)
+            os.replace(tmp, self.path)
+        except OSError:
+            sock.close()
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+        self._inode = self.path.stat().st_ino
+        return sock
+
+    async def start(self) -> None:
+        sock = self._bind()
+        self._server = await asyncio.start_unix_server(self._serve, sock=sock,
+                                                       limit=MAX_REQUEST)
+        self.agent.listeners.append(self._listen)
+        log.info("control socket listening on %s (mode %04o)", self.path, SOCKET_MODE)
+
+    async def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.agent.listeners.remove(self._listen)
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+        with contextlib.suppress(OSError):
+            if self._inode is not None and self.path.stat().st_ino == self._inode:
+                self.path.unlink()
+
+    def stats(self) -> dict[str, int]:
+        return {"subscribers": len(self.subscribers), "dropped": self.dropped,
+                "requests": self.requests}
+
+    # -- the listener: called for every reading and event, on the loop, must be cheap ----
+
+    def _listen(self, what: str, payload: dict[str, Any]) -> None:
+        if not self.subscribers:
+            return
+        if what == "event" and isinstance(payload.get("body"), str):
+            try:
+                body = json.loads(payload["body"])
+            except ValueError:
+                body = {}
+            payload = {**body, "seq": payload.get("seq")}
+        for sub in self.subscribers:
+            if not _matches(sub.filter, what, payload):
+                continue
+            try:
+                sub.queue.put_nowait((what, payload))
+            except asyncio.QueueFull:
+                sub.dropped += 1
+                self.dropped += 1
+
+    # -- connections -------------------------------------------------------------------
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            while True:
+                try:
+                    line = await reader.readline()
+                except (ValueError, asyncio.LimitOverrunError):
+                    await self._send(writer, {"ok": False, "error": "request line too long"})
+                    return
+                if not line:
+                    return
+                self.requests += 1
+                try:
+                    request = json.loads(line)
+                except ValueError as exc:
+                    await self._send(writer, {"ok": False, "error": f"bad request: {exc}"})
+                    continue
+                if not isinstance(request, dict):
+                    await self._send(writer, {"ok": False, "error": "bad request: not an object"})
+                    continue
+                if not await self._dispatch(request, reader, writer):
+                    return
+        except (ConnectionError, BrokenPipeError):
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("control socket client failed")
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _send(self, writer: asyncio.StreamWriter, doc: dict[str, Any]) -> None:
+        writer.write(json.dumps(doc, default=str, separators=(",", ":")).encode() + b"\n")
+        await writer.drain()
+
+    async def _dispatch(self, request: dict[str, Any], reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter) -> bool:
+        """Answer one request; False ends the connection (after a stream)."""
+        cmd = request.get("cmd")
+        agent = self.agent
+        if cmd == "status":
+            status = agent.status()
+            status["control"] = self.stats()
+            await self._send(writer, {"ok": True, "result": status})
+        elif cmd == "health":
+            await self._send(writer, {"ok": True, "result": self._health()})
+        elif cmd == "subscribe":
+            flt = {k: str(v) for k, v in (request.get("filter") or {}).items()
+                   if k in ("driver", "room", "type") and v}
+            await self._stream(flt, reader, writer)
+            return False
+        elif cmd == "test-alarm":
+            await self._test_alarm(request, writer)
+        elif cmd == "outbox-purge":
+            purged = agent.outbox.purge_delivered()
+            await self._send(writer, {"ok": True, "result": {"purged": purged}})
+        else:
+            await self._send(writer, {"ok": False, "error": f"unknown command {cmd!r} (known: "
+                                      "status, health, subscribe, test-alarm, outbox-purge)"})
+        return True
+
+    def _health(self) -> dict[str, Any]:
+        agent = self.agent
+        return {
+            "home": agent.config.home.id,
+            "uptime_s": round(time.monotonic() - agent.started_mono, 1),
+            "drivers": {s.options.name: s.health().get("state") for s in agent.slots},
+            "mqtt": str(agent.publisher.health.state),
+            "clock": "synced" if agent.synced else "unsynced",
+            "control": self.stats(),
+        }
+
+    async def _stream(self, flt: dict[str, str], reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
+        sub = _Subscriber(flt, self.queue_size)
+        self.subscribers.append(sub)
+        gone = asyncio.ensure_future(reader.read(1))  # EOF (or anything) ends the stream
+        try:
+            await self._send(writer, {"ok": True, "result": {"subscribed": flt}})
+            while True:
+                getter = asyncio.ensure_future(sub.queue.get())
+                done, _ = await asyncio.wait({getter, gone}, return_when=asyncio.FIRST_COMPLETED)
+                if gone in done:
+                    getter.cancel()
+                    return
+                what, payload = getter.result()
+                await self._send(writer, {"what": what, "payload": payload,
+                                          "dropped": sub.dropped})
+        finally:
+            gone.cancel()
+            self.subscribers.remove(sub)
+
+    async def _test_alarm(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+        from edgeagent.doctor.outbox_reader import (  # noqa: PLC0415 - doctor is optional here
+            OutboxReader,
+        )
+
+        severity = str(request.get("severity") or "info")
+        if severity not in ("info", "warning"):
+            await self._send(writer, {"ok": False, "error": "severity must be info or warning"})
+            return
+        timeout = float(request.get("timeout") or TEST_ALARM_TIMEOUT)
+        draft = test_alarm_draft(self.agent, Severity(severity), str(request.get("note") or ""))
+        alert_id = draft.alert["id"] if draft.alert else ""
+        agent = self.agent
+        agent._queue([draft])
+        stored = [e for e in agent.flush() if alert_id in e.body]
+        if not stored:
+            await self._send(writer, {"ok": False, "stage": "store",
+                                      "error": "the outbox could not store the test alarm "
+                                               "(disk full?): see doctor"})
+            return
+        event = stored[0]
+        started = time.monotonic()
+        await self._send(writer, {"ok": True, "stage": "stored", "seq": event.seq,
+                                  "id": event.id, "mqtt": str(agent.publisher.health.state)})
+        deadline = started + timeout
+        with OutboxReader(agent.config.outbox.path) as outbox:
+            while (acked := outbox.delivered_at(event.seq)) is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    await self._send(writer, {
+                        "ok": False, "stage": "timeout", "seq": event.seq, "id": event.id,
+                        "error": f"no PUBACK within {timeout:g} s (link: "
+                                 f"{agent.publisher.health.state}, "
+                                 f"{agent.publisher.health.last_error or 'no error'}); "
+                                 "the alarm stays in the outbox and will be sent"})
+                    return
+                agent.publisher.acked_event.clear()
+                if outbox.delivered_at(event.seq) is not None:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(agent.publisher.acked_event.wait(),
+                                           min(remaining, 0.5))
+        await self._send(writer, {"ok": True, "stage": "acked", "seq": event.seq,
+                                  "id": event.id, "after_s": round(time.monotonic() - started, 3),
+                                  "delivered_at": acked})
+
+
+def test_alarm_draft(agent_or_clock: Any, severity: Severity, note: str = "") -> Draft:
+    """The test alert: kind `alert`, type `test`, never critical, with its own alert id."""
+    clock = getattr(agent_or_clock, "clock", agent_or_clock)
+    return Draft(
+        kind=Kind.ALERT, type="test", severity=severity,
+        source={"driver": "test-alarm", "device": "edgeagent"},
+        mono=clock.monotonic(), wall=clock.wall(),
+        data={"reason": "technician test alarm: no action needed", "note": note[:200]},
+        alert={"id": str(uuid7()), "state": "raised"},
+    )
+
+
+# -- client ------------------------------------------------------------------------------
+
+
+class ControlClient:
+    """Blocking client for the CLI. Raises DaemonUnreachable when nobody answers."""
+
+    def __init__(self, path: str | Path, *, timeout: float = 5.0) -> None:
+        self.path = Path(path)
+        self.timeout = timeout
+
+    def _connect(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(str(self.path))
+        except FileNotFoundError:
+            sock.close()
+            raise DaemonUnreachable(self.path, "no control socket (daemon not running)") from None
+        except PermissionError:
+            sock.close()
+            raise DaemonUnreachable(
+                self.path, "permission denied (run as the agent's user, or join its group)",
+                denied=True) from None
+        except ConnectionRefusedError:
+            sock.close()
+            raise DaemonUnreachable(self.path, "connection refused (stale socket: daemon not "
+                                    "running)") from None
+        except OSError as exc:
+            sock.close()
+            raise DaemonUnreachable(self.path, str(exc)) from None
+        return sock
+
+    def stream(self, request: dict[str, Any], *,
+               read_timeout: float | None = None) -> Iterator[dict[str, Any]]:
+        """Send one request and yield every answer line until the server closes."""
+        sock = self._connect()
+        try:
+            sock.sendall(json.dumps(request).encode() + b"\n")
+            sock.settimeout(read_timeout)
+            with sock.makefile("rb") as lines:
+                for line in lines:
+                    yield json.loads(line)
+        finally:
+            sock.close()
+
+    def request(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One request, one answer. Returns the `result`; raises RuntimeError on `ok: false`."""
+        sock = self._connect()
+        try:
+            sock.sendall(json.dumps(request).encode() + b"\n")
+            with sock.makefile("rb") as lines:
+                line = lines.readline()
+        except TimeoutError:
+            raise DaemonUnreachable(self.path, f"no answer within {self.timeout:g} s") from None
+        finally:
+            sock.close()
+        if not line:
+            raise DaemonUnreachable(self.path, "daemon closed the connection")
+        answer: dict[str, Any] = json.loads(line)
+        if not answer.get("ok"):
+            raise RuntimeError(str(answer.get("error")))
+        result: dict[str, Any] = answer.get("result") or {}
+        return result
+
+
+async def read_lines(path: str | Path, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    """Async client (tests, tools): one request, every answer line."""
+    reader, writer = await asyncio.open_unix_connection(str(path))
+    try:
+        writer.write(json.dumps(request).encode() + b"\n")
+        await writer.drain()
+        while line := await reader.readline():
+            yield json.loads(line)
+    finally:
+        writer.close()
+
+
+def socket_mode(path: str | Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+async def start_control(agent: Agent) -> ControlServer | None:
+    """Start the agent's control socket; without one the agent still runs (doctor goes
+    standalone), so a failure is logged, not raised."""
+    server = ControlServer(agent, agent.config.control.socket)
+    try:
+        await server.start()
+    except (OSError, ControlSocketInUse) as exc:
+        log.warning("control socket %s unavailable (%s): doctor and watch cannot reach this "
+                    "agent", agent.config.control.socket, exc)
+        return None
+    return server

@@ -1,0 +1,170 @@
+"""Bluetooth: the adapter is present and not blocked; each configured monitor is heard.
+
+Standalone only (with the daemon running, the BLE driver's live health says
+the same without a second scanner fighting BlueZ). The scan runs bleak's
+own `BleakScanner` with the backend the driver is configured with, so the
+fake backend of the tests exercises the same path as BlueZ on a Pi. It ends
+early once every configured monitor has been heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from edgeagent.config import AgentConfig
+from edgeagent.driver import DriverOptions
+
+from .env import DoctorEnv
+from .result import CheckResult, fail, ok, skip
+
+
+def check_ble(config: AgentConfig, env: DoctorEnv) -> list[CheckResult]:
+    results: list[CheckResult] = []
+    for opts in config.drivers:
+        if not opts.enabled or not opts.type.startswith("ble."):
+            continue
+        adapter = check_adapter(opts, env)
+        results.append(adapter)
+        if adapter.status is not adapter.status.PASS:
+            results.extend(skip(f"ble.monitor[{d}]", "no usable adapter")
+                           for d in _device_ids(opts))
+            continue
+        results.extend(scan_monitors(opts, env))
+    return results
+
+
+def _device_ids(opts: DriverOptions) -> list[str]:
+    return [str(d.id) for d in getattr(opts, "devices", [])]
+
+
+def _backend(opts: DriverOptions) -> Any:
+    vitals = importlib.import_module("edgeagent_drivers.ble.vitals")
+    return vitals.BACKENDS[getattr(opts, "backend", "bleak")]()
+
+
+def check_adapter(opts: DriverOptions, env: DoctorEnv) -> CheckResult:
+    adapter = str(getattr(opts, "adapter", "hci0"))
+    name = f"ble.adapter[{opts.name}]"
+    backend_name = str(getattr(opts, "backend", "bleak"))
+    if backend_name != "bleak":
+        try:
+            scanner = _backend(opts).scanner
+        except Exception as exc:  # noqa: BLE001 - a plugin backend may fail any way
+            return fail(name, f"BLE backend {backend_name!r} unusable: {exc}",
+                        "check the driver's `backend` option")
+        fake = getattr(scanner, "adapter", None)
+        if fake is not None and not getattr(fake, "powered", True):
+            return fail(name, f"adapter {adapter} ({backend_name}) is powered off",
+                        "bluetoothctl power on")
+        return ok(name, f"adapter {adapter} via backend {backend_name!r}")
+    sysfs = env.sysfs_bluetooth / adapter
+    if not sysfs.exists():
+        present = sorted(p.name for p in env.sysfs_bluetooth.glob("hci*")) \
+            if env.sysfs_bluetooth.exists() else []
+        return fail(name, f"no Bluetooth adapter {adapter} (present: {present or 'none'})",
+                    "check the dongle / enable Bluetooth in the Pi's config.txt; "
+                    "set the driver's `adapter`", adapter=adapter)
+    blocked = _rfkill_blocked(env.sysfs_rfkill)
+    if blocked:
+        return fail(name, f"adapter {adapter} is blocked by rfkill ({blocked})",
+                    "rfkill unblock bluetooth", adapter=adapter)
+    return ok(name, f"adapter {adapter} present", adapter=adapter)
+
+
+def _rfkill_blocked(root: Path) -> str:
+    if not root.exists():
+        return ""
+    for dev in root.glob("rfkill*"):
+        try:
+            if (dev / "type").read_text().strip() != "bluetooth":
+                continue
+            if (dev / "hard").read_text().strip() == "1":
+                return "hard"
+            if (dev / "soft").read_text().strip() == "1":
+                return "soft"
+        except OSError:
+            continue
+    return ""
+
+
+def _run(coro: Coroutine[Any, Any, dict[str, int | None]]) -> dict[str, int | None]:
+    """Run a coroutine to completion even if the caller is inside an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict[str, Any] = {}
+
+    def worker() -> None:
+        try:
+            box["result"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=worker, name="doctor-ble-scan")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    result: dict[str, int | None] = box["result"]
+    return result
+
+
+async def _scan(scanner_cls: Any, wanted: dict[str, DriverOptions | Any],
+                seconds: float) -> dict[str, int | None]:
+    bleak = importlib.import_module("bleak")
+    seen: dict[str, int | None] = {}
+    everyone = asyncio.Event()
+
+    def heard(device: Any, adv: Any) -> None:
+        for dev_id, dev in wanted.items():
+            if dev_id in seen:
+                continue
+            address = getattr(dev, "address", None)
+            local = getattr(dev, "local_name", None)
+            service = getattr(dev, "service", None)
+            if (address and device.address.upper() == address.upper()) or \
+                    (local and (adv.local_name or device.name) == local) or \
+                    (service and service.lower() in [u.lower() for u in adv.service_uuids]):
+                seen[dev_id] = adv.rssi
+        if len(seen) == len(wanted):
+            everyone.set()
+
+    scanner = bleak.BleakScanner(heard, backend=scanner_cls)
+    await scanner.start()
+    try:
+        await asyncio.wait_for(everyone.wait(), seconds)
+    except TimeoutError:
+        pass
+    finally:
+        await scanner.stop()
+    return seen
+
+
+def scan_monitors(opts: DriverOptions, env: DoctorEnv) -> list[CheckResult]:
+    devices = {str(d.id): d for d in getattr(opts, "devices", [])}
+    if not devices:
+        return []
+    env.progress(f"scanning BLE for {env.ble_scan_seconds:.0f} s")
+    try:
+        seen = _run(_scan(_backend(opts).scanner, devices, env.ble_scan_seconds))
+    except Exception as exc:  # noqa: BLE001 - BlueZ/D-Bus failures come in many classes
+        return [fail(f"ble.monitor[{d}]", f"scan failed: {type(exc).__name__}: {exc}",
+                     "systemctl status bluetooth; bluetoothctl show") for d in devices]
+    results: list[CheckResult] = []
+    for dev_id, dev in devices.items():
+        name = f"ble.monitor[{dev_id}]"
+        label = getattr(dev, "address", None) or getattr(dev, "local_name", None) or dev_id
+        if dev_id in seen:
+            results.append(ok(name, f"{label} seen, rssi {seen[dev_id]} dBm", rssi=seen[dev_id]))
+        else:
+            results.append(fail(name, f"{label} not seen in a {env.ble_scan_seconds:g} s scan",
+                                "wake the monitor (take a measurement), bring it within a few "
+                                "metres, check its batteries; then run doctor again",
+                                address=getattr(dev, "address", None)))
+    return results

@@ -1,0 +1,164 @@
+"""Is each configured driver's hardware there and answering?
+
+With the daemon running, its live driver health is the answer: opening a
+serial port or claiming a GPIO pin a second time would steal the device
+from the agent. Without it, each driver family's hardware is probed
+directly: the serial port exists and opens, the GPIO pin factory loads and
+the pin can be claimed. BLE has its own module (`ble_checks`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import stat
+import warnings
+from typing import Any
+
+from edgeagent.config import AgentConfig
+from edgeagent.driver import DriverOptions
+
+from .result import CheckResult, fail, ok, skip, warn
+
+
+def check_drivers_live(config: AgentConfig, live: dict[str, Any]) -> list[CheckResult]:
+    """One check per enabled driver, from the daemon's `status()["drivers"]`."""
+    drivers: dict[str, Any] = live.get("drivers", {})
+    results: list[CheckResult] = []
+    for opts in config.drivers:
+        name = f"driver[{opts.name}]"
+        if not opts.enabled:
+            results.append(skip(name, "disabled in config"))
+            continue
+        health = drivers.get(opts.name)
+        if health is None:
+            results.append(warn(name, "configured but not running in the daemon",
+                                "the daemon runs an older config: systemctl restart edgeagent"))
+            continue
+        results.append(_from_health(name, opts, health))
+        results.extend(_ble_devices_live(opts, health))
+    return results
+
+
+def _from_health(name: str, opts: DriverOptions, health: dict[str, Any]) -> CheckResult:
+    state = health.get("state", "")
+    why = health.get("reason") or health.get("last_error") or ""
+    details = {"type": opts.type, "state": state, "restarts": health.get("restarts", 0),
+               "readings": health.get("readings", 0), "counters": health.get("counters", {})}
+    text = f"{opts.type}: {state}" + (f" ({why})" if why else "")
+    if state == "ok":
+        return ok(name, text, **details)
+    if state == "failed":
+        return fail(name, text, _hardware_hint(opts), **details)
+    return warn(name, text, _hardware_hint(opts), **details)
+
+
+def _ble_devices_live(opts: DriverOptions, health: dict[str, Any]) -> list[CheckResult]:
+    """Per BLE monitor: RSSI, last reading age, battery, from the driver's health details."""
+    if not opts.type.startswith("ble."):
+        return []
+    results: list[CheckResult] = []
+    for device, info in (health.get("details") or {}).items():
+        if not isinstance(info, dict):
+            continue
+        name = f"ble.monitor[{device}]"
+        parts = [f"rssi {info.get('rssi')} dBm" if info.get("rssi") is not None else "rssi ?"]
+        age = info.get("last_reading_age_s")
+        parts.append(f"last reading {age:.0f} s ago" if age is not None else "no reading yet")
+        if info.get("battery_pct") is not None:
+            parts.append(f"battery {info['battery_pct']}%")
+        text = ", ".join(parts)
+        if info.get("offline"):
+            results.append(fail(name, f"offline: {text}",
+                                "bring the monitor within a few metres; change its batteries",
+                                **info))
+        elif info.get("low_battery"):
+            results.append(warn(name, f"low battery: {text}", "replace the batteries", **info))
+        elif age is None:
+            results.append(warn(name, text, "take a measurement so the agent hears it", **info))
+        else:
+            results.append(ok(name, text, **info))
+    return results
+
+
+def _hardware_hint(opts: DriverOptions) -> str:
+    if opts.type.startswith("serial."):
+        return "check the USB cable of the mat; ls -l /dev/serial/by-id/"
+    if opts.type.startswith("gpio."):
+        return "check the wiring to the pin; journalctl -u edgeagent for the driver's error"
+    if opts.type.startswith("ble."):
+        return "check the adapter (bluetoothctl show) and the monitors' batteries"
+    return "journalctl -u edgeagent for the driver's error"
+
+
+def check_drivers_standalone(config: AgentConfig) -> list[CheckResult]:
+    """The daemon is not running: probe the hardware of each serial and GPIO driver."""
+    results: list[CheckResult] = []
+    for opts in config.drivers:
+        name = f"driver[{opts.name}]"
+        if not opts.enabled:
+            results.append(skip(name, "disabled in config"))
+        elif isinstance(getattr(opts, "port", None), str):
+            results.append(check_serial_port(name, str(getattr(opts, "port", ""))))
+        elif isinstance(getattr(opts, "pin", None), int):
+            results.append(check_gpio_pin(name, opts))
+        elif opts.type.startswith("ble."):
+            continue  # ble_checks: adapter and a scan for each monitor
+        else:
+            results.append(skip(name, f"{opts.type}: no hardware to probe"))
+    return results
+
+
+def check_serial_port(name: str, port: str) -> CheckResult:
+    try:
+        st = os.stat(port)
+    except FileNotFoundError:
+        return fail(name, f"serial port {port} does not exist",
+                    "plug in the bed mat's USB adapter; ls -l /dev/serial/by-id/ and put that "
+                    "path in the driver's `port`", port=port)
+    except PermissionError as exc:
+        return fail(name, f"serial port {port}: {exc.strerror}",
+                    "run as the agent's user (group dialout)", port=port)
+    if not stat.S_ISCHR(st.st_mode):
+        return fail(name, f"{port} is not a serial device", "point `port` at the tty device",
+                    port=port)
+    try:
+        fd = os.open(port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError as exc:
+        return fail(name, f"serial port {port} exists but does not open: {exc.strerror}",
+                    "check permissions (group dialout) and that nothing else holds the port",
+                    port=port)
+    os.close(fd)
+    return ok(name, f"serial port {port} present and opens", port=port)
+
+
+def _pin_factory(opts: DriverOptions) -> Any:
+    """The pin factory the driver would use: its option, $GPIOZERO_PIN_FACTORY, gpiozero's."""
+    wanted = getattr(opts, "pin_factory", None) or os.environ.get("GPIOZERO_PIN_FACTORY")
+    if wanted:
+        base = importlib.import_module("edgeagent_drivers.gpio.base")
+        return base.named_pin_factory(wanted)
+    gpiozero = importlib.import_module("gpiozero")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gpiozero.Device.ensure_pin_factory()
+    return gpiozero.Device.pin_factory
+
+
+def check_gpio_pin(name: str, opts: DriverOptions) -> CheckResult:
+    pin = int(getattr(opts, "pin", -1))
+    try:
+        factory = _pin_factory(opts)
+    except Exception as exc:  # noqa: BLE001 - gpiozero factories raise anything when absent
+        return fail(name, f"no GPIO pin factory usable here: {type(exc).__name__}: {exc}",
+                    "on a Pi: apt install python3-lgpio; elsewhere remove GPIO drivers or set "
+                    "GPIOZERO_PIN_FACTORY=mock for a dry run", pin=pin)
+    gpiozero = importlib.import_module("gpiozero")
+    try:
+        device = gpiozero.DigitalInputDevice(pin, pin_factory=factory)
+    except Exception as exc:  # noqa: BLE001 - GPIOPinInUse, PinInvalidPin, lgpio errors
+        return fail(name, f"GPIO{pin} cannot be claimed: {type(exc).__name__}: {exc}",
+                    "another process holds the pin (is the agent running?) or the pin number "
+                    "is wrong for this board", pin=pin)
+    device.close()
+    return ok(name, f"GPIO{pin} claimable ({type(factory).__name__})", pin=pin)

@@ -1,0 +1,58 @@
+"""The remote diagnostics commands `doctor` and `bundle`, answered over MQTT.
+
+Registered on the agent's CommandRouter (allow-list, size and rate limit,
+replay protection live there). Both run the checks in a worker thread so the
+event loop keeps publishing while they work, use the daemon's live health
+(never opening hardware the drivers hold) and skip the active MQTT probes:
+the command arrived over a working connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from .bundle import DEFAULT_LOG_LINES, REMOTE_CAP, bundle_parts, cap_size, collect_logs
+from .env import DoctorEnv
+from .outbox_reader import OutboxReader, OutboxUnreadable
+from .runner import run_doctor_for
+
+if TYPE_CHECKING:
+    from edgeagent.supervisor import Agent
+
+
+def _env(agent: Agent) -> DoctorEnv:
+    return DoctorEnv(live=agent.status(), network=False, socket_path="in-process",
+                     sync_probe=agent.sync_probe)
+
+
+def _outbox_stats(agent: Agent) -> dict[str, Any] | None:
+    try:
+        with OutboxReader(agent.config.outbox.path) as reader:
+            return reader.stats(agent.config.outbox.max_bytes)
+    except OutboxUnreadable as exc:
+        return {"error": str(exc)}
+
+
+def register_remote(agent: Agent) -> None:
+    async def doctor(args: dict[str, Any]) -> dict[str, Any]:
+        env = _env(agent)
+        report = await asyncio.to_thread(run_doctor_for, agent.config, env)
+        return report.as_dict()
+
+    async def bundle(args: dict[str, Any]) -> dict[str, Any]:
+        lines = args.get("lines", DEFAULT_LOG_LINES)
+        lines = min(max(int(lines), 0), 2000) if isinstance(lines, int) else DEFAULT_LOG_LINES
+        env = _env(agent)
+        status = env.live
+
+        def build() -> dict[str, Any]:
+            report = run_doctor_for(agent.config, env)
+            parts = bundle_parts(agent.config, report.as_dict(), _outbox_stats(agent), status,
+                                 collect_logs(lines))
+            return cap_size(parts, REMOTE_CAP)
+
+        return await asyncio.to_thread(build)
+
+    agent.router.register("doctor", doctor)
+    agent.router.register("bundle", bundle)
