@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -86,12 +87,27 @@ class AgentProcess:
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> AgentProcess:
+    def connections(self) -> int:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return text.count("mqtt: connected to")
+
+    def wait_connected(self, before: int, timeout: float = 20.0) -> None:
+        """Block until this run logged a new broker connection (signal handlers are in place)."""
+        deadline = time.monotonic() + timeout
+        while self.connections() <= before:
+            if time.monotonic() > deadline or (self.proc and self.proc.poll() is not None):
+                raise TimeoutError(f"agent did not connect; log:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.02)
+
+    def start(self, wait: bool = False) -> AgentProcess:
+        before = self.connections()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "edgeagent.cli.main", "-v", "run", "--config",
                  str(self.config)], stdout=log, stderr=log, env=env)
+        if wait:
+            self.wait_connected(before)
         return self
 
     def kill(self) -> None:

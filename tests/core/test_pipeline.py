@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -58,7 +57,7 @@ async def test_broker_outage_backlog_arrives_alerts_first(tmp_path, always_synce
         config = make_config(tmp_path, broker.url, [
             {"type": "mock.stress", "name": "stress-1", "rate_hz": 1000, "count": 400,
              "alert_every": 40}])
-        agent = Agent(config, sync_probe=always_synced, tick_interval=0.05)
+        agent = Agent(config, sync_probe=always_synced, tick_interval=0.05, engine=PassthroughEngine())
         broker.stop()  # the broker goes down before the home starts producing
         async with RunningAgent(agent):
             await wait_until(lambda: agent.outbox.last_seq == 400)
@@ -70,7 +69,7 @@ async def test_broker_outage_backlog_arrives_alerts_first(tmp_path, always_synce
             await wait_until(lambda: len(sub.seqs()) == 400, timeout=30)
         events = sub.events()
         assert sub.seqs() == set(range(1, 401))
-        first_ten = [e for e in events][:10]
+        first_ten = list(events)[:10]
         assert all(e["kind"] == "alert" for e in first_ten), [e["type"] for e in first_ten]
         assert all(e.get("historical") for e in events)
     finally:
@@ -83,7 +82,7 @@ async def test_puback_is_the_only_delivery(tmp_path, always_synced):
     port = free_port()
     config = make_config(tmp_path, f"mqtt://127.0.0.1:{port}", [
         {"type": "mock.stress", "name": "s", "rate_hz": 500, "count": 50}])
-    agent = Agent(config, sync_probe=always_synced, tick_interval=0.05)
+    agent = Agent(config, sync_probe=always_synced, tick_interval=0.05, engine=PassthroughEngine())
     async with RunningAgent(agent):
         await wait_until(lambda: agent.outbox.last_seq == 50)
         assert agent.outbox.stats().pending == 50
@@ -119,7 +118,7 @@ def test_sigkill_while_publishing_leaves_no_seq_gap(tmp_path):
             target = max(sub.seqs(), default=0) + 150
             sub.wait_for(lambda s, t=target: max(s.seqs_unlocked(), default=0) >= t, timeout=30)
             proc.kill()
-        proc.start()  # the last run drains what the killed ones left pending
+        proc.start(wait=True)  # the last run drains what the killed ones left pending
         import sqlite3
         def last_seq() -> int:
             conn = sqlite3.connect(tmp_path / "outbox.db")
@@ -187,7 +186,7 @@ def test_sigterm_exits_zero_and_says_offline(tmp_path):
         name = "s"
         rate_hz = 50
     """)
-    proc = AgentProcess(cfg, tmp_path / "agent.log").start()
+    proc = AgentProcess(cfg, tmp_path / "agent.log").start(wait=True)
     try:
         sub.wait_for(lambda s: any(json.loads(m.payload)["state"] == "online"
                                    for m in s.messages))
@@ -208,7 +207,7 @@ async def test_both_protocol_versions_deliver(tmp_path, mosquitto, platform, alw
     config = make_config(tmp_path, mosquitto.url, [
         {"type": "mock.stress", "name": "s", "rate_hz": 500, "count": 40}],
         mqtt={"protocol": protocol})
-    agent = Agent(config, sync_probe=always_synced, tick_interval=0.05)
+    agent = Agent(config, sync_probe=always_synced, tick_interval=0.05, engine=PassthroughEngine())
     async with RunningAgent(agent):
         await wait_until(lambda: len(platform.seqs()) == 40)
     assert platform.seqs() == set(range(1, 41))
@@ -219,7 +218,7 @@ async def test_failover_to_second_broker(tmp_path, mosquitto, platform, always_s
     config = make_config(tmp_path, dead, [
         {"type": "mock.stress", "name": "s", "rate_hz": 500, "count": 20}],
         mqtt={"urls": [dead, mosquitto.url]})
-    agent = Agent(config, sync_probe=always_synced, tick_interval=0.05)
+    agent = Agent(config, sync_probe=always_synced, tick_interval=0.05, engine=PassthroughEngine())
     async with RunningAgent(agent):
         await wait_until(lambda: len(platform.seqs()) == 20)
         assert agent.publisher.health.broker == f"mqtt://127.0.0.1:{mosquitto.port}"
