@@ -83,6 +83,20 @@ class GpioOptions(DriverOptions):
     pin_factory: str | None = None
     max_edges_per_minute: int = Field(default=240, ge=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _gpiozero_pull_up(cls, data: Any) -> Any:
+        """Accept gpiozero's own `pull_up = true|false` spelling for `pull`."""
+        if isinstance(data, dict) and "pull_up" in data:
+            if "pull" in data:
+                raise ValueError('give either pull or pull_up, not both')
+            data = dict(data)
+            pull_up = data.pop("pull_up")
+            if not isinstance(pull_up, bool):
+                raise ValueError("pull_up must be true or false")
+            data["pull"] = "up" if pull_up else "down"
+        return data
+
     @field_validator("pin", mode="before")
     @classmethod
     def _pin_name(cls, value: object) -> int:

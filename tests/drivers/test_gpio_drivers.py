@@ -311,6 +311,15 @@ def test_bad_gpio_config_names_the_key(table: dict[str, Any], key: str, words: s
     assert words in err.value.reason
 
 
+def test_gpiozero_pull_up_spelling_is_accepted() -> None:
+    data = {"drivers": [{"type": "gpio.pir", "name": "p", "pin": 4, "pull_up": True},
+                        {"type": "gpio.sos", "name": "s", "pin": 5, "pull_up": False}]}
+    assert [d.pull for d in parse_config(data).drivers] == ["up", "down"]  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="either pull or pull_up"):
+        parse_config({"drivers": [{"type": "gpio.pir", "name": "p", "pin": 4, "pull_up": True,
+                                   "pull": "up"}]})
+
+
 def test_pin_names_normalise_to_bcm() -> None:
     data = {"drivers": [{"type": "gpio.pir", "name": "p", "pin": "BOARD11"},
                         {"type": "gpio.sos", "name": "s", "pin": "gpio4"}]}
