@@ -31,6 +31,8 @@ from edgeagent.heuristics.passthrough import PassthroughEngine
 from edgeagent.models import Draft, Reading
 from edgeagent.outbox import Outbox, StoredEvent
 from edgeagent.publisher import Publisher
+from edgeagent.reload import ReloadResult
+from edgeagent.reload import apply as apply_reload
 from edgeagent.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -145,6 +147,10 @@ class Agent:
             "commands": dict(self.router.counters),
             "warnings": warnings,
         }
+
+    async def reload(self, config: AgentConfig) -> ReloadResult:
+        """SIGHUP: restart only the drivers whose tables changed (see edgeagent/reload.py)."""
+        return await apply_reload(self, config)
 
     async def _cmd_ping(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"pong": True, "version": __version__, "uptime_s": round(

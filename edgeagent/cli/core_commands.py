@@ -12,6 +12,7 @@ from typing import Any
 
 from edgeagent.config import AgentConfig, load_config, resolve_config_path
 from edgeagent.errors import ConfigError
+from edgeagent.reload import install_sighup
 from edgeagent.schema.generate import render
 from edgeagent.supervisor import Agent
 
@@ -33,6 +34,7 @@ async def run_agent(agent: Agent) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    install_sighup(agent, loop)  # systemctl reload: edgeagent/reload.py
     await agent.run(stop)
 
 

@@ -1,0 +1,186 @@
+"""`systemctl reload edgeagent` (SIGHUP): apply a new config without losing an event.
+
+What a reload may change, and how:
+
+- `[[drivers]]`: compared table by table (by `name`). Only a driver whose
+  table changed is stopped and started again with the new options; a new
+  table starts a driver, a removed one stops it. Untouched drivers keep
+  running (same task, same connection), so their readings never pause.
+- `[heuristics]`: a new engine is built and given the old one's snapshot,
+  so a pending "bed exit, not back yet" timer survives the reload.
+- `[commands]`: applied to the command router in place.
+
+What needs a restart (`home`, `mqtt`, `outbox`, `control`): the reload is
+refused as a whole, with the section named, and the running config stays.
+A new config that does not validate is refused the same way. Either way
+nothing of the old one stops: the outbox, its `seq` counter and the
+publisher are never touched by a reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from edgeagent import systemd
+from edgeagent.config import AgentConfig, load_config
+from edgeagent.driver import DriverOptions
+from edgeagent.errors import ConfigError
+
+if TYPE_CHECKING:
+    from edgeagent.supervisor import Agent
+
+log = logging.getLogger(__name__)
+
+RESTART_SECTIONS = ("home", "mqtt", "outbox", "control")
+
+
+@dataclass(frozen=True, slots=True)
+class DriverDiff:
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    changed: tuple[str, ...]
+    unchanged: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class ReloadResult:
+    ok: bool
+    reason: str = ""
+    started: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
+    restarted: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    heuristics: str = "unchanged"
+
+    def summary(self) -> str:
+        if not self.ok:
+            return f"reload refused: {self.reason}; the running config stays"
+        parts = [f"{what}: {', '.join(names)}" for what, names in (
+            ("restarted", self.restarted), ("started", self.started),
+            ("stopped", self.stopped)) if names]
+        parts.append(f"heuristics {self.heuristics}")
+        return "reloaded (" + "; ".join(parts) + ")"
+
+
+def _enabled(drivers: Sequence[DriverOptions]) -> dict[str, DriverOptions]:
+    return {d.name: d for d in drivers if d.enabled}
+
+
+def diff_drivers(old: Sequence[DriverOptions], new: Sequence[DriverOptions]) -> DriverDiff:
+    """Which driver tables appeared, disappeared, changed (any key) or stayed the same."""
+    before, after = _enabled(old), _enabled(new)
+    changed = tuple(n for n in after if n in before and
+                    (type(after[n]) is not type(before[n])
+                     or after[n].model_dump() != before[n].model_dump()))
+    return DriverDiff(
+        added=tuple(n for n in after if n not in before),
+        removed=tuple(n for n in before if n not in after),
+        changed=changed,
+        unchanged=tuple(n for n in after if n in before and n not in changed),
+    )
+
+
+def refusal(old: AgentConfig, new: AgentConfig) -> str | None:
+    """Why `new` cannot be applied without a restart, or None."""
+    for section in RESTART_SECTIONS:
+        if getattr(old, section).model_dump() != getattr(new, section).model_dump():
+            return (f"[{section}] changed, which needs a restart "
+                    f"(systemctl restart edgeagent)")
+    return None
+
+
+async def apply(agent: Agent, new: AgentConfig) -> ReloadResult:
+    """Apply `new` to a running agent; all or nothing."""
+    from edgeagent.supervisor import DriverSlot, build_default_engine  # noqa: PLC0415
+
+    reason = refusal(agent.config, new)
+    if reason is not None:
+        return ReloadResult(ok=False, reason=reason)
+    result = ReloadResult(ok=True)
+
+    engine = agent.engine
+    if new.heuristics != agent.config.heuristics:
+        try:
+            engine = build_default_engine(new)
+            engine.restore(agent.engine.snapshot())
+        except Exception as exc:  # noqa: BLE001 - a bad engine must not replace a good one
+            return ReloadResult(ok=False, reason=f"heuristics: {type(exc).__name__}: {exc}")
+        result.heuristics = "rebuilt with the running state"
+
+    diff = diff_drivers(agent.config.drivers, new.drivers)
+    old_slots = {slot.options.name: slot for slot in agent.slots}
+    stopping = [old_slots[n] for n in (*diff.removed, *diff.changed) if n in old_slots]
+    for slot in stopping:
+        if slot.task is not None:
+            slot.task.cancel()
+    await asyncio.gather(*(s.task for s in stopping if s.task), return_exceptions=True)
+
+    # Readings already emitted by the stopped drivers are in the engine's hands
+    # (emit is synchronous); nothing is buffered in the driver, so nothing is lost.
+    agent.engine = engine
+    running = agent._loop is not None  # noqa: SLF001 - reload is part of the supervisor
+    new_slots = []
+    for name, options in _enabled(new.drivers).items():
+        if name in diff.unchanged and name in old_slots:
+            new_slots.append(old_slots[name])
+            continue
+        slot = DriverSlot(options)
+        if running:
+            slot.task = asyncio.create_task(agent._supervise(slot),  # noqa: SLF001
+                                            name=options.name)
+        new_slots.append(slot)
+    agent.slots = new_slots
+    agent.config = new
+    agent.router.allow_changes = new.commands.allow_changes
+    result.started = list(diff.added)
+    result.stopped = list(diff.removed)
+    result.restarted = list(diff.changed)
+    result.unchanged = list(diff.unchanged)
+    return result
+
+
+async def reload_from_file(agent: Agent, path: str | None = None) -> ReloadResult:
+    """Read the config file again (the one the agent was started with) and apply it."""
+    source = path or agent.config.source
+    systemd.notify("RELOADING=1")
+    try:
+        if source.startswith("<"):
+            result = ReloadResult(ok=False, reason="the agent runs on built-in defaults, "
+                                                   "there is no file to reload")
+        else:
+            try:
+                new = load_config(source)
+            except ConfigError as exc:
+                result = ReloadResult(ok=False, reason=str(exc))
+            else:
+                result = await apply(agent, new)
+    finally:
+        systemd.notify("READY=1")
+    if result.ok:
+        log.warning("%s", result.summary())
+    else:
+        log.error("%s", result.summary())
+    return result
+
+
+def install_sighup(agent: Agent, loop: asyncio.AbstractEventLoop) -> None:
+    """SIGHUP -> reload_from_file, one at a time (a second HUP during a reload waits)."""
+    import signal  # noqa: PLC0415
+
+    lock = asyncio.Lock()
+    tasks: set[asyncio.Task[ReloadResult]] = set()
+
+    async def guarded() -> ReloadResult:
+        async with lock:
+            return await reload_from_file(agent)
+
+    def on_hup() -> None:
+        task = loop.create_task(guarded(), name="reload")
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
