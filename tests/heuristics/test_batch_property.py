@@ -1,0 +1,90 @@
+"""Property: the engine's events do not depend on how readings and ticks are batched."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edgeagent.heuristics.settings import HeuristicsSettings
+from edgeagent.models import Draft, Reading
+from tests.heuristics.home import MONO_OFFSET, new_engine, reading
+
+START = datetime(2026, 3, 28, 20, 0, tzinfo=UTC)  # spans the spring DST change in Amsterdam
+
+EVENTS = st.sampled_from([
+    ("motion", True, "bedroom", None), ("motion", True, "bathroom", None),
+    ("motion", True, "kitchen", None), ("motion", False, "kitchen", None),
+    ("bed", "in_bed", "bedroom", None), ("bed", "out_of_bed", "bedroom", None),
+    ("door", "open", "hall", "entrance"), ("door", "closed", "hall", "entrance"),
+    ("door", "open", "toilet", "bathroom_door"), ("sos", True, "living", None),
+    ("sos_cancel", True, None, None), ("heart_rate", 160, None, None),
+    ("heart_rate", 70, None, None), ("battery", 10, None, None),
+    ("device_status", "offline", None, None), ("device_status", "online", None, None),
+])
+
+STEPS = st.lists(
+    st.tuples(st.integers(min_value=0, max_value=240), EVENTS, st.booleans()),
+    min_size=1, max_size=60,
+)
+
+SMALL = HeuristicsSettings(bed_exit_no_return_minutes=5, bathroom_overstay_minutes=10,
+                           inactivity_default_minutes=30, inactivity_floor_minutes=10,
+                           inactivity_ceiling_minutes=60, inactivity_escalate_minutes=15,
+                           escalate_critical_minutes=10, settle_minutes=3)
+
+
+def build(steps: list[tuple[int, tuple[str, object, str | None, str | None], bool]]
+          ) -> tuple[list[Reading], list[bool]]:
+    readings, ticks, when = [], [], START
+    for gap, (sensor, value, room, role), tick_after in steps:
+        when += timedelta(minutes=gap)
+        readings.append(reading(when, sensor, value, room=room, role=role,
+                                device=f"{sensor}-{room}"))
+        ticks.append(tick_after)
+    return readings, ticks
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(STEPS, st.integers(min_value=1, max_value=90))
+def test_one_by_one_with_ticks_equals_one_batch(steps: list, tick_every: int) -> None:
+    readings, ticks = build(steps)
+    end = readings[-1].wall + timedelta(hours=6)
+
+    batch_engine = new_engine(SMALL)
+    batch: list[Draft] = batch_engine.feed_many(readings)
+    batch += batch_engine.tick(end.timestamp() + MONO_OFFSET, end)
+
+    live_engine = new_engine(SMALL)
+    live: list[Draft] = []
+    for index, item in enumerate(readings):
+        live += live_engine.feed(item)
+        if ticks[index]:
+            # Heartbeats between this reading and the next one.
+            upto = readings[index + 1].wall if index + 1 < len(readings) else end
+            now = item.wall + timedelta(minutes=tick_every)
+            while now < upto:
+                live += live_engine.tick(now.timestamp() + MONO_OFFSET, now)
+                now += timedelta(minutes=tick_every)
+    live += live_engine.tick(end.timestamp() + MONO_OFFSET, end)
+
+    assert live == batch
+    assert live_engine.snapshot() == batch_engine.snapshot()
+
+
+@settings(max_examples=30, deadline=None)
+@given(STEPS, st.integers(min_value=0, max_value=59))
+def test_snapshot_and_restore_at_any_point_changes_nothing(steps: list, cut: int) -> None:
+    readings, _ = build(steps)
+    cut = min(cut, len(readings))
+    end = readings[-1].wall + timedelta(hours=6)
+    whole = new_engine(SMALL)
+    expected = whole.feed_many(readings) + whole.tick(end.timestamp() + MONO_OFFSET, end)
+
+    first = new_engine(SMALL)
+    got = first.feed_many(readings[:cut])
+    second = new_engine(SMALL)
+    second.restore(first.snapshot())
+    got += second.feed_many(readings[cut:]) + second.tick(end.timestamp() + MONO_OFFSET, end)
+    assert got == expected
