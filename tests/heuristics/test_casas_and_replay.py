@@ -60,7 +60,7 @@ def test_map_loader_validates_kinds(tmp_path: Path) -> None:
     assert sensors["D1"] == SensorSpec(kind="contact", room="hall", role="entrance")
     bad = tmp_path / "bad.toml"
     bad.write_text('[sensors.M1]\nkind = "teleporter"\n')
-    with pytest.raises(MapError, match="sensors.M1.kind"):
+    with pytest.raises(MapError, match=r"sensors\.M1\.kind"):
         load_map(bad)
     with pytest.raises(MapError, match="cannot read"):
         load_map(tmp_path / "missing.toml")
