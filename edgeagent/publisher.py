@@ -38,6 +38,9 @@ from edgeagent.topics import Topics
 log = logging.getLogger(__name__)
 
 STABLE_CONNECTION_S = 10.0  # a connection shorter than this does not reset the backoff
+LIVENESS_FACTOR = 1.5  # a link silent this many keepalives while owing us an answer is dead
+# Packets the broker must answer (PUBACK, PINGRESP, SUBACK, CONNACK): paho's log line prefixes.
+_EXPECTS_ANSWER = ("Sending PUBLISH", "Sending PINGREQ", "Sending SUBSCRIBE", "Sending CONNECT")
 
 
 class LinkState(StrEnum):
@@ -121,6 +124,33 @@ class _Link:
         self._on_closed = on_closed
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"mqtt-{address.host}", daemon=True)
+        # Dead-link detection. paho pings only after `keepalive` of silence and then waits
+        # another full keepalive (2 x keepalive in all); a black-holed path (no RST) must be
+        # noticed sooner. paho logs every packet it sends and receives, on this thread.
+        keepalive = float(connect_kwargs.get("keepalive", 60))
+        self._dead_after = LIVENESS_FACTOR * keepalive
+        self._min_wait = (LIVENESS_FACTOR - 1.0) * keepalive
+        self._last_rx = time.monotonic()
+        self._waiting_since: float | None = None
+        client.on_log = self._on_packet_log
+
+    def _on_packet_log(self, _c: mqtt.Client, _u: Any, _level: int, line: str) -> None:
+        if line.startswith("Received "):
+            self._last_rx = time.monotonic()
+            self._waiting_since = None
+        elif self._waiting_since is None and line.startswith(_EXPECTS_ANSWER):
+            self._waiting_since = time.monotonic()
+
+    def _dead_link(self) -> str | None:
+        """Something awaits an answer and the broker has been silent for 1.5 x keepalive."""
+        waiting = self._waiting_since
+        if waiting is None:
+            return None
+        now = time.monotonic()
+        if now - self._last_rx >= self._dead_after and now - waiting >= self._min_wait:
+            return (f"no packet from the broker for {now - self._last_rx:.1f}s while waiting "
+                    f"for an answer (dead link)")
+        return None
 
     def start(self) -> None:
         self.thread.start()
@@ -133,6 +163,10 @@ class _Link:
                 rc = self.client.loop(timeout=0.5)
                 if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                     reason = mqtt.error_string(rc)
+                    break
+                dead = self._dead_link()
+                if dead is not None:
+                    reason = dead
                     break
         except (OSError, ssl.SSLError, ValueError) as exc:
             reason = f"{type(exc).__name__}: {exc}"
