@@ -139,8 +139,10 @@ def ordinary_life(home: Home, settings: HeuristicsSettings, timezone: str,
     for alert in alerts:
         if alert.alert and alert.alert["state"] == "raised":
             raised[alert.type] = raised.get(alert.type, 0) + 1
+    zone = ZoneInfo(timezone)
     criticals = sorted(
-        {(a.wall.isoformat(), a.type, a.data.get("reason", "")) for a in alerts
+        {(a.wall.astimezone(zone).isoformat(timespec="minutes"), a.type,
+          a.data.get("reason", "")) for a in alerts
          if a.alert and a.severity is Severity.CRITICAL and a.alert["state"] != "resolved"}
     )
     crit_ids = critical_ids(alerts)
