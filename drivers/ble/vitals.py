@@ -249,6 +249,16 @@ class _Device:
         return False
 
 
+async def _first_of(*waits: Awaitable[Any]) -> None:
+    """Wait until the first of several awaitables finishes; cancel the rest."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
 def _first_leaf(error: BaseException) -> BaseException:
     while isinstance(error, BaseExceptionGroup):
         error = error.exceptions[0]
@@ -359,25 +369,36 @@ class BleVitalsDriver(Driver):
                 await self._sleep(self.backoff.delay(dev.failures))
 
     async def _locate(self, dev: _Device) -> BLEDevice:
-        """Find the device by scanning (rediscovery clears stale addresses and BlueZ objects)."""
+        """Find the device by scanning (rediscovery clears stale addresses and BlueZ objects).
+
+        The scan window is timed with the injected sleep, so tests run it in
+        virtual time; start and stop are bounded by real timeouts.
+        """
         if dev.ble_device is not None:
             return dev.ble_device
         found: list[tuple[BLEDevice, AdvertisementData]] = []
+        seen = asyncio.Event()
 
-        def wanted(device: BLEDevice, adv: AdvertisementData) -> bool:
+        def on_advertisement(device: BLEDevice, adv: AdvertisementData) -> None:
             if dev.matches(device, adv):
                 found.append((device, adv))
-                return True
-            return False
+                seen.set()
 
         o = self.options
+        scanner = BleakScanner(on_advertisement, **self._scanner_args())
         async with self._adapter_lock:
-            async with asyncio.timeout(o.scan_timeout_s + o.operation_timeout_s):
-                device = await BleakScanner.find_device_by_filter(
-                    wanted, timeout=o.scan_timeout_s, **self._scanner_args())
-        if device is None:
+            async with asyncio.timeout(o.operation_timeout_s):
+                await scanner.start()
+            try:
+                await _first_of(seen.wait(), self._sleep(o.scan_timeout_s))
+            finally:
+                with contextlib.suppress(*BLE_ERRORS):
+                    async with asyncio.timeout(o.operation_timeout_s):
+                        await scanner.stop()
+        if not found:
             raise DeviceNotFoundError(f"{dev.opts.id} not seen in a {o.scan_timeout_s:g} s scan")
-        dev.rssi = found[-1][1].rssi
+        device, adv = found[-1]
+        dev.rssi = adv.rssi
         if dev.address and device.address.lower() != dev.address.lower():
             log.info("%s: address changed %s -> %s", dev.opts.id, dev.address, device.address)
             self.count("address_changes")
@@ -417,7 +438,7 @@ class BleVitalsDriver(Driver):
                 self._refresh_health()
                 subscribed = await self._collect(client, dev)
                 if dev.opts.mode == "notify" and subscribed:
-                    await disconnected.wait()
+                    await self._while_connected(dev, disconnected)
                 elif subscribed and dev.opts.poll_listen_s > 0:
                     await self._sleep(dev.opts.poll_listen_s)
                 return dev.session_frames
@@ -427,6 +448,23 @@ class BleVitalsDriver(Driver):
                     async with asyncio.timeout(o.operation_timeout_s):
                         await client.disconnect()
                 self._refresh_health()
+
+    async def _while_connected(self, dev: _Device, disconnected: asyncio.Event) -> None:
+        """Until the link drops, or looks stale: connected yet silent past its interval.
+
+        A link BlueZ still reports as up but that carries nothing is dropped and
+        remade (Home Assistant treats such connections the same way).
+        """
+        connected_at = self.context.clock.monotonic()
+        while not disconnected.is_set():
+            await _first_of(disconnected.wait(), self._sleep(self.options.watchdog_interval_s))
+            since = max(dev.last_seen, connected_at)
+            silent_for = self.context.clock.monotonic() - since
+            if not disconnected.is_set() and silent_for > dev.opts.expected_interval_s:
+                self.count("stale_connections")
+                dev.last_error = f"connected but silent for {silent_for:.0f} s"
+                log.warning("%s: %s; reconnecting", dev.opts.id, dev.last_error)
+                return
 
     async def _collect(self, client: BleakClient, dev: _Device) -> int:
         """Read what is readable, subscribe to what notifies; returns subscriptions made."""
@@ -439,14 +477,22 @@ class BleVitalsDriver(Driver):
                 if char is None:
                     continue
                 props = set(char.properties)
-                if "read" in props:
-                    async with asyncio.timeout(timeout):
-                        data = await client.read_gatt_char(char)
-                    self.handle_payload(dev, uuid, bytes(data))
-                if props & {"notify", "indicate"}:
-                    async with asyncio.timeout(timeout):
-                        await client.start_notify(char, self._notify_callback(dev))
-                    subscribed += 1
+                try:
+                    if "read" in props:
+                        async with asyncio.timeout(timeout):
+                            data = await client.read_gatt_char(char)
+                        self.handle_payload(dev, uuid, bytes(data))
+                    if props & {"notify", "indicate"}:
+                        async with asyncio.timeout(timeout):
+                            await client.start_notify(char, self._notify_callback(dev))
+                        subscribed += 1
+                except BleakError as exc:
+                    # One refused characteristic (e.g. needs encryption) must not
+                    # cost the others; a dead link fails the next call anyway.
+                    if not client.is_connected:
+                        raise
+                    self.count("gatt_errors")
+                    log.warning("%s: %s on %s: %s", dev.opts.id, type(exc).__name__, uuid, exc)
         if not subscribed and not dev.session_frames:
             self.count("profiles_missing")
             log.warning("%s offers none of %s", dev.opts.id, ", ".join(dev.opts.profiles))

@@ -208,7 +208,10 @@ class FakeBleakClient(BaseBleakClient):
         p = self._require()
         if "read" not in characteristic.properties:
             raise BleakGATTProtocolError(BleakGATTProtocolErrorCode.READ_NOT_PERMITTED)
-        return bytearray(p.read(short_uuid(characteristic.uuid)))
+        uuid = short_uuid(characteristic.uuid)
+        if uuid in p.refused:
+            raise BleakGATTProtocolError(p.refused[uuid])
+        return bytearray(p.read(uuid))
 
     async def read_gatt_descriptor(self, descriptor: BleakGATTDescriptor, *,
                                    use_cached: bool = False, **kwargs: Any) -> bytearray:
@@ -228,7 +231,10 @@ class FakeBleakClient(BaseBleakClient):
         p = self._require()
         if not {"notify", "indicate"} & set(characteristic.properties):
             raise BleakError(f"characteristic {characteristic.uuid} cannot notify")
-        p.subscribe(short_uuid(characteristic.uuid), callback)
+        uuid = short_uuid(characteristic.uuid)
+        if uuid in p.refused:
+            raise BleakGATTProtocolError(p.refused[uuid])
+        p.subscribe(uuid, callback)
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
         p = self._require()

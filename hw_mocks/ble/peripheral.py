@@ -79,6 +79,7 @@ class FakePeripheral:
         self.stored: deque[tuple[str, bytes]] = deque()
         self.sent: list[tuple[str, bytes]] = []
         self.connect_count = 0
+        self.refused: dict[str, int] = {}
         self._failures: deque[ConnectFailure] = deque()
         self._schedules: list[_Schedule] = []
 
@@ -87,6 +88,11 @@ class FakePeripheral:
     def fail_next_connects(self, count: int, how: ConnectFailure = "refuse") -> None:
         """The next `count` connection attempts fail in the given way, then it recovers."""
         self._failures.extend([how] * count)
+
+    def refuse(self, characteristic: str, att_error: int = 0x0F) -> None:
+        """Answer reads and subscriptions of one characteristic with an ATT error
+        (default 0x0F, insufficient encryption: a device that wants bonding)."""
+        self.refused[characteristic] = att_error
 
     def next_connect_failure(self) -> ConnectFailure | None:
         if self.refuse_connections:

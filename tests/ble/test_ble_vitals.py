@@ -139,7 +139,8 @@ async def test_malformed_payload_is_counted_and_the_next_good_one_delivered(ble:
 
 
 async def test_silent_monitor_goes_offline_once_then_online(ble: Harness) -> None:
-    p = FakePeripheral("AA:00:00:00:00:02", "BP", profiles=["blood_pressure"], clock=ble.clock)
+    p = FakePeripheral("AA:00:00:00:00:02", "BP", profiles=["blood_pressure"], clock=ble.clock,
+                       store_while_disconnected=True)
     ble.adapter.add(p)
     driver = ble.start([{"id": "cuff", "address": p.address, "profiles": ["blood_pressure"],
                          "expected_interval_s": 60}], watchdog_interval_s=10)
@@ -151,7 +152,11 @@ async def test_silent_monitor_goes_offline_once_then_online(ble: Harness) -> Non
     assert status[0][1]["expected_interval_s"] == 60
     assert "nothing heard" in status[0][1]["reason"]
     assert driver.health.state == HealthState.DEGRADED
-    p.notify("2a35", encoders.blood_pressure(131, 84, pulse=72))
+    p.notify("2a35", encoders.blood_pressure(131, 84, pulse=72))  # sent now or on reconnect
+    for _ in range(300):
+        if len(ble.values("blood_pressure")) == 2:
+            break
+        await ble.vt.advance(1)
     status = [r.value for r in ble.readings if r.sensor == "device_status"]
     assert status == ["offline", "online"]
     assert ble.values("blood_pressure") == [128.0, 131.0]
@@ -267,3 +272,32 @@ def test_options_reject_a_device_that_cannot_be_found() -> None:
         BleVitalsOptions.model_validate({"type": "ble.vitals", "name": "v", "backend": "nope",
                                          "devices": [{"id": "x", "address": HR,
                                                       "profiles": ["heart_rate"]}]})
+
+
+async def test_connected_but_silent_link_is_dropped_and_remade(ble: Harness) -> None:
+    p = hr_monitor(ble)
+    driver = ble.start([hr_device(expected_interval_s=120)], watchdog_interval_s=30)
+    await ble.until(lambda: "2a37" in p.subscriptions)
+    p.in_range = False  # BlueZ still says connected, nothing arrives, no disconnect event
+    await ble.vt.advance(200)
+    assert driver.health.counters["stale_connections"] == 1
+    assert [r.value for r in ble.readings if r.sensor == "device_status"] == ["offline"]
+    p.in_range = True
+    for _ in range(400):
+        if p.connect_count == 2 and "2a37" in p.subscriptions:
+            break
+        await ble.vt.advance(1)
+    await ble.run_for(2)
+    assert [r.value for r in ble.readings if r.sensor == "device_status"] == ["offline",
+                                                                              "online"]
+
+
+async def test_a_refused_characteristic_does_not_cost_the_others(ble: Harness) -> None:
+    p = hr_monitor(ble)
+    p.refuse("2a19")  # battery wants an encrypted link
+    driver = ble.start([hr_device()])
+    await ble.until(lambda: "2a37" in p.subscriptions)
+    await ble.run_for(2)
+    assert ble.values("heart_rate") == [60, 61]
+    assert driver.health.counters["gatt_errors"] == 1
+    assert p.connect_count == 1
