@@ -1,1 +1,2 @@
-"""The technician's visit: install the kit, give it an identity, pair its monitors, speak their language."""
+"""The technician's visit: install the kit, give it an identity, pair its monitors,
+in their language."""

@@ -110,7 +110,7 @@ class PoSyntaxError(ValueError):
     """A .po file the compiler cannot read; names the line."""
 
 
-def parse_po(text: str) -> dict[str, str]:
+def parse_po(text: str, *, keep_untranslated: bool = False) -> dict[str, str]:
     """msgid -> msgstr of the translated, non-fuzzy entries (plural forms joined by NUL)."""
     entries: dict[str, str] = {}
     msgctxt: str | None = None
@@ -126,7 +126,7 @@ def parse_po(text: str) -> dict[str, str]:
             if msgctxt is not None:
                 key = f"{msgctxt}\x04{key}"
             value = "\0".join(msgstrs[i] for i in sorted(msgstrs))
-            if key == "" or any(msgstrs.values()):
+            if key == "" or keep_untranslated or any(msgstrs.values()):
                 entries[key] = value
         msgctxt, msgid, msgid_plural, msgstrs, fuzzy, section = None, "", "", {}, False, None
 
@@ -215,6 +215,73 @@ def compile_all(locale_dir: Path = LOCALE_DIR) -> list[Path]:
     return written
 
 
+# Sources whose `_()` strings the catalogs must cover (relative to the package).
+SOURCES = ("provision/*.py", "cli/provision.py", "doctor/*.py", "cli/doctor.py",
+           "cli/diagnostics.py", "demo/platform_view.py")
+HEADERS = {
+    "zh_CN": "Language: zh_CN\nPlural-Forms: nplurals=1; plural=0;\n",
+    "en": "Language: en\nPlural-Forms: nplurals=2; plural=(n != 1);\n",
+}
+
+
+def source_files(package_dir: Path = LOCALE_DIR.parent) -> list[Path]:
+    return [p for pattern in SOURCES for p in sorted(package_dir.glob(pattern))]
+
+
+def _quote(text: str) -> str:
+    escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+               .replace("\t", "\\t"))
+    return f'"{escaped}"'
+
+
+def render_po(language: str, entries: list[tuple[str, str]]) -> str:
+    header = ("Project-Id-Version: edgeagent\nMIME-Version: 1.0\n"
+              "Content-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n"
+              + HEADERS.get(language, f"Language: {language}\n"))
+    lines = [f"# edgeagent messages ({language}). Source of truth for the .mo beside it.",
+             "# Update with: python -m edgeagent.provision.i18n update", 'msgid ""',
+             'msgstr ""']
+    lines += [_quote(line + "\n") for line in header.rstrip("\n").split("\n")]
+    for msgid, msgstr in entries:
+        lines += ["", f"msgid {_quote(msgid)}", f"msgstr {_quote(msgstr)}"]
+    return "\n".join(lines) + "\n"
+
+
+def update_catalogs(locale_dir: Path = LOCALE_DIR,
+                    sources: list[Path] | None = None) -> list[Path]:
+    """msgmerge + msgfmt in one: every source string in every shipped catalog, then compile.
+
+    Existing translations are kept; new strings arrive untranslated (the
+    catalog test then names them); strings no longer in the code are dropped.
+    """
+    messages = extract(sources if sources is not None else source_files())
+    for language in SHIPPED:
+        po = locale_dir / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+        old = parse_po(po.read_text(encoding="utf-8"), keep_untranslated=True) \
+            if po.exists() else {}
+        po.parent.mkdir(parents=True, exist_ok=True)
+        po.write_text(render_po(language, [(m, old.get(m, "")) for m in messages]),
+                      encoding="utf-8")
+    return compile_all(locale_dir)
+
+
+def extract(paths: list[Path]) -> list[str]:
+    """Every literal passed to `_()` / `N_()` / `ngettext()` in these sources, in order."""
+    found: list[str] = []
+    for path in paths:
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id in ("_", "N_", "ngettext") and node.args):
+                continue
+            for arg in node.args[: 2 if node.func.id == "ngettext" else 1]:
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str) \
+                        and arg.value not in found:
+                    found.append(arg.value)
+    return found
+
+
 if __name__ == "__main__":
-    for path in compile_all():
+    written = update_catalogs() if sys.argv[1:] == ["update"] else compile_all()
+    for path in written:
         sys.stdout.write(f"{path}\n")

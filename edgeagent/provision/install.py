@@ -86,7 +86,7 @@ def config_template(name: str, home: str | None = None) -> str:
         encoding="utf-8")
     if home:
         doc = tomlkit.parse(text)
-        doc["home"]["id"] = home  # type: ignore[index]
+        doc["home"]["id"] = home
         text = tomlkit.dumps(doc)
     return text
 
@@ -109,7 +109,8 @@ def render_unit(text: str, executable: str) -> str:
             if Path(argv[0].lstrip("-@:+!")).name == "edgeagent":
                 prefix = argv[0][: len(argv[0]) - len(argv[0].lstrip("-@:+!"))]
                 value = prefix + executable + (" " + argv[1] if len(argv) > 1 else "\n")
-                line = f"{key}={value}"
+                out.append(f"{key}={value}")
+                continue
         out.append(line)
     return "".join(out)
 

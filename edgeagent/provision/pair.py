@@ -71,7 +71,9 @@ class ProbeResult:
 
 
 def _backend(name: str) -> Any:
-    from edgeagent_drivers.ble.vitals import BACKENDS  # noqa: PLC0415
+    from edgeagent_drivers.ble.vitals import (  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
+        BACKENDS,
+    )
 
     if name not in BACKENDS:
         raise PairError(_("unknown BLE backend {name!r} (known: {known})").format(
@@ -83,8 +85,13 @@ async def scan(backend_name: str = "bleak", timeout: float = 10.0,
                adapter: str = "hci0") -> list[Candidate]:
     """Nearby health monitors, strongest first."""
     from bleak import BleakScanner  # noqa: PLC0415
-    from edgeagent_drivers.ble.parsers import UnknownCharacteristicError, short_uuid  # noqa: PLC0415
-    from edgeagent_drivers.ble.profiles import HEALTH_SERVICES  # noqa: PLC0415
+    from edgeagent_drivers.ble.parsers import (  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
+        UnknownCharacteristicError,
+        short_uuid,
+    )
+    from edgeagent_drivers.ble.profiles import (  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
+        HEALTH_SERVICES,
+    )
 
     backend = _backend(backend_name)
     kwargs: dict[str, Any] = {"bluez": {"adapter": adapter}}
@@ -110,8 +117,12 @@ async def discover_profiles(address: str, backend_name: str = "bleak",
     """Connect once and list the health profiles (battery included) the GATT table serves."""
     from bleak import BleakClient  # noqa: PLC0415
     from bleak.exc import BleakError  # noqa: PLC0415
-    from edgeagent_drivers.ble.parsers import short_uuid  # noqa: PLC0415
-    from edgeagent_drivers.ble.profiles import HEALTH_SERVICES  # noqa: PLC0415
+    from edgeagent_drivers.ble.parsers import (  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
+        short_uuid,
+    )
+    from edgeagent_drivers.ble.profiles import (  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
+        HEALTH_SERVICES,
+    )
 
     backend = _backend(backend_name)
     client = BleakClient(address, timeout=timeout, backend=backend.client)
@@ -148,7 +159,10 @@ def device_entry(address: str, profiles: list[str], device_id: str, *,
 async def probe(entry: dict[str, Any], backend_name: str = "bleak",
                 timeout: float = 60.0) -> ProbeResult:
     """Run the ble.vitals driver on `entry` until battery + one measurement (or timeout)."""
-    from edgeagent_drivers.ble.vitals import BleVitalsDriver, BleVitalsOptions  # noqa: PLC0415
+    from edgeagent_drivers.ble.vitals import (  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
+        BleVitalsDriver,
+        BleVitalsOptions,
+    )
 
     result = ProbeResult(profiles=list(entry["profiles"]))
     want_battery = "battery" in entry["profiles"]
@@ -200,7 +214,8 @@ def describe(reading: Reading) -> str:
 # --- the config file ------------------------------------------------------------------------
 
 
-def _ble_tables(doc: tomlkit.TOMLDocument) -> list[Table]:
+def _ble_tables(doc: tomlkit.TOMLDocument) -> list[Any]:
+    """The `[[drivers]]` tables of type ble.vitals (tomlkit tables: edits keep the layout)."""
     drivers = doc.get("drivers")
     if not isinstance(drivers, AoT | list):
         return []

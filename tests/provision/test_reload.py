@@ -58,6 +58,14 @@ def events(outbox: Path) -> list[tuple[int, dict[str, Any]]]:
     return [(seq, json.loads(raw)) for seq, raw in rows]
 
 
+def stored_count(outbox: Path) -> int:
+    """For polling while the daemon may still be creating the database."""
+    try:
+        return len(events(outbox))
+    except sqlite3.Error:
+        return 0
+
+
 async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -196,7 +204,7 @@ rate_hz = 50
                                 env=dict(os.environ, PYTHONUNBUFFERED="1"))
     try:
         deadline = time.monotonic() + 20
-        while not (tmp_path / "outbox.db").exists() or not events(tmp_path / "outbox.db"):
+        while stored_count(tmp_path / "outbox.db") == 0:
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.05)
