@@ -103,7 +103,7 @@ def probe_broker(config: AgentConfig, address: BrokerAddress,
     steps: list[CheckResult] = []
 
     def failed() -> bool:
-        return bool(steps) and steps[-1].status is Status.FAIL
+        return any(s.status is Status.FAIL for s in steps)
 
     steps.append(_dns(tag, address))
     if not failed():
@@ -113,7 +113,7 @@ def probe_broker(config: AgentConfig, address: BrokerAddress,
         steps.append(_tls_handshake(tag, cfg, address, env.mqtt_timeout))
         if not failed():
             steps.append(_tls_chain(tag, cfg, address, env.mqtt_timeout))
-    elif not tls:
+    elif not tls and not failed():
         steps.append(warn(f"mqtt.tls{tag}", f"{address} is not encrypted",
                           "use an mqtts:// URL with mqtt.ca_file in production"))
     if not failed():
