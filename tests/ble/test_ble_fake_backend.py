@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from datetime import datetime
 
 import pytest
@@ -9,7 +12,19 @@ from ble_harness import Harness
 from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakDBusError, BleakGATTProtocolError
 from edgeagent_drivers.ble import parsers as p
-from edgeagent_mocks.ble import DEMO_DEVICES, FakeAdapter, FakePeripheral, encoders, populate_demo
+from edgeagent_drivers.ble.vitals import BleVitalsDriver, BleVitalsOptions
+from edgeagent_mocks.ble import (
+    DEMO_DEVICES,
+    FakeAdapter,
+    FakePeripheral,
+    VirtualTime,
+    encoders,
+    populate_demo,
+    reset_default_adapter,
+)
+
+from edgeagent.clock import ManualClock
+from edgeagent.driver import DriverContext, load_driver_class
 
 WHEN = datetime(2026, 3, 1, 7, 30, 5)
 
@@ -91,3 +106,32 @@ async def test_demo_home_feeds_every_sensor(ble: Harness) -> None:
     assert {"heart_rate", "spo2", "blood_pressure", "weight", "temperature",
             "battery"} <= sensors
     assert "device_status" not in sensors
+
+
+async def test_backend_fake_option_uses_the_shared_adapter_as_the_supervisor_would() -> None:
+    clock = ManualClock()
+    adapter = reset_default_adapter()
+    adapter.clock = clock
+    populate_demo(adapter, clock)
+    assert load_driver_class("ble.vitals") is BleVitalsDriver
+    options = BleVitalsOptions.model_validate({
+        "type": "ble.vitals", "name": "vitals", "backend": "fake",
+        "devices": [{"id": "hr-strap", "address": DEMO_DEVICES["hr-strap"],
+                     "profiles": ["heart_rate"]}]})
+    readings: list = []
+    vt = VirtualTime(clock)
+    driver = BleVitalsDriver(options, DriverContext(readings.append, clock,
+                                                    logging.getLogger("t")), sleep=vt.sleep)
+    task = asyncio.create_task(driver.run())
+    try:
+        for _ in range(100):
+            await vt.advance(5)
+            adapter.pump()
+            if any(r.sensor == "heart_rate" for r in readings):
+                break
+        assert driver.backend.client is adapter.client_backend
+        assert [r.device for r in readings if r.sensor == "heart_rate"][:1] == ["hr-strap"]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
