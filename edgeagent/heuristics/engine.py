@@ -51,6 +51,9 @@ from edgeagent.heuristics.summary import (
 from edgeagent.models import Draft, Kind, Reading, Severity
 
 IMMEDIATE = {"smoke": "smoke", "gas": "gas", "co": "co"}
+ALARM_INPUTS = frozenset({"sos", "sos_cancel", "smoke", "gas", "co"})
+BED_IN = frozenset({"in_bed", "occupied", "in", "on"})
+BED_OUT = frozenset({"out_of_bed", "empty", "out", "off"})
 VITAL_SENSORS = frozenset({"heart_rate", "spo2", "blood_pressure", "temperature", "weight"})
 ACTIVITY_SENSORS = frozenset({"door", "contact", "power", "appliance"})
 SILENCE_ALERTS = ("bed_exit_no_return", "fall_suspected", "inactivity")
@@ -98,10 +101,13 @@ class SafetyEngine:
         if self.state.now is not None:
             at = max(at, self.state.now)
         out = self._advance(at)
-        forwarded = reading_draft(reading, send_raw_states=self.send_raw_states)
-        if forwarded is not None:
-            out.append(forwarded)
-        out.extend(self._observe(reading, at))
+        raised = self._observe(reading, at)
+        # An alarm input becomes its alert (as in the pass-through engine), not a reading too.
+        if not (reading.sensor in ALARM_INPUTS and raised):
+            forwarded = reading_draft(reading, send_raw_states=self.send_raw_states)
+            if forwarded is not None:
+                out.append(forwarded)
+        out.extend(raised)
         return out
 
     def feed_many(self, readings: list[Reading]) -> list[Draft]:
@@ -469,7 +475,14 @@ class SafetyEngine:
 
     def _bed(self, reading: Reading, at: float) -> list[Draft]:
         st = self.state
-        occupied = reading.value in ("in_bed", True, "occupied", 1)
+        value = reading.value
+        text = str(value).lower() if isinstance(value, str) else None
+        if value is True or text in BED_IN:
+            occupied = True
+        elif value is False or text in BED_OUT:
+            occupied = False
+        else:
+            return []  # an unknown mat state says nothing
         st.bed_occupied[reading.device] = occupied
         st.has_bed = True
         if occupied:

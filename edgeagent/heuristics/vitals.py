@@ -8,6 +8,7 @@ and resolves an open alert.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,14 +27,17 @@ BODY_TEMPERATURE_MIN = 30.0
 def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
+    number: float
     if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
+        number = float(value)
+    elif isinstance(value, str):
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             return None
-    return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def measurements(reading: Reading) -> dict[str, float]:

@@ -88,3 +88,27 @@ def test_snapshot_and_restore_at_any_point_changes_nothing(steps: list, cut: int
     second.restore(first.snapshot())
     got += second.feed_many(readings[cut:]) + second.tick(end.timestamp() + MONO_OFFSET, end)
     assert got == expected
+
+
+JUNK = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
+                 st.text(max_size=8), st.dictionaries(st.text(max_size=4), st.integers(),
+                                                      max_size=2))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(
+    st.integers(min_value=0, max_value=120),
+    st.sampled_from(["motion", "door", "bed", "sos", "sos_cancel", "smoke", "heart_rate",
+                     "spo2", "blood_pressure", "temperature", "weight", "battery",
+                     "device_status", "mystery"]),
+    JUNK, st.sampled_from([None, "bedroom", "kitchen", "bathroom"]),
+    st.sampled_from([None, "entrance", "bathroom_door"])), min_size=1, max_size=40))
+def test_odd_values_never_crash_the_engine(items: list) -> None:
+    engine = new_engine(SMALL)
+    when = START
+    for gap, sensor, value, room, role in items:
+        when += timedelta(minutes=gap)
+        engine.feed(reading(when, sensor, value, room=room, role=role))
+    engine.tick(when.timestamp() + MONO_OFFSET + 86400, when + timedelta(days=1))
+    import json
+    json.dumps(engine.snapshot())
