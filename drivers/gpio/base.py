@@ -37,7 +37,7 @@ from edgeagent.errors import DriverError, HardwareUnavailable
 from edgeagent.models import Reading
 
 PIN_FACTORY_GROUP = "gpiozero_pin_factories"
-TICK_PENDING = 0.02   # real seconds between polls while a timer runs
+TICK_PENDING = 0.05   # real seconds between polls while a timer runs
 TICK_IDLE = 1.0       # real seconds between polls otherwise (health checks)
 
 Pull = Literal["up", "down", "off"]
