@@ -201,16 +201,17 @@ class SafetyEngine:
             offer(self.local.night_or_next_start(st.in_bedroom_since + wait * 60), "settle")
         if (st.night_up_since is not None and st.night_up_confirmed and not in_bedroom
                 and not book.is_open("bed_exit_no_return")):
-            offer(last + s.bed_exit_no_return_minutes * 60, "bed_exit")
+            offer(self._silence_deadline(last + s.bed_exit_no_return_minutes * 60), "bed_exit")
         if (not st.settled and st.night_up_since is None and not book.is_open("inactivity")
                 and not book.is_open("fall_suspected")):
-            offer(self._inactivity_deadline(), "inactivity")
+            offer(self._silence_deadline(self._inactivity_deadline()), "inactivity")
         silence = book.get("inactivity")
         if silence is not None and not silence.escalated and not book.is_open("fall_suspected"):
             offer(silence.raised_at + s.inactivity_escalate_minutes * 60, "silence_escalate")
         if (st.bathroom_since is not None and not book.is_open("bathroom_overstay")
                 and not book.is_open("bed_exit_no_return")):  # one alarm per situation
-            offer(st.bathroom_since + s.bathroom_overstay_minutes * 60, "overstay")
+            offer(self._silence_deadline(st.bathroom_since + s.bathroom_overstay_minutes * 60),
+                  "overstay")
         if st.settled and st.night_up_since is None and not book.is_open("not_up"):
             offer(self._not_up_deadline(), "not_up")
         return best
@@ -374,6 +375,7 @@ class SafetyEngine:
             if reading.room and reading.room not in self.state.motion_rooms:
                 self.state.motion_rooms.append(reading.room)
             if _truthy(value):
+                self._check_visitor(reading.room, at)
                 out.extend(self._activity(at, reading.room, reading.role, reading.device, "motion"))
         elif sensor in ACTIVITY_SENSORS:
             out.extend(self._activity(at, reading.room, reading.role, reading.device,
@@ -394,6 +396,29 @@ class SafetyEngine:
         elif sensor == "device_status":
             self._device_status(out, reading, at)
         return out
+
+    def _check_visitor(self, room: str | None, at: float) -> None:
+        """Motion in two rooms one person cannot cover so fast: someone else is here.
+
+        Only for room pairs the installer declared distant (`distant_rooms`);
+        adjacent PIRs fire together whenever one person walks through a door.
+        """
+        st = self.state
+        if room is None or not self.settings.distant_rooms:
+            return
+        for first, second in self.settings.distant_rooms:
+            other = second if room == first else first if room == second else None
+            seen = st.last_motion.get(other) if other is not None else None
+            if seen is not None and at - seen <= self.settings.visitor_seconds:
+                st.visitor_until = at + self.settings.visitor_minutes * 60
+        st.last_motion[room] = at
+
+    def _silence_deadline(self, deadline: float | None) -> float | None:
+        """Silence alarms wait while a visitor is (recently) in the home."""
+        visitor = self.state.visitor_until
+        if deadline is None or visitor is None:
+            return deadline
+        return max(deadline, visitor)
 
     @staticmethod
     def _add(out: list[Draft], draft: Draft | None) -> None:

@@ -61,6 +61,12 @@ class HeuristicsSettings(_Strict):
     bathroom_rooms: list[str] = Field(
         default_factory=lambda: ["bathroom", "toilet", "wc", "shower"])
     bedroom_rooms: list[str] = Field(default_factory=lambda: ["bedroom"])
+    distant_rooms: list[tuple[str, str]] = Field(
+        default_factory=list,
+        description="room pairs one person cannot cover within visitor_seconds (installer's map)")
+    visitor_seconds: float = Field(default=5.0, gt=0)
+    visitor_minutes: float = Field(
+        default=60.0, ge=0, description="silence alarms wait this long after a visitor is seen")
     away_minutes: float = Field(
         default=10.0, gt=0, description="entrance door then nothing inside for this long = away")
     inactivity_default_minutes: float = Field(default=150.0, gt=0)

@@ -49,6 +49,8 @@ class HomeState:
     last_bedroom_event: float | None = None
     has_bed: bool = False
     motion_rooms: list[str] = field(default_factory=list)
+    last_motion: dict[str, float] = field(default_factory=dict)
+    visitor_until: float | None = None
     bed_seen: bool = False
     bed_occupied: dict[str, bool] = field(default_factory=dict)
     bed_empty_since: float | None = None

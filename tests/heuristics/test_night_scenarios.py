@@ -221,3 +221,17 @@ def test_settings_are_per_home() -> None:
     day = evening_to_bed(Day())
     day.bed("02:10", "out_of_bed").motion("02:11", "bathroom")
     assert day.play("02:45", settings=settings).story()[0][0] == "02:21"
+
+
+def test_a_visitor_in_a_distant_room_holds_silence_alarms_back() -> None:
+    settings = HeuristicsSettings(distant_rooms=[("bedroom", "kitchen")], visitor_minutes=180)
+
+    def visit(with_visitor: bool) -> list[tuple[str, str, str, str]]:
+        day = Day(start=date(2026, 3, 3), overnight=False)
+        day.motion("10:00", "kitchen")
+        if with_visitor:
+            day.add("10:00:02", "motion", True, room="bedroom", device="pir-bedroom")
+        return day.play("14:00", settings=settings).story()
+
+    assert visit(False)[0] == ("12:30", "inactivity", "warning", "raised")
+    assert visit(True)[0] == ("13:00", "inactivity", "warning", "raised")
