@@ -14,7 +14,7 @@ import logging
 import signal
 import sys
 import tempfile
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,21 +30,51 @@ DEMO_HOME = "demo-001"
 DEMO_TZ = "Asia/Shanghai"
 
 
-def demo_config(broker_url: str, data_dir: Path) -> dict[str, Any]:
+# One evening, night and day of a resident living alone, starting at 21:30. The
+# night has an ordinary bathroom visit and, later, a bed exit without return:
+# she gets up at 02:10, reaches the hall and lies still until found at 03:00.
+DEMO_SCRIPT = """
+21:30 bathroom motion; 21:45 bedroom motion; 22:00 bed in
+23:40 bed out; 23:40:30 bedroom motion; 23:41 bathroom door open; 23:41:10 bathroom door close
+23:41:30 bathroom motion; 23:45 bathroom motion; 23:46 bathroom door open
+23:46:10 bathroom door close; 23:46:40 bedroom motion; 23:47 bed in
+02:10 bed out; 02:11 bedroom motion; 02:12 hall motion
+03:00 hall motion; 03:02 bedroom motion; 03:05 bed in
+06:55 bed out; 06:56 bedroom motion
+06:58 bathroom door open; 06:58:10 bathroom door close; 06:59 bathroom motion
+07:10 bathroom door open; 07:10:10 bathroom door close
+07:15 kitchen motion; 07:16 fridge open; 07:16:20 fridge close; 07:30 kitchen motion
+08:00 living motion; 08:50 hall motion
+09:00 entrance door open; 09:00:20 entrance door close
+10:30 entrance door open; 10:30:20 entrance door close; 10:31 hall motion
+10:40 kitchen motion; 12:00 kitchen motion; 12:05 fridge open; 12:05:15 fridge close
+12:40 living motion; 13:20 bedroom motion; 13:30 bed in; 14:30 bed out; 14:31 bedroom motion
+15:00 living motion; 16:30 bathroom motion; 17:00 living motion
+18:00 kitchen motion; 18:10 fridge open; 18:10:20 fridge close; 18:30 kitchen motion
+19:30 living motion; 20:30 living motion; 21:20 living motion
+"""
+
+
+def demo_config(broker_url: str, data_dir: Path, start: str = "21:30") -> dict[str, Any]:
     return {
         "home": {"id": DEMO_HOME, "timezone": DEMO_TZ},
         "mqtt": {"urls": [broker_url], "topic_prefix": "care", "backoff_initial": 0.2,
                  "backoff_max": 5.0},
         "outbox": {"path": str(data_dir / "outbox.db")},
         "control": {"socket": str(data_dir / "control.sock")},
-        "drivers": [{"type": "mock.home", "name": "home"}],
+        "drivers": [{"type": "mock.home", "name": "home", "script": DEMO_SCRIPT,
+                     "timezone": DEMO_TZ, "start": start}],
     }
 
 
-def start_wall(start: str, tz: str) -> datetime:
+def start_wall(start: str, tz: str, speed: float) -> datetime:
     hour, minute = (int(x) for x in start.split(":"))
     local = datetime.now(ZoneInfo(tz)).date()
-    return datetime.combine(local, time(hour, minute), ZoneInfo(tz)).astimezone(UTC)
+    # A lead-in of half a real second (at least two simulated minutes), so the
+    # script's first step is still ahead when the home driver starts.
+    lead_in = timedelta(seconds=max(120.0, speed * 0.5))
+    begin = datetime.combine(local, time(hour, minute), ZoneInfo(tz)) - lead_in
+    return begin.astimezone(UTC)
 
 
 async def run_demo(args: argparse.Namespace) -> int:
@@ -59,11 +89,11 @@ async def run_demo(args: argparse.Namespace) -> int:
         port = await broker.start()
         url = f"mqtt://127.0.0.1:{port}"
     try:
-        config = parse_config(demo_config(url, data_dir), "<demo defaults>")
+        config = parse_config(demo_config(url, data_dir, args.start), "<demo defaults>")
     except ConfigError as exc:
         print(f"edgeagent demo: {exc}", file=sys.stderr)
         return 2
-    clock = ScaledClock(args.speed, start=start_wall(args.start, DEMO_TZ))
+    clock = ScaledClock(args.speed, start=start_wall(args.start, DEMO_TZ, args.speed))
     agent = Agent(config, clock=clock, sync_probe=lambda: True,
                   tick_interval=0.05, status_interval=max(1.0, 600.0 / args.speed))
     view = PlatformView(url, "care", DEMO_HOME, DEMO_TZ, alerts_only=args.alerts_only)

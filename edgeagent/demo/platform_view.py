@@ -51,6 +51,7 @@ class PlatformView:
         self.alerts_only = alerts_only
         self.colour = out.isatty()
         self.counts: dict[str, int] = {}
+        self.last_state: str | None = None
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"platform-view-{home}")
@@ -70,6 +71,10 @@ class PlatformView:
         except ValueError:
             return
         if msg.topic.endswith("/status"):
+            state = doc.get("state")
+            if state == self.last_state or self.alerts_only:
+                return
+            self.last_state = state
             self._print(f"— home {doc.get('home')} is {doc.get('state')} "
                         f"(outbox pending: {doc.get('outbox', {}).get('pending', '?')})", "info")
             return

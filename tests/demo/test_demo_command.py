@@ -1,0 +1,37 @@
+"""`edgeagent demo` on embedded defaults: finishes by itself and shows the night's alert."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from edgeagent.demo.platform_view import describe
+
+
+def test_demo_runs_to_completion_and_shows_bed_exit_alert_and_resolution(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgeagent.cli.main", "demo", "--speed", "4000",
+         "--duration", "7", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+    out = proc.stdout
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    raised = [line for line in out.splitlines() if "bed_exit_no_return" in line and "RAISED" in line]
+    resolved = [line for line in out.splitlines()
+                if "bed_exit_no_return" in line and "RESOLVED" in line]
+    assert raised and resolved, out[-3000:]
+    assert out.index(raised[0]) < out.index(resolved[0])
+    # The night's ordinary bathroom visit (23:40, back in bed 23:47) raised nothing.
+    assert "ALERT" not in out.split("02:1")[0]
+    assert "is online" in out and "is offline" in out
+    assert (tmp_path / "outbox.db").exists()
+    assert "alerts: {'alert/bed_exit_no_return': 2}" in out
+
+
+def test_platform_view_line_for_an_alert():
+    line, colour = describe({
+        "seq": 7, "ts": "2026-11-22T18:32:00.000Z", "kind": "alert", "type": "bed_exit_no_return",
+        "severity": "critical", "source": {"room": "hall"},
+        "data": {"reason": "out of bed since 02:10"}, "alert": {"id": "a", "state": "raised"},
+    }, __import__("zoneinfo").ZoneInfo("Asia/Shanghai"))
+    assert "02:32:00" in line and "CRITICAL" in line and "out of bed since 02:10" in line
+    assert colour == "critical"
