@@ -79,14 +79,21 @@ class Broker:
             "max_inflight_messages 0",
         ]
         if self.log_connections:
-            lines += [f"log_dest file {self.log_path}", "log_type notice",
+            # stdout, captured to a file we open: mosquitto started as root drops to its
+            # own user before opening a log file, and cannot write into our temp dir.
+            lines += ["log_dest stdout", "log_type notice",
                       "connection_messages true", "log_timestamp true",
                       "log_timestamp_format %s"]
         else:
             lines += ["log_dest none"]
         conf.write_text("\n".join(lines) + "\n" + self.extra + "\n")
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL,
+        out: Any = subprocess.DEVNULL
+        if self.log_connections:
+            out = self.log_path.open("ab")
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=out,
                                      stderr=subprocess.DEVNULL)
+        if self.log_connections:
+            out.close()
         wait_port(self.port)
         return self
 

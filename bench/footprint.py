@@ -1,0 +1,181 @@
+"""Footprint of `edgeagent run`: RSS, import time, start-to-READY, CPU idle and at 10 Hz.
+
+Two real `edgeagent run` processes against a private mosquitto, side by
+side for `--seconds`: one with `mock.stress` at 10 Hz (the issue-2 figure),
+one with no drivers (idle: tick loop, status, keepalive). RSS comes from
+/proc/<pid>/status, CPU from utime+stime in /proc/<pid>/stat, so the
+figures are the process's own, whatever else the machine is doing.
+
+start-to-READY is the time from spawning the process to the systemd
+`READY=1` datagram on a NOTIFY_SOCKET this script binds (the same
+notification systemd waits for with Type=notify).
+
+Baselines in the same run: a bare `python -c pass` (interpreter start) and
+a python that imports only paho, pydantic and sqlite3 (RSS of the libraries
+the agent cannot do without).
+
+    .venv/bin/python bench/footprint.py [--seconds 120] [--rate 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import Broker, emit, log, proc_cpu_seconds, rss_mb
+
+PY = sys.executable
+
+
+def best_time(cmd: list[str], n: int = 5) -> float:
+    best = float("inf")
+    for _ in range(n):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def write_config(path: Path, broker: Broker, workdir: Path, drivers: str) -> Path:
+    path.write_text(f"""
+[home]
+id = "{path.stem}"
+[mqtt]
+urls = ["{broker.url}"]
+[outbox]
+path = "{workdir / (path.stem + '.db')}"
+[control]
+socket = "{workdir / (path.stem + '.sock')}"
+{drivers}
+""")
+    return path
+
+
+class AgentUnderTest:
+    def __init__(self, config: Path, workdir: Path) -> None:
+        self.notify_path = workdir / f"{config.stem}.notify"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(self.notify_path))
+        self.sock.settimeout(30)
+        env = dict(os.environ, NOTIFY_SOCKET=str(self.notify_path))
+        self.log = (workdir / f"{config.stem}.log").open("wb")
+        self.spawned = time.perf_counter()
+        self.proc = subprocess.Popen([PY, "-m", "edgeagent.cli.main", "run", "--config",
+                                      str(config)], env=env, stdout=self.log, stderr=self.log)
+
+    def wait_ready(self) -> float:
+        while True:
+            data = self.sock.recv(4096).decode()
+            if "READY=1" in data:
+                return time.perf_counter() - self.spawned
+
+    def stop(self) -> int:
+        self.proc.terminate()
+        code = self.proc.wait(15)
+        self.sock.close()
+        self.log.close()
+        return code
+
+
+def library_baseline(seconds: float) -> float:
+    code = ("import paho.mqtt.client, pydantic, sqlite3, time, sys; "
+            "sys.stdout.write('x'); sys.stdout.flush(); time.sleep(%f)" % seconds)
+    proc = subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.read(1)
+    rss = rss_mb(proc.pid)
+    proc.kill()
+    proc.wait()
+    return rss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=120.0)
+    parser.add_argument("--rate", type=float, default=10.0)
+    args = parser.parse_args()
+
+    log("import times ...")
+    bare = best_time([PY, "-c", "pass"])
+    imported = best_time([PY, "-c", "import edgeagent.cli.main, edgeagent.supervisor"])
+    cli_help = best_time([PY, "-m", "edgeagent.cli.main", "--help"])
+    lib_rss = library_baseline(5)
+
+    with tempfile.TemporaryDirectory(prefix="bench-footprint-") as tmp:
+        workdir = Path(tmp)
+        broker = Broker(workdir / "broker").start()
+        stress_cfg = write_config(workdir / "stress.toml", broker, workdir, f"""
+[[drivers]]
+type = "mock.stress"
+name = "stress-1"
+rate_hz = {args.rate}
+alert_every = 100
+""")
+        idle_cfg = write_config(workdir / "idle.toml", broker, workdir, "")
+        readies: list[float] = []
+        # start-to-READY, three cold-ish starts of the stress config (fresh outbox each time)
+        for i in range(3):
+            cfg = write_config(workdir / f"ready{i}.toml", broker, workdir, "")
+            agent = AgentUnderTest(cfg, workdir)
+            readies.append(agent.wait_ready())
+            agent.stop()
+        log(f"READY after {min(readies):.3f} s; running idle and {args.rate} Hz agents "
+            f"for {args.seconds:.0f} s ...")
+        stress = AgentUnderTest(stress_cfg, workdir)
+        idle = AgentUnderTest(idle_cfg, workdir)
+        stress.wait_ready()
+        idle.wait_ready()
+        time.sleep(2.0)  # past start-up work (schema, first connect, birth message)
+        t0 = time.perf_counter()
+        cpu0 = {"stress": proc_cpu_seconds(stress.proc.pid),
+                "idle": proc_cpu_seconds(idle.proc.pid)}
+        rss_samples: list[tuple[float, float, float]] = []
+        while time.perf_counter() - t0 < args.seconds:
+            rss_samples.append((time.perf_counter() - t0, rss_mb(stress.proc.pid),
+                                rss_mb(idle.proc.pid)))
+            time.sleep(min(5.0, args.seconds / 10))
+        elapsed = time.perf_counter() - t0
+        cpu = {"stress": proc_cpu_seconds(stress.proc.pid) - cpu0["stress"],
+               "idle": proc_cpu_seconds(idle.proc.pid) - cpu0["idle"]}
+        rss_samples.append((elapsed, rss_mb(stress.proc.pid), rss_mb(idle.proc.pid)))
+        exit_codes = {"stress": stress.stop(), "idle": idle.stop()}
+        broker.stop()
+
+    first, last = rss_samples[0], rss_samples[-1]
+    slope = (last[1] - first[1]) / max(1e-9, last[0] - first[0]) * 3600
+
+    def cpu_fig(seconds: float) -> dict[str, Any]:
+        return {"cpu_s": round(seconds, 3),
+                "cpu_s_per_hour": round(seconds / elapsed * 3600, 1),
+                "pct_of_one_core": round(seconds / elapsed * 100, 3)}
+
+    emit({
+        "bench": "footprint",
+        "seconds_observed": round(elapsed, 1),
+        "stress_rate_hz": args.rate,
+        "rss_mb": {"stress_start": round(first[1], 1), "stress_end": round(last[1], 1),
+                   "stress_max": round(max(s[1] for s in rss_samples), 1),
+                   "idle_end": round(last[2], 1),
+                   "stress_slope_mb_per_hour": round(slope, 2)},
+        "cpu": {"idle": cpu_fig(cpu["idle"]), "stress": cpu_fig(cpu["stress"])},
+        "start_to_ready_s": {"best": round(min(readies), 3),
+                             "samples": [round(r, 3) for r in readies]},
+        "import_s": {"python_bare": round(bare, 3),
+                     "import_edgeagent_cli_supervisor": round(imported, 3),
+                     "edgeagent_help": round(cli_help, 3),
+                     "agent_imports_minus_bare": round(imported - bare, 3)},
+        "baseline_rss_mb_python_paho_pydantic_sqlite": round(lib_rss, 1),
+        "sigterm_exit_codes": exit_codes,
+        "targets": "RSS < 60 MB, READY < 2 s, idle CPU < 1 % of a core",
+    })
+
+
+if __name__ == "__main__":
+    main()
