@@ -32,25 +32,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from edgeagent.heuristics import devices, vitals
-from edgeagent.heuristics.alerts import SOURCE, AlertBook
+from edgeagent.heuristics import inputs
+from edgeagent.heuristics.alerts import AlertBook
+from edgeagent.heuristics.daily import close_day
 from edgeagent.heuristics.forward import reading_draft
-from edgeagent.heuristics.localtime import LocalTime, epoch, utc
+from edgeagent.heuristics.inputs import truthy as _truthy
+from edgeagent.heuristics.localtime import LocalTime, epoch
 from edgeagent.heuristics.routine import LearnedRoutine
 from edgeagent.heuristics.settings import HeuristicsSettings
 from edgeagent.heuristics.state import STATE_ADAPTER, STATE_VERSION, HomeState
-from edgeagent.heuristics.summary import (
-    METRICS,
-    Ledger,
-    baseline_of,
-    describe,
-    is_large,
-    metrics_of,
-    summary_data,
-)
-from edgeagent.models import Draft, Kind, Reading, Severity
+from edgeagent.heuristics.summary import Ledger
+from edgeagent.models import Draft, Reading, Severity
 
-IMMEDIATE = {"smoke": "smoke", "gas": "gas", "co": "co"}
 ALARM_INPUTS = frozenset({"sos", "sos_cancel", "smoke", "gas", "co"})
 BED_IN = frozenset({"in_bed", "occupied", "in", "on"})
 BED_OUT = frozenset({"out_of_bed", "empty", "out", "off"})
@@ -67,13 +60,6 @@ ESCALATION_WORDS = {
 }
 RECENT_WINDOW = 600.0
 MAX_TIMERS_PER_STEP = 100_000
-CHANGE_METRICS = ("night_bathroom_visits", "night_bed_exits", "time_in_bed_min", "active_hours")
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.lower() not in ("", "0", "false", "off", "no", "closed", "clear")
-    return bool(value)
 
 
 class SafetyEngine:
@@ -255,7 +241,7 @@ class SafetyEngine:
 
         hhmm = self.local.hhmm
         if name == "summary":
-            out.extend(self._close_summary(at))
+            out.extend(close_day(st, s, self.local, book, at))
         elif name == "escalate":
             out.extend(book.escalate_due(at, ESCALATION_WORDS))
         elif name == "away":
@@ -383,18 +369,17 @@ class SafetyEngine:
         elif sensor == "bed":
             out.extend(self._bed(reading, at))
         elif sensor == "sos":
-            out.extend(self._sos(reading, at))
+            out += inputs.sos(book, self.settings, reading, at, self.local.hhmm(at))
         elif sensor == "sos_cancel":
-            if _truthy(value):
-                self._add(out, book.resolve("sos", at, f"cancelled at {reading.device}"))
-        elif sensor in IMMEDIATE:
-            self._alarm_input(out, reading, at)
+            out += inputs.sos_cancel(book, reading, at)
+        elif sensor in inputs.DETECTORS:
+            out += inputs.detector(book, reading, at)
         elif sensor in VITAL_SENSORS:
-            self._vitals(out, reading, at)
+            out += inputs.vital_signs(book, self.settings, self.state.vitals_pending, reading, at)
         elif sensor == "battery":
-            self._battery(out, reading, at)
+            out += inputs.battery(book, self.settings, reading, at)
         elif sensor == "device_status":
-            self._device_status(out, reading, at)
+            out += inputs.device_status(book, reading, at)
         return out
 
     def _check_visitor(self, room: str | None, at: float) -> None:
@@ -424,79 +409,6 @@ class SafetyEngine:
     def _add(out: list[Draft], draft: Draft | None) -> None:
         if draft is not None:
             out.append(draft)
-
-    def _sos(self, reading: Reading, at: float) -> list[Draft]:
-        out: list[Draft] = []
-        if not _truthy(reading.value):
-            return out
-        book = self.alerts
-        where = f" in {reading.room}" if reading.room else ""
-        if book.is_open("sos"):
-            self._add(out, book.escalate_now(
-                "sos", at, f"SOS pressed again at {self.local.hhmm(at)} ({reading.device}{where})"))
-        else:
-            self._add(out, book.raise_(
-                "sos", Severity.CRITICAL, at, f"SOS button {reading.device}{where} pressed",
-                source={"device": reading.device, "room": reading.room},
-                escalate_after=self.settings.escalate_critical_minutes * 60,
-            ))
-        return out
-
-    def _alarm_input(self, out: list[Draft], reading: Reading, at: float) -> None:
-        type_ = IMMEDIATE[reading.sensor]
-        if _truthy(reading.value):
-            self._add(out, self.alerts.raise_(
-                type_, Severity.CRITICAL, at, f"{type_} detector {reading.device} activated",
-                key=reading.device, source={"device": reading.device, "room": reading.room},
-            ))
-        else:
-            self._add(out, self.alerts.resolve(
-                type_, at, f"{type_} detector {reading.device} clear", key=reading.device))
-
-    def _vitals(self, out: list[Draft], reading: Reading, at: float) -> None:
-        limits = self.settings.vitals
-        for name, value in vitals.measurements(reading).items():
-            verdict = vitals.judge(limits, self.state.vitals_pending, name, value, at)
-            if verdict.action == "raise":
-                self._add(out, self.alerts.raise_(
-                    "vital_out_of_range", verdict.severity, at, verdict.reason, key=name,
-                    source={"device": reading.device}, extra={"vital": name, "value": value},
-                ))
-            elif verdict.action == "resolve":
-                self._add(out, self.alerts.resolve("vital_out_of_range", at, verdict.reason,
-                                                   key=name))
-
-    def _battery(self, out: list[Draft], reading: Reading, at: float) -> None:
-        percent = devices.battery_percent(reading.value)
-        if percent is None:
-            return
-        is_open = self.alerts.is_open("low_battery", reading.device)
-        action = devices.battery_action(self.settings, percent, is_open)
-        if action == "raise":
-            self._add(out, self.alerts.raise_(
-                "low_battery", Severity.WARNING, at,
-                f"battery of {reading.device} at {percent:g}% (below "
-                f"{self.settings.low_battery_percent:g}%)",
-                key=reading.device, source={"device": reading.device},
-                extra={"battery": percent},
-            ))
-        elif action == "resolve":
-            self._add(out, self.alerts.resolve(
-                "low_battery", at, f"battery of {reading.device} at {percent:g}%",
-                key=reading.device))
-
-    def _device_status(self, out: list[Draft], reading: Reading, at: float) -> None:
-        action = devices.status_action(reading.value)
-        detail = reading.data.get("reason")
-        if action == "raise":
-            reason = f"{reading.device} offline" + (f": {detail}" if detail else "")
-            self._add(out, self.alerts.raise_(
-                "device_offline", Severity.WARNING, at, reason, key=reading.device,
-                source={"device": reading.device, "room": reading.room},
-            ))
-        elif action == "resolve":
-            self._add(out, self.alerts.resolve(
-                "device_offline", at, f"{reading.device} back online", key=reading.device))
 
     def _bed(self, reading: Reading, at: float) -> list[Draft]:
         st = self.state
@@ -645,55 +557,3 @@ class SafetyEngine:
                 st.ledger.night_bathroom_visits += 1
             st.ledger.night_up_seconds += at - st.night_up_since
         st.night_up_since, st.night_up_rooms, st.night_up_confirmed = None, [], False
-
-    # ----------------------------------------------------------------- summary
-    def _close_summary(self, boundary: float) -> list[Draft]:
-        st, s = self.state, self.settings
-        ledger = st.ledger
-        assert ledger is not None
-        if st.presence == "away" and st.away_since is not None:
-            ledger.away_seconds += boundary - max(st.away_since, ledger.start)
-        day = self.local.day_key(boundary)
-        ledger.active_hours = sorted(set(ledger.active_hours))
-        data = summary_data(ledger, boundary, day, self._local_text, st.history,
-                            s.routine_min_days)
-        out = [Draft(
-            kind=Kind.SUMMARY, type="daily", severity=Severity.INFO, source=dict(SOURCE),
-            mono=boundary + self.alerts.mono_offset, wall=utc(boundary), data=data,
-        )]
-        metrics = metrics_of(ledger)
-        if not ledger.partial and ledger.events > 0:
-            out.extend(self._routine_change(metrics, boundary))
-            st.history.append(metrics)
-            del st.history[:-s.baseline_days]
-        st.ledger = Ledger(start=boundary)
-        st.next_summary_at = self.local.next_at(boundary, s.summary_hour)
-        return out
-
-    def _local_text(self, ts: float) -> str:
-        return self.local.local(ts).isoformat(timespec="minutes")
-
-    def _routine_change(self, metrics: dict[str, float | None], at: float) -> list[Draft]:
-        st, s, book = self.state, self.settings, self.alerts
-        out: list[Draft] = []
-        if len(st.history) < s.routine_min_days:
-            return out
-        base = baseline_of(st.history)
-        for name in CHANGE_METRICS:
-            value = metrics.get(name)
-            if value is None or name not in base or name not in METRICS:
-                continue
-            if is_large(name, value, base[name]):
-                streak = st.change_streak.get(name, 0) + 1
-                st.change_streak[name] = streak
-                if streak >= s.routine_change_days:
-                    self._add(out, book.raise_(
-                        "routine_change", Severity.WARNING, at,
-                        f"{describe(name, value, base[name])} for {streak} days in a row",
-                        key=name, extra={"metric": name, "value": value, "baseline": base[name]},
-                    ))
-            else:
-                st.change_streak[name] = 0
-                self._add(out, book.resolve("routine_change", at, describe(name, value, base[name]),
-                                            key=name))
-        return out
