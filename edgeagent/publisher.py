@@ -31,6 +31,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edgeagent.backoff import Backoff
 from edgeagent.config import MqttConfig
+from edgeagent.errors import EdgeAgentError
 from edgeagent.outbox import Outbox
 from edgeagent.secrets import read_secret
 from edgeagent.topics import Topics
@@ -355,7 +356,7 @@ class Publisher:
         self._connack = loop.create_future()
         try:
             client = self._new_client()
-        except (OSError, ssl.SSLError, ValueError) as exc:
+        except (OSError, ssl.SSLError, ValueError, EdgeAgentError) as exc:
             self._fail(f"TLS/client setup failed: {exc}")
             return None
         def closed(lk: _Link, why: str) -> None:

@@ -31,6 +31,7 @@ from edgeagent.heuristics.passthrough import PassthroughEngine
 from edgeagent.models import Draft, Reading
 from edgeagent.outbox import Outbox, StoredEvent
 from edgeagent.publisher import Publisher
+from edgeagent.secrets import check_private
 from edgeagent.reload import ReloadResult
 from edgeagent.reload import apply as apply_reload
 from edgeagent.topics import Topics
@@ -45,6 +46,14 @@ def build_default_engine(config: AgentConfig) -> Engine:
     """The home's safety engine (pass-through when `heuristics.enabled = false`)."""
     return build_engine(config.heuristics, config.home.timezone,
                         send_raw_states=config.outbox.send_raw_states)
+
+
+def check_secrets(config: AgentConfig) -> None:
+    """Secret files must be private to the agent: raise ConfigError naming the key if not."""
+    if config.mqtt.password_file is not None:
+        check_private(config.mqtt.password_file, "mqtt.password_file")
+    if config.mqtt.key_file is not None:
+        check_private(config.mqtt.key_file, "mqtt.key_file")
 
 
 @dataclass(slots=True)
@@ -94,6 +103,7 @@ class Agent:
         self.status_interval = status_interval
         self._driver_factory = driver_factory
         self.boot_id = boot_id()
+        check_secrets(config)  # refuse to start, naming the key, before touching anything
         self.outbox = Outbox(
             config.outbox.path, config.home.id, boot_id=self.boot_id,
             max_bytes=config.outbox.max_bytes,

@@ -92,3 +92,18 @@ def test_secret_readable_by_others_is_refused(tmp_path):
     assert "chmod 600" in str(info.value) and "hunter2" not in str(info.value)
     secret.chmod(0o600)
     assert read_secret(secret, "mqtt.password_file") == "hunter2"
+
+
+def test_run_refuses_world_readable_password_file(tmp_path):
+    secret = tmp_path / "mqtt.pw"
+    secret.write_text("s3cr3t-planted\n")
+    secret.chmod(0o644)
+    path = tmp_path / "agent.toml"
+    path.write_text(f'[mqtt]\nusername = "home-1"\npassword_file = "{secret}"\n'
+                    f'[outbox]\npath = "{tmp_path}/outbox.db"\n')
+    proc = subprocess.run([sys.executable, "-m", "edgeagent.cli.main", "run", "--config",
+                           str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "mqtt.password_file" in proc.stderr and "chmod 600" in proc.stderr
+    assert "s3cr3t-planted" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "outbox.db").exists()
