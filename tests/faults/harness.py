@@ -8,6 +8,7 @@ and never answers, and read-only views of an outbox file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import socket
@@ -225,10 +226,8 @@ class BlackHoleProxy:
         if self.blackhole:
             return  # swallowed: no error, no answer
         other = pair.upstream if sock is pair.client else pair.client
-        try:
+        with contextlib.suppress(OSError):
             other.sendall(data)
-        except OSError:
-            pass
 
     def _prune(self) -> None:
         with self._lock:

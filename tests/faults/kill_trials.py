@@ -143,7 +143,7 @@ def _last_seq(db: Path) -> int:
         return 0
     try:
         return read_outbox(db)[0]
-    except Exception:  # noqa: BLE001 - the agent may be creating the file right now
+    except Exception:
         return 0
 
 

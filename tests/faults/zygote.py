@@ -22,7 +22,7 @@ PRELOAD = ("edgeagent.cli.main", "edgeagent.supervisor", "edgeagent_mocks.stress
 
 
 def _child(config: str, log: str) -> None:
-    from edgeagent.cli.main import main  # noqa: PLC0415 - already imported, warm
+    from edgeagent.cli.main import main
 
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
@@ -33,8 +33,8 @@ def _child(config: str, log: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
         code = main(["run", "--config", config])
-    except BaseException:  # noqa: BLE001 - report anything, then leave without cleanup
-        import traceback  # noqa: PLC0415
+    except BaseException:
+        import traceback
 
         traceback.print_exc()
         code = 70
@@ -44,11 +44,11 @@ def _child(config: str, log: str) -> None:
 
 
 def serve() -> None:
-    import importlib  # noqa: PLC0415
+    import importlib
 
     for name in PRELOAD:
         importlib.import_module(name)
-    from edgeagent.cli.main import build_parser  # noqa: PLC0415
+    from edgeagent.cli.main import build_parser
 
     build_parser()  # imports every command module
     print("ready", flush=True)
