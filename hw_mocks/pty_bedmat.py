@@ -73,6 +73,7 @@ class PtyBedMat:
         master, slave = os.openpty()
         tty.setraw(slave)  # no echo, no CR/LF translation, as a USB serial adapter
         self._master, self._slave = master, slave
+        self.link_dir.mkdir(parents=True, exist_ok=True)
         link = Path(self.port)
         with contextlib.suppress(FileNotFoundError):
             link.unlink()
