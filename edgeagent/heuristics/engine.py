@@ -48,7 +48,7 @@ ALARM_INPUTS = frozenset({"sos", "sos_cancel", "smoke", "gas", "co"})
 BED_IN = frozenset({"in_bed", "occupied", "in", "on"})
 BED_OUT = frozenset({"out_of_bed", "empty", "out", "off"})
 VITAL_SENSORS = frozenset({"heart_rate", "spo2", "blood_pressure", "temperature", "weight"})
-ACTIVITY_SENSORS = frozenset({"door", "contact", "power", "appliance"})
+ACTIVITY_SENSORS = frozenset({"door", "contact", "appliance"})  # not "power": fridges cycle
 SILENCE_ALERTS = ("bed_exit_no_return", "fall_suspected", "inactivity")
 ESCALATION_WORDS = {
     "sos": "SOS not cancelled",
