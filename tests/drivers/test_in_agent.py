@@ -6,12 +6,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from edgeagent_mocks.pty_bedmat import PtyBedMat
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
 from edgeagent.heuristics.passthrough import PassthroughEngine
 from edgeagent.supervisor import Agent
-from edgeagent_mocks.pty_bedmat import PtyBedMat
 from tests.conftest import RunningAgent, make_config
 from tests.drivers.conftest import wait_for
 from tests.support.mosquitto import Mosquitto
