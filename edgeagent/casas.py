@@ -135,9 +135,13 @@ def load_map(path: str | Path) -> SensorMap:
     return parse_map(data, str(path))
 
 
-def local_to_utc(when: datetime, zone: tzinfo) -> datetime:
-    """A naive local wall time in `zone` as an aware UTC datetime (first of an ambiguous pair)."""
-    return when.replace(tzinfo=zone).astimezone(UTC)
+def local_to_utc(when: datetime, zone: tzinfo, fold: int = 0) -> datetime:
+    """A naive local wall time in `zone` as an aware UTC datetime.
+
+    In the repeated hour of a DST change `fold=0` is the first pass, `fold=1`
+    the second (a sorted log that steps back in UTC has entered the second).
+    """
+    return when.replace(tzinfo=zone, fold=fold).astimezone(UTC)
 
 
 def _state(value: str) -> bool | None:
@@ -150,20 +154,21 @@ def _state(value: str) -> bool | None:
 
 
 def to_reading(record: CasasRecord, spec: SensorSpec | None, zone: tzinfo,
-               mono: float | None = None) -> Reading | None:
+               mono: float | None = None, fold: int = 0) -> Reading | None:
     """The Reading a live driver would have emitted for this line, or None.
 
     None for an unmapped or `ignore` sensor, or a value that is not ON/OFF.
     Motion ON/OFF -> `motion` True/False; contact ON -> `door` "open" (OFF
     "closed"), role from the map; bed ON -> `bed` "in_bed" (OFF
-    "out_of_bed"). `mono` defaults to the UTC epoch seconds of the line.
+    "out_of_bed"). `mono` defaults to the UTC epoch seconds of the line;
+    `fold` picks the second pass through a repeated DST hour.
     """
     if spec is None or spec.kind == "ignore":
         return None
     state = _state(record.value)
     if state is None:
         return None
-    wall = local_to_utc(record.when, zone)
+    wall = local_to_utc(record.when, zone, fold)
     data: dict[str, Any] = {"line": record.line}
     if record.activity:
         data["activity"] = record.activity

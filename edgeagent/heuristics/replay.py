@@ -89,15 +89,23 @@ def replay_lines(lines: Iterable[str], sensor_map: SensorMap, timezone: str,
     sensors = sensor_map.sensors
 
     def good_readings() -> Iterable[Reading]:
+        latest: float | None = None
         for item in parse_lines(lines):
             if isinstance(item, LineError):
                 result.errors.append(item)
                 continue
             result.records += 1
-            reading = to_reading(item, sensors.get(item.sensor), zone)
+            spec = sensors.get(item.sensor)
+            reading = to_reading(item, spec, zone)
             if reading is None:
                 result.unmapped += 1
                 continue
+            if latest is not None and reading.wall.timestamp() < latest:
+                # A sorted local log stepping back in UTC: the second pass of a DST hour.
+                second = to_reading(item, spec, zone, fold=1)
+                if second is not None and second.wall.timestamp() >= latest:
+                    reading = second
+            latest = max(latest or 0.0, reading.wall.timestamp())
             yield reading
 
     return run_readings(engine, good_readings(), result)

@@ -182,3 +182,23 @@ def test_replay_refuses_bad_inputs_with_exit_2(tmp_path: Path,
     assert main(["replay", str(log), "--map", str(bad_map)]) == 2
     assert "map error" in capsys.readouterr().err
     assert main(["replay", str(tmp_path / "nope.txt"), "--map", str(sensor_map)]) == 2
+
+
+def test_replay_walks_through_the_repeated_autumn_hour(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # 25 Oct 2026 in Amsterdam: 02:00-03:00 happens twice. A sorted local log
+    # reads 02:51 (first pass, CEST = 00:51 UTC) then 02:30 (second pass, CET =
+    # 01:30 UTC): 39 real minutes of silence in between, not minus 21.
+    log, sensor_map = tmp_path / "events.txt", tmp_path / "map.toml"
+    sensor_map.write_text(MAP)
+    log.write_text(
+        "2026-10-24 22:30:00 M_BED ON\n2026-10-24 22:31:00 MAT ON\n"
+        "2026-10-25 02:50:00 MAT OFF\n2026-10-25 02:51:00 M_BATH ON\n"
+        "2026-10-25 02:30:00 M_KITCHEN ON\n")
+    assert main(["replay", str(log), "--map", str(sensor_map), "--timezone",
+                 "Europe/Amsterdam", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [(a["ts"], a["local"], a["state"]) for a in doc["alerts"]] == [
+        ("2026-10-25T01:11:00.000Z", "2026-10-25T02:11:00+01:00", "raised"),
+        ("2026-10-25T01:30:00.000Z", "2026-10-25T02:30:00+01:00", "resolved"),
+    ]
