@@ -1,0 +1,424 @@
+"""`mqtt.local`: readings from the home-automation broker already in the home.
+
+Zigbee2MQTT, Tasmota and ESPHome plugs and sensors publish JSON (or plain
+values) on their own topics. A mapping — inline `[[drivers.map]]` tables or a
+TOML `map_file` with `[[map]]` tables — says which topic and JSON field
+(dotted path: `ENERGY.Power` for Tasmota) is which sensor kind, in which room,
+with which role (`kettle`, `microwave`, `tv`, `fridge_door`). Mapped values
+become ordinary readings: `contact` becomes `door` "open"/"closed" as from
+`gpio.contact`, `motion`/`occupancy` become `motion` True/False, numbers keep
+their kind (`power`, `temperature`, ...). A `power` entry with a role or a
+`threshold_w` also drives an `ApplianceDetector`: power at or above the
+threshold for `on_after_s` emits `appliance` True (with the role), below for
+`off_after_s` emits False. Timers run on the injected clock.
+
+Malformed JSON, unmapped topics, missing fields and unusable values are
+counted and logged, never raised. paho runs its network thread; every
+message is handed to the asyncio loop, which alone touches driver state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import tomllib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState
+from edgeagent.secrets import read_secret
+
+from .appliance import ApplianceDetector
+
+log = logging.getLogger(__name__)
+
+SleepFn = Callable[[float], Awaitable[None]]
+
+NUMERIC_KINDS = frozenset({"power", "energy", "temperature", "humidity", "voltage", "current",
+                           "illuminance", "battery", "pressure", "co2"})
+BINARY_KINDS = frozenset({"contact", "motion", "occupancy", "switch", "water_leak", "smoke"})
+UNITS = {"power": "W", "energy": "kWh", "temperature": "degC", "humidity": "%",
+         "voltage": "V", "current": "A", "illuminance": "lx", "battery": "%",
+         "pressure": "hPa", "co2": "ppm"}
+DEFAULT_STEP = {"power": 10.0, "temperature": 0.2, "humidity": 2.0, "energy": 0.01}
+TRUE_WORDS = frozenset({"on", "true", "1", "yes", "closed", "close", "detected", "occupied"})
+FALSE_WORDS = frozenset({"off", "false", "0", "no", "open", "clear", "vacant"})
+
+
+class BadValue(ValueError):
+    """A mapped field holds something its kind cannot use."""
+
+
+class MapEntry(BaseModel):
+    """One topic + field -> one sensor. `field = ""` means the whole payload (ESPHome states)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topic: str = Field(min_length=1)
+    field: str = ""
+    kind: str = Field(min_length=1)
+    device: str | None = None
+    room: str | None = None
+    role: str | None = None
+    invert: bool = False
+    threshold_w: float | None = Field(default=None, gt=0)
+    on_after_s: float | None = Field(default=None, ge=0)
+    off_after_s: float | None = Field(default=None, ge=0)
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, value: str) -> str:
+        for i, level in enumerate(value.split("/")):
+            if ("#" in level and (level != "#" or i != value.count("/"))) or \
+                    ("+" in level and level != "+"):
+                raise ValueError(f"invalid MQTT topic filter {value!r}")
+        return value
+
+    @property
+    def detects_appliance(self) -> bool:
+        return self.kind == "power" and (self.role is not None or self.threshold_w is not None)
+
+    def device_name(self) -> str:
+        if self.device:
+            return self.device
+        skip = {"zigbee2mqtt", "tele", "stat", "SENSOR", "STATE", "sensor", "state", "+", "#"}
+        parts = [p for p in self.topic.split("/") if p and p not in skip]
+        return "_".join(parts) or self.topic
+
+
+def load_map_file(path: Path) -> list[MapEntry]:
+    """Read `[[map]]` tables from a TOML file; errors name the file and the entry."""
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"cannot read map_file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"map_file {path} is not valid TOML: {exc}") from None
+    tables = doc.get("map", [])
+    if not isinstance(tables, list):
+        raise ValueError(  # noqa: TRY004 - pydantic reports ValueError as a config error
+            f"map_file {path}: `map` must be an array of tables ([[map]])")
+    entries = []
+    for i, table in enumerate(tables):
+        try:
+            entries.append(MapEntry.model_validate(table))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ValueError(f"map_file {path}: map[{i}].{where}: {first['msg']}") from None
+    return entries
+
+
+class MqttLocalOptions(DriverOptions):
+    """The `[[drivers]]` table of type `mqtt.local` (keys in docs/environment.md)."""
+
+    broker: str = "mqtt://127.0.0.1:1883"
+    username: str | None = None
+    password_file: Path | None = None
+    client_id: str | None = None
+    keepalive_s: int = Field(default=30, ge=5)
+    map: list[MapEntry] = Field(default_factory=list)
+    map_file: Path | None = None
+    subscribe: list[str] = Field(default_factory=list)
+    power_threshold_w: float = Field(default=20, gt=0)
+    on_after_s: float = Field(default=5, ge=0)
+    off_after_s: float = Field(default=30, ge=0)
+    report_interval_s: float = Field(default=300, ge=0)
+    tick_s: float = Field(default=1, gt=0)
+    reconnect_min_s: int = Field(default=1, ge=1)
+    reconnect_max_s: int = Field(default=120, ge=1)
+
+    @field_validator("broker")
+    @classmethod
+    def _broker(cls, value: str) -> str:
+        url = urlsplit(value)
+        if url.scheme not in ("mqtt", "tcp") or not url.hostname:
+            raise ValueError(f"broker must look like mqtt://host:1883, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _mapping(self) -> MqttLocalOptions:
+        if self.map_file is not None:
+            self.map = [*self.map, *load_map_file(self.map_file)]
+            self.map_file = None  # loaded once; a reload re-reads the config and the file
+        if not self.map:
+            raise ValueError("no mapping: add [[drivers.map]] tables or a map_file")
+        return self
+
+
+def lookup(doc: Any, path: str) -> Any:
+    """Follow a dotted path through dicts (and list indexes); KeyError if absent."""
+    if not path:
+        return doc
+    cur = doc
+    for part in path.split("."):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
+            raise KeyError(path)
+    return cur
+
+
+def to_number(value: Any) -> float:
+    if isinstance(value, bool) or value is None:
+        raise BadValue(f"{value!r} is not a number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise BadValue(f"{value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise BadValue(f"{value!r} is not a finite number")
+    return number
+
+
+def to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+    raise BadValue(f"{value!r} is not on/off")
+
+
+def convert(entry: MapEntry, raw: Any) -> tuple[str, Any]:
+    """(sensor, value) of a reading for one mapped value; BadValue if unusable."""
+    kind = entry.kind
+    if kind in NUMERIC_KINDS:
+        return kind, to_number(raw)
+    if kind in BINARY_KINDS:
+        flag = to_bool(raw) != entry.invert
+        if kind == "contact":  # Zigbee2MQTT: contact true = magnet present = closed
+            return "door", "closed" if flag else "open"
+        if kind in ("motion", "occupancy"):
+            return "motion", flag
+        return kind, flag
+    if isinstance(raw, dict | list) or raw is None:
+        raise BadValue(f"{type(raw).__name__} where a {kind} value was expected")
+    return kind, raw
+
+
+@dataclass(slots=True)
+class _Slot:
+    """Per mapping entry: what was last emitted, and the appliance detector if any."""
+
+    entry: MapEntry
+    last: tuple[Any, float] | None = None
+    detector: ApplianceDetector | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class MqttLocalDriver(Driver):
+    """Subscribes to the home's own broker and turns mapped fields into readings."""
+
+    Options: ClassVar[type[DriverOptions]] = MqttLocalOptions
+    options: MqttLocalOptions
+
+    def __init__(self, options: DriverOptions, context: DriverContext, *,
+                 sleep: SleepFn | None = None) -> None:
+        super().__init__(options, context)
+        assert isinstance(options, MqttLocalOptions)
+        self.options = options
+        self._sleep: SleepFn = sleep or asyncio.sleep
+        o = options
+        self.slots: list[_Slot] = []
+        for entry in o.map:
+            slot = _Slot(entry)
+            if entry.detects_appliance:
+                slot.detector = ApplianceDetector(
+                    entry.threshold_w or o.power_threshold_w,
+                    o.on_after_s if entry.on_after_s is None else entry.on_after_s,
+                    o.off_after_s if entry.off_after_s is None else entry.off_after_s)
+            self.slots.append(slot)
+        self.filters = sorted({e.topic for e in o.map} | set(o.subscribe))
+        self.client: mqtt.Client | None = None
+        self.connected = False
+        self.subscribed = False
+        self.unmapped: dict[str, int] = {}
+
+    # --- connection (paho thread -> asyncio loop) ---
+
+    def _make_client(self, loop: asyncio.AbstractEventLoop) -> mqtt.Client:
+        o = self.options
+        client = mqtt.Client(CallbackAPIVersion.VERSION2,
+                             client_id=o.client_id or f"edgeagent-{o.name}", clean_session=True)
+        if o.username:
+            password = read_secret(o.password_file, "password_file") if o.password_file else None
+            client.username_pw_set(o.username, password)
+        client.reconnect_delay_set(o.reconnect_min_s, o.reconnect_max_s)
+
+        def on_connect(c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+            if not rc.is_failure:  # again on every reconnect: clean session
+                c.subscribe([(topic, 0) for topic in self.filters])
+            loop.call_soon_threadsafe(self._on_link, not rc.is_failure, str(rc))
+
+        def on_subscribe(_c: mqtt.Client, _u: Any, _m: int, codes: list[Any], _p: Any) -> None:
+            refused = [str(rc) for rc in codes if rc.is_failure]
+            loop.call_soon_threadsafe(self._on_subscribed, refused)
+
+        def on_disconnect(_c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+            loop.call_soon_threadsafe(self._on_link, False, f"disconnected: {rc}")
+
+        def on_connect_fail(_c: mqtt.Client, _u: Any) -> None:
+            loop.call_soon_threadsafe(self._on_link, False, "cannot connect (refused or "
+                                                            "unreachable); retrying")
+
+        def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+            loop.call_soon_threadsafe(self.handle_message, msg.topic, bytes(msg.payload))
+
+        client.on_connect = on_connect
+        client.on_disconnect = on_disconnect
+        client.on_subscribe = on_subscribe
+        client.on_connect_fail = on_connect_fail
+        client.on_message = on_message
+        return client
+
+    def _on_subscribed(self, refused: list[str]) -> None:
+        self.subscribed = not refused
+        if refused:
+            self.count("subscribe_refused")
+            self.set_health(HealthState.DEGRADED, f"subscription refused: {', '.join(refused)}")
+
+    def _on_link(self, up: bool, reason: str) -> None:
+        self.connected = up
+        self.subscribed = self.subscribed and up
+        if up:
+            self.set_health(HealthState.OK, "")
+        else:
+            self.count("disconnects")
+            self.set_health(HealthState.DEGRADED, f"broker {self.options.broker}: {reason}")
+        self._details()
+
+    async def run(self) -> None:
+        self.set_health(HealthState.STARTING, f"connecting to {self.options.broker}")
+        loop = asyncio.get_running_loop()
+        url = urlsplit(self.options.broker)
+        self.client = client = self._make_client(loop)
+        client.connect_async(url.hostname or "127.0.0.1", url.port or 1883,
+                             keepalive=self.options.keepalive_s)
+        client.loop_start()
+        try:
+            while True:
+                await self._sleep(self.options.tick_s)
+                self.tick()
+        finally:
+            client.disconnect()
+            client.loop_stop()
+            self.client = None
+            self.connected = False
+
+    # --- messages to readings (event loop only) ---
+
+    def handle_message(self, topic: str, payload: bytes) -> None:
+        self.count("messages")
+        slots = [s for s in self.slots if mqtt.topic_matches_sub(s.entry.topic, topic)]
+        if not slots:
+            self.count("unknown_topics")
+            if topic in self.unmapped or len(self.unmapped) < 50:
+                self.unmapped[topic] = self.unmapped.get(topic, 0) + 1
+            log.debug("unmapped topic %s", topic)
+            return
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            self.count("malformed_payloads")
+            log.warning("%s: payload is not UTF-8: %r", topic, payload[:60])
+            return
+        try:
+            doc: Any = json.loads(text)
+        except ValueError:
+            if any(s.entry.field for s in slots):
+                self.count("malformed_json")
+                log.warning("%s: malformed JSON: %r", topic, text[:120])
+                return
+            doc = text  # ESPHome and Tasmota stat topics send plain values
+        now = self.context.clock.monotonic()
+        for slot in slots:
+            self._apply(slot, topic, doc, now)
+        self._details()
+
+    def _apply(self, slot: _Slot, topic: str, doc: Any, now: float) -> None:
+        entry = slot.entry
+        try:
+            raw = lookup(doc, entry.field)
+        except KeyError:
+            self.count("missing_fields")
+            log.debug("%s: no field %r", topic, entry.field)
+            return
+        try:
+            sensor, value = convert(entry, raw)
+        except BadValue as exc:
+            self.count("bad_values")
+            log.warning("%s %s: %s", topic, entry.field or "(payload)", exc)
+            return
+        self.count("values")
+        if self._due(slot, value, now):
+            slot.last = (value, now)
+            data: dict[str, Any] = {"topic": topic, "field": entry.field, "kind": entry.kind}
+            if entry.kind in UNITS:
+                data["unit"] = UNITS[entry.kind]
+            self.count("readings")
+            self.context.emit(self.reading(sensor, value, device=entry.device_name(),
+                                           room=entry.room, role=entry.role, data=data))
+        if slot.detector is not None and isinstance(value, float):
+            self._appliance(slot, slot.detector.feed(value, now))
+
+    def _due(self, slot: _Slot, value: Any, now: float) -> bool:
+        if slot.last is None or now - slot.last[1] >= self.options.report_interval_s:
+            return True
+        old = slot.last[0]
+        if isinstance(value, float) and isinstance(old, float):
+            moved = abs(value - old)
+            return moved > 0 and moved >= DEFAULT_STEP.get(slot.entry.kind, 0.0)
+        return bool(value != old)
+
+    def _appliance(self, slot: _Slot, change: bool | None) -> None:
+        det = slot.detector
+        if change is None or det is None:
+            return
+        entry = slot.entry
+        now = self.context.clock.monotonic()
+        data: dict[str, Any] = {"power_w": det.power_w, "threshold_w": det.threshold_w}
+        if change is False and det.on_since is not None:
+            data["on_for_s"] = round(now - det.on_since, 1)
+        self.count("appliance_on" if change else "appliance_off")
+        self.context.emit(self.reading("appliance", change, device=entry.device_name(),
+                                       room=entry.room, role=entry.role, data=data))
+
+    def tick(self) -> None:
+        """Run appliance timers: a kettle that stays on needs no new report to count."""
+        now = self.context.clock.monotonic()
+        for slot in self.slots:
+            if slot.detector is not None:
+                self._appliance(slot, slot.detector.tick(now))
+
+    def _details(self) -> None:
+        self.health.details = {
+            "broker": self.options.broker, "connected": self.connected,
+            "subscriptions": list(self.filters),
+            "unmapped_topics": dict(self.unmapped),
+            "appliances": {s.entry.device_name(): {"role": s.entry.role, "on": s.detector.on,
+                                                    "power_w": s.detector.power_w}
+                           for s in self.slots if s.detector is not None},
+        }
+
+    async def close(self) -> None:
+        if self.client is not None:
+            self.client.disconnect()
+            self.client.loop_stop()
+            self.client = None
