@@ -162,7 +162,7 @@ class AdvertEnvDriver(Driver):
         while True:
             scanner = BleakScanner(
                 self.on_advertisement, scanning_mode="passive",
-                bluez={"adapter": o.adapter, "or_patterns": self._or_patterns()},
+                bluez={"adapter": o.adapter, "or_patterns": list(self._or_patterns())},
                 backend=self.backend.scanner)
             try:
                 async with asyncio.timeout(o.operation_timeout_s):
