@@ -18,7 +18,7 @@ answers `{"ok": true, "result": ...}` or `{"ok": false, "error": "..."}`.
   type `test` through the normal outbox -> publisher path; answers
   `{"stage": "stored", "seq": ...}` at once and `{"stage": "acked", ...}`
   when the broker's PUBACK is recorded for that seq (or `ok: false` on
-  timeout).
+  timeout), then closes the connection.
 - `outbox-purge`: delete delivered history now (the daemon owns the writer).
 """
 
@@ -235,6 +235,7 @@ class ControlServer:
             return False
         elif cmd == "test-alarm":
             await self._test_alarm(request, writer)
+            return False  # a multi-line answer ends with the connection
         elif cmd == "outbox-purge":
             purged = agent.outbox.purge_delivered()
             await self._send(writer, {"ok": True, "result": {"purged": purged}})

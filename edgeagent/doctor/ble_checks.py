@@ -130,7 +130,7 @@ async def _scan(scanner_cls: Any, wanted: dict[str, DriverOptions | Any],
             service = getattr(dev, "service", None)
             if (address and device.address.upper() == address.upper()) or \
                     (local and (adv.local_name or device.name) == local) or \
-                    (service and service.lower() in [u.lower() for u in adv.service_uuids]):
+                    (service and service.lower() in _short_uuids(adv.service_uuids)):
                 seen[dev_id] = adv.rssi
         if len(seen) == len(wanted):
             everyone.set()
@@ -144,6 +144,17 @@ async def _scan(scanner_cls: Any, wanted: dict[str, DriverOptions | Any],
     finally:
         await scanner.stop()
     return seen
+
+
+def _short_uuids(uuids: list[str]) -> set[str]:
+    parsers = importlib.import_module("edgeagent_drivers.ble.parsers")
+    out = set()
+    for uuid in uuids:
+        try:
+            out.add(str(parsers.short_uuid(uuid)).lower())
+        except Exception:  # noqa: BLE001 - vendor UUIDs have no short form
+            out.add(uuid.lower())
+    return out
 
 
 def scan_monitors(opts: DriverOptions, env: DoctorEnv) -> list[CheckResult]:

@@ -1,0 +1,214 @@
+"""The control socket: owner+group only, JSON lines, live stream, test alarm end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from edgeagent.control import (
+    ControlClient,
+    ControlServer,
+    ControlSocketInUse,
+    DaemonUnreachable,
+    read_lines,
+    socket_mode,
+)
+from edgeagent.models import Reading
+from edgeagent.supervisor import Agent
+from tests.conftest import RunningAgent, make_config
+from tests.support.mosquitto import free_port
+
+
+async def wait_until(predicate, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        await asyncio.sleep(0.01)
+
+
+def server_of(agent: Agent) -> ControlServer:
+    return next(fn.__self__ for fn in agent.listeners
+                if isinstance(getattr(fn, "__self__", None), ControlServer))
+
+
+def reading(driver: str = "pir-1", room: str = "hall", sensor: str = "motion",
+            value: object = True) -> Reading:
+    return Reading(driver=driver, device=driver, sensor=sensor, value=value, mono=1.0,
+                   wall=datetime(2026, 1, 1, tzinfo=UTC), room=room)
+
+
+async def request(path, doc):
+    return await asyncio.to_thread(ControlClient(path).request, doc)
+
+
+async def test_socket_is_owner_and_group_only_and_removed_on_stop(tmp_path, always_synced):
+    config = make_config(tmp_path, f"mqtt://127.0.0.1:{free_port()}")
+    path = tmp_path / "control.sock"
+    async with RunningAgent(Agent(config, sync_probe=always_synced)):
+        mode = os.stat(path).st_mode
+        assert stat.S_ISSOCK(mode)
+        assert socket_mode(path) == 0o660  # no access for others
+        assert not mode & (stat.S_IROTH | stat.S_IWOTH | stat.S_IXOTH)
+        status = await request(path, {"cmd": "status"})
+        assert status["home"] == "home-1" and "drivers" in status
+    assert not path.exists()
+    with pytest.raises(DaemonUnreachable, match="daemon not running"):
+        ControlClient(path).request({"cmd": "status"})
+
+
+async def test_others_cannot_connect(tmp_path, always_synced):
+    """An unprivileged uid is refused by the socket's mode (we are root here to switch uid)."""
+    python = shutil.which("python3", path="/usr/bin:/bin")
+    if os.geteuid() != 0 or python is None:
+        pytest.skip("needs root and a system python3 to run a client as another uid")
+    public = Path(tempfile.mkdtemp(prefix="edgeagent-ctl-"))
+    public.chmod(0o755)  # the directory lets anyone through: only the socket's mode decides
+    path = public / "control.sock"
+    config = make_config(tmp_path, f"mqtt://127.0.0.1:{free_port()}",
+                         control={"socket": str(path)})
+    code = ("import socket,sys\ns=socket.socket(socket.AF_UNIX)\n"
+            f"try:\n s.connect({str(path)!r})\nexcept PermissionError:\n sys.exit(13)\n"
+            "sys.exit(0)")
+
+    def as_nobody() -> int:
+        return subprocess.run([python, "-c", code], user=65534, group=65534,
+                              check=False).returncode
+
+    try:
+        async with RunningAgent(Agent(config, sync_probe=always_synced)):
+            assert await asyncio.to_thread(as_nobody) == 13
+            path.chmod(0o666)  # control: the same client gets in once others may write
+            assert await asyncio.to_thread(as_nobody) == 0
+    finally:
+        shutil.rmtree(public, ignore_errors=True)
+
+
+async def test_stale_socket_is_replaced_and_a_live_one_is_not(tmp_path, always_synced):
+    path = tmp_path / "control.sock"
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(path))
+    stale.close()  # a dead daemon's leftover: nobody listens
+    config = make_config(tmp_path, f"mqtt://127.0.0.1:{free_port()}")
+    agent = Agent(config, sync_probe=always_synced)
+    async with RunningAgent(agent):
+        assert (await request(path, {"cmd": "health"}))["home"] == "home-1"
+        with pytest.raises(ControlSocketInUse):
+            await ControlServer(agent, path).start()
+        assert (await request(path, {"cmd": "health"}))["home"] == "home-1"
+
+
+async def test_bad_requests_get_errors_and_the_connection_survives(tmp_path, always_synced):
+    config = make_config(tmp_path, f"mqtt://127.0.0.1:{free_port()}")
+    path = tmp_path / "control.sock"
+    async with RunningAgent(Agent(config, sync_probe=always_synced)):
+        reader, writer = await asyncio.open_unix_connection(str(path))
+        writer.write(b"this is not json\n[1,2]\n{\"cmd\": \"reboot\"}\n{\"cmd\": \"health\"}\n")
+        await writer.drain()
+        answers = [json.loads(await reader.readline()) for _ in range(4)]
+        writer.close()
+        assert answers[0]["ok"] is False and "bad request" in answers[0]["error"]
+        assert answers[1]["error"] == "bad request: not an object"
+        assert "unknown command 'reboot'" in answers[2]["error"]
+        assert answers[3]["ok"] is True and answers[3]["result"]["mqtt"]
+
+
+async def test_subscribe_streams_filtered_readings_and_events(tmp_path, always_synced):
+    config = make_config(tmp_path, f"mqtt://127.0.0.1:{free_port()}")
+    path = tmp_path / "control.sock"
+    agent = Agent(config, sync_probe=always_synced)
+    async with RunningAgent(agent):
+        stream = read_lines(path, {"cmd": "subscribe", "filter": {"room": "bedroom"}})
+        first = await anext(stream)
+        assert first["ok"] and first["result"]["subscribed"] == {"room": "bedroom"}
+        agent._emit(reading("pir-hall", "hall"))
+        agent._emit(reading("pir-bed", "bedroom"))
+        got = await asyncio.wait_for(anext(stream), 5)
+        assert got["what"] == "reading" and got["payload"]["driver"] == "pir-bed"
+        assert got["dropped"] == 0
+        got = await asyncio.wait_for(anext(stream), 5)  # the event the reading became
+        assert got["what"] == "event" and got["payload"]["source"]["room"] == "bedroom"
+        assert got["payload"]["seq"] >= 1
+        await stream.aclose()
+        await wait_until(lambda: not server_of(agent).subscribers)
+
+
+async def test_a_client_that_stops_reading_never_slows_the_agent(tmp_path, always_synced):
+    config = make_config(tmp_path, f"mqtt://127.0.0.1:{free_port()}")
+    path = tmp_path / "control.sock"
+    agent = Agent(config, sync_probe=always_synced)
+    async with RunningAgent(agent):
+        server = server_of(agent)
+        stuck = socket.socket(socket.AF_UNIX)
+        stuck.connect(str(path))
+        stuck.sendall(b'{"cmd": "subscribe"}\n')  # ...and never reads again
+        await wait_until(lambda: len(server.subscribers) == 1)
+        big = "x" * 2000
+        started = time.perf_counter()
+        for i in range(5000):
+            for listener in list(agent.listeners):
+                listener("reading", {"driver": "d", "room": None, "sensor": "s", "value": big,
+                                     "n": i})
+        spent = time.perf_counter() - started
+        await asyncio.sleep(0)  # let the writer run into the full socket buffer
+        for _ in range(5000):
+            for listener in list(agent.listeners):
+                listener("reading", {"driver": "d", "room": None, "sensor": "s", "value": big})
+        assert server.dropped > 0
+        assert server.subscribers[0].queue.qsize() <= server.queue_size
+        assert spent < 2.0, f"listeners took {spent:.2f}s for 5000 readings"
+        # The daemon still answers everyone else.
+        health = await request(path, {"cmd": "health"})
+        assert health["control"]["dropped"] == server.dropped
+        stuck.close()
+
+
+async def test_test_alarm_is_acknowledged_end_to_end(tmp_path, mosquitto, platform,
+                                                     always_synced):
+    config = make_config(tmp_path, mosquitto.url)
+    path = tmp_path / "control.sock"
+    agent = Agent(config, sync_probe=always_synced)
+    async with RunningAgent(agent):
+        await wait_until(lambda: agent.publisher.connected)
+        answers = [a async for a in read_lines(path, {"cmd": "test-alarm", "severity": "warning",
+                                                      "timeout": 10})]
+        assert [a["stage"] for a in answers] == ["stored", "acked"]
+        seq = answers[0]["seq"]
+        assert answers[1]["seq"] == seq and answers[1]["delivered_at"] > 0
+        platform.wait_for(lambda s: any(e.get("type") == "test" for e in s.events()))
+        event = next(e for e in platform.events() if e["type"] == "test")
+        assert event["kind"] == "alert" and event["severity"] == "warning"
+        assert event["seq"] == seq and event["alert"]["state"] == "raised"
+        assert agent.outbox.stats().pending == 0
+
+
+async def test_test_alarm_without_a_broker_times_out_and_stays_pending(tmp_path,
+                                                                         always_synced):
+    config = make_config(tmp_path, f"mqtt://127.0.0.1:{free_port()}")
+    path = tmp_path / "control.sock"
+    agent = Agent(config, sync_probe=always_synced)
+    async with RunningAgent(agent):
+        answers = [a async for a in read_lines(path, {"cmd": "test-alarm", "timeout": 0.3})]
+        assert answers[0]["stage"] == "stored"
+        assert answers[1]["ok"] is False and answers[1]["stage"] == "timeout"
+        assert "stays in the outbox" in answers[1]["error"]
+        assert agent.outbox.stats().pending == 1
+
+
+async def test_test_alarm_refuses_critical(tmp_path, always_synced):
+    config = make_config(tmp_path, f"mqtt://127.0.0.1:{free_port()}")
+    async with RunningAgent(Agent(config, sync_probe=always_synced)):
+        answers = [a async for a in read_lines(tmp_path / "control.sock",
+                                               {"cmd": "test-alarm", "severity": "critical"})]
+        assert answers[0]["ok"] is False and "info or warning" in answers[0]["error"]
