@@ -81,13 +81,17 @@ class PublisherHealth:
     inflight: int = 0
     connected_since: float | None = None
     attempt_times: list[float] = field(default_factory=list)
+    # The broker's last "no" to an event (PUBACK reason code). Kept across reconnects:
+    # mosquitto 2.0 closes the link after a denied PUBLISH and the next CONNACK clears
+    # last_error, which would hide why nothing gets through.
+    last_refusal: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "state": str(self.state), "broker": self.broker, "last_error": self.last_error,
             "connect_attempts": self.connect_attempts, "connections": self.connections,
             "published": self.published, "acked": self.acked, "rejected": self.rejected,
-            "inflight": self.inflight,
+            "inflight": self.inflight, "last_refusal": self.last_refusal,
         }
 
 
@@ -413,7 +417,9 @@ class Publisher:
         self.wake()
 
     def _on_disconnect_reason(self, client: mqtt.Client, rc: ReasonCode) -> None:
-        if self._current(client) and rc.is_failure:
+        # After a refused CONNACK paho also reports a disconnect ("Protocol error"): keep the
+        # broker's own reason (bad credentials, not authorised) in last_error.
+        if self._current(client) and rc.is_failure and self.health.state is not LinkState.REFUSED:
             self._fail(f"disconnected from {self.health.broker}: {rc.getName()}")
 
     def _on_link_closed(self, link: _Link, reason: str) -> None:
@@ -446,11 +452,13 @@ class Publisher:
         if rc.is_failure:
             # The broker said no (ACL, quota): keep the event, say why, do not hammer.
             self.health.rejected += 1
-            self._fail(f"broker refused event seq {seq}: {rc.getName()}")
+            self.health.last_refusal = f"broker refused event seq {seq}: {rc.getName()}"
+            self._fail(self.health.last_refusal)
             self._paused_until = time.monotonic() + self._backoff.next_delay() + 1.0
             assert self._loop is not None
             self._loop.call_later(self._paused_until - time.monotonic(), self.wake)
             return
+        self.health.last_refusal = ""
         self._acked.append(seq)
         if not self._ack_flush_scheduled:
             self._ack_flush_scheduled = True
