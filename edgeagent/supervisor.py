@@ -31,9 +31,9 @@ from edgeagent.heuristics.passthrough import PassthroughEngine
 from edgeagent.models import Draft, Reading
 from edgeagent.outbox import Outbox, StoredEvent
 from edgeagent.publisher import Publisher
-from edgeagent.secrets import check_private
 from edgeagent.reload import ReloadResult
 from edgeagent.reload import apply as apply_reload
+from edgeagent.secrets import check_private
 from edgeagent.topics import Topics
 
 log = logging.getLogger(__name__)

@@ -78,7 +78,7 @@ class Mosquitto:
             wait_port(self.port)
         except TimeoutError:
             self.stop()
-            raise RuntimeError(f"mosquitto failed to start: {self.log.read_text()[-2000:]}")
+            raise RuntimeError(f"mosquitto failed to start: {self.log_text()[-2000:]}") from None
         return self
 
     def stop(self) -> None:
