@@ -132,7 +132,7 @@ def percentile(values: list[float], pct: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    rank = max(1, int(round(pct / 100 * len(ordered) + 0.4999)))
+    rank = max(1, round(pct / 100 * len(ordered) + 0.4999))
     return ordered[min(rank, len(ordered)) - 1]
 
 
@@ -153,7 +153,8 @@ def machine() -> dict[str, Any]:
 
 def _mosquitto_version() -> str:
     try:
-        out = subprocess.run([MOSQUITTO, "-h"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run([MOSQUITTO, "-h"], capture_output=True, text=True, timeout=5,
+                             check=False)
     except OSError:
         return "?"
     first = (out.stdout or out.stderr).splitlines()

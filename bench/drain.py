@@ -31,9 +31,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from _common import Broker, emit, log
-from paho.mqtt.enums import CallbackAPIVersion
-
 from _fast_outbox import FastOutbox
+from paho.mqtt.enums import CallbackAPIVersion
 
 from edgeagent.config import MqttConfig
 from edgeagent.models import Draft, Kind, Severity

@@ -135,7 +135,10 @@ class Fleet:
         self.reports: dict[int, dict[str, Any]] = {}
         self.attempts: list[float] = []
         self.lock = threading.Lock()
-        workers = max(1, min(args.workers, homes // 10 or 1))
+        # paho's loop() uses select(), which cannot watch a descriptor >= 1024 (it reports
+        # "connection lost"); a home holds ~7 (socket, paho's socketpair, SQLite db/wal/shm),
+        # so one process carries at most --per-worker homes.
+        workers = max(1, min(args.workers, homes // 10 or 1), -(-homes // args.per_worker))
         per = -(-homes // workers)
         self.procs: list[subprocess.Popen[str]] = []
         for w in range(workers):
@@ -233,6 +236,7 @@ def scenario(args: argparse.Namespace, homes: int, no_jitter: bool) -> dict[str,
             up = fleet.wait(lambda: fleet.total("connected") == homes, args.timeout)
             if up is None:
                 out["error"] = f"only {fleet.total('connected')} of {homes} connected"
+                log(f"[{label}] {out['error']}")
                 return out
             t_start = fleet.started()
             out["connect"] = {"all_connected_s": round(up - t_start, 2),
@@ -297,6 +301,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--homes", default="10,100,1000")
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--per-worker", type=int, default=100,
+                        help="homes per process at most (select() and its 1024-fd limit)")
     parser.add_argument("--rate", type=float, default=0.2, help="events/s per home")
     parser.add_argument("--steady", type=float, default=12.0,
                         help="seconds; > 10 so the backoff resets (STABLE_CONNECTION_S)")
@@ -313,7 +319,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if args.worker:
         asyncio.run(worker(args))

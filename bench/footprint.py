@@ -86,7 +86,7 @@ class AgentUnderTest:
 
 def library_baseline(seconds: float) -> float:
     code = ("import paho.mqtt.client, pydantic, sqlite3, time, sys; "
-            "sys.stdout.write('x'); sys.stdout.flush(); time.sleep(%f)" % seconds)
+            f"sys.stdout.write('x'); sys.stdout.flush(); time.sleep({seconds})")
     proc = subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE)
     assert proc.stdout is not None
     proc.stdout.read(1)

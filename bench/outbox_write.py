@@ -28,13 +28,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from _common import emit, log
-
 from _fast_outbox import FastOutbox, iso_utc_fast, render_fast
 
 from edgeagent.clock import iso_utc
 from edgeagent.models import ClockQuality, Draft, Kind, Severity
 from edgeagent.outbox import Outbox, _render
-
 
 CPU_US: dict[str, list[float]] = {}
 
