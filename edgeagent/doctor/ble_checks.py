@@ -18,6 +18,7 @@ from typing import Any
 
 from edgeagent.config import AgentConfig
 from edgeagent.driver import DriverOptions
+from edgeagent.provision.i18n import _
 
 from .env import DoctorEnv
 from .result import CheckResult, fail, ok, skip
@@ -31,7 +32,7 @@ def check_ble(config: AgentConfig, env: DoctorEnv) -> list[CheckResult]:
         adapter = check_adapter(opts, env)
         results.append(adapter)
         if adapter.status is not adapter.status.PASS:
-            results.extend(skip(f"ble.monitor[{d}]", "no usable adapter")
+            results.extend(skip(f"ble.monitor[{d}]", _("no usable adapter"))
                            for d in _device_ids(opts))
             continue
         results.extend(scan_monitors(opts, env))
@@ -55,25 +56,30 @@ def check_adapter(opts: DriverOptions, env: DoctorEnv) -> CheckResult:
         try:
             scanner = _backend(opts).scanner
         except Exception as exc:  # noqa: BLE001 - a plugin backend may fail any way
-            return fail(name, f"BLE backend {backend_name!r} unusable: {exc}",
-                        "check the driver's `backend` option")
+            return fail(name, _("BLE backend {backend_name!r} unusable: {exc}").format(
+                                  backend_name=backend_name, exc=exc),
+                        _("check the driver's `backend` option"))
         fake = getattr(scanner, "adapter", None)
         if fake is not None and not getattr(fake, "powered", True):
-            return fail(name, f"adapter {adapter} ({backend_name}) is powered off",
-                        "bluetoothctl power on")
-        return ok(name, f"adapter {adapter} via backend {backend_name!r}")
+            return fail(name, _("adapter {adapter} ({backend_name}) is powered off").format(
+                                  adapter=adapter, backend_name=backend_name),
+                        _("bluetoothctl power on"))
+        return ok(name, _("adapter {adapter} via backend {backend_name!r}").format(
+                            adapter=adapter, backend_name=backend_name))
     sysfs = env.sysfs_bluetooth / adapter
     if not sysfs.exists():
         present = sorted(p.name for p in env.sysfs_bluetooth.glob("hci*")) \
             if env.sysfs_bluetooth.exists() else []
-        return fail(name, f"no Bluetooth adapter {adapter} (present: {present or 'none'})",
-                    "check the dongle / enable Bluetooth in the Pi's config.txt; "
-                    "set the driver's `adapter`", adapter=adapter)
+        return fail(name, _("no Bluetooth adapter {adapter} (present: {present})").format(
+                              adapter=adapter, present=present or _("none")),
+                    _("check the dongle / enable Bluetooth in the Pi's config.txt; set the "
+                      "driver's `adapter`"), adapter=adapter)
     blocked = _rfkill_blocked(env.sysfs_rfkill)
     if blocked:
-        return fail(name, f"adapter {adapter} is blocked by rfkill ({blocked})",
-                    "rfkill unblock bluetooth", adapter=adapter)
-    return ok(name, f"adapter {adapter} present", adapter=adapter)
+        return fail(name, _("adapter {adapter} is blocked by rfkill ({blocked})").format(
+                              adapter=adapter, blocked=blocked),
+                    _("rfkill unblock bluetooth"), adapter=adapter)
+    return ok(name, _("adapter {adapter} present").format(adapter=adapter), adapter=adapter)
 
 
 def _rfkill_blocked(root: Path) -> str:
@@ -161,21 +167,24 @@ def scan_monitors(opts: DriverOptions, env: DoctorEnv) -> list[CheckResult]:
     devices = {str(d.id): d for d in getattr(opts, "devices", [])}
     if not devices:
         return []
-    env.progress(f"scanning BLE for {env.ble_scan_seconds:.0f} s")
+    env.progress(_("scanning BLE for {seconds:.0f} s").format(seconds=env.ble_scan_seconds))
     try:
         seen = _run(_scan(_backend(opts).scanner, devices, env.ble_scan_seconds))
     except Exception as exc:  # noqa: BLE001 - BlueZ/D-Bus failures come in many classes
-        return [fail(f"ble.monitor[{d}]", f"scan failed: {type(exc).__name__}: {exc}",
-                     "systemctl status bluetooth; bluetoothctl show") for d in devices]
+        return [fail(f"ble.monitor[{d}]", _("scan failed: {error}: {exc}").format(
+                                              error=type(exc).__name__, exc=exc),
+                     _("systemctl status bluetooth; bluetoothctl show")) for d in devices]
     results: list[CheckResult] = []
     for dev_id, dev in devices.items():
         name = f"ble.monitor[{dev_id}]"
         label = getattr(dev, "address", None) or getattr(dev, "local_name", None) or dev_id
         if dev_id in seen:
-            results.append(ok(name, f"{label} seen, rssi {seen[dev_id]} dBm", rssi=seen[dev_id]))
+            results.append(ok(name, _("{label} seen, rssi {rssi} dBm").format(
+                                        label=label, rssi=seen[dev_id]), rssi=seen[dev_id]))
         else:
-            results.append(fail(name, f"{label} not seen in a {env.ble_scan_seconds:g} s scan",
-                                "wake the monitor (take a measurement), bring it within a few "
-                                "metres, check its batteries; then run doctor again",
+            results.append(fail(name, _("{label} not seen in a {seconds:g} s scan").format(
+                                          label=label, seconds=env.ble_scan_seconds),
+                                _("wake the monitor (take a measurement), bring it within a few "
+                                  "metres, check its batteries; then run doctor again"),
                                 address=getattr(dev, "address", None)))
     return results

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from edgeagent.config import AgentConfig, load_config
 from edgeagent.errors import ConfigError
+from edgeagent.provision.i18n import _
 
 from .result import CheckResult, fail, ok, skip, warn
 
@@ -14,17 +15,20 @@ from .result import CheckResult, fail, ok, skip, warn
 def check_config(path: str | None) -> tuple[list[CheckResult], AgentConfig | None]:
     """`config.valid`, then `config.secrets` for each secret file; returns the config if valid."""
     if path is None:
-        return [warn("config.valid", "no config file: running on built-in defaults (demo home)",
-                     "pass --config /etc/edgeagent/edgeagent.toml or set $EDGEAGENT_CONFIG")
+        return [warn("config.valid", _("no config file: running on built-in defaults (demo home)"),
+                     _("pass --config /etc/edgeagent/edgeagent.toml or set $EDGEAGENT_CONFIG"))
                 ], load_config(None)
     try:
         config = load_config(path)
     except ConfigError as exc:
-        return [fail("config.valid", str(exc),
-                     f"fix the key named above, then run: edgeagent config check {path}",
+        return [fail("config.valid", _("config error: {reason}").format(reason=exc),
+                     _("fix the key named above, then run: edgeagent config check {path}").format(
+                         path=path),
                      key=exc.key)], None
-    results = [ok("config.valid", f"{path}: home {config.home.id}, "
-                  f"{len(config.drivers)} drivers", home=config.home.id)]
+    results = [ok("config.valid", _("{path}: home {id}, {drivers} drivers").format(
+                                      path=path,
+                                      id=config.home.id,
+                                      drivers=len(config.drivers)), home=config.home.id)]
     results.extend(check_secret_files(config))
     return results, config
 
@@ -40,7 +44,7 @@ def check_secret_files(config: AgentConfig) -> list[CheckResult]:
             continue
         results.append(_check_private(name, key, Path(file)))
     if not results:
-        results.append(skip("config.secrets", "no secret files configured"))
+        results.append(skip("config.secrets", _("no secret files configured")))
     return results
 
 
@@ -48,13 +52,16 @@ def _check_private(name: str, key: str, file: Path) -> CheckResult:
     try:
         st = file.stat()
     except FileNotFoundError:
-        return fail(name, f"{key} = {file}: file not found",
-                    f"create it (mode 600) or correct {key}", path=str(file))
+        return fail(name, _("{key} = {file}: file not found").format(key=key, file=file),
+                    _("create it (mode 600) or correct {key}").format(key=key), path=str(file))
     except PermissionError as exc:
-        return fail(name, f"{key} = {file}: cannot stat ({exc.strerror})",
-                    "run doctor as the agent's user or root", path=str(file))
+        return fail(name, _("{key} = {file}: cannot stat ({strerror})").format(
+                              key=key, file=file, strerror=exc.strerror),
+                    _("run doctor as the agent's user or root"), path=str(file))
     mode = stat.S_IMODE(st.st_mode)
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        return fail(name, f"{file} is readable by group/others (mode {mode:04o})",
-                    f"chmod 600 {file}", path=str(file), mode=f"{mode:04o}")
-    return ok(name, f"{file} is private (mode {mode:04o})", path=str(file), mode=f"{mode:04o}")
+        return fail(name, _("{file} is readable by group/others (mode {mode:04o})").format(
+                              file=file, mode=mode),
+                    _("chmod 600 {file}").format(file=file), path=str(file), mode=f"{mode:04o}")
+    return ok(name, _("{file} is private (mode {mode:04o})").format(
+                        file=file, mode=mode), path=str(file), mode=f"{mode:04o}")

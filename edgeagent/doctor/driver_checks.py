@@ -17,8 +17,12 @@ from typing import Any
 
 from edgeagent.config import AgentConfig
 from edgeagent.driver import DriverOptions
+from edgeagent.provision.i18n import N_, _
 
 from .result import CheckResult, fail, ok, skip, warn
+
+STATE_WORDS = {"ok": N_("ok"), "degraded": N_("degraded"), "failed": N_("failed"),
+               "starting": N_("starting")}
 
 
 def check_drivers_live(config: AgentConfig, live: dict[str, Any]) -> list[CheckResult]:
@@ -28,12 +32,12 @@ def check_drivers_live(config: AgentConfig, live: dict[str, Any]) -> list[CheckR
     for opts in config.drivers:
         name = f"driver[{opts.name}]"
         if not opts.enabled:
-            results.append(skip(name, "disabled in config"))
+            results.append(skip(name, _("disabled in config")))
             continue
         health = drivers.get(opts.name)
         if health is None:
-            results.append(warn(name, "configured but not running in the daemon",
-                                "the daemon runs an older config: systemctl restart edgeagent"))
+            results.append(warn(name, _("configured but not running in the daemon"),
+                                _("the daemon runs an older config: systemctl restart edgeagent")))
             continue
         results.append(_from_health(name, opts, health))
         results.extend(_ble_devices_live(opts, health))
@@ -45,7 +49,8 @@ def _from_health(name: str, opts: DriverOptions, health: dict[str, Any]) -> Chec
     why = health.get("reason") or health.get("last_error") or ""
     details = {"type": opts.type, "state": state, "restarts": health.get("restarts", 0),
                "readings": health.get("readings", 0), "counters": health.get("counters", {})}
-    text = f"{opts.type}: {state}" + (f" ({why})" if why else "")
+    word = _(STATE_WORDS[state]) if state in STATE_WORDS else state
+    text = _("{type}: {state}").format(type=opts.type, state=word) + (f" ({why})" if why else "")
     if state == "ok":
         return ok(name, text, **details)
     if state == "failed":
@@ -62,20 +67,23 @@ def _ble_devices_live(opts: DriverOptions, health: dict[str, Any]) -> list[Check
         if not isinstance(info, dict):
             continue
         name = f"ble.monitor[{device}]"
-        parts = [f"rssi {info.get('rssi')} dBm" if info.get("rssi") is not None else "rssi ?"]
+        rssi = info.get("rssi")
+        parts = [_("rssi {rssi} dBm").format(rssi=rssi if rssi is not None else "?")]
         age = info.get("last_reading_age_s")
-        parts.append(f"last reading {age:.0f} s ago" if age is not None else "no reading yet")
+        parts.append(_("last reading {age:.0f} s ago").format(age=age) if age is not None
+                     else _("no reading yet"))
         if info.get("battery_pct") is not None:
-            parts.append(f"battery {info['battery_pct']}%")
+            parts.append(_("battery {pct}%").format(pct=info["battery_pct"]))
         text = ", ".join(parts)
         if info.get("offline"):
-            results.append(fail(name, f"offline: {text}",
-                                "bring the monitor within a few metres; change its batteries",
+            results.append(fail(name, _("offline: {text}").format(text=text),
+                                _("bring the monitor within a few metres; change its batteries"),
                                 **info))
         elif info.get("low_battery"):
-            results.append(warn(name, f"low battery: {text}", "replace the batteries", **info))
+            results.append(warn(name, _("low battery: {text}").format(text=text),
+                                _("replace the batteries"), **info))
         elif age is None:
-            results.append(warn(name, text, "take a measurement so the agent hears it", **info))
+            results.append(warn(name, text, _("take a measurement so the agent hears it"), **info))
         else:
             results.append(ok(name, text, **info))
     return results
@@ -83,12 +91,12 @@ def _ble_devices_live(opts: DriverOptions, health: dict[str, Any]) -> list[Check
 
 def _hardware_hint(opts: DriverOptions) -> str:
     if opts.type.startswith("serial."):
-        return "check the USB cable of the mat; ls -l /dev/serial/by-id/"
+        return _("check the USB cable of the mat; ls -l /dev/serial/by-id/")
     if opts.type.startswith("gpio."):
-        return "check the wiring to the pin; journalctl -u edgeagent for the driver's error"
+        return _("check the wiring to the pin; journalctl -u edgeagent for the driver's error")
     if opts.type.startswith("ble."):
-        return "check the adapter (bluetoothctl show) and the monitors' batteries"
-    return "journalctl -u edgeagent for the driver's error"
+        return _("check the adapter (bluetoothctl show) and the monitors' batteries")
+    return _("journalctl -u edgeagent for the driver's error")
 
 
 def check_drivers_standalone(config: AgentConfig) -> list[CheckResult]:
@@ -97,7 +105,7 @@ def check_drivers_standalone(config: AgentConfig) -> list[CheckResult]:
     for opts in config.drivers:
         name = f"driver[{opts.name}]"
         if not opts.enabled:
-            results.append(skip(name, "disabled in config"))
+            results.append(skip(name, _("disabled in config")))
         elif isinstance(getattr(opts, "port", None), str):
             results.append(check_serial_port(name, str(getattr(opts, "port", ""))))
         elif isinstance(getattr(opts, "pin", None), int):
@@ -105,7 +113,7 @@ def check_drivers_standalone(config: AgentConfig) -> list[CheckResult]:
         elif opts.type.startswith("ble."):
             continue  # ble_checks: adapter and a scan for each monitor
         else:
-            results.append(skip(name, f"{opts.type}: no hardware to probe"))
+            results.append(skip(name, _("{type}: no hardware to probe").format(type=opts.type)))
     return results
 
 
@@ -113,23 +121,26 @@ def check_serial_port(name: str, port: str) -> CheckResult:
     try:
         st = os.stat(port)
     except FileNotFoundError:
-        return fail(name, f"serial port {port} does not exist",
-                    "plug in the bed mat's USB adapter; ls -l /dev/serial/by-id/ and put that "
-                    "path in the driver's `port`", port=port)
+        return fail(name, _("serial port {port} does not exist").format(port=port),
+                    _("plug in the bed mat's USB adapter; ls -l /dev/serial/by-id/ and put that "
+                      "path in the driver's `port`"), port=port)
     except PermissionError as exc:
-        return fail(name, f"serial port {port}: {exc.strerror}",
-                    "run as the agent's user (group dialout)", port=port)
+        return fail(name, _("serial port {port}: {strerror}").format(
+                              port=port, strerror=exc.strerror),
+                    _("run as the agent's user (group dialout)"), port=port)
     if not stat.S_ISCHR(st.st_mode):
-        return fail(name, f"{port} is not a serial device", "point `port` at the tty device",
+        return fail(name, _("{port} is not a serial device").format(
+                              port=port), _("point `port` at the tty device"),
                     port=port)
     try:
         fd = os.open(port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
     except OSError as exc:
-        return fail(name, f"serial port {port} exists but does not open: {exc.strerror}",
-                    "check permissions (group dialout) and that nothing else holds the port",
+        return fail(name, _("serial port {port} exists but does not open: {strerror}").format(
+                              port=port, strerror=exc.strerror),
+                    _("check permissions (group dialout) and that nothing else holds the port"),
                     port=port)
     os.close(fd)
-    return ok(name, f"serial port {port} present and opens", port=port)
+    return ok(name, _("serial port {port} present and opens").format(port=port), port=port)
 
 
 def _pin_factory(opts: DriverOptions) -> Any:
@@ -150,15 +161,18 @@ def check_gpio_pin(name: str, opts: DriverOptions) -> CheckResult:
     try:
         factory = _pin_factory(opts)
     except Exception as exc:  # noqa: BLE001 - gpiozero factories raise anything when absent
-        return fail(name, f"no GPIO pin factory usable here: {type(exc).__name__}: {exc}",
-                    "on a Pi: apt install python3-lgpio; elsewhere remove GPIO drivers or set "
-                    "GPIOZERO_PIN_FACTORY=mock for a dry run", pin=pin)
+        return fail(name, _("no GPIO pin factory usable here: {error}: {exc}").format(
+                              error=type(exc).__name__, exc=exc),
+                    _("on a Pi: apt install python3-lgpio; elsewhere remove GPIO drivers or set "
+                      "GPIOZERO_PIN_FACTORY=mock for a dry run"), pin=pin)
     gpiozero = importlib.import_module("gpiozero")
     try:
         device = gpiozero.DigitalInputDevice(pin, pin_factory=factory)
     except Exception as exc:  # noqa: BLE001 - GPIOPinInUse, PinInvalidPin, lgpio errors
-        return fail(name, f"GPIO{pin} cannot be claimed: {type(exc).__name__}: {exc}",
-                    "another process holds the pin (is the agent running?) or the pin number "
-                    "is wrong for this board", pin=pin)
+        return fail(name, _("GPIO{pin} cannot be claimed: {error}: {exc}").format(
+                              pin=pin, error=type(exc).__name__, exc=exc),
+                    _("another process holds the pin (is the agent running?) or the pin number "
+                      "is wrong for this board"), pin=pin)
     device.close()
-    return ok(name, f"GPIO{pin} claimable ({type(factory).__name__})", pin=pin)
+    return ok(name, _("GPIO{pin} claimable ({factory})").format(
+                        pin=pin, factory=type(factory).__name__), pin=pin)

@@ -20,6 +20,7 @@ from cryptography import x509
 from edgeagent import __version__
 from edgeagent.config import AgentConfig, MqttConfig
 from edgeagent.errors import ConfigError
+from edgeagent.provision.i18n import _
 from edgeagent.publisher import BrokerAddress, tls_context
 from edgeagent.topics import Topics
 
@@ -55,11 +56,12 @@ def check_daemon_link(live: dict[str, Any]) -> CheckResult:
     details = {k: health.get(k) for k in ("broker", "connections", "acked", "rejected",
                                           "connect_attempts")}
     if state == "connected":
-        return ok("mqtt.daemon", f"daemon connected to {health.get('broker')}, "
-                  f"{health.get('acked', 0)} events acknowledged", **details)
-    return fail("mqtt.daemon", f"daemon link {state or 'unknown'}: "
-                f"{health.get('last_error') or 'no error recorded'}",
-                "see the mqtt.* steps below for which one fails", **details)
+        return ok("mqtt.daemon", _("daemon connected to {broker}, {acked} events acknowledged")
+                  .format(broker=health.get("broker"), acked=health.get("acked", 0)), **details)
+    return fail("mqtt.daemon", _("daemon link {state}: {error}").format(
+                    state=state or "unknown",
+                    error=health.get("last_error") or _("no error recorded")),
+                _("see the mqtt.* steps below for which one fails"), **details)
 
 
 def check_client_cert(path: Path, now: float) -> CheckResult:
@@ -68,11 +70,13 @@ def check_client_cert(path: Path, now: float) -> CheckResult:
     try:
         cert = x509.load_pem_x509_certificate(Path(path).read_bytes())
     except FileNotFoundError:
-        return fail(name, f"mqtt.cert_file {path} not found", "install the kit's identity "
-                    "(edgeagent identity install) or correct mqtt.cert_file")
+        return fail(name, _("mqtt.cert_file {path} not found").format(
+                              path=path), _("install the kit's identity "
+                                                                "(edgeagent identity install) or "
+                                                                "correct mqtt.cert_file"))
     except (OSError, ValueError) as exc:
-        return fail(name, f"mqtt.cert_file {path} unreadable: {exc}",
-                    "it must be a PEM certificate")
+        return fail(name, _("mqtt.cert_file {path} unreadable: {exc}").format(path=path, exc=exc),
+                    _("it must be a PEM certificate"))
     when = datetime.fromtimestamp(now, UTC)
     not_after = cert.not_valid_after_utc
     not_before = cert.not_valid_before_utc
@@ -80,20 +84,22 @@ def check_client_cert(path: Path, now: float) -> CheckResult:
     details: dict[str, Any] = {"subject": subject, "not_after": not_after.isoformat(),
                "not_before": not_before.isoformat()}
     if not_after <= when:
-        return fail(name, f"client certificate {subject} expired on {not_after:%Y-%m-%d}",
-                    "issue a new certificate for this kit (edgeagent identity create) and "
-                    "install it", **details)
+        return fail(name, _("client certificate {subject} expired on {not_after:%Y-%m-%d}").format(
+                              subject=subject, not_after=not_after),
+                    _("issue a new certificate for this kit (edgeagent identity create) and "
+                      "install it"), **details)
     if not_before > when:
-        return fail(name, f"client certificate not valid before {not_before:%Y-%m-%d %H:%M} "
-                    "UTC (clock wrong?)", "check clock.synced; reissue if the date is right",
-                    **details)
+        return fail(name, _("client certificate not valid before {not_before:%Y-%m-%d %H:%M} "
+                            "UTC (clock wrong?)").format(not_before=not_before),
+                    _("check clock.synced; reissue if the date is right"), **details)
     days = (not_after - when).total_seconds() / 86400
     details["days_left"] = round(days, 1)
     if days < CERT_WARN_DAYS:
-        return warn(name, f"client certificate expires in {days:.0f} days "
-                    f"({not_after:%Y-%m-%d})", "renew it before it expires", **details)
-    return ok(name, f"client certificate valid until {not_after:%Y-%m-%d} ({days:.0f} days)",
-              **details)
+        return warn(name, _("client certificate expires in {days:.0f} days "
+                            "({not_after:%Y-%m-%d})").format(days=days, not_after=not_after),
+                    _("renew it before it expires"), **details)
+    return ok(name, _("client certificate valid until {not_after:%Y-%m-%d} ({days:.0f} days)")
+              .format(not_after=not_after, days=days), **details)
 
 
 def probe_broker(config: AgentConfig, address: BrokerAddress,
@@ -114,15 +120,15 @@ def probe_broker(config: AgentConfig, address: BrokerAddress,
         if not failed():
             steps.append(_tls_chain(tag, cfg, address, env.mqtt_timeout))
     elif not tls and not failed():
-        steps.append(warn(f"mqtt.tls{tag}", f"{address} is not encrypted",
-                          "use an mqtts:// URL with mqtt.ca_file in production"))
+        steps.append(warn(f"mqtt.tls{tag}", _("{address} is not encrypted").format(address=address),
+                          _("use an mqtts:// URL with mqtt.ca_file in production")))
     if not failed():
         steps.extend(_auth_and_publish(tag, config, address, env.mqtt_timeout))
     done = {s.name.split("[")[0] for s in steps}
     for step in ("mqtt.dns", "mqtt.tcp", "mqtt.tls.handshake", "mqtt.tls.chain", "mqtt.auth",
                  "mqtt.publish"):
         if step not in done and (tls or not step.startswith("mqtt.tls")):
-            steps.append(skip(f"{step}{tag}", "an earlier step failed"))
+            steps.append(skip(f"{step}{tag}", _("an earlier step failed")))
     return steps
 
 
@@ -130,10 +136,12 @@ def _dns(tag: str, address: BrokerAddress) -> CheckResult:
     try:
         infos = socket.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        return fail(f"mqtt.dns{tag}", f"cannot resolve {address.host}: {exc.strerror}",
-                    "check the host name in mqtt.urls and the kit's DNS (resolvectl status)")
+        return fail(f"mqtt.dns{tag}", _("cannot resolve {host}: {strerror}").format(
+                                          host=address.host, strerror=exc.strerror),
+                    _("check the host name in mqtt.urls and the kit's DNS (resolvectl status)"))
     addrs = sorted({str(info[4][0]) for info in infos})
-    return ok(f"mqtt.dns{tag}", f"{address.host} -> {', '.join(addrs)}", addresses=addrs)
+    return ok(f"mqtt.dns{tag}", _("{host} -> {addresses}").format(
+                  host=address.host, addresses=", ".join(addrs)), addresses=addrs)
 
 
 def _tcp(tag: str, address: BrokerAddress, timeout: float) -> CheckResult:
@@ -142,13 +150,16 @@ def _tcp(tag: str, address: BrokerAddress, timeout: float) -> CheckResult:
         with socket.create_connection((address.host, address.port), timeout=timeout):
             pass
     except TimeoutError:
-        return fail(f"mqtt.tcp{tag}", f"no answer from {address.host}:{address.port} within "
-                    f"{timeout:g} s", "a firewall drops the port, or the broker is down")
+        return fail(f"mqtt.tcp{tag}", _("no answer from {host}:{port} within {timeout:g} s")
+                    .format(host=address.host, port=address.port, timeout=timeout),
+                    _("a firewall drops the port, or the broker is down"))
     except OSError as exc:
-        return fail(f"mqtt.tcp{tag}", f"cannot connect to {address.host}:{address.port}: "
-                    f"{exc.strerror or exc}", "is the broker running and the port right?")
+        return fail(f"mqtt.tcp{tag}", _("cannot connect to {host}:{port}: {reason}").format(
+                        host=address.host, port=address.port, reason=exc.strerror or exc),
+                    _("is the broker running and the port right?"))
     ms = (time.monotonic() - start) * 1000
-    return ok(f"mqtt.tcp{tag}", f"port {address.port} open ({ms:.0f} ms)", rtt_ms=round(ms, 1))
+    return ok(f"mqtt.tcp{tag}", _("port {port} open ({ms:.0f} ms)").format(
+                                    port=address.port, ms=ms), rtt_ms=round(ms, 1))
 
 
 def _handshake(ctx: ssl.SSLContext, address: BrokerAddress, timeout: float) -> dict[str, Any]:
@@ -175,9 +186,11 @@ def _tls_handshake(tag: str, cfg: MqttConfig, address: BrokerAddress,
     try:
         info = _handshake(ctx, address, timeout)
     except (ssl.SSLError, OSError) as exc:
-        return fail(name, f"TLS handshake with {address.host}:{address.port} failed: {exc}",
-                    "is this a TLS port? mqtts:// is usually 8883, mqtt:// 1883")
-    return ok(name, f"{info['version']} with {info['cipher']}", **info)
+        return fail(name, _("TLS handshake with {host}:{port} failed: {exc}").format(
+                              host=address.host, port=address.port, exc=exc),
+                    _("is this a TLS port? mqtts:// is usually 8883, mqtt:// 1883"))
+    return ok(name, _("{version} with {cipher}").format(
+                        version=info['version'], cipher=info['cipher']), **info)
 
 
 def _tls_chain(tag: str, cfg: MqttConfig, address: BrokerAddress,
@@ -185,25 +198,28 @@ def _tls_chain(tag: str, cfg: MqttConfig, address: BrokerAddress,
     """The broker's certificate against mqtt.ca_file (or the system store) and its name."""
     name = f"mqtt.tls.chain{tag}"
     if cfg.tls_insecure_skip_verify:
-        return warn(name, "certificate verification is disabled "
-                    "(mqtt.tls_insecure_skip_verify = true)",
-                    "set mqtt.ca_file to the broker's CA and remove the insecure option")
+        return warn(name, _("certificate verification is disabled (mqtt.tls_insecure_skip_verify "
+                            "= true)"),
+                    _("set mqtt.ca_file to the broker's CA and remove the insecure option"))
     try:
         ctx = tls_context(cfg)
         info = _handshake(ctx, address, timeout)
     except ConfigError as exc:
-        return fail(name, str(exc), "fix the key named above")
+        return fail(name, _("config error: {reason}").format(reason=exc),
+                    _("fix the key named above"))
     except ssl.SSLCertVerificationError as exc:
-        return fail(name, f"broker certificate rejected: {exc.verify_message}",
-                    "mqtt.ca_file must be the CA that signed the broker's certificate, and the "
-                    "URL's host must be in its names (openssl s_client -connect "
-                    f"{address.host}:{address.port} -showcerts)",
+        return fail(name, _("broker certificate rejected: {verify_message}").format(
+                              verify_message=exc.verify_message),
+                    _("mqtt.ca_file must be the CA that signed the broker's certificate, and the "
+                      "URL's host must be in its names (openssl s_client -connect {host}:{port} "
+                      "-showcerts)").format(host=address.host, port=address.port),
                     ca_file=str(cfg.ca_file or "system store"))
     except (ssl.SSLError, OSError, ValueError) as exc:
-        return fail(name, f"verified TLS failed: {exc}",
-                    "check mqtt.ca_file, mqtt.cert_file and mqtt.key_file")
-    return ok(name, f"broker certificate {info.get('server_subject', '')} verified against "
-              f"{cfg.ca_file or 'the system store'}", **info)
+        return fail(name, _("verified TLS failed: {exc}").format(exc=exc),
+                    _("check mqtt.ca_file, mqtt.cert_file and mqtt.key_file"))
+    return ok(name, _("broker certificate {subject} verified against {ca_file}").format(
+                  subject=info.get("server_subject", ""),
+                  ca_file=cfg.ca_file or _("the system store")), **info)
 
 
 def _auth_and_publish(tag: str, config: AgentConfig, address: BrokerAddress,
@@ -216,36 +232,44 @@ def _auth_and_publish(tag: str, config: AgentConfig, address: BrokerAddress,
     try:
         probe = MqttProbe(cfg, address, client_id, timeout=timeout)
     except ValueError as exc:
-        return [fail(f"mqtt.auth{tag}", f"client setup failed: {exc}", "check mqtt.* keys")]
+        return [fail(f"mqtt.auth{tag}", _("client setup failed: {exc}").format(
+                                            exc=exc), _("check mqtt.* keys"))]
     with probe:
         try:
             rc = probe.connect()
         except ConfigError as exc:
-            return [fail(f"mqtt.auth{tag}", str(exc), "fix the key named above")]
+            return [fail(f"mqtt.auth{tag}", _("config error: {reason}").format(reason=exc),
+                         _("fix the key named above"))]
         except (ProbeError, ssl.SSLError, ValueError) as exc:
-            return [fail(f"mqtt.auth{tag}", f"connection as {who} failed: {exc}",
-                         "check the client certificate and key (mqtt.cert_file, mqtt.key_file) "
-                         "and that the broker trusts their CA")]
+            return [fail(f"mqtt.auth{tag}", _("connection as {who} failed: {exc}").format(
+                                                who=who, exc=exc),
+                         _("check the client certificate and key (mqtt.cert_file, mqtt.key_file) "
+                           "and that the broker trusts their CA"))]
         if rc.is_failure:
-            return [fail(f"mqtt.auth{tag}", f"broker refused {who}: {rc.getName()}",
-                         "check mqtt.username and mqtt.password_file (or the certificate) "
-                         "against the broker's accounts", reason_code=rc.value)]
-        auth = ok(f"mqtt.auth{tag}", f"CONNACK accepted {who} (MQTT {cfg.protocol})")
+            return [fail(f"mqtt.auth{tag}", _("broker refused {who}: {reason}").format(
+                             who=who, reason=rc.getName()),
+                         _("check mqtt.username and mqtt.password_file (or the certificate) "
+                           "against the broker's accounts"), reason_code=rc.value)]
+        auth = ok(f"mqtt.auth{tag}", _("CONNACK accepted {who} (MQTT {protocol})").format(
+                      who=who, protocol=cfg.protocol))
         topic = doctor_topic(config)
         payload = json.dumps({"doctor": time.time(), "home": config.home.id,
                               "version": __version__})
         try:
             ack = probe.publish(topic, payload)
         except ProbeError as exc:
-            return [auth, fail(f"mqtt.publish{tag}", f"{topic}: {exc}",
-                               "the broker accepted the connection but not the message: "
-                               "check its ACL and quotas")]
+            return [auth, fail(f"mqtt.publish{tag}", _("{topic}: {exc}").format(
+                                   topic=topic, exc=exc),
+                               _("the broker accepted the connection but not the message: check "
+                                 "its ACL and quotas"))]
         if ack.is_failure:
-            return [auth, fail(f"mqtt.publish{tag}", f"broker refused the publish on {topic}: "
-                               f"{ack.getName()}",
-                               f"the broker's ACL must let this kit publish to "
-                               f"{Topics(cfg.topic_prefix, config.home.id).base}/#",
+            return [auth, fail(f"mqtt.publish{tag}", _("broker refused the publish on {topic}: "
+                                                       "{reason}").format(
+                                   topic=topic, reason=ack.getName()),
+                               _("the broker's ACL must let this kit publish to {base}/#").format(
+                                   base=Topics(cfg.topic_prefix, config.home.id).base),
                                reason_code=ack.value)]
-        note = "" if cfg.protocol == "5" else " (MQTT 3.1.1 cannot report an ACL refusal)"
-        return [auth, ok(f"mqtt.publish{tag}", f"QoS 1 publish on {topic} acknowledged{note}",
+        note = "" if cfg.protocol == "5" else _(" (MQTT 3.1.1 cannot report an ACL refusal)")
+        return [auth, ok(f"mqtt.publish{tag}", _("QoS 1 publish on {topic} acknowledged{note}")
+                         .format(topic=topic, note=note),
                          topic=topic)]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeagent.models import Priority
+from edgeagent.provision.i18n import _
 
 PRIORITY_NAMES = {int(p): p.name.lower() for p in Priority}
 
@@ -25,7 +26,8 @@ class OutboxReader:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.exists():
-            raise OutboxUnreadable(f"{self.path} does not exist (the agent has not run yet?)")
+            raise OutboxUnreadable(_("{path} does not exist (the agent has not run yet?)")
+                                   .format(path=self.path))
         try:
             self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
                                          check_same_thread=False)

@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import json
+import unicodedata
+
+from edgeagent.provision.i18n import N_, _
 
 from .result import Report, Status
 
 COLOURS = {Status.PASS: "\033[32m", Status.WARN: "\033[33m", Status.FAIL: "\033[31m",
            Status.SKIP: "\033[2m"}
 RESET = "\033[0m"
+TAGS = {Status.PASS: N_("PASS"), Status.WARN: N_("WARN"), Status.FAIL: N_("FAIL"),
+        Status.SKIP: N_("SKIP")}
+
+
+def _pad(text: str, width: int) -> str:
+    """Left-align by terminal columns: a CJK character takes two."""
+    columns = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(0, width - columns)
 
 
 def render_text(report: Report, *, colour: bool) -> str:
     width = max((len(c.name) for c in report.checks), default=10)
     lines = []
     for check in report.checks:
-        tag = f"{str(check.status).upper():4}"
+        tag = _pad(_(TAGS[check.status]), 4)
         if colour:
             tag = f"{COLOURS[check.status]}{tag}{RESET}"
         lines.append(f"{tag}  {check.name:<{width}}  {check.reason}")
@@ -23,8 +34,10 @@ def render_text(report: Report, *, colour: bool) -> str:
             lines.append(f"{'':4}  {'':<{width}}  -> {check.fix}")
     counts = report.summary()
     lines.append("")
-    lines.append(f"{counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail, "
-                 f"{counts['skip']} skipped ({report.mode}); exit {report.exit_code}")
+    lines.append(_("{passed} pass, {warned} warn, {failed} fail, {skipped} skipped ({mode}); "
+                   "exit {code}").format(passed=counts["pass"], warned=counts["warn"],
+                                         failed=counts["fail"], skipped=counts["skip"],
+                                         mode=report.mode, code=report.exit_code))
     return "\n".join(lines) + "\n"
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from edgeagent.config import AgentConfig
+from edgeagent.provision.i18n import _
 
 from .ble_checks import check_ble
 from .config_checks import check_config, check_secret_files
@@ -28,13 +29,14 @@ log = logging.getLogger(__name__)
 
 def _guard(report: Report, family: str, fn: Callable[[], CheckResult | list[CheckResult]],
            env: DoctorEnv) -> None:
-    env.progress(f"checking {family}")
+    env.progress(_("checking {family}").format(family=family))
     try:
         report.add(fn())
     except Exception as exc:
         log.exception("doctor check %s crashed", family)
-        report.add(fail(f"{family}.internal", f"the check itself failed: "
-                        f"{type(exc).__name__}: {exc}", "please report this with a bundle"))
+        report.add(fail(f"{family}.internal", _("the check itself failed: {error}: {exc}")
+                        .format(error=type(exc).__name__, exc=exc),
+                        _("please report this with a bundle")))
 
 
 def run_doctor(config_path: str | None, env: DoctorEnv | None = None) -> Report:

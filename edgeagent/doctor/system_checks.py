@@ -9,6 +9,7 @@ from typing import Any
 
 from edgeagent import __version__
 from edgeagent.config import AgentConfig
+from edgeagent.provision.i18n import _
 
 from .env import DoctorEnv
 from .outbox_reader import OutboxReader, OutboxUnreadable
@@ -31,34 +32,36 @@ def check_version(env: DoctorEnv) -> CheckResult:
         running = str(env.live.get("version", ""))
         details["running"] = running
         if running and running != installed:
-            return warn("agent.version", f"daemon runs edgeagent {running} but {installed} is "
-                        "installed", "restart the service: systemctl restart edgeagent",
-                        **details)
-    return ok("agent.version", f"edgeagent {installed} (Python {platform.python_version()})",
-              **details)
+            return warn("agent.version", _("daemon runs edgeagent {running} but {installed} is "
+                                           "installed").format(running=running,
+                                                               installed=installed),
+                        _("restart the service: systemctl restart edgeagent"), **details)
+    return ok("agent.version", _("edgeagent {installed} (Python {python})").format(
+                  installed=installed, python=platform.python_version()), **details)
 
 
 def check_daemon(env: DoctorEnv) -> CheckResult:
     if env.live is not None:
-        return ok("agent.daemon", f"daemon answering on {env.socket_path or 'in-process'}",
+        return ok("agent.daemon", _("daemon answering on {socket}").format(
+                      socket=env.socket_path or _("in-process")),
                   boot_id=env.live.get("boot_id"), warnings=env.live.get("warnings", []))
-    return warn("agent.daemon", f"daemon not reachable ({env.live_error or 'no socket'}); "
-                "checks ran standalone",
-                "start it: systemctl start edgeagent (or check the control.socket path and "
-                "that you are in the agent's group)", socket=env.socket_path)
+    return warn("agent.daemon", _("daemon not reachable ({error}); checks ran standalone").format(
+                    error=env.live_error or _("no socket")),
+                _("start it: systemctl start edgeagent (or check the control.socket path and "
+                  "that you are in the agent's group)"), socket=env.socket_path)
 
 
 def check_clock(env: DoctorEnv) -> CheckResult:
     try:
         synced = bool(env.sync_probe())
     except Exception as exc:  # noqa: BLE001 - a probe that breaks is a finding, not a crash
-        return warn("clock.synced", f"cannot ask the kernel: {exc}",
-                    "check timedatectl status")
+        return warn("clock.synced", _("cannot ask the kernel: {exc}").format(exc=exc),
+                    _("check timedatectl status"))
     if synced:
-        return ok("clock.synced", "kernel clock is NTP-synchronised")
-    return fail("clock.synced", "clock not synchronised: events are stamped 'unsynced' and "
-                "night-time rules use a wrong local time",
-                "check NTP: timedatectl status; allow UDP 123 to the NTP server")
+        return ok("clock.synced", _("kernel clock is NTP-synchronised"))
+    return fail("clock.synced", _("clock not synchronised: events are stamped 'unsynced' and "
+                                  "night-time rules use a wrong local time"),
+                _("check NTP: timedatectl status; allow UDP 123 to the NTP server"))
 
 
 def _existing_dir(path: Path) -> Path:
@@ -73,20 +76,22 @@ def check_disk(config: AgentConfig, env: DoctorEnv) -> CheckResult:
     try:
         st = env.statvfs(str(where))
     except OSError as exc:
-        return fail("outbox.disk", f"cannot stat {where}: {exc.strerror}",
-                    "check the outbox.path directory exists and is mounted")
+        return fail("outbox.disk", _("cannot stat {where}: {strerror}").format(
+                                       where=where, strerror=exc.strerror),
+                    _("check the outbox.path directory exists and is mounted"))
     total = st.f_blocks * st.f_frsize
     free = st.f_bavail * st.f_frsize
     fraction = free / total if total else 0.0
     details: dict[str, Any] = {"path": str(where), "free_bytes": free, "total_bytes": total}
-    text = f"{free / MIB:.1f} MiB free of {total / MIB:.1f} MiB at {where}"
+    text = _("{free:.1f} MiB free of {total:.1f} MiB at {where}").format(
+        free=free / MIB, total=total / MIB, where=where)
     if free < DISK_FAIL_BYTES or fraction < DISK_FAIL_FRACTION:
-        return fail("outbox.disk", f"disk full: {text}",
-                    "free space (journalctl --vacuum-size=50M, remove old files) or move "
-                    "outbox.path to a larger filesystem", **details)
+        return fail("outbox.disk", _("disk full: {text}").format(text=text),
+                    _("free space (journalctl --vacuum-size=50M, remove old files) or move "
+                      "outbox.path to a larger filesystem"), **details)
     if free < DISK_WARN_BYTES or fraction < DISK_WARN_FRACTION:
-        return warn("outbox.disk", f"disk nearly full: {text}",
-                    "free space before the outbox cannot store alerts", **details)
+        return warn("outbox.disk", _("disk nearly full: {text}").format(text=text),
+                    _("free space before the outbox cannot store alerts"), **details)
     return ok("outbox.disk", text, **details)
 
 
@@ -97,69 +102,73 @@ def check_outbox(config: AgentConfig, env: DoctorEnv) -> list[CheckResult]:
     except OutboxUnreadable as exc:
         if not Path(config.outbox.path).exists():
             return [warn("outbox.depth", str(exc),
-                         "start the agent once; it creates the outbox")]
-        return [fail("outbox.depth", f"outbox unreadable: {exc}",
-                     "check permissions of outbox.path; the agent moves a corrupt file aside "
-                     "on start")]
+                         _("start the agent once; it creates the outbox"))]
+        return [fail("outbox.depth", _("outbox unreadable: {exc}").format(exc=exc),
+                     _("check permissions of outbox.path; the agent moves a corrupt file aside "
+                       "on start"))]
     with reader:
         stats = reader.stats(config.outbox.max_bytes)
     results: list[CheckResult] = []
     pending = stats["pending"]
     by_class = stats["pending_by_class"]
     if pending > PENDING_WARN:
-        results.append(warn("outbox.depth", f"{pending} events waiting ({by_class})",
-                            "the broker is not taking events: see the mqtt.* checks",
+        results.append(warn("outbox.depth", _("{pending} events waiting ({by_class})").format(
+                                                pending=pending, by_class=by_class),
+                            _("the broker is not taking events: see the mqtt.* checks"),
                             **by_class))
     else:
-        results.append(ok("outbox.depth", f"{pending} events waiting", **by_class))
+        results.append(ok("outbox.depth", _("{pending} events waiting").format(
+                                              pending=pending), **by_class))
     oldest = stats["oldest_pending_created"]
     if oldest is None:
-        results.append(ok("outbox.oldest", "nothing undelivered"))
+        results.append(ok("outbox.oldest", _("nothing undelivered")))
     else:
         age = max(0.0, env.now() - float(oldest))
-        text = f"oldest undelivered event stored {_human_age(age)} ago"
+        text = _("oldest undelivered event stored {age} ago").format(age=_human_age(age))
         if age > OLDEST_FAIL_S:
             results.append(fail("outbox.oldest", text,
-                                "events are not reaching the platform: fix the mqtt.* checks",
+                                _("events are not reaching the platform: fix the mqtt.* checks"),
                                 age_s=round(age, 1), ts=stats["oldest_pending_ts"]))
         elif age > OLDEST_WARN_S:
-            results.append(warn("outbox.oldest", text, "check the broker connection (mqtt.*)",
+            results.append(warn("outbox.oldest", text, _("check the broker connection (mqtt.*)"),
                                 age_s=round(age, 1), ts=stats["oldest_pending_ts"]))
         else:
             results.append(ok("outbox.oldest", text, age_s=round(age, 1)))
     evicted = stats["evicted_total"]
     if evicted:
-        results.append(warn("outbox.evictions", f"{evicted} events dropped at the "
-                            f"{config.outbox.max_bytes}-byte cap ({stats['evicted']}); "
-                            "alerts are never dropped",
-                            "restore the broker connection; raise outbox.max_bytes if outages "
-                            "are long", **stats["evicted"]))
+        results.append(warn("outbox.evictions", _("{evicted} events dropped at the "
+                                                  "{max_bytes}-byte cap ({by_class}); alerts are "
+                                                  "never dropped").format(
+                                evicted=evicted, max_bytes=config.outbox.max_bytes,
+                                by_class=stats["evicted"]),
+                            _("restore the broker connection; raise outbox.max_bytes if outages "
+                              "are long"), **stats["evicted"]))
     else:
-        results.append(ok("outbox.evictions", "no events evicted"))
+        results.append(ok("outbox.evictions", _("no events evicted")))
     return results
 
 
 def _human_age(seconds: float) -> str:
     if seconds < 120:
-        return f"{seconds:.0f} s"
+        return _("{n:.0f} s").format(n=seconds)
     if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+        return _("{n:.0f} min").format(n=seconds / 60)
+    return _("{n:.1f} h").format(n=seconds / 3600)
 
 
 def check_systemd(env: DoctorEnv) -> CheckResult:
     name = "systemd.service"
     if env.systemctl is None:
-        return skip(name, "systemctl not found (not a systemd machine)")
+        return skip(name, _("systemctl not found (not a systemd machine)"))
     try:
         proc = subprocess.run(  # noqa: S603 - fixed argv, no shell
             [env.systemctl, "show", env.service, "-p", "LoadState,ActiveState,SubState,NRestarts"],
             capture_output=True, text=True, timeout=5, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return skip(name, f"systemctl unusable: {exc}")
+        return skip(name, _("systemctl unusable: {exc}").format(exc=exc))
     if proc.returncode != 0:
         why = (proc.stderr.strip().splitlines() or ["unknown error"])[0]
-        return skip(name, f"systemd not available: {why}")
+        return skip(name, _("systemd not available: {why}").format(why=why))
     props = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
     active = props.get("ActiveState", "")
     sub = props.get("SubState", "")
@@ -170,15 +179,20 @@ def check_systemd(env: DoctorEnv) -> CheckResult:
     details = {"load": props.get("LoadState", ""), "active": active, "sub": sub,
                "restarts": restarts}
     if props.get("LoadState") == "not-found":
-        return warn(name, f"unit {env.service}.service is not installed",
-                    "install it: edgeagent install (or copy systemd/edgeagent.service)",
+        return warn(name, _("unit {service}.service is not installed").format(service=env.service),
+                    _("install it: edgeagent install (or copy systemd/edgeagent.service)"),
                     **details)
     if active != "active":
-        return fail(name, f"{env.service}.service is {active or 'unknown'} ({sub})",
-                    f"systemctl status {env.service}; journalctl -u {env.service} -n 50",
+        return fail(name, _("{service}.service is {active} ({sub})").format(
+                              service=env.service, active=active or 'unknown', sub=sub),
+                    _("systemctl status {service}; journalctl -u {service} -n 50").format(
+                        service=env.service),
                     **details)
     if restarts:
-        return warn(name, f"{env.service}.service active but restarted {restarts} times",
-                    f"see why: journalctl -u {env.service} --since -1d | grep -i error",
+        return warn(name, _("{service}.service active but restarted {restarts} times").format(
+                              service=env.service, restarts=restarts),
+                    _("see why: journalctl -u {service} --since -1d | grep -i error").format(
+                        service=env.service),
                     **details)
-    return ok(name, f"{env.service}.service active ({sub}), no restarts", **details)
+    return ok(name, _("{service}.service active ({sub}), no restarts").format(
+                        service=env.service, sub=sub), **details)
