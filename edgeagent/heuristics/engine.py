@@ -255,15 +255,7 @@ class SafetyEngine:
         elif name == "settle":
             self._settle(at, st.in_bedroom_since or at)
         elif name == "bed_exit":
-            assert st.last_activity is not None and st.night_up_since is not None
-            add(book.raise_(
-                "bed_exit_no_return", Severity.CRITICAL, at,
-                f"out of bed since {hhmm(st.out_of_bed_at or st.night_up_since)}, last seen in "
-                f"{st.last_room} at "
-                f"{hhmm(st.last_activity)}, no motion anywhere for "
-                f"{round(s.bed_exit_no_return_minutes)} min",
-                source={"room": st.last_room}, escalate_after=s.escalate_critical_minutes * 60,
-            ))
+            add(self._raise_bed_exit(at))
         elif name == "inactivity":
             add(self._raise_silence(at))
         elif name == "silence_escalate":
@@ -288,6 +280,46 @@ class SafetyEngine:
                 source={"room": "bedroom"},
             ))
         return out
+
+    def _raise_bed_exit(self, at: float) -> Draft | None:
+        """Up at night and silent outside the bedroom: critical, unless doubly uncertain.
+
+        In a home without an entrance contact a night departure looks exactly
+        like a fall on the way to the toilet. If, on top of that, a bed mat
+        still reports someone lying down while the resident was seen
+        elsewhere, she may not be alone (a partner, a visitor) or the mat is
+        stuck or lagging: then a warning first, critical once the silence
+        passes the resident's learned limit for that hour (at most the
+        ceiling, so a fall is still reported within 4 hours). With an
+        entrance contact a departure is seen at the door, so a bed exit
+        without return stays critical at once.
+        """
+        st, s, book, hhmm = self.state, self.settings, self.alerts, self.local.hhmm
+        last = st.last_activity
+        assert last is not None and st.night_up_since is not None
+        reason = (f"out of bed since {hhmm(st.out_of_bed_at or st.night_up_since)}, last seen in "
+                  f"{st.last_room} at {hhmm(last)}, no motion anywhere for "
+                  f"{round(s.bed_exit_no_return_minutes)} min")
+        if st.has_entrance or not self._someone_in_bed(at):
+            return book.raise_("bed_exit_no_return", Severity.CRITICAL, at, reason,
+                               source={"room": st.last_room},
+                               escalate_after=s.escalate_critical_minutes * 60)
+        limit = self.routine.limit_seconds(self.local.day_key(last), self.local.hour(last))
+        critical_at = max(last + limit, at + s.escalate_critical_minutes * 60)
+        return book.raise_(
+            "bed_exit_no_return", Severity.WARNING, at,
+            f"{reason}; the bed mat still reports someone lying down (a partner, a visitor "
+            f"or a stuck mat): critical at {hhmm(critical_at)} if nothing moves",
+            source={"room": st.last_room}, escalate_after=critical_at - at,
+            escalate_to=Severity.CRITICAL,
+        )
+
+    def _someone_in_bed(self, at: float) -> bool:
+        """A mat pressed now, and not for so long without a break that it must be stuck."""
+        stuck = self.settings.mat_stuck_hours * 3600
+        st = self.state
+        return any(pressed and at - st.bed_pressed_since.get(device, at) < stuck
+                   for device, pressed in st.bed_occupied.items())
 
     def _settle(self, at: float, onset: float) -> None:
         st = self.state
@@ -420,6 +452,8 @@ class SafetyEngine:
             occupied = False
         else:
             return []  # an unknown mat state says nothing
+        if occupied and not st.bed_occupied.get(reading.device):
+            st.bed_pressed_since[reading.device] = at
         st.bed_occupied[reading.device] = occupied
         st.has_bed = True
         if occupied:

@@ -57,6 +57,9 @@ class HeuristicsSettings(_Strict):
     exit_confirm_seconds: float = Field(
         default=30.0, ge=0,
         description="else activity outside the bedroom lasting this long confirms it")
+    mat_stuck_hours: float = Field(
+        default=14.0, gt=0,
+        description="a mat pressed this long without a break is stuck, not a person in bed")
     bathroom_overstay_minutes: float = Field(default=45.0, gt=0)
     bathroom_rooms: list[str] = Field(
         default_factory=lambda: ["bathroom", "toilet", "wc", "shower"])

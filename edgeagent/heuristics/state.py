@@ -53,6 +53,7 @@ class HomeState:
     visitor_until: float | None = None
     bed_seen: bool = False
     bed_occupied: dict[str, bool] = field(default_factory=dict)
+    bed_pressed_since: dict[str, float] = field(default_factory=dict)  # mat -> pressed since
     bed_empty_since: float | None = None
     # Vitals awaiting confirmation: name -> [time, value].
     vitals_pending: dict[str, list[float]] = field(default_factory=dict)
