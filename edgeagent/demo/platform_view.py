@@ -13,8 +13,36 @@ from zoneinfo import ZoneInfo
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edgeagent.provision.i18n import N_, _
+
 COLOURS = {"critical": "\033[1;31m", "warning": "\033[33m", "info": "", "ok": "\033[32m"}
 RESET = "\033[0m"
+# What call-centre staff read. The msgid is the wire code, so English shows the code
+# unchanged and a catalog gives each its local name; the event itself never changes.
+TYPE_NAMES = {
+    "sos": N_("sos"), "fall_suspected": N_("fall_suspected"),
+    "bed_exit_no_return": N_("bed_exit_no_return"), "night_exit": N_("night_exit"),
+    "inactivity": N_("inactivity"), "bathroom_overstay": N_("bathroom_overstay"),
+    "not_up": N_("not_up"), "vital_out_of_range": N_("vital_out_of_range"),
+    "device_offline": N_("device_offline"), "low_battery": N_("low_battery"),
+    "cold_home": N_("cold_home"), "hot_home": N_("hot_home"), "not_done_by": N_("not_done_by"),
+    "smoke": N_("smoke"), "gas": N_("gas"), "co": N_("co"), "test_alarm": N_("test_alarm"),
+    "daily": N_("daily"), "heart_rate": N_("heart_rate"), "spo2": N_("spo2"),
+    "blood_pressure": N_("blood_pressure"), "temperature": N_("temperature"),
+    "weight": N_("weight"), "battery": N_("battery"), "motion": N_("motion"), "door": N_("door"),
+    "bed": N_("bed"), "device_status": N_("device_status"),
+}
+WORDS = {"alert": N_("ALERT"), "summary": N_("summary"), "reading": N_("reading"),
+         "state": N_("state"), "status": N_("status"), "critical": N_("CRITICAL"),
+         "warning": N_("WARNING"), "info": N_("INFO"), "raised": N_("RAISED"),
+         "escalated": N_("ESCALATED"), "resolved": N_("RESOLVED")}
+
+
+STATES = {"online": N_("online"), "offline": N_("offline")}
+
+
+def _word(code: str, table: dict[str, str]) -> str:
+    return _(table[code]) if code in table else code
 
 
 def describe(event: dict[str, Any], tz: ZoneInfo) -> tuple[str, str]:
@@ -28,13 +56,16 @@ def describe(event: dict[str, Any], tz: ZoneInfo) -> tuple[str, str]:
         state = (event.get("alert") or {}).get("state", "raised")
         reason = data.get("reason", "")
         colour = "ok" if state == "resolved" else event["severity"]
-        return (f"{head} ALERT {event['severity'].upper():8} {event['type']:<20} "
-                f"{state.upper():9} {reason}", colour)
+        return (f"{head} {_word('alert', WORDS)} {_word(event['severity'], WORDS):8} "
+                f"{_word(event['type'], TYPE_NAMES):<20} {_word(state, WORDS):9} {reason}",
+                colour)
     if event["kind"] == "summary":
-        return f"{head} summary  {event['type']:<20} {json.dumps(data)[:120]}", "info"
+        return (f"{head} {_word('summary', WORDS):<8} {_word(event['type'], TYPE_NAMES):<20} "
+                f"{json.dumps(data, ensure_ascii=False)[:120]}", "info")
     value = data.get("value")
     unit = data.get("unit", "")
-    return f"{head} {event['kind']:<8} {event['type']:<20} {where:<12} {value}{unit}", "info"
+    return (f"{head} {_word(event['kind'], WORDS):<8} {_word(event['type'], TYPE_NAMES):<20} "
+            f"{where:<12} {value}{unit}", "info")
 
 
 class PlatformView:
@@ -75,8 +106,9 @@ class PlatformView:
             if state == self.last_state or self.alerts_only:
                 return
             self.last_state = state
-            self._print(f"— home {doc.get('home')} is {doc.get('state')} "
-                        f"(outbox pending: {doc.get('outbox', {}).get('pending', '?')})", "info")
+            self._print(_("— home {home} is {state} (outbox pending: {pending})").format(
+                home=doc.get("home"), state=_(STATES.get(str(state), str(state))),
+                pending=doc.get("outbox", {}).get("pending", "?")), "info")
             return
         if "/events/" not in msg.topic:
             return

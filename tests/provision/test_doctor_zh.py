@@ -74,8 +74,8 @@ name = "stress"
 
 
 def check_lines(out: str) -> list[str]:
-    return [line for line in out.splitlines() if line.startswith(TAGS_ZH + ("PASS", "WARN",
-                                                                           "FAIL", "SKIP"))]
+    return [line for line in out.splitlines()
+            if line.startswith((*TAGS_ZH, "PASS", "WARN", "FAIL", "SKIP"))]
 
 
 def test_doctor_in_chinese_prints_chinese_for_every_check(

@@ -142,3 +142,22 @@ def test_errors_speak_chinese_too(tmp_path: Path) -> None:
     bad = run_cli("install", "--root", str(tmp_path / "r"), "--config-template", "x",
                   "--lang", "zh_CN", lang="C")
     assert "未知的配置模板" in bad.stderr
+
+
+def test_platform_view_reads_in_chinese_but_the_event_stays_codes() -> None:
+    from zoneinfo import ZoneInfo
+
+    from edgeagent.demo.platform_view import describe
+
+    event = {"seq": 7, "ts": "2026-11-22T18:32:00.000Z", "kind": "alert",
+             "type": "bed_exit_no_return", "severity": "critical", "source": {"room": "hall"},
+             "data": {"reason": "out of bed since 02:10"},
+             "alert": {"id": "a", "state": "raised"}}
+    before = dict(event)
+    i18n.set_language("zh_CN")
+    line, colour = describe(event, ZoneInfo("Asia/Shanghai"))
+    assert "告警" in line and "紧急" in line and "离床未归" in line and "已触发" in line
+    assert colour == "critical" and event == before
+    i18n.set_language("en")
+    line, _colour = describe(event, ZoneInfo("Asia/Shanghai"))
+    assert "ALERT CRITICAL" in line and "bed_exit_no_return" in line and "RAISED" in line
