@@ -337,6 +337,22 @@ class SafetyEngine:
         return (st.has_entrance and st.presence == "home"
                 and not self.local.is_night(since) and not self.local.is_night(at))
 
+    def _home_awake_at_night(self, last: float) -> bool:
+        """At night, not yet in bed: may a silence still become critical?
+
+        Only where the entrance contact proves she is home and she was not
+        glimpsed going to bed: a bedroom event in the minute before the
+        silence (`bedtime_glimpse_seconds`), then only a door swinging shut or
+        a cistern refilling behind her, is how going to bed looks in a home
+        with contacts only. Without the glimpse, hours of silence after the
+        toilet at 23:30 are a fall on the way to bed, not sleep.
+        """
+        st = self.state
+        if not (st.has_entrance and st.presence == "home") or st.settled:
+            return False
+        bedroom = st.last_bedroom_event
+        return bedroom is None or last - bedroom > self.settings.bedtime_glimpse_seconds
+
     def _raise_silence(self, at: float) -> Draft | None:
         st = self.state
         assert st.last_activity is not None
@@ -355,24 +371,27 @@ class SafetyEngine:
         assert alert is not None and st.last_activity is not None
         last = st.last_activity
         out: list[Draft] = []
-        if not self._confirmed_home(last, at):
+        night = not self._confirmed_home(last, at)
+        if night and not self._home_awake_at_night(last):
             alert.escalated = True  # nothing more to say: we cannot know the home is occupied
             return out
         minutes = round((at - last) / 60)
         where = f"{st.last_room} at {self.local.hhmm(last)}"
+        home = ("resident is home (no entrance door since), at night and not seen going to bed"
+                if night else "resident is home")
         moving = sum(1 for t in st.recent if t >= last - RECENT_WINDOW) >= s.fall_burst_events
         if moving and st.last_room not in self._bedrooms:
             alert.escalated = True
             self._add(out, book.raise_(
                 "fall_suspected", Severity.CRITICAL, at,
                 f"moving about in {where}, then no activity anywhere for {minutes} min; "
-                f"resident is home (no entrance door since)",
+                + (home if night else "resident is home (no entrance door since)"),
                 source={"room": st.last_room}, escalate_after=s.escalate_critical_minutes * 60,
             ))
         else:
             self._add(out, book.escalate_now(
                 "inactivity", at,
-                f"no activity anywhere for {minutes} min since {where}; resident is home",
+                f"no activity anywhere for {minutes} min since {where}; {home}",
                 severity=Severity.CRITICAL,
             ))
         return out

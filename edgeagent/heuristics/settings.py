@@ -50,6 +50,9 @@ class HeuristicsSettings(_Strict):
     unseen_settle_minutes: float = Field(
         default=60.0, gt=0,
         description="silence at night this long, then the bedroom = had gone to bed unseen")
+    bedtime_glimpse_seconds: float = Field(
+        default=60.0, ge=0,
+        description="a bedroom event this soon before a night silence = probably went to bed")
     bed_exit_no_return_minutes: float = Field(default=20.0, gt=0)
     exit_evidence_seconds: float = Field(
         default=180.0, ge=0,

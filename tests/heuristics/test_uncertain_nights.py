@@ -85,3 +85,59 @@ def test_a_restart_keeps_when_the_mat_was_pressed() -> None:
     second.restore(first.snapshot())
     after = play(second, [], day.at("02:15") + timedelta(minutes=30))
     assert after.story() == [("02:31", "bed_exit_no_return", "warning", "raised")]
+
+
+def evening_at_home_with_contacts_only() -> Day:
+    """A flat with door contacts only (like a kit without PIRs): home since 18:00."""
+    day = Day()
+    day.door("18:00", "entrance", "hall").door("18:00:20", "entrance", "hall", "closed")
+    day.door("19:30", "fridge", "kitchen").door("21:50", "bathroom_door", "toilet")
+    day.door("22:40", "fridge", "kitchen").door("23:19", "dishwasher", "kitchen")
+    return day
+
+
+def test_on_the_way_to_bed_she_falls_after_the_toilet_and_it_becomes_critical() -> None:
+    # 23:21 she opens the bedroom door, brushes her teeth, uses the toilet at
+    # 23:29 and is never seen again: she fell on the way to bed.
+    day = evening_at_home_with_contacts_only()
+    day.door("23:21", "door", "bedroom").door("23:22", "bathroom_door", "toilet")
+    day.door("23:28", "bathroom_door", "bathroom").door("23:29", "bathroom_door", "bathroom")
+    silences = [s for s in day.play("03:30").story() if s[1] != "bathroom_overstay"]
+    # The learned limit (no history yet: 150 min), then an hour more: she was
+    # moving about just before, so a suspected fall (critical), 3.5 h after.
+    assert silences == [
+        ("01:59", "inactivity", "warning", "raised"),
+        ("02:59", "fall_suspected", "critical", "raised"),
+        ("03:29", "fall_suspected", "critical", "escalated"),
+    ]
+    fall = next(a for a in day.play("03:30").alerts if a.type == "fall_suspected")
+    assert fall.data["reason"] == (
+        "moving about in bathroom at 23:29, then no activity anywhere for 210 min; resident "
+        "is home (no entrance door since), at night and not seen going to bed")
+
+
+def test_going_to_bed_with_the_toilet_door_swinging_behind_her_stays_a_warning() -> None:
+    # Same evening, but at 23:33 she opens the bedroom door and 16 s later the
+    # cistern refills (a contact in the toilet); then she sleeps until 06:59.
+    day = evening_at_home_with_contacts_only()
+    day.door("23:30", "bathroom_door", "toilet").add("23:33:10", "door", "open",
+                                                     room="toilet", device="flush")
+    day.door("23:33:42", "door", "bedroom").add("23:33:58", "door", "open", room="toilet",
+                                                 device="flush")
+    day.door("06:59", "door", "bedroom").door("07:00", "bathroom_door", "toilet")
+    played = day.play("07:30")
+    assert all(a.severity is Severity.WARNING for a in played.alerts)
+    assert ("inactivity", "warning", "raised") in [s[1:] for s in played.story()]
+    # Control: had the bedroom door not been glimpsed just before, it would be critical.
+    blind = day.play("07:30", settings=HeuristicsSettings(bedtime_glimpse_seconds=10))
+    assert any(a.severity is Severity.CRITICAL for a in blind.alerts)
+
+
+def test_without_an_entrance_contact_a_silence_on_the_way_to_bed_stays_a_warning() -> None:
+    day = Day()
+    day.door("19:30", "fridge", "kitchen").door("21:50", "bathroom_door", "toilet")
+    day.door("22:40", "fridge", "kitchen").door("23:19", "dishwasher", "kitchen")
+    day.door("23:21", "door", "bedroom").door("23:29", "bathroom_door", "bathroom")
+    played = day.play("03:30")
+    assert all(a.severity is Severity.WARNING for a in played.alerts)
+    assert ("01:59", "inactivity", "warning", "raised") in played.story()
