@@ -224,3 +224,34 @@ rate_hz = 50
         proc.send_signal(signal.SIGTERM)
         proc.wait(15)
     assert "not valid TOML" in log.read_text()
+
+
+async def test_heuristics_change_rebuilds_the_engine_with_its_running_state(
+        tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from edgeagent.models import Reading
+
+    data = config_data(tmp_path, [stress("a")], free_port())
+    agent = Agent(parse_config(data, "edgeagent.toml"), clock=ManualClock(),
+                  sync_probe=lambda: True)
+    old_engine = agent.engine
+    now = datetime.now(UTC)
+    for n, sensor in enumerate(("motion", "bed")):
+        agent.engine.feed(Reading(driver="a", device=f"{sensor}-1", sensor=sensor,
+                                  value=True, mono=float(n), wall=now, room="bedroom",
+                                  role=None, data={}))
+    state = agent.engine.snapshot()
+    from edgeagent.supervisor import build_default_engine
+
+    assert state != build_default_engine(agent.config).snapshot()  # it learned something
+    new = parse_config({**data, "heuristics": {"bed_exit_no_return_minutes": 25}},
+                       "edgeagent.toml")
+    result = await agent.reload(new)
+    assert result.ok and result.heuristics.startswith("rebuilt")
+    assert result.unchanged == ["a"] and result.restarted == []
+    assert agent.engine is not old_engine
+    assert agent.engine.snapshot() == state  # what the engine knew survives the reload
+    assert agent.config.heuristics.bed_exit_no_return_minutes == 25
+    assert agent.engine.settings.bed_exit_no_return_minutes == 25  # type: ignore[attr-defined]
+    agent.outbox.close()
