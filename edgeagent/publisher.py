@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 import ssl
 import threading
 import time
@@ -31,7 +32,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edgeagent.backoff import Backoff
 from edgeagent.config import MqttConfig
-from edgeagent.errors import EdgeAgentError
+from edgeagent.errors import EdgeAgentError, OutboxError
 from edgeagent.outbox import Outbox
 from edgeagent.secrets import read_secret
 from edgeagent.topics import Topics
@@ -39,6 +40,7 @@ from edgeagent.topics import Topics
 log = logging.getLogger(__name__)
 
 STABLE_CONNECTION_S = 10.0  # a connection shorter than this does not reset the backoff
+ACK_RETRY_S = 1.0  # how often to retry recording PUBACKs when the outbox cannot be written
 LIVENESS_FACTOR = 1.5  # a link silent this many keepalives while owing us an answer is dead
 # Packets the broker must answer (PUBACK, PINGRESP, SUBACK, CONNACK): paho's log line prefixes.
 _EXPECTS_ANSWER = ("Sending PUBLISH", "Sending PINGREQ", "Sending SUBSCRIBE", "Sending CONNECT")
@@ -221,6 +223,8 @@ class Publisher:
         self._acked: list[int] = []
         self._drain_scheduled = False
         self._ack_flush_scheduled = False
+        self._ack_retry_pending = False
+        self._ack_write_failing = False
         self._paused_until = 0.0
         self._connack: asyncio.Future[ReasonCode] | None = None
         self._closed: asyncio.Event = asyncio.Event()
@@ -470,10 +474,34 @@ class Publisher:
         if not self._acked:
             return
         acked, self._acked = self._acked, []
-        self.outbox.mark_delivered(acked)
+        try:
+            self.outbox.mark_delivered(acked)
+        except (sqlite3.Error, OutboxError) as exc:
+            # Recording a PUBACK is a write; on a full disk it fails. The broker has these
+            # events: keep their seqs (the drain skips them, so they are not re-sent), keep
+            # publishing, and retry, instead of dropping the acks or killing the publisher.
+            self._acked = acked + self._acked
+            if not self._ack_write_failing:
+                self._ack_write_failing = True
+                self._fail(f"cannot record PUBACKs in the outbox ({exc}); retrying every "
+                           f"{ACK_RETRY_S:.0f}s")
+            if not self._ack_retry_pending:
+                self._ack_retry_pending = True
+                assert self._loop is not None
+                self._loop.call_later(ACK_RETRY_S, self._retry_acks)
+            self.wake()
+            return
+        if self._ack_write_failing:
+            self._ack_write_failing = False
+            log.info("mqtt: recorded %d PUBACKs held while the outbox was not writable",
+                     len(acked))
         self.health.acked += len(acked)
         self.acked_event.set()
         self.wake()
+
+    def _retry_acks(self) -> None:
+        self._ack_retry_pending = False
+        self._flush_acks()
 
     def _drain(self) -> None:
         self._drain_scheduled = False
