@@ -159,8 +159,8 @@ def cmd_identity_install(args: argparse.Namespace) -> int:
 
 def _choose(candidates: list[pairing.Candidate]) -> pairing.Candidate | None:
     for n, c in enumerate(candidates, 1):
-        titles = ", ".join(_(pairing.SENSOR_WORDS.get(p, p)) if p in pairing.SENSOR_WORDS
-                           else p for p in c.profiles)
+        titles = ", ".join(_(pairing.PROFILE_WORDS[p]) if p in pairing.PROFILE_WORDS else p
+                           for p in c.profiles)
         print(f"  [{n}] {c.address}  {c.name or '?':<16} RSSI {c.rssi:>4} dBm  "
               f"{titles}  ({', '.join(c.services)})")
     while True:

@@ -45,6 +45,9 @@ ID_PREFIX = {"heart_rate": "hr", "pulse_oximeter": "spo2", "blood_pressure": "bp
 SENSOR_WORDS = {"heart_rate": N_("heart rate"), "spo2": N_("SpO2"),
                 "blood_pressure": N_("blood pressure"), "temperature": N_("temperature"),
                 "weight": N_("weight"), "battery": N_("battery")}
+PROFILE_WORDS = {"heart_rate": N_("heart rate"), "pulse_oximeter": N_("pulse oximeter"),
+                 "blood_pressure": N_("blood pressure"), "thermometer": N_("thermometer"),
+                 "weight_scale": N_("weight scale"), "battery": N_("battery")}
 
 
 class PairError(Exception):

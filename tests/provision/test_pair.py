@@ -110,7 +110,9 @@ def test_scan_lists_health_monitors_strongest_first_and_the_technician_picks(
     listing = [line for line in out.splitlines() if line.startswith("  [")]
     assert len(listing) == 2  # the headphones advertise no health service
     assert OXI in listing[0] and "RSSI  -48 dBm" in listing[0] and "1822" in listing[0]
+    assert "pulse oximeter" in listing[0]
     assert CUFF in listing[1] and "RSSI  -70 dBm" in listing[1] and "1810" in listing[1]
+    assert "blood pressure" in listing[1]
     assert "please type a number from the list" in out
     devices = tomllib.loads(config.read_text())["drivers"][1]["devices"]
     assert [d["address"] for d in devices] == [CUFF]
@@ -168,3 +170,20 @@ def test_add_device_keeps_comments_inside_an_existing_vitals_table() -> None:
     assert "# chest strap" in out and "# monitors" in out
     assert pairing.paired_addresses(out) == {"AA:00:00:00:00:01": "hr-1", CUFF: "bp-1"}
     assert pairing.next_device_id(out, ["heart_rate", "battery"]) == "hr-2"
+
+
+def test_pair_talks_to_the_technician_in_chinese(
+        adapter: FakeAdapter, config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cuff(adapter)
+    try:
+        assert main(["--lang", "zh_CN", "pair", "--backend", "fake", "--config", str(config),
+                     "--address", CUFF, "--yes", "--measure-timeout", "5"]) == 0
+    finally:
+        from edgeagent.provision.i18n import set_language
+
+        set_language("en")
+    out = capsys.readouterr().out
+    assert "电量：76%" in out  # noqa: RUF001 - the Chinese colon is the point
+    assert "测量结果：血压 128/82 mmHg" in out  # noqa: RUF001
+    assert "已将 bp-1 添加到" in out
+    assert tomllib.loads(config.read_text())["drivers"][1]["devices"][0]["id"] == "bp-1"
