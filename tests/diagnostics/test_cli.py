@@ -15,6 +15,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edgeagent.cli.main import main
 from edgeagent.control import ControlClient, DaemonUnreachable
 from edgeagent.models import Kind, Severity
 from edgeagent.outbox import Outbox
@@ -52,6 +53,14 @@ def config_file(tmp_path: Path, url: str, extra_mqtt: str = "", drivers: str = "
     """ + drivers)
 
 
+def cli(capsys, *args: str) -> tuple[int, str, str]:
+    """The same CLI in this process (fast: no interpreter start-up); stdout is not a TTY."""
+    capsys.readouterr()
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 def wait_daemon(sock: Path, timeout: float = 20.0) -> dict:
     deadline = time.monotonic() + timeout
     while True:
@@ -84,17 +93,17 @@ def daemon(tmp_path, mosquitto):
 # -- doctor -----------------------------------------------------------------------------
 
 
-def test_doctor_json_exit_code_and_no_colour_in_a_pipe(tmp_path, mosquitto):
-    path = config_file(tmp_path, mosquitto.url)
-    out = edgeagent("doctor", "--config", str(path), "--json")
-    report = json.loads(out.stdout)
-    assert out.returncode == report["exit_code"]
+def test_doctor_json_exit_code_and_no_colour_in_a_pipe(tmp_path, mosquitto, capsys):
+    path = str(config_file(tmp_path, mosquitto.url))
+    code, out, _ = cli(capsys, "doctor", "--config", path, "--json")
+    report = json.loads(out)
+    assert code == report["exit_code"]
     names = {c["name"]: c for c in report["checks"]}
     assert names[f"mqtt.publish[127.0.0.1:{mosquitto.port}]"]["status"] == "pass"
     assert names["agent.daemon"]["status"] == "warn"  # no daemon: standalone
-    text = edgeagent("doctor", "--config", str(path))
-    assert "\033[" not in text.stdout and "\r" not in text.stderr  # not a TTY
-    assert "agent.daemon" in text.stdout and "exit" in text.stdout
+    _, text, err = cli(capsys, "doctor", "--config", path, "--no-network")
+    assert "\033[" not in text and "\r" not in err  # not a TTY: no colour, no progress
+    assert "agent.daemon" in text and "exit" in text
 
 
 def test_doctor_with_a_bad_config_exits_2(tmp_path):
@@ -159,24 +168,23 @@ def test_planted_secrets_never_appear_in_doctor_bundle_or_logs(tmp_path, mosquit
 # -- outbox -----------------------------------------------------------------------------
 
 
-def test_outbox_stats_export_and_purge(tmp_path):
-    path = config_file(tmp_path, f"mqtt://127.0.0.1:{free_port()}")
+def test_outbox_stats_export_and_purge(tmp_path, capsys):
+    path = str(config_file(tmp_path, f"mqtt://127.0.0.1:{free_port()}"))
     outbox = Outbox(tmp_path / "outbox.db", "home-1", boot_id="b")
     outbox.append([draft(), draft(Kind.ALERT, "sos", Severity.CRITICAL), draft()], synced=True)
     outbox.mark_delivered([1])
     outbox.close()
-    stats = json.loads(edgeagent("outbox", "stats", "--config", str(path), "--json").stdout)
+    stats = json.loads(cli(capsys, "outbox", "stats", "--config", path, "--json")[1])
     assert stats["pending"] == 2 and stats["delivered_kept"] == 1
     assert stats["pending_by_class"] == {"critical_alert": 1, "raw_state": 1}
-    human = edgeagent("outbox", "stats", "--config", str(path)).stdout
-    assert "critical_alert=1" in human
-    exported = edgeagent("outbox", "export", "--config", str(path), "--since", "1").stdout
+    assert "critical_alert=1" in cli(capsys, "outbox", "stats", "--config", path)[1]
+    exported = cli(capsys, "outbox", "export", "--config", path, "--since", "1")[1]
     assert [json.loads(line)["seq"] for line in exported.splitlines()] == [2, 3]
-    refused = edgeagent("outbox", "purge", "--config", str(path))
-    assert refused.returncode == 2 and "--delivered" in refused.stderr
-    purged = edgeagent("outbox", "purge", "--delivered", "--config", str(path), "--json")
-    assert json.loads(purged.stdout) == {"purged": 1, "via": "direct"}
-    stats = json.loads(edgeagent("outbox", "stats", "--config", str(path), "--json").stdout)
+    code, _, err = cli(capsys, "outbox", "purge", "--config", path)
+    assert code == 2 and "--delivered" in err
+    purged = cli(capsys, "outbox", "purge", "--delivered", "--config", path, "--json")[1]
+    assert json.loads(purged) == {"purged": 1, "via": "direct"}
+    stats = json.loads(cli(capsys, "outbox", "stats", "--config", path, "--json")[1])
     assert stats["delivered_kept"] == 0 and stats["pending"] == 2
 
 
