@@ -94,7 +94,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     path = resolve_config_path(args.config)
     progress = Progress(None if not args.json else False)
     env = DoctorEnv(progress=progress.update, ble_scan_seconds=args.ble_scan_seconds,
-                    mqtt_timeout=args.timeout, network=not args.no_network)
+                    mqtt_timeout=args.timeout, network=not args.no_network,
+                    serial_listen_seconds=args.serial_listen_seconds)
     try:
         config: AgentConfig | None = load_config(path)
     except ConfigError:
@@ -441,6 +442,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     doctor.add_argument("--timeout", type=float, default=5.0, help="per network step (s)")
     doctor.add_argument("--ble-scan-seconds", type=float, default=5.0,
                         help="how long to look for each BLE monitor (standalone only)")
+    doctor.add_argument("--serial-listen-seconds", type=float, default=3.0,
+                        help="how long to wait for bytes from each serial port (standalone)")
     doctor.add_argument("--no-network", action="store_true",
                         help="skip the active MQTT probes (DNS/TCP/TLS/auth/publish)")
     doctor.set_defaults(func=cmd_doctor)

@@ -3,7 +3,7 @@
 With the daemon running, its live driver health is the answer: opening a
 serial port or claiming a GPIO pin a second time would steal the device
 from the agent. Without it, each driver family's hardware is probed
-directly: the serial port exists and opens, the GPIO pin factory loads and
+directly: the serial port exists, opens and bytes arrive, the GPIO pin factory loads and
 the pin can be claimed. BLE has its own module (`ble_checks`).
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import select
 import stat
 import warnings
 from typing import Any
@@ -99,7 +100,8 @@ def _hardware_hint(opts: DriverOptions) -> str:
     return _("journalctl -u edgeagent for the driver's error")
 
 
-def check_drivers_standalone(config: AgentConfig) -> list[CheckResult]:
+def check_drivers_standalone(config: AgentConfig,
+                             serial_listen_s: float = 3.0) -> list[CheckResult]:
     """The daemon is not running: probe the hardware of each serial and GPIO driver."""
     results: list[CheckResult] = []
     for opts in config.drivers:
@@ -107,7 +109,8 @@ def check_drivers_standalone(config: AgentConfig) -> list[CheckResult]:
         if not opts.enabled:
             results.append(skip(name, _("disabled in config")))
         elif isinstance(getattr(opts, "port", None), str):
-            results.append(check_serial_port(name, str(getattr(opts, "port", ""))))
+            results.append(check_serial_port(name, str(getattr(opts, "port", "")),
+                                             serial_listen_s))
         elif isinstance(getattr(opts, "pin", None), int):
             results.append(check_gpio_pin(name, opts))
         elif opts.type.startswith("ble."):
@@ -117,7 +120,7 @@ def check_drivers_standalone(config: AgentConfig) -> list[CheckResult]:
     return results
 
 
-def check_serial_port(name: str, port: str) -> CheckResult:
+def check_serial_port(name: str, port: str, listen_s: float = 3.0) -> CheckResult:
     try:
         st = os.stat(port)
     except FileNotFoundError:
@@ -139,8 +142,20 @@ def check_serial_port(name: str, port: str) -> CheckResult:
                               port=port, strerror=exc.strerror),
                     _("check permissions (group dialout) and that nothing else holds the port"),
                     port=port)
-    os.close(fd)
-    return ok(name, _("serial port {port} present and opens").format(port=port), port=port)
+    try:
+        readable, _w, _x = select.select([fd], [], [], listen_s)
+        got = os.read(fd, 256) if readable else b""
+    except OSError:
+        got = b""
+    finally:
+        os.close(fd)
+    if not got:
+        return warn(name, _("serial port {port} opens but sent nothing in {seconds:g} s").format(
+                        port=port, seconds=listen_s),
+                    _("check the mat's power and cable; a mat that only talks on change may "
+                      "need someone to sit on it"), port=port)
+    return ok(name, _("serial port {port} present, opens, {count} bytes arrived").format(
+        port=port, count=len(got)), port=port)
 
 
 def _pin_factory(opts: DriverOptions) -> Any:

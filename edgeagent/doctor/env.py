@@ -46,4 +46,5 @@ class DoctorEnv:
     network: bool = True
     mqtt_timeout: float = 5.0
     ble_scan_seconds: float = 5.0
+    serial_listen_seconds: float = 3.0
     progress: Callable[[str], None] = _no_progress

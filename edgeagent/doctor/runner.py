@@ -67,7 +67,8 @@ def _run_families(report: Report, config: AgentConfig, env: DoctorEnv) -> None:
     if live is not None:
         _guard(report, "driver", lambda: check_drivers_live(config, live), env)
     else:
-        _guard(report, "driver", lambda: check_drivers_standalone(config), env)
+        _guard(report, "driver",
+               lambda: check_drivers_standalone(config, env.serial_listen_seconds), env)
         _guard(report, "ble", lambda: check_ble(config, env), env)
     _guard(report, "mqtt", lambda: check_mqtt(config, env), env)
     _guard(report, "clock", lambda: check_clock(env), env)

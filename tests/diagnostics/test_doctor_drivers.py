@@ -25,12 +25,24 @@ def serial_config(tmp_path: Path, port: str):
         {"type": "serial.bedmat", "name": "mat", "port": port}])
 
 
-def test_serial_port_present_passes(tmp_path):
+def test_serial_port_present_and_talking_passes(tmp_path):
     master, slave = os.openpty()
     try:
+        os.write(master, b"$BED,1,0512*3A\r\n")  # the mat says something
         result = check_drivers_standalone(serial_config(tmp_path, os.ttyname(slave)))[0]
         assert result.status is Status.PASS, result
-        assert "present and opens" in result.reason
+        assert "present, opens" in result.reason and "bytes arrived" in result.reason
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_silent_serial_port_warns(tmp_path):
+    master, slave = os.openpty()
+    try:
+        result = check_drivers_standalone(serial_config(tmp_path, os.ttyname(slave)),
+                                          serial_listen_s=0.2)[0]
+        assert result.status is Status.WARN and "sent nothing in 0.2 s" in result.reason
     finally:
         os.close(master)
         os.close(slave)
