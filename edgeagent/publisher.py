@@ -448,6 +448,11 @@ class Publisher:
             return
         if mid in self._status_mids:
             self._status_mids.discard(mid)
+            if rc.is_failure:
+                # Not authorised for our own status topic (e.g. another home's certificate):
+                # mosquitto then drops the link before any event is tried; say why.
+                self.health.last_refusal = f"broker refused the status message: {rc.getName()}"
+                self._fail(self.health.last_refusal)
             return
         seq = self._inflight.pop(mid, None)
         self.health.inflight = len(self._inflight)
