@@ -290,3 +290,15 @@ def test_watch_without_daemon_explains(tmp_path):
     path = config_file(tmp_path, f"mqtt://127.0.0.1:{free_port()}")
     out = edgeagent("watch", "--config", str(path))
     assert out.returncode == 2 and "daemon not running" in out.stderr
+
+
+def test_outbox_purge_goes_through_a_running_daemon(tmp_path, daemon, capsys):
+    sock = tmp_path / "control.sock"
+    deadline = time.monotonic() + 20
+    while ControlClient(sock).request({"cmd": "status"})["outbox"]["delivered_kept"] == 0:
+        assert time.monotonic() < deadline, "the stress driver's events were never delivered"
+        time.sleep(0.05)
+    code, out, _ = cli(capsys, "outbox", "purge", "--delivered", "--config", str(daemon),
+                       "--json")
+    result = json.loads(out)
+    assert code == 0 and result["via"] == "daemon" and result["purged"] > 0
