@@ -122,7 +122,7 @@ async def apply(agent: Agent, new: AgentConfig) -> ReloadResult:
     # Readings already emitted by the stopped drivers are in the engine's hands
     # (emit is synchronous); nothing is buffered in the driver, so nothing is lost.
     agent.engine = engine
-    running = agent._loop is not None  # noqa: SLF001 - reload is part of the supervisor
+    running = agent._loop is not None
     new_slots = []
     for name, options in _enabled(new.drivers).items():
         if name in diff.unchanged and name in old_slots:
@@ -130,7 +130,7 @@ async def apply(agent: Agent, new: AgentConfig) -> ReloadResult:
             continue
         slot = DriverSlot(options)
         if running:
-            slot.task = asyncio.create_task(agent._supervise(slot),  # noqa: SLF001
+            slot.task = asyncio.create_task(agent._supervise(slot),
                                             name=options.name)
         new_slots.append(slot)
     agent.slots = new_slots
