@@ -256,3 +256,24 @@ def test_report_exit_codes_json_and_plain_text(tmp_path, mosquitto):
     doc = __import__("json").loads(render_json(report))
     assert doc["exit_code"] == 2 and doc["summary"]["fail"] == 1
     assert {"name", "status", "reason"} <= set(doc["checks"][0])
+
+
+def test_deep_outbox_warns(tmp_path):
+    config = make_config(tmp_path, "mqtt://127.0.0.1:1")
+    outbox = Outbox(config.outbox.path, "home-1", boot_id="b")
+    outbox.append([draft() for _ in range(1001)], synced=True)
+    outbox.close()
+    result = by_name(check_outbox(config, quiet_env()))["outbox.depth"]
+    assert result.status is Status.WARN and "1001 events waiting" in result.reason
+    assert "mqtt" in result.fix
+
+
+def test_daemon_link_connected_passes_and_down_fails():
+    from edgeagent.doctor.mqtt_checks import check_daemon_link
+
+    up = check_daemon_link({"mqtt": {"state": "connected", "broker": "mqtts://b:8883",
+                                     "acked": 12}})
+    assert up.status is Status.PASS and "12 events acknowledged" in up.reason
+    down = check_daemon_link({"mqtt": {"state": "refused", "last_error":
+                                       "broker refused the connection: Not authorized"}})
+    assert down.status is Status.FAIL and "Not authorized" in down.reason
