@@ -209,7 +209,8 @@ class _ReplyWaiter:
 
 def _test_alarm_via_daemon(path: str, request: dict[str, Any], timeout: float,
                            say: Any) -> dict[str, Any]:
-    result: dict[str, Any] = {"mode": "daemon", "acked": False}
+    result: dict[str, Any] = {"mode": "daemon", "acked": False,
+                              "error": "the daemon closed the connection before the PUBACK"}
     for answer in ControlClient(path).stream(request, read_timeout=timeout + 10):
         stage = answer.get("stage")
         result.update({k: answer[k] for k in ("seq", "id") if k in answer})
@@ -221,6 +222,7 @@ def _test_alarm_via_daemon(path: str, request: dict[str, Any], timeout: float,
                 "waiting for the broker's PUBACK")
         elif stage == "acked":
             result.update(acked=True, after_s=answer.get("after_s"))
+            result.pop("error", None)
             break
     return result
 
