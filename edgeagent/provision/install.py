@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -67,7 +68,9 @@ class Change:
         return self.action not in (UNCHANGED, KEEP)
 
     def render(self) -> str:
-        text = f"{_(self.action):<10} {self.target}"
+        word = _(self.action)
+        columns = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in word)
+        text = f"{word}{' ' * max(1, 11 - columns)}{self.target}"
         return f"{text}  ({self.detail})" if self.detail else text
 
 
