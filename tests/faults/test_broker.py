@@ -93,7 +93,7 @@ async def test_bad_credentials_refused_clearly_and_backed_off(tmp_path, always_s
     try:
         async with RunningAgent(agent):
             await until(lambda: agent.publisher.health.state is LinkState.REFUSED, 10, "refused")
-            window = 8.0
+            window = 5.0
             start = time.monotonic()
             await until(lambda: time.monotonic() - start >= window, window + 1, "window")
             health = agent.publisher.health
@@ -139,7 +139,7 @@ async def test_acl_denial_mqtt5_keeps_events_and_reports(tmp_path, always_synced
             assert agent.status()["mqtt"]["last_refusal"] == health.last_refusal
             assert agent.outbox.stats().pending == 20
             assert health.acked == 0
-            window = 6.0
+            window = 4.0
             start = time.monotonic()
             await until(lambda: time.monotonic() - start >= window, window + 1, "window")
             rate = attempts_per_minute(agent, window)
