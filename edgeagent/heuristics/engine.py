@@ -77,6 +77,7 @@ class SafetyEngine:
         self.routine = LearnedRoutine(settings)
         self.routine.state = self.state.routine
         self._inactivity_cache: tuple[float, str | None, float | None] | None = None
+        self._not_up_cache: tuple[tuple[float, tuple[str, ...]], float] | None = None
         # The next timer, valid until the state changes (a 1-tuple so None can be cached).
         self._due: tuple[tuple[float, str] | None] | None = None
 
@@ -127,6 +128,7 @@ class SafetyEngine:
         self.routine = LearnedRoutine(self.settings)
         self.routine.state = restored.routine
         self._inactivity_cache = None
+        self._not_up_cache = None
         self._due = None
 
     def declare(self, *, motion_rooms: list[str] | None = None, entrance: bool = False,
@@ -223,6 +225,15 @@ class SafetyEngine:
     def _not_up_deadline(self) -> float:
         st = self.state
         settled = st.settled_at or st.now or 0.0
+        key = (settled, tuple(self.routine.state.wakes))  # wake times only ever get added
+        cached = self._not_up_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        deadline = self._compute_not_up_deadline(settled)
+        self._not_up_cache = (key, deadline)
+        return deadline
+
+    def _compute_not_up_deadline(self, settled: float) -> float:
         night = self.local.local(settled)
         morning = night.date()
         if night.time() >= self.settings.not_up_latest:
