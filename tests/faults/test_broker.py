@@ -105,9 +105,10 @@ async def test_bad_credentials_refused_clearly_and_backed_off(tmp_path, always_s
                 health.last_error.lower()
             assert agent.outbox.stats().pending == agent.outbox.last_seq == 30
             assert health.acked == 0
-            # Full-jitter backoff capped at 2 s averages >= 1 s per attempt once capped:
-            # a tight loop would be thousands a minute.
-            assert rate <= 90
+            # Full-jitter backoff capped at 2 s averages 1 s per attempt once capped (~60/min,
+            # more early on); without backoff a refused CONNECT repeats thousands of times a
+            # minute on loopback.
+            assert rate <= 150
         assert any("refused the connection" in r.getMessage() for r in caplog.records)
         assert "right-password" not in caplog.text and "wrong-password" not in caplog.text
     finally:
@@ -146,7 +147,7 @@ async def test_acl_denial_mqtt5_keeps_events_and_reports(tmp_path, always_synced
             print(f"ACL denial (v5): {health.rejected} refusals, {rate:.0f} connect attempts/min "
                   f"(mosquitto closes the link after each denial; backoff 0.2..1 s), "
                   f"last_refusal={health.last_refusal!r}")
-            assert rate <= 120
+            assert rate <= 150
             assert agent.outbox.stats().pending == 20
         assert any("broker refused event" in r.getMessage() for r in caplog.records)
     finally:
