@@ -361,7 +361,7 @@ class SafetyEngine:
         st = self.state
         if not (st.has_entrance and st.presence == "home") or st.settled:
             return False
-        bedroom = st.last_bedroom_event
+        bedroom = st.last_bedroom_activity  # a mat going empty is getting up, not going to bed
         return bedroom is None or last - bedroom > self.settings.bedtime_glimpse_seconds
 
     def _raise_silence(self, at: float) -> Draft | None:
@@ -559,7 +559,7 @@ class SafetyEngine:
                     f"left the {st.bathroom_room}: {what} in {room} at {local.hhmm(at)}"))
         # The night.
         if is_bedroom:
-            st.last_bedroom_event = at
+            st.last_bedroom_event = st.last_bedroom_activity = at
             if st.night_up_since is not None:
                 self._night_return(at)
             elif (not st.settled and st.last_activity is not None and local.is_night(at)

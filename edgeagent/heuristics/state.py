@@ -47,6 +47,7 @@ class HomeState:
     bathroom_since: float | None = None
     bathroom_room: str | None = None
     last_bedroom_event: float | None = None
+    last_bedroom_activity: float | None = None  # the same, without mats going empty
     has_bed: bool = False
     motion_rooms: list[str] = field(default_factory=list)
     last_motion: dict[str, float] = field(default_factory=dict)

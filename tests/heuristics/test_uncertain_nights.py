@@ -141,3 +141,19 @@ def test_without_an_entrance_contact_a_silence_on_the_way_to_bed_stays_a_warning
     played = day.play("03:30")
     assert all(a.severity is Severity.WARNING for a in played.alerts)
     assert ("01:59", "inactivity", "warning", "raised") in played.story()
+
+
+def test_getting_up_from_an_evening_nap_is_not_going_to_bed() -> None:
+    # She naps on the bed 21:30-21:55 (not yet night: not "in bed for the
+    # night"), the mat goes empty at 21:55, she reaches the toilet at 21:55:30
+    # and falls. The mat going empty is getting up, not a glimpse of bedtime.
+    day = Day()
+    day.door("18:00", "entrance", "hall").door("18:00:20", "entrance", "hall", "closed")
+    day.door("19:30", "fridge", "kitchen").door("21:20", "bathroom_door", "toilet")
+    day.bed("21:30", "in_bed").bed("21:55", "out_of_bed")
+    day.door("21:55:30", "bathroom_door", "toilet")
+    played = day.play("02:00")
+    assert [s for s in played.story() if s[1] != "bathroom_overstay"] == [
+        ("00:25", "inactivity", "warning", "raised"),
+        ("01:25", "inactivity", "critical", "escalated"),
+    ]
