@@ -426,6 +426,8 @@ class SafetyEngine:
                 self._check_visitor(reading.room, at)
                 out.extend(self._activity(at, reading.room, reading.role, reading.device, "motion"))
         elif sensor in ACTIVITY_SENSORS:
+            if self._chattering(reading.device, reading.role, at):
+                return out
             out.extend(self._activity(at, reading.room, reading.role, reading.device,
                                       reading.role or sensor))
         elif sensor == "bed":
@@ -443,6 +445,26 @@ class SafetyEngine:
         elif sensor == "device_status":
             out += inputs.device_status(book, reading, at)
         return out
+
+    def _chattering(self, device: str, role: str | None, at: float) -> bool:
+        """A contact toggling many times a minute is a bouncing switch, not a person.
+
+        Mercury switches in drawers and cistern floats chatter on their own
+        (house B's cutlery drawer: 20 changes in a minute at 02:54 while the
+        resident was in bed). Once a contact has changed `chatter_changes`
+        times within `chatter_seconds`, further changes are not activity until
+        it calms down; the first few still count, so a person using a drawer
+        or flushing is seen. The entrance door is never filtered.
+        """
+        s = self.settings
+        if role == "entrance" or s.chatter_changes <= 0:
+            return False
+        recent = self.state.contact_changes.setdefault(device, [])
+        recent.append(at)
+        horizon = at - s.chatter_seconds
+        if recent[0] < horizon:
+            recent[:] = [t for t in recent if t >= horizon]
+        return len(recent) > s.chatter_changes
 
     def _check_visitor(self, room: str | None, at: float) -> None:
         """Motion in two rooms one person cannot cover so fast: someone else is here.

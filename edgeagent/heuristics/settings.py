@@ -63,6 +63,11 @@ class HeuristicsSettings(_Strict):
     mat_stuck_hours: float = Field(
         default=14.0, gt=0,
         description="a mat pressed this long without a break is stuck, not a person in bed")
+    chatter_changes: int = Field(
+        default=6, ge=0,
+        description="a contact changing more often than this within chatter_seconds is "
+                    "a bouncing switch: further changes are not activity (0: off)")
+    chatter_seconds: float = Field(default=60.0, gt=0)
     bathroom_overstay_minutes: float = Field(default=45.0, gt=0)
     bathroom_rooms: list[str] = Field(
         default_factory=lambda: ["bathroom", "toilet", "wc", "shower"])

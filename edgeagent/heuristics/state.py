@@ -53,6 +53,7 @@ class HomeState:
     last_motion: dict[str, float] = field(default_factory=dict)
     visitor_until: float | None = None
     bed_seen: bool = False
+    contact_changes: dict[str, list[float]] = field(default_factory=dict)  # recent, per contact
     bed_occupied: dict[str, bool] = field(default_factory=dict)
     bed_pressed_since: dict[str, float] = field(default_factory=dict)  # mat -> pressed since
     bed_empty_since: float | None = None

@@ -157,3 +157,38 @@ def test_getting_up_from_an_evening_nap_is_not_going_to_bed() -> None:
         ("00:25", "inactivity", "warning", "raised"),
         ("01:25", "inactivity", "critical", "escalated"),
     ]
+
+
+def contacts_only_night() -> Day:
+    """A flat with contacts only: she closes the bedroom door at 22:38 and sleeps."""
+    day = Day()
+    day.door("19:30", "fridge", "kitchen").door("21:50", "bathroom_door", "toilet")
+    day.door("22:30", "bathroom_door", "bathroom").door("22:38", "door", "bedroom")
+    return day
+
+
+def bouncing_drawer(day: Day, start: str, changes: int, every_s: int) -> Day:
+    hh, mm = (int(x) for x in start.split(":"))
+    for n in range(changes):
+        second = n * every_s
+        day.add(f"{hh:02d}:{mm + second // 60:02d}:{second % 60:02d}", "door",
+                "open" if n % 2 == 0 else "closed", room="kitchen", device="cutlery-drawer")
+    return day
+
+
+def test_a_drawer_switch_bouncing_at_three_in_the_morning_wakes_nobody() -> None:
+    # The mercury switch in the cutlery drawer chatters for a minute and a
+    # half at 03:00 while she sleeps; nobody is in the kitchen.
+    day = bouncing_drawer(contacts_only_night(), "03:00", 30, 3)
+    assert day.play("04:30").alerts == []
+    # Control: without the chatter rule the same night raises a critical alarm.
+    unfiltered = day.play("04:30", settings=HeuristicsSettings(chatter_changes=0))
+    assert ("bed_exit_no_return", "critical", "raised") in [s[1:] for s in unfiltered.story()]
+
+
+def test_a_real_night_trip_to_the_kitchen_drawer_still_counts() -> None:
+    # She gets up at 03:00, opens and closes the drawer twice, and falls.
+    day = contacts_only_night()
+    day.door("03:00", "door", "bedroom")
+    bouncing_drawer(day, "03:01", 4, 10)
+    assert day.play("03:45").story() == [("03:21", "bed_exit_no_return", "critical", "raised")]
