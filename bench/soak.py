@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.faults.kill_trials import run_kill_trials
+from tests.faults.kill_trials import KillReport, run_kill_trials
 
 
 def main() -> int:
@@ -37,8 +37,13 @@ def main() -> int:
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="edgeagent-soak-"))
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    def progress(done: int, report: KillReport) -> None:
+        if done % 50 == 0:
+            print(f"{done}/{args.trials} trials, {report.broker_flaps} broker restarts",
+                  file=sys.stderr, flush=True)
+
     report = run_kill_trials(workdir, args.trials, seed, flap_probability=args.flap_probability,
-                             rate_hz=args.rate_hz, fork=not args.exec)
+                             rate_hz=args.rate_hz, fork=not args.exec, progress=progress)
     summary = {"started": started, "workdir": str(workdir), "launcher": "exec" if args.exec
                else "fork", **report.summary()}
     print(json.dumps(summary, indent=2))

@@ -21,6 +21,7 @@ import sys
 import textwrap
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,7 +149,8 @@ def _last_seq(db: Path) -> int:
 
 
 def run_kill_trials(workdir: Path, trials: int, seed: int, *, flap_probability: float = 0.25,
-                    rate_hz: int = 800, fork: bool = True) -> KillReport:
+                    rate_hz: int = 800, fork: bool = True,
+                    progress: Callable[[int, KillReport], None] | None = None) -> KillReport:
     """Run the trials; the caller asserts on the report. fork: use the warm zygote."""
     rng = random.Random(seed)
     report = KillReport(seed=seed, trials=trials)
@@ -210,6 +212,8 @@ def run_kill_trials(workdir: Path, trials: int, seed: int, *, flap_probability: 
             previous_pending = note_break()
             if previous_pending:
                 report.kills_with_pending += 1
+            if progress is not None:
+                progress(_trial + 1, report)
         # Drain-only run: no drivers, so it ends with an empty outbox.
         drain = _Agent(_config(workdir, broker.url, load=False, rate_hz=rate_hz),
                        workdir / "agent.log")
