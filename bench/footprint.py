@@ -63,7 +63,7 @@ class AgentUnderTest:
         self.notify_path = workdir / f"{config.stem}.notify"
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(str(self.notify_path))
-        self.sock.settimeout(30)
+        self.sock.settimeout(60)
         env = dict(os.environ, NOTIFY_SOCKET=str(self.notify_path))
         self.log = (workdir / f"{config.stem}.log").open("wb")
         self.spawned = time.perf_counter()
@@ -72,7 +72,12 @@ class AgentUnderTest:
 
     def wait_ready(self) -> float:
         while True:
-            data = self.sock.recv(4096).decode()
+            try:
+                data = self.sock.recv(4096).decode()
+            except TimeoutError:
+                code = self.proc.poll()
+                raise RuntimeError(f"no READY=1 within 60 s (exit code {code}); see "
+                                   f"{self.log.name}") from None
             if "READY=1" in data:
                 return time.perf_counter() - self.spawned
 
