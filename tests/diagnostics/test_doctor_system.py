@@ -277,3 +277,19 @@ def test_daemon_link_connected_passes_and_down_fails():
     down = check_daemon_link({"mqtt": {"state": "refused", "last_error":
                                        "broker refused the connection: Not authorized"}})
     assert down.status is Status.FAIL and "Not authorized" in down.reason
+
+
+def test_unreadable_outbox_fails_standalone_and_uses_the_daemon_stats_when_live(tmp_path):
+    config = make_config(tmp_path, "mqtt://127.0.0.1:1")
+    Path(config.outbox.path).write_bytes(b"this is not sqlite" * 100)
+    alone = check_outbox(config, quiet_env())
+    assert alone[0].status is Status.FAIL and "outbox unreadable" in alone[0].reason
+    live = {"outbox": {"pending": 3, "pending_by_priority": {"1": 1, "4": 2},
+                       "oldest_pending_ts": "2026-01-01T00:00:00.000Z",
+                       "evicted": {"raw_state": 5}}}
+    now = datetime(2026, 1, 1, 0, 30, tzinfo=UTC).timestamp()
+    results = by_name(check_outbox(config, quiet_env(live=live, now=lambda: now)))
+    assert results["outbox.depth"].details == {"critical_alert": 1, "raw_state": 2}
+    assert results["outbox.oldest"].status is Status.WARN
+    assert "30 min" in results["outbox.oldest"].reason
+    assert results["outbox.evictions"].status is Status.WARN
