@@ -81,6 +81,11 @@ class CommandRouter:
                 self._seen_ids.popitem(last=False)
         return body, ""
 
+    def _safe_reply_topic(self, topic: str) -> bool:
+        """Inside this home's tree, no wildcards, and never a command topic (no reply loops)."""
+        return (topic.startswith(self.topics.base + "/") and "+" not in topic
+                and "#" not in topic and self.topics.command_name(topic) is None)
+
     async def handle(self, topic: str, payload: bytes,
                      props: dict[str, Any]) -> tuple[str, bytes, Any] | None:
         name = self.topics.command_name(topic)
@@ -89,6 +94,9 @@ class CommandRouter:
         body, why = self._check(name, payload)
         if body is None:
             answer = self._reject(why)
+            command_id = _peek_id(payload)
+            if command_id is not None:
+                answer["id"] = command_id
         else:
             try:
                 answer = {"ok": True, "result": await self.handlers[name](body.get("args") or {})}
@@ -99,8 +107,20 @@ class CommandRouter:
             if "id" in body:
                 answer["id"] = body["id"]
         answer["command"] = name
-        reply_topic = props.get("ResponseTopic") or self.topics.reply(name)
-        if not str(reply_topic).startswith(self.topics.base + "/"):
+        reply_topic = str(props.get("ResponseTopic") or self.topics.reply(name))
+        if not self._safe_reply_topic(reply_topic):
             reply_topic = self.topics.reply(name)
         return str(reply_topic), json.dumps(answer, default=str).encode(), props.get(
             "CorrelationData")
+
+
+def _peek_id(payload: bytes) -> str | None:
+    """The command id of a rejected payload, if it has a sane one, so the reply can echo it."""
+    if len(payload) > MAX_PAYLOAD:
+        return None
+    try:
+        body = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    command_id = body.get("id") if isinstance(body, dict) else None
+    return command_id if isinstance(command_id, str) and len(command_id) <= 64 else None
