@@ -137,6 +137,6 @@ def test_response_topic_cannot_point_at_a_command_topic():
 
 def test_rejected_command_reply_echoes_its_id():
     r, _rec = router()
-    answer = json.loads(handle(r, "care/home-1/cmd/reboot", b'{"id": "c-17"}')[1])
+    answer = json.loads(handle(r, "care/home-1/cmd/self-destruct", b'{"id": "c-17"}')[1])
     assert answer["ok"] is False and answer["id"] == "c-17"
     assert "unknown command" in answer["error"]
