@@ -132,7 +132,7 @@ async def discover_profiles(address: str, backend_name: str = "bleak",
     try:
         async with asyncio.timeout(timeout * 1.25):
             await client.connect()
-        served = []
+        served: list[str] = []
         for service in client.services:
             with contextlib.suppress(BleakError, ValueError):
                 short = short_uuid(service.uuid)
