@@ -70,15 +70,15 @@ def ble_target(item: tuple[str, bytes]) -> None:
 # -- serial frames ----------------------------------------------------------------------
 
 serial_inputs = st.lists(st.binary(max_size=64) | st.sampled_from(
-    [b"$BED,IN,612*71\r\n", b"$BED,OUT,8*35\r\n", b"$BED,", b"*", b"\r\n", b"IN\n", b"OUT\n"]),
-    max_size=40)
+    [b"$BED,IN,612*71\r\n", b"$BED,OUT,8*35\r\n", b"$BED,", b"*", b"\r\n", b"IN\n", b"OUT\n",
+     b"FAULT", b"FLT"]), max_size=40)
 
 
 def serial_target(chunks: list[bytes]) -> None:
     for framing in (NmeaBedFraming(), LineStateFraming()):
         for chunk in chunks:
             for frame in framing.feed(chunk):
-                assert frame.state in ("in_bed", "out_of_bed"), frame
+                assert frame.state in ("in_bed", "out_of_bed", "fault"), frame
 
 
 # -- downlink ---------------------------------------------------------------------------
