@@ -14,6 +14,11 @@ than the same in-flight window unacknowledged (a semaphore released by each
 PUBACK; queueing 100 000 messages inside paho at once stalls it), and
 waiting for every PUBACK. No SQLite, no asyncio.
 
+Two prototype columns (bench only, nothing in the agent changes):
+`prototype` = bench/_fast_outbox.py (PUBACK marks committed without their
+own fsync), `async_link` = bench/_async_link.py (paho driven by the asyncio
+loop instead of its own thread). `--no-prototype` skips both.
+
 Rounds alternate raw / agent so both see the same machine noise; the best
 of each is reported with every sample.
 
@@ -32,10 +37,12 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from _async_link import AsyncLink
 from _common import Broker, emit, log
 from _fast_outbox import FastOutbox
 from paho.mqtt.enums import CallbackAPIVersion
 
+import edgeagent.publisher as publisher_module
 from edgeagent.config import MqttConfig
 from edgeagent.models import Draft, Kind, Severity
 from edgeagent.outbox import Outbox
@@ -148,7 +155,8 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, default=None,
                         help="write a cProfile (event-loop thread) of the last agent round here")
     args = parser.parse_args()
-    samples: dict[str, list[dict[str, float]]] = {"raw": [], "agent": [], "prototype": []}
+    samples: dict[str, list[dict[str, float]]] = {"raw": [], "agent": [], "prototype": [],
+                                                  "async_link": []}
     with tempfile.TemporaryDirectory(prefix="bench-drain-") as tmp:
         workdir = Path(tmp)
         broker = Broker(workdir / "broker")
@@ -159,6 +167,8 @@ def main() -> None:
         sides: list[tuple[str, type[Outbox]]] = [("agent", Outbox)]
         if not args.no_prototype:
             sides.append(("prototype", FastOutbox))
+            sides.append(("async_link", Outbox))
+        threaded_link = publisher_module._Link
         for r in range(args.rounds):
             broker.start()
             log(f"round {r + 1}: raw paho ...")
@@ -174,8 +184,12 @@ def main() -> None:
 
                     prof = cProfile.Profile()
                     prof.enable()
-                samples[name].append(asyncio.run(
-                    agent_round(round_dir, broker, args.events, args.inflight, cls)))
+                publisher_module._Link = AsyncLink if name == "async_link" else threaded_link
+                try:
+                    samples[name].append(asyncio.run(
+                        agent_round(round_dir, broker, args.events, args.inflight, cls)))
+                finally:
+                    publisher_module._Link = threaded_link
                 if prof is not None:
                     prof.disable()
                     prof.dump_stats(args.profile)
@@ -200,6 +214,11 @@ def main() -> None:
         doc["prototype_events_per_s"] = round(best["prototype"]["events_per_s"], 1)
         doc["prototype_ratio"] = round(best["prototype"]["events_per_s"] / raw_rate, 3)
         doc["prototype_pending_after"] = best["prototype"]["pending_after"]
+    if "async_link" in best:
+        doc["async_link"] = "bench/_async_link.py (paho driven by the asyncio loop, no thread)"
+        doc["async_link_events_per_s"] = round(best["async_link"]["events_per_s"], 1)
+        doc["async_link_ratio"] = round(best["async_link"]["events_per_s"] / raw_rate, 3)
+        doc["async_link_pending_after"] = best["async_link"]["pending_after"]
     doc["samples"] = {k: [round(x["events_per_s"], 1) for x in v]
                       for k, v in samples.items() if v}
     doc["target"] = "agent >= 0.8 of raw"
