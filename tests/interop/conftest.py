@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.interop.brokers import (
+    NATS,
     BrokerUnderTest,
     MosquittoUnderTest,
     NatsUnderTest,
@@ -59,6 +60,8 @@ def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BrokerUnd
     if name == "mosquitto":
         b: BrokerUnderTest = MosquittoUnderTest(tmp_path / "mosquitto")
     elif name == "nats":
+        if not Path(NATS).exists():
+            pytest.skip(f"nats-server is not installed ({NATS} missing)")
         b = NatsUnderTest(tmp_path / "nats")
     else:
         if _rabbit_skip:
