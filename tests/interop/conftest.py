@@ -38,9 +38,15 @@ def _uses_rabbit(item: pytest.Item) -> bool:
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
-    global _rabbit, _rabbit_skip
     items.sort(key=_uses_rabbit)  # stable: RabbitMQ tests last, everything else unchanged
-    if not any(_uses_rabbit(i) for i in items) or _rabbit is not None:
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Boot RabbitMQ only if a selected test needs it (after -k/-m deselection)."""
+    global _rabbit, _rabbit_skip
+    if session.config.option.collectonly or _rabbit is not None:
+        return
+    if not any(_uses_rabbit(i) for i in session.items):
         return
     _rabbit_skip = RabbitUnderTest.available()
     if _rabbit_skip is None:
