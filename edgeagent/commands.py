@@ -63,6 +63,8 @@ class CommandRouter:
             return None, f"payload is not JSON: {exc}"
         if not isinstance(body, dict):
             return None, "payload must be a JSON object"
+        if not isinstance(body.get("args", {}), dict):
+            return None, "args must be a JSON object"
         command_id = body.get("id")
         if command_id is not None:
             if not isinstance(command_id, str) or len(command_id) > 64:

@@ -82,6 +82,19 @@ class OutboxStats:
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
+    """Create tables and indexes in one transaction: a crash leaves all of it or none."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        _create_tables(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
+
+
+def _create_tables(conn: sqlite3.Connection) -> None:
     db = sqlite_utils.Database(conn)
     if "events" not in db.table_names():
         db.table("events").create(
@@ -198,10 +211,14 @@ class Outbox:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # Also when COMMIT itself failed (disk full): SQLite may or may not have
+            # rolled back already, and a dangling transaction would swallow later writes.
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     def append(
         self,

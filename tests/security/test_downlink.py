@@ -140,3 +140,9 @@ def test_rejected_command_reply_echoes_its_id():
     answer = json.loads(handle(r, "care/home-1/cmd/self-destruct", b'{"id": "c-17"}')[1])
     assert answer["ok"] is False and answer["id"] == "c-17"
     assert "unknown command" in answer["error"]
+
+
+def test_args_must_be_an_object():
+    r, _rec = router()
+    answer = json.loads(handle(r, "care/home-1/cmd/ping", b'{"args": [1, 2]}')[1])
+    assert answer["ok"] is False and "args must be a JSON object" in answer["error"]

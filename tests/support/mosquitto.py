@@ -64,6 +64,9 @@ class Mosquitto:
             f"log_dest file {self.log}",
             "log_type all",
             "max_queued_messages 0",
+            # Started as root, mosquitto drops to user `mosquitto` and then silently cannot
+            # write its persistence file in our root-owned temp dir: stay root instead.
+            "user root" if os.geteuid() == 0 and "user " not in self.extra else "",
             "per_listener_settings false" if "per_listener_settings" not in self.extra else "",
             self.extra,
         ]
