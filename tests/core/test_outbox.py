@@ -171,3 +171,13 @@ def test_corrupt_events_page_keeps_seq_from_meta(tmp_path):
     box = Outbox.__new__(Outbox)
     box.path = path
     assert box._salvage_last_seq() == 5
+
+
+def test_appends_stay_fully_synchronous_after_delivery_marks(tmp_path):
+    """Marks commit with synchronous=NORMAL; every append must still be FULL (2)."""
+    box = open_outbox(tmp_path / "o.db")
+    box.append([draft()], synced=True)
+    box.mark_delivered([1])
+    assert box._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    box.append([draft()], synced=True)
+    assert box.stats().last_delivered_seq == 1 and box.stats().pending == 1
