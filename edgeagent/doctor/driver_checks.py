@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import importlib
 import os
-import select
 import stat
+import time
 import warnings
 from typing import Any
 
@@ -109,8 +109,10 @@ def check_drivers_standalone(config: AgentConfig,
         if not opts.enabled:
             results.append(skip(name, _("disabled in config")))
         elif isinstance(getattr(opts, "port", None), str):
-            results.append(check_serial_port(name, str(getattr(opts, "port", "")),
-                                             serial_listen_s))
+            results.append(check_serial_port(
+                name, str(getattr(opts, "port", "")), serial_listen_s,
+                baudrate=int(getattr(opts, "baudrate", 9600)),
+                framing=str(getattr(opts, "framing", "nmea-bed"))))
         elif isinstance(getattr(opts, "pin", None), int):
             results.append(check_gpio_pin(name, opts))
         elif opts.type.startswith("ble."):
@@ -120,7 +122,9 @@ def check_drivers_standalone(config: AgentConfig,
     return results
 
 
-def check_serial_port(name: str, port: str, listen_s: float = 3.0) -> CheckResult:
+def check_serial_port(name: str, port: str, listen_s: float = 3.0, *, baudrate: int = 9600,
+                      framing: str = "nmea-bed") -> CheckResult:
+    """Present, opens at the configured speed, and a well-formed frame arrives in time."""
     try:
         st = os.stat(port)
     except FileNotFoundError:
@@ -136,26 +140,43 @@ def check_serial_port(name: str, port: str, listen_s: float = 3.0) -> CheckResul
                               port=port), _("point `port` at the tty device"),
                     port=port)
     try:
-        fd = os.open(port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-    except OSError as exc:
+        import serial  # noqa: PLC0415 - pyserial only when a serial driver is configured
+
+        link = serial.Serial(port, baudrate=baudrate, timeout=0.1)
+    except (OSError, ValueError, serial.SerialException) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
         return fail(name, _("serial port {port} exists but does not open: {strerror}").format(
-                              port=port, strerror=exc.strerror),
+                              port=port, strerror=reason),
                     _("check permissions (group dialout) and that nothing else holds the port"),
                     port=port)
+    framing_module = importlib.import_module("edgeagent_drivers.serial.framing")
+    framer = framing_module.make_framing(framing)
+    got = 0
+    frames: list[Any] = []
+    deadline = time.monotonic() + listen_s
     try:
-        readable, _w, _x = select.select([fd], [], [], listen_s)
-        got = os.read(fd, 256) if readable else b""
-    except OSError:
-        got = b""
+        while not frames and time.monotonic() < deadline:
+            chunk = link.read(256)
+            got += len(chunk)
+            frames = framer.feed(chunk) if chunk else []
+    except (OSError, serial.SerialException):
+        pass
     finally:
-        os.close(fd)
+        link.close()
     if not got:
         return warn(name, _("serial port {port} opens but sent nothing in {seconds:g} s").format(
                         port=port, seconds=listen_s),
                     _("check the mat's power and cable; a mat that only talks on change may "
                       "need someone to sit on it"), port=port)
-    return ok(name, _("serial port {port} present, opens, {count} bytes arrived").format(
-        port=port, count=len(got)), port=port)
+    if not frames:
+        return fail(name, _("serial port {port}: {count} bytes but no valid {framing} frame at "
+                            "{baud} baud").format(port=port, count=got, framing=framing,
+                                                  baud=baudrate),
+                    _("wrong baud rate or framing? check the mat's manual and the driver's "
+                      "`baudrate` and `framing`"), port=port)
+    return ok(name, _("serial port {port} present, opens, a {framing} frame arrived "
+                      "({state})").format(port=port, framing=framing,
+                                          state=getattr(frames[0], "state", "?")), port=port)
 
 
 def _pin_factory(opts: DriverOptions) -> Any:

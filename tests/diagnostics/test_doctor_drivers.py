@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
 from edgeagent_drivers.gpio.base import named_pin_factory
+from edgeagent_drivers.serial.framing import encode_nmea_bed
 from edgeagent_mocks.ble import FakePeripheral, reset_default_adapter
 from gpiozero import DigitalInputDevice
 
@@ -25,13 +27,49 @@ def serial_config(tmp_path: Path, port: str):
         {"type": "serial.bedmat", "name": "mat", "port": port}])
 
 
+class StreamingMat:
+    """A mat that reports every 50 ms, as real ones do (opening a port discards old input)."""
+
+    def __init__(self, master: int, payload: bytes) -> None:
+        self.master, self.payload = master, payload
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.done.wait(0.05):
+            os.write(self.master, self.payload)
+
+    def __enter__(self) -> StreamingMat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join()
+
+
 def test_serial_port_present_and_talking_passes(tmp_path):
     master, slave = os.openpty()
     try:
-        os.write(master, b"$BED,1,0512*3A\r\n")  # the mat says something
-        result = check_drivers_standalone(serial_config(tmp_path, os.ttyname(slave)))[0]
+        with StreamingMat(master, b"\x00\x17garbage" + encode_nmea_bed("IN", 512)):
+            result = check_drivers_standalone(serial_config(tmp_path, os.ttyname(slave)))[0]
         assert result.status is Status.PASS, result
-        assert "present, opens" in result.reason and "bytes arrived" in result.reason
+        assert "present, opens" in result.reason and "frame arrived (in_bed)" in result.reason
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_serial_port_talking_garbage_fails_naming_baud_rate(tmp_path):
+    """What a mat sending at 19200 looks like to a port opened at 9600: bytes, no frame."""
+    master, slave = os.openpty()
+    try:
+        with StreamingMat(master, bytes(range(128, 256))):
+            result = check_drivers_standalone(serial_config(tmp_path, os.ttyname(slave)),
+                                              serial_listen_s=0.5)[0]
+        assert result.status is Status.FAIL, result
+        assert "no valid nmea-bed frame at 9600 baud" in result.reason
+        assert "wrong baud rate" in result.fix
     finally:
         os.close(master)
         os.close(slave)
