@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edgeagent.driver import DriverOptions, UnknownDriverType, load_driver_class
 from edgeagent.errors import ConfigError
 from edgeagent.heuristics.settings import HeuristicsSettings
+from edgeagent.provision.i18n import _
 
 ENV_CONFIG = "EDGEAGENT_CONFIG"
 DEFAULT_CONFIG_PATH = Path("/etc/edgeagent/edgeagent.toml")
@@ -118,9 +119,9 @@ def _first_error(exc: ValidationError, source: str, prefix: str = "") -> ConfigE
     key = _key_path(loc, prefix)
     reason = err["msg"]
     if err["type"] == "extra_forbidden":
-        reason = "unknown key (typo? see the configuration reference in README.md)"
+        reason = _("unknown key (typo? see the configuration reference in README.md)")
     elif err["type"] == "missing":
-        reason = "required key is missing"
+        reason = _("required key is missing")
     elif "input" in err and err["type"] not in ("value_error",):
         reason = f"{reason} (got {err['input']!r})"
     more = len(exc.errors()) - 1
@@ -136,10 +137,10 @@ def _validate_drivers(raw: list[Any], source: str) -> list[DriverOptions]:
     for index, table in enumerate(raw):
         where = f"drivers[{index}]"
         if not isinstance(table, dict):
-            raise ConfigError(source, where, "must be a [[drivers]] table")
+            raise ConfigError(source, where, _("must be a [[drivers]] table"))
         type_name = table.get("type")
         if not isinstance(type_name, str):
-            raise ConfigError(source, f"{where}.type", "required key is missing")
+            raise ConfigError(source, f"{where}.type", _("required key is missing"))
         try:
             cls = load_driver_class(type_name)
         except UnknownDriverType as exc:
@@ -151,14 +152,16 @@ def _validate_drivers(raw: list[Any], source: str) -> list[DriverOptions]:
         if options.name in names:
             raise ConfigError(
                 source, f"{where}.name",
-                f"driver name {options.name!r} already used by drivers[{names[options.name]}]",
+                _("driver name {name!r} already used by drivers[{index}]").format(
+                    name=options.name, index=names[options.name]),
             )
         names[options.name] = index
         for pin in options.claimed_pins():
             if pin in pins:
                 raise ConfigError(
                     source, f"{where}.pin",
-                    f"GPIO pin {pin} is used by both {pins[pin]!r} and {options.name!r}",
+                    _("GPIO pin {pin} is used by both {first!r} and {second!r}").format(
+                        pin=pin, first=pins[pin], second=options.name),
                 )
             pins[pin] = options.name
         drivers.append(options)
@@ -169,7 +172,7 @@ def parse_config(data: dict[str, Any], source: str = "<memory>") -> AgentConfig:
     """Validate a parsed TOML document; drivers are validated by their own Options models."""
     raw_drivers = data.get("drivers", [])
     if not isinstance(raw_drivers, list):
-        raise ConfigError(source, "drivers", "must be an array of [[drivers]] tables")
+        raise ConfigError(source, "drivers", _("must be an array of [[drivers]] tables"))
     rest = {k: v for k, v in data.items() if k != "drivers"}
     try:
         config = AgentConfig.model_validate(rest)
@@ -189,13 +192,13 @@ def load_config(path: str | os.PathLike[str] | None) -> AgentConfig:
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(source, "", "file not found") from None
+        raise ConfigError(source, "", _("file not found")) from None
     except (PermissionError, IsADirectoryError, UnicodeDecodeError) as exc:
-        raise ConfigError(source, "", f"cannot read: {exc}") from None
+        raise ConfigError(source, "", _("cannot read: {error}").format(error=exc)) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(source, "", f"not valid TOML: {exc}") from None
+        raise ConfigError(source, "", _("not valid TOML: {error}").format(error=exc)) from None
     return parse_config(data, source)
 
 

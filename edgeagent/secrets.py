@@ -6,6 +6,7 @@ import stat
 from pathlib import Path
 
 from edgeagent.errors import ConfigError
+from edgeagent.provision.i18n import _
 
 
 def check_private(path: Path, key: str) -> None:
@@ -13,12 +14,12 @@ def check_private(path: Path, key: str) -> None:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise ConfigError(str(path), key, "file not found") from None
+        raise ConfigError(str(path), key, _("file not found")) from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(
             str(path), key,
-            f"secret file is readable by group/others (mode {stat.S_IMODE(mode):04o}); "
-            f"run: chmod 600 {path}",
+            _("secret file is readable by group/others (mode {mode}); run: chmod 600 {path}")
+            .format(mode=f"{stat.S_IMODE(mode):04o}", path=path),
         )
 
 
@@ -27,4 +28,5 @@ def read_secret(path: Path, key: str) -> str:
     try:
         return path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise ConfigError(str(path), key, f"cannot read secret: {exc.strerror}") from None
+        raise ConfigError(str(path), key, _("cannot read secret: {error}").format(
+            error=exc.strerror)) from None

@@ -12,6 +12,7 @@ from typing import Any
 
 from edgeagent.config import AgentConfig, load_config, resolve_config_path
 from edgeagent.errors import ConfigError
+from edgeagent.provision.i18n import _
 from edgeagent.reload import install_sighup
 from edgeagent.schema.generate import render
 from edgeagent.supervisor import Agent
@@ -25,7 +26,7 @@ def load_or_explain(path: str | None) -> AgentConfig | None:
     try:
         return load_config(path)
     except ConfigError as exc:
-        print(f"edgeagent: config error: {exc}", file=sys.stderr)
+        print("edgeagent: " + _("config error: {reason}").format(reason=exc), file=sys.stderr)
         return None
 
 
@@ -47,7 +48,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         agent = Agent(config)
     except ConfigError as exc:
-        print(f"edgeagent: config error: {exc}", file=sys.stderr)
+        print("edgeagent: " + _("config error: {reason}").format(reason=exc), file=sys.stderr)
         return EXIT_CONFIG
     asyncio.run(run_agent(agent))
     return 0

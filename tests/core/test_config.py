@@ -107,3 +107,14 @@ def test_run_refuses_world_readable_password_file(tmp_path):
     assert "mqtt.password_file" in proc.stderr and "chmod 600" in proc.stderr
     assert "s3cr3t-planted" not in proc.stderr + proc.stdout
     assert not (tmp_path / "outbox.db").exists()
+
+
+def test_config_errors_speak_the_technicians_language(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('[home]\nid = "h"\ntimezon = "UTC"\n')
+    proc = subprocess.run([sys.executable, "-m", "edgeagent.cli.main", "--lang", "zh_CN",
+                           "config", "check", str(path)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2
+    assert "配置错误" in proc.stderr and "未知的配置项" in proc.stderr
+    assert "home.timezon" in proc.stderr  # the key path stays as written in the file
