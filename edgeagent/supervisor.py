@@ -12,9 +12,10 @@ import contextlib
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from edgeagent import __version__, systemd
@@ -34,12 +35,15 @@ from edgeagent.publisher import Publisher
 from edgeagent.reload import ReloadResult
 from edgeagent.reload import apply as apply_reload
 from edgeagent.secrets import check_private
+from edgeagent.timeline import STEP_THRESHOLD, Timeline
 from edgeagent.topics import Topics
 
 log = logging.getLogger(__name__)
 
 ENGINE_STATE_KEY = "engine"
+SKEW_STATE_KEY = "clock_skew"
 MAX_UNSTORED = 10_000
+MAX_PRESYNC_READINGS = 20_000  # replayed into the engine at the first sync (edgeagent/timeline.py)
 
 
 def build_default_engine(config: AgentConfig) -> Engine:
@@ -125,7 +129,7 @@ class Agent:
         self.listeners: list[Listener] = []
         self.synced = False
         self.counters: dict[str, int] = {"readings": 0, "events": 0, "unstored": 0,
-                                         "engine_errors": 0}
+                                         "engine_errors": 0, "clock_steps": 0}
         self._drafts: list[Draft] = []
         self._unstored: list[Draft] = []
         self._flush_scheduled = False
@@ -134,6 +138,13 @@ class Agent:
         self.ready = asyncio.Event()
         self.started_mono = time.monotonic()
         self._restore_engine()
+        # Clock steps: the engine runs on a continuous timeline (edgeagent/timeline.py).
+        self.timeline = Timeline(self.clock.monotonic(), self.clock.wall(),
+                                 skew=self._stored_skew())
+        self.last_clock_step: dict[str, Any] | None = None
+        self._ever_synced = False
+        self._boot_engine_state = self._engine_snapshot()
+        self._presync: deque[Reading] = deque(maxlen=MAX_PRESYNC_READINGS)
 
     # -- status -------------------------------------------------------------------------
 
@@ -154,6 +165,7 @@ class Agent:
             "last_acked_seq": stats.last_delivered_seq,
             "mqtt": self.publisher.health.as_dict(),
             "counters": dict(self.counters),
+            "clock_step": self.last_clock_step,
             "commands": dict(self.router.counters),
             "warnings": warnings,
         }
@@ -181,13 +193,17 @@ class Agent:
         self._notify("reading", {"driver": reading.driver, "device": reading.device,
                                  "sensor": reading.sensor, "value": reading.value,
                                  "room": reading.room, "role": reading.role})
+        self._check_step(reading.mono, reading.wall)  # a step is seen by its first reading
+        if not self._ever_synced:
+            self._presync.append(reading)
+        stamped = self.timeline.for_engine(reading)
         try:
-            drafts = self.engine.feed(reading)
+            drafts = self.engine.feed(stamped)
         except Exception:
             self.counters["engine_errors"] += 1
             log.exception("heuristics failed on %s; forwarding the reading unchanged", reading)
-            drafts = PassthroughEngine().feed(reading)
-        self._queue(drafts)
+            drafts = PassthroughEngine().feed(stamped)
+        self._queue([self.timeline.for_outbox(d) for d in drafts])
 
     def _queue(self, drafts: list[Draft]) -> None:
         if not drafts:
@@ -308,20 +324,87 @@ class Agent:
 
     def _check_clock(self) -> None:
         synced = bool(self.sync_probe())
+        mono, wall = self.clock.monotonic(), self.clock.wall()
         if synced and not self.synced:
-            corrected = self.outbox.correct_clock(self.clock.monotonic(), self.clock.wall())
+            self.flush()  # queued drafts are stamped on the old wall: store them to re-stamp
+            corrected = self.outbox.correct_clock(mono, wall)
             log.info("clock synchronised; corrected the time of %d buffered events", corrected)
+            if not self._ever_synced:
+                self._first_sync(mono, wall)
         self.synced = synced
+        self._check_step(mono, wall)
+
+    def _first_sync(self, mono: float, wall: datetime) -> None:
+        """The pre-sync wall was fiction: re-anchor, and redo the engine's pre-sync minutes.
+
+        The engine is rewound to its state at start and fed this boot's readings again at
+        their corrected times. The drafts of that replay are dropped: those readings' events
+        (and any alarm they raised) are already stored and were just re-stamped.
+        """
+        self._ever_synced = True
+        drift = self.timeline.drift(mono, wall)
+        self.timeline.reanchor(mono, wall)
+        replay, self._presync = list(self._presync), deque()
+        if abs(drift) <= STEP_THRESHOLD:
+            return
+        log.info("first clock sync moved the wall by %+.0f s; replaying %d readings into "
+                 "the heuristics at corrected times", drift, len(replay))
+        try:
+            self.engine.restore(self._boot_engine_state)
+            for reading in replay:
+                self.engine.feed(self.timeline.for_engine(reading))
+        except Exception:
+            self.counters["engine_errors"] += 1
+            log.exception("heuristics replay after clock sync failed")
+
+    def _check_step(self, mono: float, wall: datetime) -> None:
+        """Follow small drift; absorb a step while synced (events follow, the engine not)."""
+        drift = self.timeline.drift(mono, wall)
+        if abs(drift) <= STEP_THRESHOLD:
+            if drift:
+                self.timeline.reanchor(mono, wall)
+            return
+        if not self._ever_synced:
+            return  # the wall is fiction until the first sync, which settles it
+        self.flush()  # what is queued belongs to the old wall
+        step = self.timeline.absorb_step(mono, wall)
+        self.counters["clock_steps"] += 1
+        self.last_clock_step = {"step_s": round(step, 3), "at": wall.isoformat(),
+                                "engine_skew_s": round(self.timeline.skew, 3)}
+        log.warning("wall clock stepped by %+.1f s while synced; new events carry the new "
+                    "time, the heuristics keep their continuous timeline (skew %+.1f s)",
+                    step, self.timeline.skew)
+        try:
+            self.outbox.append([], synced=True, state={SKEW_STATE_KEY: repr(self.timeline.skew)})
+        except OutboxError:
+            log.exception("could not persist the clock skew")
+
+    def _stored_skew(self) -> float:
+        raw = self.outbox.load_state(SKEW_STATE_KEY)
+        try:
+            return float(raw) if raw else 0.0
+        except ValueError:
+            return 0.0
+
+    def _engine_snapshot(self) -> dict[str, Any]:
+        """A detached copy of the engine's state (to rewind it at the first sync)."""
+        try:
+            copy: dict[str, Any] = json.loads(json.dumps(self.engine.snapshot()))
+        except (TypeError, ValueError):
+            return {}
+        return copy
 
     def tick(self) -> None:
         """One heartbeat: timers in the heuristics, then commit what they raised."""
+        mono = self.clock.monotonic()
+        self._check_step(mono, self.clock.wall())
         try:
-            drafts = self.engine.tick(self.clock.monotonic(), self.clock.wall())
+            drafts = self.engine.tick(mono, self.timeline.engine_wall(mono))
         except Exception:
             self.counters["engine_errors"] += 1
             log.exception("heuristics tick failed")
             drafts = []
-        self._queue(drafts)
+        self._queue([self.timeline.for_outbox(d) for d in drafts])
         if self._unstored:
             self.flush()
 
