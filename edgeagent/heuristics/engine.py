@@ -32,23 +32,25 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from edgeagent.heuristics import inputs
+from edgeagent.heuristics import environment, inputs
 from edgeagent.heuristics.alerts import AlertBook
 from edgeagent.heuristics.daily import close_day
+from edgeagent.heuristics.daily_checks import DailyChecks
 from edgeagent.heuristics.forward import reading_draft
 from edgeagent.heuristics.inputs import truthy as _truthy
 from edgeagent.heuristics.localtime import LocalTime, epoch
 from edgeagent.heuristics.routine import LearnedRoutine
 from edgeagent.heuristics.settings import HeuristicsSettings
 from edgeagent.heuristics.state import STATE_ADAPTER, STATE_VERSION, HomeState
-from edgeagent.heuristics.summary import Ledger
+from edgeagent.heuristics.summary import Ledger, note_appliance
 from edgeagent.models import Draft, Reading, Severity
 
 ALARM_INPUTS = frozenset({"sos", "sos_cancel", "smoke", "gas", "co"})
 BED_IN = frozenset({"in_bed", "occupied", "in", "on"})
 BED_OUT = frozenset({"out_of_bed", "empty", "out", "off"})
 VITAL_SENSORS = frozenset({"heart_rate", "spo2", "blood_pressure", "temperature", "weight"})
-ACTIVITY_SENSORS = frozenset({"door", "contact", "appliance"})  # not "power": fridges cycle
+# Not "power" (fridges cycle), and an appliance only when switched on (kettles switch off alone).
+ACTIVITY_SENSORS = frozenset({"door", "contact"})
 SILENCE_ALERTS = ("bed_exit_no_return", "fall_suspected", "inactivity")
 ESCALATION_WORDS = {
     "sos": "SOS not cancelled",
@@ -57,6 +59,8 @@ ESCALATION_WORDS = {
     "inactivity": "still no activity",
     "bathroom_overstay": "still in the bathroom",
     "night_exit": "resident not back inside",
+    "cold_home": "home still cold",
+    "hot_home": "home still hot",
 }
 RECENT_WINDOW = 600.0
 MAX_TIMERS_PER_STEP = 100_000
@@ -76,6 +80,8 @@ class SafetyEngine:
         self.alerts = AlertBook()
         self.routine = LearnedRoutine(settings)
         self.routine.state = self.state.routine
+        self.checks = DailyChecks(settings, self.local)
+        self.checks.state = self.state.checks
         self._inactivity_cache: tuple[float, str | None, float | None] | None = None
         self._not_up_cache: tuple[tuple[float, tuple[str, ...]], float] | None = None
         # The next timer, valid until the state changes (a 1-tuple so None can be cached).
@@ -127,6 +133,8 @@ class SafetyEngine:
         self.alerts.mono_offset = restored.mono_offset
         self.routine = LearnedRoutine(self.settings)
         self.routine.state = restored.routine
+        self.checks = DailyChecks(self.settings, self.local)
+        self.checks.state = restored.checks
         self._inactivity_cache = None
         self._not_up_cache = None
         self._due = None
@@ -152,6 +160,9 @@ class SafetyEngine:
         if st.ledger is None:
             st.ledger = Ledger(start=now, partial=True)
             st.next_summary_at = self.local.next_at(now, self.settings.summary_hour)
+        if st.checks.armed_at is None and self.checks.checks:
+            self.checks.arm(now)
+            self._due = None
         out: list[Draft] = []
         for _ in range(MAX_TIMERS_PER_STEP):
             if self._due is None:
@@ -178,6 +189,11 @@ class SafetyEngine:
         offer(book.next_escalation(), "escalate")
         if st.door_pending_since is not None:
             offer(st.door_pending_since + s.away_minutes * 60, "away")
+        if self.checks.checks:
+            check = self.checks.next_due(st.door_pending_since)
+            if check is not None:
+                # A deadline held back by a door is decided when home/away is known.
+                offer(max(check[0], st.now or check[0]), "check:" + check[1])
         if st.presence == "away" or st.last_activity is None:
             return best
         last = st.last_activity
@@ -251,7 +267,12 @@ class SafetyEngine:
                 out.append(draft)
 
         hhmm = self.local.hhmm
-        if name == "summary":
+        if name.startswith("check:"):
+            last = (f"last seen in {st.last_room} at {hhmm(st.last_activity)}"
+                    if st.last_activity is not None else None)
+            out.extend(self.checks.fire(book, name.removeprefix("check:"), at,
+                                        away=st.presence == "away", last_seen=last))
+        elif name == "summary":
             out.extend(close_day(st, s, self.local, book, at))
         elif name == "escalate":
             out.extend(book.escalate_due(at, ESCALATION_WORDS))
@@ -425,6 +446,15 @@ class SafetyEngine:
             if _truthy(value):
                 self._check_visitor(reading.room, at)
                 out.extend(self._activity(at, reading.room, reading.role, reading.device, "motion"))
+        elif sensor == "appliance":
+            if _truthy(value):
+                self._appliance(reading, at)
+                out.extend(self._activity(at, reading.room, reading.role, reading.device,
+                                          reading.role or sensor))
+        elif sensor == "temperature" and environment.is_ambient(reading):
+            # A room thermometer: cold_home / hot_home, never a vital sign.
+            out += environment.room_temperature(book, self.settings.climate, self.state.rooms,
+                                                reading, at, self.local.hhmm)
         elif sensor in ACTIVITY_SENSORS:
             if self._chattering(reading.device, reading.role, at):
                 return out
@@ -445,6 +475,15 @@ class SafetyEngine:
         elif sensor == "device_status":
             out += inputs.device_status(book, reading, at)
         return out
+
+    def _appliance(self, reading: Reading, at: float) -> None:
+        """An appliance switched on: counted in the day's summary (and activity, by the caller)."""
+        ledger = self.state.ledger
+        assert ledger is not None
+        s = self.settings
+        note_appliance(ledger, reading.role, at,
+                       morning=self.local.local(at).time() < s.summary_hour,
+                       meal_roles=s.meal_roles, meal_gap_seconds=s.meal_gap_minutes * 60)
 
     def _chattering(self, device: str, role: str | None, at: float) -> bool:
         """A contact toggling many times a minute is a bouncing switch, not a person.
@@ -622,6 +661,8 @@ class SafetyEngine:
                                              moment.hour * 60 + moment.minute)
                     st.settled, st.settled_at, st.night_up_since = False, None, None
                     st.night_up_rooms = []
+        if self.checks.checks:
+            out.extend(self.checks.saw(book, at, room, role, what))
         # Bookkeeping.
         st.last_activity, st.last_room, st.last_device, st.last_role = at, room, device, role
         recent = st.recent

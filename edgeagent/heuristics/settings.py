@@ -37,6 +37,62 @@ class VitalLimits(_Strict):
     critical_spo2_min: float = 85.0
 
 
+class RoomClimate(_Strict):
+    """Room temperature limits for `cold_home` / `hot_home` (°C, minutes).
+
+    Defaults follow public-health guidance for older people (sources in
+    docs/heuristics.md): at least 18 °C indoors (WHO Housing and Health
+    Guidelines 2018; UKHSA/NHS), below 16 °C a risk to the lungs and below
+    12 °C to the heart (UK Cold Weather Plan); above 26 °C a bedroom
+    overheats (CIBSE TM59), above 32 °C is beyond the WHO daytime maximum.
+    """
+
+    cold_below: float = 18.0
+    cold_critical_below: float = 16.0
+    hot_above: float = 26.0
+    hot_critical_above: float = 32.0
+    minutes: float = Field(default=60.0, gt=0,
+                           description="out of range this long before an alert")
+    critical_minutes: float = Field(
+        default=60.0, gt=0, description="beyond the critical limit this long: critical")
+    escalate_hours: float = Field(
+        default=12.0, gt=0, description="a warning still open after this long becomes critical")
+    hysteresis: float = Field(
+        default=1.0, ge=0, description="degrees back inside the limit before it resolves")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RoomClimate:
+        if not (self.cold_critical_below <= self.cold_below < self.hot_above
+                <= self.hot_critical_above):
+            raise ValueError("need cold_critical_below <= cold_below < hot_above "
+                             "<= hot_critical_above")
+        return self
+
+
+class DailyCheck(_Strict):
+    """Something that should have happened by a time of day ("kettle or fridge by 10:00").
+
+    Done by activity with one of `roles` (an appliance switched on, a fridge
+    door) or any activity in one of `rooms`. Once `HeuristicsSettings.
+    routine_min_days` days of history exist, the deadline is the later of
+    `by` and her usual time (90th percentile of the days it was done) plus
+    `margin_minutes`.
+    """
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    roles: list[str] = Field(default_factory=list)
+    rooms: list[str] = Field(default_factory=list)
+    by: time
+    margin_minutes: float = Field(default=60.0, ge=0)
+    learn: bool = True
+
+    @model_validator(mode="after")
+    def _something(self) -> DailyCheck:
+        if not self.roles and not self.rooms:
+            raise ValueError(f"daily check {self.name!r} needs roles or rooms")
+        return self
+
+
 class HeuristicsSettings(_Strict):
     """Thresholds of every rule; minutes unless the name says otherwise."""
 
@@ -99,6 +155,15 @@ class HeuristicsSettings(_Strict):
     low_battery_percent: float = Field(default=20.0, ge=0, le=100)
     battery_hysteresis_percent: float = Field(default=5.0, ge=0)
     vitals: VitalLimits = Field(default_factory=VitalLimits)
+    climate: RoomClimate = Field(default_factory=RoomClimate)
+    daily_checks: list[DailyCheck] = Field(
+        default_factory=list, description="e.g. kettle or fridge used by 10:00 (off by default)")
+    meal_roles: list[str] = Field(
+        default_factory=lambda: ["microwave", "oven", "cooker", "hob", "stove", "toaster",
+                                 "air_fryer"],
+        description="appliances whose use counts as a meal prepared in the daily summary")
+    meal_gap_minutes: float = Field(
+        default=60.0, ge=0, description="meal-appliance uses closer than this are one meal")
     summary_hour: time = Field(default=time(12, 0),
                                description="local time a day's summary closes (after the night)")
     baseline_days: int = Field(default=14, ge=3)
@@ -111,4 +176,7 @@ class HeuristicsSettings(_Strict):
             raise ValueError("inactivity_floor_minutes must not exceed inactivity_ceiling_minutes")
         if self.night_start == self.night_end:
             raise ValueError("night_start and night_end must differ")
+        names = [check.name for check in self.daily_checks]
+        if len(names) != len(set(names)):
+            raise ValueError("daily_checks names must be unique")
         return self

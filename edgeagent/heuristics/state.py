@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
+from edgeagent.heuristics.daily_checks import ChecksState
+from edgeagent.heuristics.environment import RoomTemperature
 from edgeagent.heuristics.routine import RoutineState
 from edgeagent.heuristics.summary import Ledger
 
@@ -65,6 +67,9 @@ class HomeState:
     next_summary_at: float | None = None
     history: list[dict[str, float | None]] = field(default_factory=list)
     change_streak: dict[str, int] = field(default_factory=dict)
+    # Room temperatures (cold_home / hot_home), per room.
+    rooms: dict[str, RoomTemperature] = field(default_factory=dict)
+    checks: ChecksState = field(default_factory=ChecksState)
 
 
 STATE_ADAPTER: TypeAdapter[HomeState] = TypeAdapter(HomeState)

@@ -6,7 +6,8 @@ and bathroom visits at night, time away, active hours. Each figure is
 compared with the median of the resident's own previous 14 summaries; a
 large deviation lasting `routine_change_days` days in a row raises a
 `routine_change` alert (more night bathroom visits than usual is an early
-sign of a urinary infection).
+sign of a urinary infection). Appliance use (first one in the morning, uses,
+meals prepared) is reported but not yet part of the baseline.
 """
 
 from __future__ import annotations
@@ -33,6 +34,24 @@ class Ledger:
     away_seconds: float = 0.0
     active_hours: list[str] = field(default_factory=list)
     events: int = 0
+    # Appliances switched on: the first in the morning is a wake-up signal.
+    first_appliance: float | None = None
+    first_appliance_role: str | None = None
+    appliance_uses: int = 0
+    meals: int = 0
+    last_meal: float | None = None
+
+
+def note_appliance(ledger: Ledger, role: str | None, at: float, *, morning: bool,
+                   meal_roles: list[str], meal_gap_seconds: float) -> None:
+    """Count an appliance switched on; cooking uses close together are one meal."""
+    ledger.appliance_uses += 1
+    if morning and ledger.first_appliance is None:
+        ledger.first_appliance, ledger.first_appliance_role = at, role
+    if role in meal_roles:
+        if ledger.last_meal is None or at - ledger.last_meal >= meal_gap_seconds:
+            ledger.meals += 1
+        ledger.last_meal = at
 
 
 def metrics_of(ledger: Ledger) -> dict[str, float | None]:
@@ -90,6 +109,11 @@ def summary_data(ledger: Ledger, end: float, day: str, local: Any,
         "sleep_onset": local(ledger.sleep_onset) if ledger.sleep_onset is not None else None,
         "wake": local(ledger.wake) if ledger.wake is not None else None,
         "events": ledger.events,
+        "first_appliance_use": (local(ledger.first_appliance)
+                                if ledger.first_appliance is not None else None),
+        "first_appliance_role": ledger.first_appliance_role,
+        "appliance_uses": ledger.appliance_uses,
+        "meals_prepared": ledger.meals,
         **metrics,
     }
     if len(history) >= min_days:
