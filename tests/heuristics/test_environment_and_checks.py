@@ -14,7 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from edgeagent.heuristics.settings import DailyCheck, HeuristicsSettings
-from edgeagent.models import Draft, Reading
+from edgeagent.models import Draft, Kind, Reading
 from tests.heuristics.home import MONO_OFFSET, ZONE, Day, local, new_engine, play, reading
 
 WINTER = date(2026, 1, 14)
@@ -340,3 +340,29 @@ def test_the_daily_summary_counts_the_first_kettle_and_the_meals_prepared() -> N
     assert data["first_appliance_role"] == "kettle"
     assert data["appliance_uses"] == 3
     assert data["meals_prepared"] == 1  # two microwave runs 10 min apart: one meal
+
+
+@pytest.mark.parametrize("cut_at", ["09:59", "10:02", "11:30"])
+def test_checks_and_temperatures_give_the_same_events_in_one_batch_or_across_a_restart(
+        cut_at: str) -> None:
+    """Live (ticked every minute), one batch, or a restart at `cut_at`: the same events."""
+    d = morning(WINTER, out_at="09:55", back_at="10:03")
+    d.readings += thermometer(WINTER, "living", [("07:00", 17.0), ("13:00", 17.0)])
+    d.add("12:30", "appliance", True, room="kitchen", role="kettle", device="plug-kettle")
+    readings = sorted(d.readings, key=lambda r: r.wall)
+    end = local(WINTER, "13:30")
+    live = [x for x in play(new_engine(CHECKS), readings, end).drafts if x.kind is Kind.ALERT]
+    batch_engine = new_engine(CHECKS)
+    batch = batch_engine.feed_many(readings) + batch_engine.tick(end.timestamp() + MONO_OFFSET,
+                                                                 end)
+    cut = next(i for i, r in enumerate(readings) if r.wall >= local(WINTER, cut_at))
+    first = new_engine(CHECKS)
+    restarted = first.feed_many(readings[:cut])
+    second = new_engine(CHECKS)
+    second.restore(first.snapshot())
+    restarted += second.feed_many(readings[cut:]) + second.tick(end.timestamp() + MONO_OFFSET,
+                                                                end)
+    alerts = [x for x in batch if x.kind is Kind.ALERT]
+    assert {x.type for x in alerts} == {"not_done_by", "cold_home"}
+    assert alerts == live
+    assert [x for x in restarted if x.kind is Kind.ALERT] == alerts
