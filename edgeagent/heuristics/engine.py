@@ -23,6 +23,9 @@ Rules, in words (thresholds in `HeuristicsSettings`):
 - `inactivity` / `fall_suspected`: no activity anywhere for longer than the
   learned limit of that hour; `fall_suspected` when the resident is known to
   be home and was moving about just before, else `inactivity`.
+- Appliances switched on are activity in their room; room thermometers feed
+  `cold_home` / `hot_home` (environment.py), never the vital rules; daily
+  checks raise `not_done_by` (daily_checks.py).
 """
 
 from __future__ import annotations
