@@ -372,6 +372,8 @@ class MqttLocalDriver(Driver):
             data: dict[str, Any] = {"topic": topic, "field": entry.field, "kind": entry.kind}
             if entry.kind in UNITS:
                 data["unit"] = UNITS[entry.kind]
+            if entry.kind in ("temperature", "humidity"):
+                data["ambient"] = True  # a home-automation sensor measures the room, not her
             self.count("readings")
             self.context.emit(self.reading(sensor, value, device=entry.device_name(),
                                            room=entry.room, role=entry.role, data=data))

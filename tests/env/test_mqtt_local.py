@@ -253,3 +253,17 @@ def test_appliance_detector_sample_and_hold() -> None:
 
 def test_registered_entry_point() -> None:
     assert load_driver_class("mqtt.local") is MqttLocalDriver
+
+
+async def test_room_temperature_is_marked_ambient(home: Home, tmp_path: Path) -> None:
+    """A Zigbee thermometer reports the room: the heuristics must not read it as a fever."""
+    map_file = tmp_path / "ha-map.toml"
+    map_file.write_text('[[map]]\ntopic = "zigbee2mqtt/bedroom_climate"\nfield = "temperature"\n'
+                        'kind = "temperature"\nroom = "bedroom"\n')
+    await connected(home, map=[], map_file=str(map_file))
+    await home.publish("zigbee2mqtt/bedroom_climate", {"temperature": 17.5})
+    await home.until(lambda: bool(home.of("temperature")))
+    reading = home.of("temperature")[0]
+    assert reading.value == 17.5 and reading.room == "bedroom"
+    assert reading.data["ambient"] is True and reading.data["unit"] == "degC"
+
