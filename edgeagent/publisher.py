@@ -390,6 +390,8 @@ class Publisher:
             link.close()
             if link.thread.is_alive():
                 await loop.run_in_executor(None, link.thread.join, 2.0)
+            if not link.thread.is_alive():
+                _release_sockets(link.client)
             self._lost_connection()
         return connected_at
 
@@ -564,3 +566,15 @@ class Publisher:
             doc["status_error"] = repr(exc)
         doc["state"] = state
         return json.dumps(doc, separators=(",", ":"), default=str)
+
+
+def _release_sockets(client: mqtt.Client) -> None:
+    """Close paho's wake-up socketpair now, not when the garbage collector finds the client.
+
+    One pair per discarded client piles up during a long outage with many reconnects.
+    """
+    reset = getattr(client, "_reset_sockets", None)
+    if callable(reset):
+        with contextlib.suppress(OSError):
+            reset(sockpair_only=True)
+

@@ -222,3 +222,30 @@ async def test_failover_to_second_broker(tmp_path, mosquitto, platform, always_s
     async with RunningAgent(agent):
         await wait_until(lambda: len(platform.seqs()) == 20)
         assert agent.publisher.health.broker == f"mqtt://127.0.0.1:{mosquitto.port}"
+
+
+async def test_reconnect_attempts_do_not_pile_up_sockets(tmp_path, always_synced):
+    """Each failed connection's paho client is released at once, not by the GC."""
+    import gc
+    import os
+
+    # A broker that answers CONNACK "not authorized": each attempt runs paho's loop.
+    broker = Mosquitto(tmp_path / "b", extra="allow_anonymous false").start()
+    config = make_config(tmp_path, broker.url,
+                         mqtt={"backoff_initial": 0.01, "backoff_max": 0.02})
+    agent = Agent(config, sync_probe=always_synced, tick_interval=0.05,
+                  engine=PassthroughEngine())
+    gc.disable()
+    try:
+        async with RunningAgent(agent):
+            await wait_until(lambda: agent.publisher.health.connect_attempts >= 5)
+            before = len(os.listdir("/proc/self/fd"))
+            start = agent.publisher.health.connect_attempts
+            await wait_until(lambda: agent.publisher.health.connect_attempts >= start + 40)
+            after = len(os.listdir("/proc/self/fd"))
+    finally:
+        gc.enable()
+        broker.kill()
+    assert "not authorized" in agent.publisher.health.last_error.lower()
+    assert after - before < 10, (before, after)
+
