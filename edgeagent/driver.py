@@ -11,13 +11,14 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from edgeagent.clock import Clock
 from edgeagent.models import Reading
@@ -57,6 +58,10 @@ class DriverOptions(BaseModel):
     name: str
     room: str | None = None
     enabled: bool = True
+    watchdog_s: float = Field(
+        default=0.0, ge=0,
+        description="restart the driver after this many seconds with neither a reading nor a "
+                    "heartbeat (0 = off); for drivers that call blocking vendor libraries")
 
     def claimed_pins(self) -> list[int]:
         """GPIO pins this driver will own; the config loader rejects a pin used twice."""
@@ -92,6 +97,11 @@ class Driver(abc.ABC):
         self.options = options
         self.context = context
         self.health = Health()
+        self.last_alive = time.monotonic()
+
+    def heartbeat(self) -> None:
+        """Say "still working" without a reading (a poll that found nothing new)."""
+        self.last_alive = time.monotonic()
 
     @property
     def name(self) -> str:
@@ -101,6 +111,7 @@ class Driver(abc.ABC):
                 room: str | None = None, role: str | None = None,
                 data: dict[str, Any] | None = None) -> Reading:
         """A reading stamped with this driver's name, room and the context clock."""
+        self.last_alive = time.monotonic()
         clock = self.context.clock
         return Reading(
             driver=self.options.name,

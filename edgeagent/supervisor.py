@@ -68,12 +68,14 @@ class DriverSlot:
     driver: Driver | None = None
     task: asyncio.Task[None] | None = None
     restarts: int = 0
+    watchdog_restarts: int = 0
     last_error: str = ""
     readings: int = 0
     backoff: Backoff = field(default_factory=lambda: Backoff(1.0, 60.0))
 
     def health(self) -> dict[str, Any]:
         base: dict[str, Any] = {"type": self.options.type, "restarts": self.restarts,
+                                "watchdog_restarts": self.watchdog_restarts,
                                 "readings": self.readings, "last_error": self.last_error}
         if self.driver is not None:
             base.update(self.driver.health.as_dict())
@@ -189,6 +191,8 @@ class Agent:
         for slot in self.slots:
             if slot.options.name == reading.driver:
                 slot.readings += 1
+                if slot.driver is not None:
+                    slot.driver.last_alive = time.monotonic()
                 break
         self._notify("reading", {"driver": reading.driver, "device": reading.device,
                                  "sensor": reading.sensor, "value": reading.value,
@@ -286,13 +290,38 @@ class Agent:
             return self._driver_factory(options, context)
         return load_driver_class(options.type)(options, context)
 
+    def _check_driver_watchdogs(self, now: float) -> None:
+        """Restart a driver silent past its `watchdog_s`: stuck in a call that never returns.
+
+        The stuck call's thread cannot be killed; its task is cancelled and a fresh
+        driver started, so the others (and this one's future readings) carry on.
+        """
+        for slot in self.slots:
+            limit = slot.options.watchdog_s
+            driver, task = slot.driver, slot.task
+            if not limit or driver is None or task is None or task.done():
+                continue
+            silent = now - driver.last_alive
+            if silent <= limit:
+                continue
+            reason = f"watchdog: no reading or heartbeat for {silent:.1f}s (limit {limit:g}s)"
+            log.warning("driver %s %s; restarting it", slot.options.name, reason)
+            driver.set_health(HealthState.FAILED, reason)
+            slot.last_error = reason
+            slot.restarts += 1
+            slot.watchdog_restarts += 1
+            task.cancel()
+            driver.last_alive = now
+            slot.task = asyncio.create_task(self._supervise(slot), name=slot.options.name)
+
     async def _supervise(self, slot: DriverSlot) -> None:
         """Run one driver forever: restart on failure with jittered backoff."""
         while True:
             started = time.monotonic()
+            driver: Driver | None = None  # this run's driver, even after a watchdog restart
             try:
-                slot.driver = self._make_driver(slot.options)
-                await slot.driver.run()
+                driver = slot.driver = self._make_driver(slot.options)
+                await driver.run()
                 reason = "driver returned"
             except asyncio.CancelledError:
                 raise
@@ -304,13 +333,13 @@ class Agent:
                 log.exception("driver %s crashed", slot.options.name)
                 reason = f"{type(exc).__name__}: {exc}"
             finally:
-                if slot.driver is not None:
+                if driver is not None:
                     try:
-                        await slot.driver.close()
+                        await driver.close()
                     except Exception:
                         log.exception("driver %s close failed", slot.options.name)
-            if slot.driver is not None:
-                slot.driver.set_health(HealthState.FAILED, reason)
+            if driver is not None:
+                driver.set_health(HealthState.FAILED, reason)
             slot.last_error = reason
             slot.restarts += 1
             if time.monotonic() - started > 60:
@@ -432,6 +461,7 @@ class Agent:
                 if now - last_status >= self.status_interval:
                     last_status = now
                     self.publisher.publish_status()
+                self._check_driver_watchdogs(now)
                 if now - last_prune >= 3600:
                     last_prune = now
                     self.outbox.prune_delivered()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -136,7 +137,8 @@ class StuckInThreadDriver(Driver):
 
         def blocking_call() -> None:
             self.release.wait()  # the library call that never comes back
-            loop.call_soon_threadsafe(done.set_result, None)
+            with contextlib.suppress(RuntimeError):  # released after the test's loop closed
+                loop.call_soon_threadsafe(done.set_result, None)
 
         threading.Thread(target=blocking_call, daemon=True).start()
         await done
@@ -230,3 +232,39 @@ def test_driver_blocking_the_event_loop_stops_watchdog_pings(tmp_path):
         proc.kill()
         proc.wait(10)
         sock.close()
+
+
+async def test_driver_watchdog_restarts_a_driver_stuck_in_a_blocking_call(tmp_path, always_synced):
+    """With `watchdog_s`, a driver silent in a call that never returns is restarted."""
+    made: list[Driver] = []
+
+    class StuckAgain(StuckInThreadDriver):
+        release = threading.Event()  # its own: the test above released the shared one
+
+    def factory(options: DriverOptions, context: DriverContext) -> Driver:
+        driver: Driver
+        if options.type == "test.stuck":
+            driver = StuckAgain(options, context)
+            made.append(driver)
+        else:
+            driver = StressDriver(options, context)
+        return driver
+
+    config = make_config(tmp_path, f"mqtt://127.0.0.1:{free_port()}", [
+        {"type": "mock.stress", "name": "s", "rate_hz": 100}])
+    config.drivers.append(StuckOptions(type="test.stuck", name="stuck", watchdog_s=0.3))
+    agent = Agent(config, sync_probe=always_synced, tick_interval=0.05,
+                  engine=PassthroughEngine(), driver_factory=factory)
+    try:
+        async with RunningAgent(agent):
+            await until(lambda: len(made) >= 3, 10, "stuck driver restarted twice")
+            drivers = agent.status()["drivers"]
+            assert drivers["stuck"]["watchdog_restarts"] >= 2
+            assert "watchdog: no reading or heartbeat" in drivers["stuck"]["last_error"]
+            # The healthy driver was never touched and kept publishing.
+            assert drivers["s"]["restarts"] == 0 and drivers["s"]["watchdog_restarts"] == 0
+            before = drivers["s"]["readings"]
+            await until(lambda: agent.status()["drivers"]["s"]["readings"] > before + 20, 10,
+                        "other driver still reading")
+    finally:
+        StuckAgain.release.set()
