@@ -13,6 +13,7 @@ import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from edgeagent.topics import Topics
@@ -20,6 +21,7 @@ from edgeagent.topics import Topics
 log = logging.getLogger(__name__)
 
 MAX_PAYLOAD = 4096
+MAX_AGE_S = 600.0  # a command older than this (by its `ts`) is not run
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
@@ -27,8 +29,12 @@ class CommandRouter:
     """Validates and dispatches downlink commands; `handlers` is the allow-list."""
 
     def __init__(self, topics: Topics, *, rate_per_minute: int = 10,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], datetime | None] = lambda: datetime.now(UTC),
+                 max_age_s: float = MAX_AGE_S) -> None:
         self.topics = topics
+        self._wall = wall
+        self.max_age_s = max_age_s
         self.handlers: dict[str, Handler] = {}
         self.changing: set[str] = set()
         self.allow_changes = False
@@ -65,6 +71,9 @@ class CommandRouter:
             return None, "payload must be a JSON object"
         if not isinstance(body.get("args", {}), dict):
             return None, "args must be a JSON object"
+        stale = self._stale(body.get("ts"))
+        if stale:
+            return None, stale
         command_id = body.get("id")
         if command_id is not None:
             if not isinstance(command_id, str) or len(command_id) > 64:
@@ -82,6 +91,26 @@ class CommandRouter:
             while len(self._seen_ids) > 1000:
                 self._seen_ids.popitem(last=False)
         return body, ""
+
+    def _stale(self, ts: Any) -> str:
+        """An old command (queued in a session, or replayed) is refused: say why, or ''."""
+        if ts is None:
+            return ""
+        if not isinstance(ts, str):
+            return "ts must be an RFC 3339 time string"
+        try:
+            sent = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+        except ValueError:
+            return f"ts {ts[:40]!r} is not an RFC 3339 time"
+        if sent.tzinfo is None:
+            return "ts must carry a time zone (e.g. Z)"
+        now = self._wall()
+        if now is None:  # our clock is not synced: cannot judge age, rely on ids
+            return ""
+        age = (now - sent).total_seconds()
+        if age > self.max_age_s:
+            return f"command sent {age:.0f} s ago, older than {self.max_age_s:g} s (ignored)"
+        return ""
 
     def _safe_reply_topic(self, topic: str) -> bool:
         """Inside this home's tree, no wildcards, and never a command topic (no reply loops)."""

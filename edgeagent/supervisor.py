@@ -118,7 +118,8 @@ class Agent:
         self.slots = [DriverSlot(opts) for opts in config.drivers if opts.enabled]
         self.router = CommandRouter(
             topics=Topics(config.mqtt.topic_prefix, config.home.id),
-            rate_per_minute=config.commands.rate_per_minute)
+            rate_per_minute=config.commands.rate_per_minute,
+            wall=lambda: self.clock.wall() if self.synced else None)
         self.router.allow_changes = config.commands.allow_changes
         self.router.register("ping", self._cmd_ping)
         self.router.register("outbox-stats", self._cmd_outbox_stats)

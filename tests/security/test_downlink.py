@@ -146,3 +146,24 @@ def test_args_must_be_an_object():
     r, _rec = router()
     answer = json.loads(handle(r, "care/home-1/cmd/ping", b'{"args": [1, 2]}')[1])
     assert answer["ok"] is False and "args must be a JSON object" in answer["error"]
+
+
+def test_old_command_by_its_ts_is_ignored_and_fresh_one_runs():
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+    r = CommandRouter(TOPICS, wall=lambda: now, max_age_s=600)
+    rec = Recorder()
+    r.register("ping", rec.handler("ping"))
+    old = (now - timedelta(minutes=30)).isoformat().replace("+00:00", "Z")
+    answer = json.loads(handle(r, "care/home-1/cmd/ping",
+                               json.dumps({"id": "a", "ts": old}).encode())[1])
+    assert answer["ok"] is False and "older than 600 s" in answer["error"]
+    fresh = (now - timedelta(seconds=5)).isoformat()
+    answer = json.loads(handle(r, "care/home-1/cmd/ping",
+                               json.dumps({"id": "b", "ts": fresh}).encode())[1])
+    assert answer["ok"] is True
+    assert [name for name, _ in rec.calls] == ["ping"]
+    bad = json.loads(handle(r, "care/home-1/cmd/ping", b'{"ts": "yesterday"}')[1])
+    assert bad["ok"] is False and "RFC 3339" in bad["error"]
+
