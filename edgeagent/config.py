@@ -60,6 +60,10 @@ class MqttConfig(_Section):
     backoff_initial: float = Field(default=1.0, gt=0)
     backoff_max: float = Field(default=120.0, gt=0)
     connect_timeout: float = Field(default=10.0, gt=0)
+    # The retained status is refreshed this often (and on every connect); the Last Will
+    # already reports a silent death, and at 60 s a city's status writes would outnumber
+    # its events (docs/scale.md).
+    status_interval: int = Field(default=600, ge=10)
 
     @field_validator("urls")
     @classmethod

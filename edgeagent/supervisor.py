@@ -98,7 +98,7 @@ class Agent:
         sync_probe: SyncProbe = kernel_clock_synced,
         engine: Engine | None = None,
         tick_interval: float = 1.0,
-        status_interval: float = 60.0,
+        status_interval: float | None = None,
         driver_factory: Callable[[DriverOptions, DriverContext], Driver] | None = None,
     ) -> None:
         self.config = config
@@ -106,7 +106,8 @@ class Agent:
         self.sync_probe = sync_probe
         self.engine: Engine = engine or build_default_engine(config)
         self.tick_interval = tick_interval
-        self.status_interval = status_interval
+        self.status_interval = (status_interval if status_interval is not None
+                                else float(config.mqtt.status_interval))
         self._driver_factory = driver_factory
         self.boot_id = boot_id()
         check_secrets(config)  # refuse to start, naming the key, before touching anything
