@@ -10,11 +10,18 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from edgeagent.driver import DriverOptions, UnknownDriverType, load_driver_class
 from edgeagent.errors import ConfigError
@@ -29,18 +36,21 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
+"""An IANA zone name, checked against the zone database (for any options model)."""
+
+
 class HomeConfig(_Section):
     id: str = Field(default="demo-001", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-    timezone: str = "Asia/Shanghai"
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
+    timezone: TimeZoneName = "Asia/Shanghai"
 
 
 class MqttConfig(_Section):
