@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +24,6 @@ from edgeagent.clock import Clock, SyncProbe, SystemClock, boot_id, kernel_clock
 from edgeagent.commands import CommandRouter
 from edgeagent.config import AgentConfig
 from edgeagent.control import start_control
-from edgeagent.doctor.remote import register_remote
 from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState, load_driver_class
 from edgeagent.errors import DriverError, HardwareUnavailable, OutboxError, OutboxFull
 from edgeagent.heuristics import Engine, build_engine
@@ -124,7 +123,10 @@ class Agent:
         self.router.allow_changes = config.commands.allow_changes
         self.router.register("ping", self._cmd_ping)
         self.router.register("outbox-stats", self._cmd_outbox_stats)
-        register_remote(self)  # `doctor`, `bundle` (edgeagent/doctor/remote.py)
+        # `doctor` and `bundle` (edgeagent/doctor/remote.py), imported on first use: the
+        # doctor's checks (TLS, X.509) need not slow every start of the daemon.
+        self.router.register("doctor", self._cmd_remote("doctor"))
+        self.router.register("bundle", self._cmd_remote("bundle"))
         self.publisher = Publisher(
             config.mqtt, config.home.id, self.outbox, status=self.status,
             on_command=self.router.handle if config.commands.enabled else None,
@@ -177,6 +179,14 @@ class Agent:
     async def reload(self, config: AgentConfig) -> ReloadResult:
         """SIGHUP: restart only the drivers whose tables changed (see edgeagent/reload.py)."""
         return await apply_reload(self, config)
+
+    def _cmd_remote(self, name: str) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]:
+        async def run(args: dict[str, Any]) -> dict[str, Any]:
+            from edgeagent.doctor import remote  # noqa: PLC0415 - heavy, only when asked
+
+            result: dict[str, Any] = await getattr(remote, name)(self, args)
+            return result
+        return run
 
     async def _cmd_ping(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"pong": True, "version": __version__, "uptime_s": round(

@@ -34,25 +34,36 @@ def _outbox_stats(agent: Agent) -> dict[str, Any] | None:
         return {"error": str(exc)}
 
 
+async def doctor(agent: Agent, args: dict[str, Any]) -> dict[str, Any]:
+    """The remote `doctor` command: every check, with the daemon's live health."""
+    env = _env(agent)
+    report = await asyncio.to_thread(run_doctor_for, agent.config, env)
+    return report.as_dict()
+
+
+async def bundle(agent: Agent, args: dict[str, Any]) -> dict[str, Any]:
+    """The remote `bundle` command, capped at REMOTE_CAP bytes."""
+    lines = args.get("lines", DEFAULT_LOG_LINES)
+    lines = min(max(int(lines), 0), 2000) if isinstance(lines, int) else DEFAULT_LOG_LINES
+    env = _env(agent)
+    status = env.live
+
+    def build() -> dict[str, Any]:
+        report = run_doctor_for(agent.config, env)
+        parts = bundle_parts(agent.config, report.as_dict(), _outbox_stats(agent), status,
+                             collect_logs(lines))
+        return cap_size(parts, REMOTE_CAP)
+
+    return await asyncio.to_thread(build)
+
+
 def register_remote(agent: Agent) -> None:
-    async def doctor(args: dict[str, Any]) -> dict[str, Any]:
-        env = _env(agent)
-        report = await asyncio.to_thread(run_doctor_for, agent.config, env)
-        return report.as_dict()
+    """Register `doctor` and `bundle` on the downlink (the supervisor does it lazily)."""
+    async def run_doctor(args: dict[str, Any]) -> dict[str, Any]:
+        return await doctor(agent, args)
 
-    async def bundle(args: dict[str, Any]) -> dict[str, Any]:
-        lines = args.get("lines", DEFAULT_LOG_LINES)
-        lines = min(max(int(lines), 0), 2000) if isinstance(lines, int) else DEFAULT_LOG_LINES
-        env = _env(agent)
-        status = env.live
+    async def run_bundle(args: dict[str, Any]) -> dict[str, Any]:
+        return await bundle(agent, args)
 
-        def build() -> dict[str, Any]:
-            report = run_doctor_for(agent.config, env)
-            parts = bundle_parts(agent.config, report.as_dict(), _outbox_stats(agent), status,
-                                 collect_logs(lines))
-            return cap_size(parts, REMOTE_CAP)
-
-        return await asyncio.to_thread(build)
-
-    agent.router.register("doctor", doctor)
-    agent.router.register("bundle", bundle)
+    agent.router.register("doctor", run_doctor)
+    agent.router.register("bundle", run_bundle)
