@@ -54,12 +54,12 @@ from edgeagent.errors import DriverError, HardwareUnavailable
 
 from . import parsers
 from .parsers import GattPayloadError, UnknownCharacteristicError, short_uuid
+from .passive import BLE_ERRORS, passive_scan_forever
 from .profiles import HEALTH_SERVICES, PROFILES, ProfileName, profile_of_characteristic
 
 log = logging.getLogger(__name__)
 
 SleepFn = Callable[[float], Awaitable[None]]
-BLE_ERRORS = (BleakError, TimeoutError, OSError, EOFError, AttributeError)
 """What a BLE operation may raise on a flaky stack (bleak-retry-connector catches the same)."""
 
 
@@ -301,7 +301,6 @@ class BleVitalsDriver(Driver):
         self._slots = asyncio.Semaphore(o.max_concurrent_connections)
         self._adapter_lock = asyncio.Lock()
         self._tz = ZoneInfo(o.device_timezone) if o.device_timezone else None
-        self._last_advert = now
 
     # --- lifecycle ---
 
@@ -519,40 +518,14 @@ class BleVitalsDriver(Driver):
     async def _advert_loop(self) -> None:
         """A passive scanner feeding `on_advertisement`; restarted when it goes quiet."""
         o = self.options
-        failures = 0
-        while True:
-            scanner = BleakScanner(
-                self.on_advertisement, scanning_mode="passive",
-                bluez={"adapter": o.adapter, "or_patterns": list(self._or_patterns())},
-                backend=self.backend.scanner)
-            try:
-                async with asyncio.timeout(o.operation_timeout_s):
-                    await scanner.start()
-            except BleakBluetoothNotAvailableError as exc:
-                self.set_health(HealthState.FAILED, f"Bluetooth unavailable: {exc}")
-                raise HardwareUnavailable(f"Bluetooth adapter unavailable: {exc}") from exc
-            except BLE_ERRORS as exc:
-                failures += 1
-                self.count("scanner_errors")
-                log.warning("passive scan failed to start: %s", exc)
-                await self._sleep(self.backoff.delay(failures))
-                continue
-            failures = 0
-            self._last_advert = self.context.clock.monotonic()
-            try:
-                while self.context.clock.monotonic() - self._last_advert < o.scanner_restart_s:
-                    await self._sleep(min(o.scanner_restart_s, o.watchdog_interval_s))
-                self.count("scanner_restarts")
-                log.info("no advertisement for %.0f s, restarting the scanner",
-                         o.scanner_restart_s)
-            finally:
-                with contextlib.suppress(*BLE_ERRORS):
-                    async with asyncio.timeout(o.operation_timeout_s):
-                        await scanner.stop()
+        await passive_scan_forever(
+            self, self.on_advertisement, or_patterns=self._or_patterns(), adapter=o.adapter,
+            scanner_backend=self.backend.scanner, operation_timeout_s=o.operation_timeout_s,
+            restart_after_s=o.scanner_restart_s, poll_s=o.watchdog_interval_s,
+            sleep=self._sleep, retry_delay=self.backoff.delay)
 
     def on_advertisement(self, device: BLEDevice, adv: AdvertisementData) -> None:
         now = self.context.clock.monotonic()
-        self._last_advert = now
         for dev in self.devices.values():
             if dev.opts.mode != "advert" or not dev.matches(device, adv):
                 continue

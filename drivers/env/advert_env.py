@@ -23,17 +23,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from bleak import BleakScanner
 from bleak.args.bluez import OrPattern
 from bleak.assigned_numbers import AdvertisementDataType
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
-from bleak.exc import BleakBluetoothNotAvailableError
-from edgeagent_drivers.ble.vitals import BACKENDS, BLE_ERRORS, BleBackend, short_or_none
+from edgeagent_drivers.ble.passive import passive_scan_forever
+from edgeagent_drivers.ble.vitals import BACKENDS, BleBackend, short_or_none
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState
-from edgeagent.errors import HardwareUnavailable, PayloadError
+from edgeagent.errors import PayloadError
 
 from .formats import SUPPORTED_UUIDS, EncryptedPayloadError, EnvFrame, decode
 
@@ -132,7 +131,6 @@ class AdvertEnvDriver(Driver):
         self.sensors = {
             s.id: _Sensor(s, s.expected_interval_s or options.expected_interval_s, now)
             for s in options.sensors}
-        self._last_advert = now
 
     async def run(self) -> None:
         self.set_health(HealthState.STARTING, "starting")
@@ -159,40 +157,15 @@ class AdvertEnvDriver(Driver):
     async def _scan_loop(self) -> None:
         """A passive scanner feeding `on_advertisement`; restarted when it goes quiet."""
         o = self.options
-        while True:
-            scanner = BleakScanner(
-                self.on_advertisement, scanning_mode="passive",
-                bluez={"adapter": o.adapter, "or_patterns": list(self._or_patterns())},
-                backend=self.backend.scanner)
-            try:
-                async with asyncio.timeout(o.operation_timeout_s):
-                    await scanner.start()
-            except BleakBluetoothNotAvailableError as exc:
-                self.set_health(HealthState.FAILED, f"Bluetooth unavailable: {exc}")
-                raise HardwareUnavailable(f"Bluetooth adapter unavailable: {exc}") from exc
-            except BLE_ERRORS as exc:
-                self.count("scanner_errors")
-                log.warning("passive scan failed to start: %s; retry in %.0f s", exc,
-                            o.retry_delay_s)
-                await self._sleep(o.retry_delay_s)
-                continue
-            self._last_advert = self.context.clock.monotonic()
-            try:
-                while self.context.clock.monotonic() - self._last_advert < o.scanner_restart_s:
-                    await self._sleep(min(o.scanner_restart_s, o.watchdog_interval_s))
-                self.count("scanner_restarts")
-                log.info("no advertisement for %.0f s, restarting the scanner",
-                         o.scanner_restart_s)
-            finally:
-                with contextlib.suppress(*BLE_ERRORS):
-                    async with asyncio.timeout(o.operation_timeout_s):
-                        await scanner.stop()
+        await passive_scan_forever(
+            self, self.on_advertisement, or_patterns=self._or_patterns(), adapter=o.adapter,
+            scanner_backend=self.backend.scanner, operation_timeout_s=o.operation_timeout_s,
+            restart_after_s=o.scanner_restart_s, poll_s=o.watchdog_interval_s,
+            sleep=self._sleep, retry_delay=lambda _failures: o.retry_delay_s)
 
     # --- advertisements to readings ---
 
     def on_advertisement(self, device: BLEDevice, adv: AdvertisementData) -> None:
-        now = self.context.clock.monotonic()
-        self._last_advert = now
         for sensor in self.sensors.values():
             if not sensor.matches(device, adv):
                 continue
