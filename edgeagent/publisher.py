@@ -83,6 +83,7 @@ class PublisherHealth:
     inflight: int = 0
     connected_since: float | None = None
     attempt_times: list[float] = field(default_factory=list)
+    last_close: str = ""
     # The broker's last "no" to an event (PUBACK reason code). Kept across reconnects:
     # mosquitto 2.0 closes the link after a denied PUBLISH and the next CONNACK clears
     # last_error, which would hide why nothing gets through.
@@ -94,6 +95,7 @@ class PublisherHealth:
             "connect_attempts": self.connect_attempts, "connections": self.connections,
             "published": self.published, "acked": self.acked, "rejected": self.rejected,
             "inflight": self.inflight, "last_refusal": self.last_refusal,
+            "last_close": self.last_close,
         }
 
 
@@ -431,6 +433,7 @@ class Publisher:
     def _on_link_closed(self, link: _Link, reason: str) -> None:
         if link is not self._link:
             return
+        self.health.last_close = reason  # why this link ended, whatever reports follow
         quiet = self.health.state is LinkState.REFUSED or self._stopping
         if not quiet and (self.health.state is LinkState.CONNECTED or not self.health.last_error):
             self._fail(f"connection to {link.address} closed: {reason}")

@@ -134,7 +134,7 @@ async def test_acl_denial_mqtt5_keeps_events_and_reports(tmp_path, always_synced
     caplog.set_level(logging.WARNING, "edgeagent.publisher")
     try:
         async with RunningAgent(agent):
-            await until(lambda: agent.publisher.health.rejected >= 3, 15, "rejections")
+            await until(lambda: agent.publisher.health.rejected >= 3, 40, "rejections")
             health = agent.publisher.health
             assert "Not authorized" in health.last_refusal, health.last_refusal
             assert agent.status()["mqtt"]["last_refusal"] == health.last_refusal

@@ -54,7 +54,7 @@ async def test_black_holed_path_under_load_is_detected_within_1_5_keepalive(
             print(f"black hole detected after {detected:.2f}s (keepalive {KEEPALIVE}s)")
             # Our 1.5 x keepalive detector closed it, not paho's 2 x timeout (timing is
             # reported by the print and docs/reliability.md, not asserted on a wall clock).
-            assert "dead link" in agent.publisher.health.last_error
+            assert "dead link" in agent.publisher.health.last_close
             stored_while_dark = agent.outbox.last_seq
             await until(lambda: agent.outbox.last_seq > stored_while_dark + 10, 10,
                         "storing while the path is dark")
@@ -83,7 +83,7 @@ async def test_frozen_broker_half_open_idle_link_is_detected_within_1_5_keepaliv
         finally:
             os.kill(mosquitto.proc.pid, signal.SIGCONT)
         print(f"idle half-open link detected after {detected:.2f}s")
-        assert "dead link" in agent.publisher.health.last_error
+        assert "dead link" in agent.publisher.health.last_close
         await until(lambda: agent.publisher.connected, 20, "reconnected after the broker woke")
 
 
