@@ -278,7 +278,7 @@ class Publisher:
             info = link.client.publish(self.topics.status, self._status_payload("offline"),
                                        qos=1, retain=True)
             deadline = time.monotonic() + timeout
-            while not info.is_published() and time.monotonic() < deadline:
+            while publish_outcome(info) is False and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
             self._flush_acks()
             link.client.disconnect()
@@ -583,4 +583,17 @@ def _release_sockets(client: mqtt.Client) -> None:
     if callable(reset):
         with contextlib.suppress(OSError):
             reset(sockpair_only=True)
+
+
+def publish_outcome(info: mqtt.MQTTMessageInfo) -> bool | None:
+    """True once acknowledged, False while pending, None if paho could not send it at all.
+
+    paho raises from `is_published()` when the link dropped between our check and the
+    publish (a broker closing after an ACL denial, say): at shutdown that is "not sent",
+    never a crash.
+    """
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):
+        return None
 

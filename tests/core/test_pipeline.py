@@ -247,3 +247,16 @@ async def test_reconnect_attempts_do_not_pile_up_sockets(tmp_path, always_synced
     assert "not authorized" in agent.publisher.health.last_error.lower()
     assert after - before < 10, (before, after)
 
+
+def test_publish_outcome_of_a_message_paho_could_not_send_is_none_not_an_exception():
+    """Shutdown races a broker that just closed the link (seen in the ACL fault test)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import MQTTErrorCode
+
+    from edgeagent.publisher import publish_outcome
+
+    info = mqtt.MQTTMessageInfo(1)
+    assert publish_outcome(info) is False  # queued, not yet acknowledged
+    info.rc = MQTTErrorCode.MQTT_ERR_NO_CONN
+    assert publish_outcome(info) is None
+
