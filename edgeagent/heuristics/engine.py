@@ -23,6 +23,9 @@ Rules, in words (thresholds in `HeuristicsSettings`):
 - `inactivity` / `fall_suspected`: no activity anywhere for longer than the
   learned limit of that hour; `fall_suspected` when the resident is known to
   be home and was moving about just before, else `inactivity`.
+- `bathroom_overstay`: in the bathroom, nothing elsewhere for
+  `bathroom_overstay_minutes`; critical later when known home in the day, or
+  at night when she was seen walking in (`bathroom_night_critical_minutes`).
 - Appliances switched on are activity in their room; room thermometers feed
   `cold_home` / `hot_home` (environment.py), never the vital rules; daily
   checks raise `not_done_by` (daily_checks.py).
@@ -298,13 +301,18 @@ class SafetyEngine:
         elif name == "overstay":
             assert st.bathroom_since is not None
             since = st.bathroom_since
+            reason = (f"in the {st.bathroom_room} since {hhmm(since)}, nothing elsewhere for "
+                      f"{round((at - since) / 60)} min")
+            later = s.bathroom_overstay_minutes * 60
+            critical = self._confirmed_home(since, at + later)
+            if not critical and self._walked_into_bathroom_at_night():
+                critical, later = True, s.bathroom_night_critical_minutes * 60
+                reason += (f", at night after moving about: critical at {hhmm(at + later)} "
+                           "if nothing moves")
             add(book.raise_(
-                "bathroom_overstay", Severity.WARNING, at,
-                f"in the {st.bathroom_room} since {hhmm(since)}, nothing elsewhere for "
-                f"{round((at - since) / 60)} min",
-                source={"room": st.bathroom_room}, escalate_after=s.bathroom_overstay_minutes * 60,
-                escalate_to=Severity.CRITICAL if self._confirmed_home(
-                    since, at + s.bathroom_overstay_minutes * 60) else None,
+                "bathroom_overstay", Severity.WARNING, at, reason,
+                source={"room": st.bathroom_room}, escalate_after=later,
+                escalate_to=Severity.CRITICAL if critical else None,
             ))
         elif name == "not_up":
             since = st.in_bedroom_since or st.settled_at or at
@@ -371,6 +379,27 @@ class SafetyEngine:
         st = self.state
         return (st.has_entrance and st.presence == "home"
                 and not self.local.is_night(since) and not self.local.is_night(at))
+
+    def _walked_into_bathroom_at_night(self) -> bool:
+        """Walked into the bathroom at night and not seen since: may become critical.
+
+        Even without an entrance contact: at night people rarely leave the
+        home from the bathroom. "Walked in" needs a person, not a PIR firing
+        by itself in an empty flat (house B's bathroom PIR fired alone at
+        21:47, 04:02, 22:08 and 02:20 while she was away): another sensor saw
+        her in the 10 min before the stay began (the kitchen, the bathroom
+        door; not the bedroom within `bedtime_glimpse_seconds`: that is the
+        cistern refilling as she goes to bed), and she was moving about
+        (`fall_burst_events` events in the 10 min before the last one). Not
+        when she is known to be away.
+        """
+        st, s = self.state, self.settings
+        last = st.last_activity
+        if (s.bathroom_night_critical_minutes <= 0 or last is None or st.presence == "away"
+                or not st.bathroom_walked_in or st.last_room not in self._bathrooms
+                or not self.local.is_night(last)):
+            return False
+        return sum(1 for t in st.recent if t >= last - RECENT_WINDOW) >= s.fall_burst_events
 
     def _home_awake_at_night(self, last: float) -> bool:
         """At night, not yet in bed: may a silence still become critical?
@@ -615,6 +644,14 @@ class SafetyEngine:
         if room in self._bathrooms and role != "bathroom_door":
             if st.bathroom_since is None:
                 st.bathroom_since, st.bathroom_room = at, room
+                # Seen by another sensor just before, not the bedroom door she closed a
+                # moment ago (a cistern refilling behind her as she goes to bed).
+                bedroom = st.last_bedroom_activity
+                st.bathroom_walked_in = (
+                    st.last_activity is not None and st.last_device != device
+                    and at - st.last_activity <= RECENT_WINDOW
+                    and (bedroom is None
+                         or at - bedroom > self.settings.bedtime_glimpse_seconds))
         elif st.bathroom_since is not None:
             st.bathroom_since = None
             if book.open:

@@ -125,6 +125,12 @@ class HeuristicsSettings(_Strict):
                     "a bouncing switch: further changes are not activity (0: off)")
     chatter_seconds: float = Field(default=60.0, gt=0)
     bathroom_overstay_minutes: float = Field(default=45.0, gt=0)
+    bathroom_night_critical_minutes: float = Field(
+        default=45.0, ge=0,
+        description="seen walking into the bathroom at night (another sensor in the 10 min "
+                    "before, then fall_burst_events events): its bathroom_overstay warning "
+                    "becomes critical this much later unless known away, entrance contact or "
+                    "not (0: off)")
     bathroom_rooms: list[str] = Field(
         default_factory=lambda: ["bathroom", "toilet", "wc", "shower"])
     bedroom_rooms: list[str] = Field(default_factory=lambda: ["bedroom"])

@@ -48,6 +48,7 @@ class HomeState:
     out_of_bed_at: float | None = None
     bathroom_since: float | None = None
     bathroom_room: str | None = None
+    bathroom_walked_in: bool = False  # another sensor saw her in the 10 min before the stay
     last_bedroom_event: float | None = None
     last_bedroom_activity: float | None = None  # the same, without mats going empty
     has_bed: bool = False

@@ -15,6 +15,7 @@ def test_defaults_are_the_documented_ones() -> None:
     s = HeuristicsSettings()
     assert (s.night_start, s.night_end) == (time(22), time(6))
     assert s.bed_exit_no_return_minutes == 20 and s.bathroom_overstay_minutes == 45
+    assert s.bathroom_night_critical_minutes == 45
     assert s.routine_window_days == 28 and s.vitals.spo2_min == 90
 
 
