@@ -14,10 +14,11 @@ than the same in-flight window unacknowledged (a semaphore released by each
 PUBACK; queueing 100 000 messages inside paho at once stalls it), and
 waiting for every PUBACK. No SQLite, no asyncio.
 
-Two prototype columns (bench only, nothing in the agent changes):
-`prototype` = bench/_fast_outbox.py (PUBACK marks committed without their
-own fsync), `async_link` = bench/_async_link.py (paho driven by the asyncio
-loop instead of its own thread). `--no-prototype` skips both.
+One prototype column (bench only, nothing in the agent changes):
+`async_link` = bench/_async_link.py (paho driven by the asyncio loop
+instead of its own thread). `--no-prototype` skips it. (The former
+`prototype` column, PUBACK marks without their own fsync, is now what the
+outbox does.)
 
 Rounds alternate raw / agent so both see the same machine noise; the best
 of each is reported with every sample.
@@ -39,7 +40,6 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from _async_link import AsyncLink
 from _common import Broker, emit, log
-from _fast_outbox import FastOutbox
 from paho.mqtt.enums import CallbackAPIVersion
 
 import edgeagent.publisher as publisher_module
@@ -151,12 +151,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--inflight", type=int, default=64)
     parser.add_argument("--no-prototype", action="store_true",
-                        help="skip the bench/_fast_outbox.py column")
+                        help="skip the bench/_async_link.py column")
     parser.add_argument("--profile", type=Path, default=None,
                         help="write a cProfile (event-loop thread) of the last agent round here")
     args = parser.parse_args()
-    samples: dict[str, list[dict[str, float]]] = {"raw": [], "agent": [], "prototype": [],
-                                                  "async_link": []}
+    samples: dict[str, list[dict[str, float]]] = {"raw": [], "agent": [], "async_link": []}
     with tempfile.TemporaryDirectory(prefix="bench-drain-") as tmp:
         workdir = Path(tmp)
         broker = Broker(workdir / "broker")
@@ -166,7 +165,6 @@ def main() -> None:
         probe.close()
         sides: list[tuple[str, type[Outbox]]] = [("agent", Outbox)]
         if not args.no_prototype:
-            sides.append(("prototype", FastOutbox))
             sides.append(("async_link", Outbox))
         threaded_link = publisher_module._Link
         for r in range(args.rounds):
@@ -209,11 +207,6 @@ def main() -> None:
         "broker_start_to_connack_s": round(best["agent"]["broker_start_to_connack_s"], 3),
         "pending_after": best["agent"]["pending_after"],
     }
-    if "prototype" in best:
-        doc["prototype"] = "bench/_fast_outbox.py (mark_delivered without its own fsync)"
-        doc["prototype_events_per_s"] = round(best["prototype"]["events_per_s"], 1)
-        doc["prototype_ratio"] = round(best["prototype"]["events_per_s"] / raw_rate, 3)
-        doc["prototype_pending_after"] = best["prototype"]["pending_after"]
     if "async_link" in best:
         doc["async_link"] = "bench/_async_link.py (paho driven by the asyncio loop, no thread)"
         doc["async_link_events_per_s"] = round(best["async_link"]["events_per_s"], 1)

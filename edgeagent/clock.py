@@ -137,6 +137,22 @@ def boot_id() -> str:
         return str(uuid.uuid4())
 
 
+_last_second: tuple[tuple[int, ...], str] = ((), "")
+
+
 def iso_utc(when: datetime) -> str:
-    """RFC 3339 UTC with milliseconds and a Z, the event schema's `ts` form."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    """RFC 3339 UTC with milliseconds and a Z, the event schema's `ts` form.
+
+    The outbox stamps every event with it inside its write path, and events
+    come in time order: the text up to the second is kept from the last call
+    (one tuple, replaced whole, so threads cannot see half of it).
+    """
+    global _last_second
+    if when.tzinfo is not UTC:
+        when = when.astimezone(UTC)
+    key = (when.year, when.month, when.day, when.hour, when.minute, when.second)
+    cached_key, prefix = _last_second
+    if key != cached_key:
+        prefix = when.replace(microsecond=0, tzinfo=None).isoformat() + "."
+        _last_second = (key, prefix)
+    return f"{prefix}{when.microsecond // 1000:03d}Z"

@@ -6,6 +6,7 @@ from this model (`edgeagent schema`) and shipped in `edgeagent/schema/`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum, StrEnum
@@ -108,8 +109,12 @@ class Event(BaseModel):
     )
 
 
+@functools.lru_cache(maxsize=1024)
 def priority_of(kind: Kind | str, type_: str, severity: Severity | str) -> Priority:
-    """Classify an event for drain order and eviction; alerts are never class 3 or 4."""
+    """Classify an event for drain order and eviction; alerts are never class 3 or 4.
+
+    Cached: a handful of (kind, type, severity) combinations, asked once per stored event.
+    """
     if kind == Kind.ALERT:
         if type_ in CRITICAL_ALERT_TYPES or severity == Severity.CRITICAL:
             return Priority.CRITICAL_ALERT

@@ -23,13 +23,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import orjson
 import sqlite_utils
 
 from edgeagent.clock import iso_utc
 from edgeagent.errors import OutboxError, OutboxFull
-from edgeagent.ids import uuid7
+from edgeagent.ids import uuid7_batch
 from edgeagent.models import SCHEMA_ID, ClockQuality, Draft, Priority
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,9 @@ ROW_OVERHEAD = 96  # bytes of index and row header per event, measured on a fill
 EVICTABLE = (Priority.RAW_STATE, Priority.VITAL_OR_SUMMARY)
 
 
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
+class StoredEvent(NamedTuple):
+    """A numbered event as stored; a tuple because the write and drain paths build thousands."""
+
     seq: int
     id: str
     priority: int
@@ -237,20 +239,21 @@ class Outbox:
         clock = ClockQuality.SYNCED if synced else ClockQuality.UNSYNCED
         rows: list[tuple[Any, ...]] = []
         stored: list[StoredEvent] = []
+        clock_text = clock.value
         seq = self._last_seq
         now = time.time()
-        for draft in drafts:
+        added = 0
+        for draft, event_id in zip(drafts, uuid7_batch(len(drafts)), strict=True):
             seq += 1
-            event_id = str(uuid7())
             ts = iso_utc(draft.wall)
-            body = _render(self.home, seq, event_id, ts, clock, draft)
+            kind = str(draft.kind)
+            body = _render(self.home, seq, event_id, ts, clock_text, draft)
             size = len(body) + ROW_OVERHEAD
+            added += size
             priority = int(draft.priority)
-            rows.append((seq, event_id, priority, str(draft.kind), draft.type, ts, str(clock),
+            rows.append((seq, event_id, priority, kind, draft.type, ts, clock_text,
                          draft.mono, self.boot_id, body, size, now))
-            stored.append(StoredEvent(seq, event_id, priority, str(draft.kind), draft.type,
-                                      body, now))
-        added = sum(r[10] for r in rows)
+            stored.append(StoredEvent(seq, event_id, priority, kind, draft.type, body, now))
         try:
             with self._transaction() as conn:
                 if rows:
@@ -388,7 +391,7 @@ class Outbox:
             doc = json.loads(body)
             doc["ts"] = ts
             doc["clock"] = str(ClockQuality.CORRECTED)
-            updates.append((ts, json.dumps(doc, separators=(",", ":")), seq))
+            updates.append((ts, dumps_compact(doc), seq))
         if updates:
             with self._transaction() as conn:
                 conn.executemany(
@@ -446,8 +449,7 @@ def _is_disk_full(exc: sqlite3.OperationalError) -> bool:
     return "disk is full" in text or "database or disk is full" in text or "disk i/o" in text
 
 
-def _render(home: str, seq: int, event_id: str, ts: str, clock: ClockQuality,
-            draft: Draft) -> str:
+def _render(home: str, seq: int, event_id: str, ts: str, clock: str, draft: Draft) -> str:
     """The wire JSON of an event, rendered once and stored, so what we publish is what we kept."""
     doc: dict[str, Any] = {
         "schema": SCHEMA_ID,
@@ -455,7 +457,7 @@ def _render(home: str, seq: int, event_id: str, ts: str, clock: ClockQuality,
         "home": home,
         "seq": seq,
         "ts": ts,
-        "clock": str(clock),
+        "clock": clock,
         "kind": str(draft.kind),
         "type": draft.type,
         "severity": str(draft.severity),
@@ -464,4 +466,16 @@ def _render(home: str, seq: int, event_id: str, ts: str, clock: ClockQuality,
     }
     if draft.alert is not None:
         doc["alert"] = draft.alert
-    return json.dumps(doc, separators=(",", ":"), default=str)
+    return dumps_compact(doc)
+
+
+def dumps_compact(doc: dict[str, Any]) -> str:
+    """Compact JSON via orjson (a tenth of `json.dumps` per event on the write path).
+
+    Anything orjson refuses (an int beyond 64 bits, an exotic key) falls back
+    to the standard library, so a driver's odd value never costs its event.
+    """
+    try:
+        return orjson.dumps(doc, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(doc, separators=(",", ":"), default=str)

@@ -1,0 +1,83 @@
+"""The per-event helpers of the outbox's write path: ids, timestamps, the JSON body.
+
+They were rewritten for speed (issue 8); these tests pin what they must keep
+meaning: RFC 9562 UUIDv7 order, the schema's `ts` form, and a body that is the
+event, whatever a driver put in `data`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edgeagent import ids
+from edgeagent.clock import iso_utc
+from edgeagent.models import Draft, Kind, Severity
+from edgeagent.outbox import Outbox
+
+
+def test_batched_ids_are_valid_uuid7_ordered_and_unique_across_calls():
+    minted = [*ids.uuid7_batch(3), ids.uuid7_str(), *ids.uuid7_batch(5000), str(ids.uuid7())]
+    assert minted == sorted(minted)
+    assert len(set(minted)) == len(minted)
+    for text in minted:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+        assert str(parsed) == text
+
+
+def test_batched_ids_carry_the_current_millisecond_and_borrow_when_the_counter_runs_out(
+        monkeypatch):
+    monkeypatch.setattr(ids, "_last_ms", 0)
+    monkeypatch.setattr(ids.time, "time_ns", lambda: 1_700_000_000_123_000_000)
+    minted = ids.uuid7_batch(5000)  # > 4096 - 1024: the 12-bit counter must overflow
+    stamps = [int(uuid.UUID(t).hex[:12], 16) for t in minted]
+    assert stamps[0] == 1_700_000_000_123
+    assert stamps[-1] == 1_700_000_000_124  # borrowed the next millisecond, still ordered
+    assert minted == sorted(minted)
+    assert ids.uuid7_batch(0) == []
+
+
+@given(st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1),
+                    timezones=st.sampled_from([UTC, timezone(timedelta(hours=8)),
+                                               timezone(timedelta(hours=-5, minutes=-30))])))
+def test_iso_utc_is_rfc3339_utc_milliseconds(when):
+    expected = (when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+                + f"{when.microsecond // 1000:03d}Z")
+    assert iso_utc(when) == expected
+
+
+def _stored_doc(tmp_path, data: dict, type_: str = "motion") -> dict:
+    box = Outbox(tmp_path / "o.db", "home-ü", boot_id="b")
+    draft = Draft(Kind.STATE, type_, Severity.INFO, {"driver": "d"}, mono=1.0,
+                  wall=datetime(2026, 11, 23, 3, 0, tzinfo=UTC), data=data)
+    (stored,) = box.append([draft], synced=True)
+    (row,) = box._conn.execute("SELECT body FROM events").fetchall()
+    box.close()
+    assert row[0] == stored.body  # what we publish is what we kept
+    return json.loads(stored.body)
+
+
+def test_body_keeps_values_orjson_refuses_instead_of_losing_the_event(tmp_path):
+    doc = _stored_doc(tmp_path, {"big": 2**70, "when": datetime(2026, 1, 1, tzinfo=UTC)})
+    assert doc["data"]["big"] == 2**70
+    assert doc["data"]["when"].startswith("2026-01-01")
+    assert doc["seq"] == 1
+
+
+@given(st.dictionaries(st.text(max_size=8),
+                       st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63 - 1),
+                                 st.floats(allow_nan=False, allow_infinity=False),
+                                 st.text(max_size=20)), max_size=5),
+       st.text(min_size=1, max_size=12))
+def test_body_is_the_event_for_any_driver_data(tmp_path_factory, data, type_):
+    doc = _stored_doc(tmp_path_factory.mktemp("o"), data, type_)
+    assert doc["data"] == data
+    assert doc["type"] == type_
+    assert doc["home"] == "home-ü"
+    assert doc["ts"] == "2026-11-23T03:00:00.000Z"
+    assert uuid.UUID(doc["id"]).version == 7
