@@ -42,7 +42,11 @@ log = logging.getLogger(__name__)
 ENGINE_STATE_KEY = "engine"
 SKEW_STATE_KEY = "clock_skew"
 MAX_UNSTORED = 10_000
-MAX_PRESYNC_READINGS = 20_000  # replayed into the engine at the first sync (edgeagent/timeline.py)
+# Readings kept until the first clock sync, to replay into the engine at their corrected
+# times (edgeagent/timeline.py); the oldest go first. ~0.4 KB each in memory: 20 000
+# held 8 MB on a kit whose clock never synced (docs/performance.md, "Footprint"). 2 000
+# is ~1.5 days of a CASAS home (~1 400 sensor lines a day), 200 s of a 10 Hz driver.
+MAX_PRESYNC_READINGS = 2_000
 
 
 def build_default_engine(config: AgentConfig) -> Engine:

@@ -12,7 +12,10 @@ with a ManualClock, so a simulated day costs milliseconds and nothing sleeps.
 
 from __future__ import annotations
 
+import gc
 import json
+import logging
+import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +25,7 @@ import pytest
 
 from edgeagent.clock import ManualClock
 from edgeagent.models import Reading
-from edgeagent.supervisor import Agent
+from edgeagent.supervisor import MAX_PRESYNC_READINGS, Agent
 from tests.conftest import make_config
 from tests.support.mosquitto import free_port
 
@@ -184,3 +187,47 @@ def test_the_skew_survives_a_restart(tmp_path, homes):
     assert not alerts(events)
     assert sum(e["kind"] == "summary" for e in events) <= 1
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+
+
+def test_an_unsynced_agent_holds_bounded_memory_for_the_replay(tmp_path, homes, caplog):
+    """A kit whose clock never syncs keeps its pre-sync readings for the replay: bounded.
+
+    With 20 000 kept, a 10 Hz driver grew the agent by ~8 MB (docs/performance.md,
+    "Footprint"). The Python heap retained over 10 000 unsynced readings (the
+    buffer, and anything else kept per reading) stays under 2 MB; the first sync
+    still replays the most recent readings.
+    """
+    home = Home(tmp_path, datetime(1970, 1, 1, tzinfo=UTC), synced=False)
+    homes.append(home)
+
+    def burst(count: int, start: int) -> None:
+        for n in range(start, start + count):
+            home.clock.advance(0.1)
+            home.agent._emit(Reading(driver="stress", device="stress", sensor="motion",
+                                     value=n % 2 == 1, mono=home.clock.monotonic(),
+                                     wall=home.clock.wall(), data={"n": n}))
+            if n % 100 == 0:
+                home.agent.tick()
+                home.agent.flush()
+        home.agent.flush()
+
+    burst(500, 0)  # warm-up: caches, the engine's per-sensor state
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        burst(10_000, 500)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 2_000_000, f"{grown} bytes retained over 10 000 unsynced readings"
+    assert len(home.agent._presync) == MAX_PRESYNC_READINGS
+
+    home.clock.set_wall(datetime(2026, 3, 10, 7, 0, tzinfo=UTC))
+    home.synced["now"] = True
+    with caplog.at_level(logging.INFO, logger="edgeagent.supervisor"):
+        home.agent._check_clock()
+    assert f"replaying {MAX_PRESYNC_READINGS} readings" in caplog.text
+    assert not home.agent._presync
+    assert {e["clock"] for e in home.events()} == {"corrected"}
