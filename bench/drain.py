@@ -2,7 +2,8 @@
 
 The agent side is the production pair `Outbox` + `Publisher` (MQTT 5, QoS 1,
 `max_inflight` window, delivered only on PUBACK, one `mark_delivered`
-transaction per batch of PUBACKs, synchronous=FULL). The outbox is filled
+transaction per batch of PUBACKs, synchronous=NORMAL for those marks, FULL for
+appends; paho driven by the asyncio loop). The outbox is filled
 while the broker is down; the broker is then started and the figure is
 events / (last PUBACK recorded - CONNACK). The time from broker start to
 CONNACK (the reconnect backoff) is reported separately.
@@ -14,11 +15,9 @@ than the same in-flight window unacknowledged (a semaphore released by each
 PUBACK; queueing 100 000 messages inside paho at once stalls it), and
 waiting for every PUBACK. No SQLite, no asyncio.
 
-One prototype column (bench only, nothing in the agent changes):
-`async_link` = bench/_async_link.py (paho driven by the asyncio loop
-instead of its own thread). `--no-prototype` skips it. (The former
-`prototype` column, PUBACK marks without their own fsync, is now what the
-outbox does.)
+(The prototype columns of earlier versions, PUBACK marks without their own
+fsync and paho driven by the asyncio loop instead of a thread, are now what
+the agent does.)
 
 Rounds alternate raw / agent so both see the same machine noise; the best
 of each is reported with every sample.
@@ -30,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import tempfile
 import threading
 import time
@@ -38,11 +38,9 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from _async_link import AsyncLink
 from _common import Broker, emit, log
 from paho.mqtt.enums import CallbackAPIVersion
 
-import edgeagent.publisher as publisher_module
 from edgeagent.config import MqttConfig
 from edgeagent.models import Draft, Kind, Severity
 from edgeagent.outbox import Outbox
@@ -116,9 +114,8 @@ def raw_round(port: int, messages: list[tuple[str, str]], inflight: int) -> dict
     return {"events_per_s": acked / elapsed, "seconds": elapsed, "acked": acked}
 
 
-async def agent_round(workdir: Path, broker: Broker, n: int, inflight: int,
-                      cls: type[Outbox] = Outbox) -> dict[str, float]:
-    outbox = cls(workdir / "outbox.db", HOME, boot_id="bench", max_bytes=10**12)
+async def agent_round(workdir: Path, broker: Broker, n: int, inflight: int) -> dict[str, float]:
+    outbox = Outbox(workdir / "outbox.db", HOME, boot_id="bench", max_bytes=10**12)
     fill(outbox, n)
     cfg = MqttConfig(urls=[broker.url], max_inflight=inflight, backoff_initial=0.05,
                      backoff_max=0.2, keepalive=30)
@@ -150,12 +147,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--inflight", type=int, default=64)
-    parser.add_argument("--no-prototype", action="store_true",
-                        help="skip the bench/_async_link.py column")
     parser.add_argument("--profile", type=Path, default=None,
                         help="write a cProfile (event-loop thread) of the last agent round here")
     args = parser.parse_args()
-    samples: dict[str, list[dict[str, float]]] = {"raw": [], "agent": [], "async_link": []}
+    samples: dict[str, list[dict[str, float]]] = {"raw": [], "agent": []}
     with tempfile.TemporaryDirectory(prefix="bench-drain-") as tmp:
         workdir = Path(tmp)
         broker = Broker(workdir / "broker")
@@ -163,34 +158,25 @@ def main() -> None:
         fill(probe, args.events)
         messages = backlog_messages(probe)
         probe.close()
-        sides: list[tuple[str, type[Outbox]]] = [("agent", Outbox)]
-        if not args.no_prototype:
-            sides.append(("async_link", Outbox))
-        threaded_link = publisher_module._Link
         for r in range(args.rounds):
             broker.start()
             log(f"round {r + 1}: raw paho ...")
             samples["raw"].append(raw_round(broker.port, messages, args.inflight))
             broker.stop()
-            for name, cls in sides:
-                log(f"round {r + 1}: {name} outbox+publisher ...")
-                round_dir = workdir / f"{name}-{r}"
-                round_dir.mkdir()
-                prof = None
-                if args.profile and r == args.rounds - 1 and name == "agent":
-                    import cProfile  # noqa: PLC0415
+            log(f"round {r + 1}: agent outbox+publisher ...")
+            round_dir = workdir / f"agent-{r}"
+            round_dir.mkdir()
+            prof = None
+            if args.profile and r == args.rounds - 1:
+                import cProfile  # noqa: PLC0415
 
-                    prof = cProfile.Profile()
-                    prof.enable()
-                publisher_module._Link = AsyncLink if name == "async_link" else threaded_link
-                try:
-                    samples[name].append(asyncio.run(
-                        agent_round(round_dir, broker, args.events, args.inflight, cls)))
-                finally:
-                    publisher_module._Link = threaded_link
-                if prof is not None:
-                    prof.disable()
-                    prof.dump_stats(args.profile)
+                prof = cProfile.Profile()
+                prof.enable()
+            samples["agent"].append(asyncio.run(
+                agent_round(round_dir, broker, args.events, args.inflight)))
+            if prof is not None:
+                prof.disable()
+                prof.dump_stats(args.profile)
             log("  " + "  ".join(f"{k} {v[-1]['events_per_s']:.0f}/s"
                                  for k, v in samples.items() if v))
     best = {k: max(v, key=lambda x: x["events_per_s"]) for k, v in samples.items() if v}
@@ -207,11 +193,9 @@ def main() -> None:
         "broker_start_to_connack_s": round(best["agent"]["broker_start_to_connack_s"], 3),
         "pending_after": best["agent"]["pending_after"],
     }
-    if "async_link" in best:
-        doc["async_link"] = "bench/_async_link.py (paho driven by the asyncio loop, no thread)"
-        doc["async_link_events_per_s"] = round(best["async_link"]["events_per_s"], 1)
-        doc["async_link_ratio"] = round(best["async_link"]["events_per_s"] / raw_rate, 3)
-        doc["async_link_pending_after"] = best["async_link"]["pending_after"]
+    doc["median_ratio"] = round(statistics.median(
+        a["events_per_s"] / r["events_per_s"]
+        for a, r in zip(samples["agent"], samples["raw"], strict=True)), 3)
     doc["samples"] = {k: [round(x["events_per_s"], 1) for x in v]
                       for k, v in samples.items() if v}
     doc["target"] = "agent >= 0.8 of raw"

@@ -285,14 +285,15 @@ class Outbox:
 
     def pending(self, limit: int, skip: Iterable[int] = ()) -> list[StoredEvent]:
         """Undelivered events in drain order (priority, then seq), minus `skip` (in flight)."""
-        skipped = set(skip)
+        # The in-flight window is excluded inside SQLite: the pending index alone decides,
+        # so their bodies are not read again on every refill of the window.
         cursor = self._conn.execute(
             "SELECT seq, id, priority, kind, type, body, created FROM events "
-            "WHERE delivered_at IS NULL ORDER BY priority, seq LIMIT ?",
-            (limit + len(skipped),),
+            "WHERE delivered_at IS NULL AND seq NOT IN (SELECT value FROM json_each(?)) "
+            "ORDER BY priority, seq LIMIT ?",
+            (_json_ints(skip), limit),
         )
-        out = [StoredEvent(*row) for row in cursor if row[0] not in skipped]
-        return out[:limit]
+        return [StoredEvent(*row) for row in cursor]
 
     def mark_delivered(self, seqs: Sequence[int], when: float | None = None) -> None:
         """Record broker PUBACKs. Only a PUBACK for that exact message gets a row here."""
@@ -311,9 +312,10 @@ class Outbox:
 
     def _mark(self, seqs: Sequence[int], stamp: float) -> None:
         with self._transaction() as conn:
-            conn.executemany(
-                "UPDATE events SET delivered_at=? WHERE seq=? AND delivered_at IS NULL",
-                [(stamp, s) for s in seqs],
+            conn.execute(
+                "UPDATE events SET delivered_at=? WHERE delivered_at IS NULL "
+                "AND seq IN (SELECT value FROM json_each(?))",
+                (stamp, _json_ints(seqs)),
             )
             high = max(seqs)
             conn.execute(
@@ -442,6 +444,14 @@ class Outbox:
     @property
     def last_seq(self) -> int:
         return self._last_seq
+
+
+def _json_ints(values: Iterable[int]) -> str:
+    """A JSON array for `json_each(?)`: one statement text for any number of seqs.
+
+    (A `?` per seq would prepare a new statement for every batch size.)
+    """
+    return "[" + ",".join(str(int(v)) for v in values) + "]"
 
 
 def _is_disk_full(exc: sqlite3.OperationalError) -> bool:

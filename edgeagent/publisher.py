@@ -1,8 +1,8 @@
 """Drains the outbox to the MQTT broker. An event is delivered only on its PUBACK.
 
-One paho client per connection, driven by its own network thread; every
-paho callback is handed to the asyncio loop, which alone touches the
-outbox. On any disconnect the client is discarded and whatever was in
+One paho client per connection, driven by the asyncio loop through paho's
+external-loop hooks (only the blocking TCP/TLS connect runs in a worker);
+the loop alone touches the outbox. On any disconnect the client is discarded and whatever was in
 flight simply stays pending in the outbox, to be sent again on the next
 connection: nothing is ever published from memory (EdgeX #318), and paho's
 per-connection message ids are never used as durable keys.
@@ -41,10 +41,17 @@ log = logging.getLogger(__name__)
 
 STABLE_CONNECTION_S = 10.0  # a connection shorter than this does not reset the backoff
 ACK_RETRY_S = 1.0  # how often to retry recording PUBACKs when the outbox cannot be written
+# During a drain, PUBACKs are recorded in batches of up to ACK_BATCH or every ACK_FLUSH_S
+# (one SQLite transaction each) instead of one transaction per loop wake-up. The drain
+# skips acked-but-unrecorded seqs, so the window refills at once either way; the last
+# PUBACK of a burst (nothing else in flight) is recorded immediately.
+ACK_BATCH = 128
+ACK_FLUSH_S = 0.05
 # A link silent this many keepalives while owing us an answer is dead. 1.4, not 1.5: the
 # link thread looks every 0.5 s (0.1 keepalive at the 5 s minimum), so the link is
 # closed within the 1.5 x keepalive the platform is promised.
 LIVENESS_FACTOR = 1.4
+TICK_S = 0.5  # keepalive and dead-link checks
 # Packets the broker must answer (PUBACK, PINGRESP, SUBACK, CONNACK): paho's log line prefixes.
 _EXPECTS_ANSWER = ("Sending PUBLISH", "Sending PINGREQ", "Sending SUBSCRIBE", "Sending CONNECT")
 
@@ -125,8 +132,36 @@ def tls_context(cfg: MqttConfig) -> ssl.SSLContext:
     return ctx
 
 
+class _AckMailbox:
+    """PUBACKs handed to the event loop in batches: one loop callback per read, not per ack."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[tuple[int, ReasonCode]] = []
+
+    def put(self, mid: int, rc: ReasonCode) -> bool:
+        """Add one; True when the caller must schedule a `take` (the mailbox was empty)."""
+        with self._lock:
+            self._items.append((mid, rc))
+            return len(self._items) == 1
+
+    def take(self) -> list[tuple[int, ReasonCode]]:
+        with self._lock:
+            items, self._items = self._items, []
+        return items
+
+
 class _Link:
-    """One paho client, one connection, one network thread. Thrown away when it closes."""
+    """One paho client, one connection, driven by the asyncio loop. Thrown away when it closes.
+
+    paho's external-loop hooks (the way aiomqtt drives it) put the socket on
+    the asyncio selector, so publishing, reading PUBACKs and recording them
+    happen on one thread. With a network thread per connection, the GIL and
+    paho's mutexes changed hands several times per event: the drain ran at
+    0.6 of a bare paho loop; on the loop it runs faster than that loop
+    (bench/drain.py, docs/performance.md). Only the TCP connect and TLS
+    handshake, which paho does blocking, run in a worker thread.
+    """
 
     def __init__(self, client: mqtt.Client, address: BrokerAddress, connect_kwargs: dict[str, Any],
                  on_closed: Callable[[_Link, str], None]) -> None:
@@ -134,17 +169,28 @@ class _Link:
         self.address = address
         self._connect_kwargs = connect_kwargs
         self._on_closed = on_closed
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name=f"mqtt-{address.host}", daemon=True)
+        self._loop = asyncio.get_running_loop()
+        self._connecting: asyncio.Future[None] | None = None
+        self._attached = False  # socket on the selector; before that, hooks only take notes
+        self._sock: Any = None
+        self._write_wanted = False
+        self._tick_handle: asyncio.TimerHandle | None = None
+        self._finished = False
         # Dead-link detection. paho pings only after `keepalive` of silence and then waits
         # another full keepalive (2 x keepalive in all); a black-holed path (no RST) must be
-        # noticed sooner. paho logs every packet it sends and receives, on this thread.
+        # noticed sooner. paho logs every packet it sends and receives.
         keepalive = float(connect_kwargs.get("keepalive", 60))
         self._dead_after = LIVENESS_FACTOR * keepalive
         self._min_wait = (LIVENESS_FACTOR - 1.0) * keepalive
         self._last_rx = time.monotonic()
         self._waiting_since: float | None = None
         client.on_log = self._on_packet_log
+        client.on_socket_open = self._on_socket_open
+        client.on_socket_close = self._on_socket_close
+        client.on_socket_register_write = self._on_register_write
+        client.on_socket_unregister_write = self._on_unregister_write
+
+    # -- liveness ------------------------------------------------------------------------
 
     def _on_packet_log(self, _c: mqtt.Client, _u: Any, _level: int, line: str) -> None:
         if line.startswith("Received "):
@@ -164,37 +210,124 @@ class _Link:
                     f"for an answer (dead link)")
         return None
 
+    # -- paho's socket hooks ---------------------------------------------------------------
+
+    def _on_socket_open(self, _c: mqtt.Client, _u: Any, sock: Any) -> None:
+        self._sock = sock  # in the connect worker: attached to the loop once connect returns
+
+    def _on_socket_close(self, _c: mqtt.Client, _u: Any, sock: Any) -> None:
+        if self._attached:
+            self._detach(sock)
+
+    def _on_register_write(self, _c: mqtt.Client, _u: Any, sock: Any) -> None:
+        if self._attached:
+            self._loop.add_writer(sock, self._writable)
+        else:
+            self._write_wanted = True
+
+    def _on_unregister_write(self, _c: mqtt.Client, _u: Any, sock: Any) -> None:
+        if self._attached:
+            with contextlib.suppress(ValueError, OSError):
+                self._loop.remove_writer(sock)
+        else:
+            self._write_wanted = False
+
+    def _detach(self, sock: Any) -> None:
+        with contextlib.suppress(ValueError, OSError):
+            self._loop.remove_reader(sock)
+            self._loop.remove_writer(sock)
+
+    # -- running ---------------------------------------------------------------------------
+
     def start(self) -> None:
-        self.thread.start()
+        self._connecting = self._loop.run_in_executor(None, self._connect_blocking)
+        self._connecting.add_done_callback(self._connect_done)
 
-    def _run(self) -> None:
-        reason = "closed"
-        try:
-            self.client.connect(self.address.host, self.address.port, **self._connect_kwargs)
-            while not self._stop.is_set():
-                rc = self.client.loop(timeout=0.5)
-                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                    reason = mqtt.error_string(rc)
-                    break
-                dead = self._dead_link()
-                if dead is not None:
-                    reason = dead
-                    break
-        except (OSError, ssl.SSLError, ValueError) as exc:
-            reason = f"{type(exc).__name__}: {exc}"
-        finally:
-            self._force_close()
-            self._on_closed(self, reason)
+    def _connect_blocking(self) -> None:
+        self.client.connect(self.address.host, self.address.port, **self._connect_kwargs)
 
-    def _force_close(self) -> None:
+    def _connect_done(self, future: asyncio.Future[None]) -> None:
+        exc = future.exception()
+        if self._finished:  # closed while connecting: do not leave the socket behind
+            _close_quietly(self.client.socket())
+            return
+        if exc is not None:
+            self._finish(f"{type(exc).__name__}: {exc}")
+            return
         sock = self.client.socket()
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.close()
+        if sock is None:
+            self._finish("connect returned without a socket")
+            return
+        self._sock = sock
+        self._attached = True
+        self._loop.add_reader(sock, self._readable)
+        if self._write_wanted:
+            self._loop.add_writer(sock, self._writable)
+        self._tick_handle = self._loop.call_later(TICK_S, self._tick)
+
+    def _readable(self) -> None:
+        rc = self.client.loop_read()
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self._finish(mqtt.error_string(rc))
+            return
+        sock = self.client.socket()
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            self._loop.call_soon(self._readable)  # decrypted bytes the selector cannot see
+
+    def _writable(self) -> None:
+        rc = self.client.loop_write()
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self._finish(mqtt.error_string(rc))
+
+    def _tick(self) -> None:
+        self._tick_handle = None
+        if self._finished:
+            return
+        rc = self.client.loop_misc()  # keepalive pings, paho's own timeouts
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self._finish(mqtt.error_string(rc))
+            return
+        dead = self._dead_link()
+        if dead is not None:
+            self._finish(dead)
+            return
+        self._tick_handle = self._loop.call_later(TICK_S, self._tick)
+
+    def _finish(self, reason: str) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+        sock = self.client.socket() or self._sock
+        if self._attached and sock is not None:
+            self._detach(sock)
+        if self._connecting is not None and self._connecting.done():
+            # The socket is closed without waiting for the peer (black holes).
+            _close_quietly(sock)
+        self._on_closed(self, reason)
 
     def close(self) -> None:
-        """Stop the thread; the socket is closed without waiting for the peer (black holes)."""
-        self._stop.set()
+        """End the link; whatever paho still holds to write (a DISCONNECT) goes first."""
+        if self._attached and not self._finished:
+            with contextlib.suppress(OSError, ssl.SSLError, ValueError):
+                self.client.loop_write()
+        self._finish("closed")
+
+    def connect_pending(self) -> bool:
+        return self._connecting is not None and not self._connecting.done()
+
+    async def wait_connect_worker(self, timeout: float) -> None:
+        """Wait (bounded) for a connect still running in its worker thread."""
+        if self._connecting is not None and not self._connecting.done():
+            with contextlib.suppress(TimeoutError, OSError, ssl.SSLError, ValueError):
+                await asyncio.wait_for(asyncio.shield(self._connecting), timeout)
+
+
+def _close_quietly(sock: Any) -> None:
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.close()
 
 
 class Publisher:
@@ -227,7 +360,7 @@ class Publisher:
         self._status_mids: set[int] = set()
         self._acked: list[int] = []
         self._drain_scheduled = False
-        self._ack_flush_scheduled = False
+        self._ack_timer: asyncio.TimerHandle | None = None
         self._ack_retry_pending = False
         self._ack_write_failing = False
         self._paused_until = 0.0
@@ -284,7 +417,7 @@ class Publisher:
             link.client.disconnect()
         if link is not None:
             link.close()
-            await asyncio.get_running_loop().run_in_executor(None, link.thread.join, timeout)
+            await link.wait_connect_worker(timeout)
 
     def publish_status(self) -> None:
         """Refresh the retained birth message (buffer depth, drivers, evictions)."""
@@ -332,8 +465,11 @@ class Publisher:
             session = bool(getattr(flags, "session_present", False))
             loop.call_soon_threadsafe(self._on_connack, c, rc, session)
 
+        acks = _AckMailbox()
+
         def on_publish(c: mqtt.Client, _u: Any, mid: int, rc: ReasonCode, _p: Any) -> None:
-            loop.call_soon_threadsafe(self._on_puback, c, mid, rc)
+            if acks.put(mid, rc):
+                loop.call_soon_threadsafe(self._on_pubacks, c, acks)
 
         def on_disconnect(c: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
             loop.call_soon_threadsafe(self._on_disconnect_reason, c, rc)
@@ -393,9 +529,8 @@ class Publisher:
             waiter.cancel()
         finally:
             link.close()
-            if link.thread.is_alive():
-                await loop.run_in_executor(None, link.thread.join, 2.0)
-            if not link.thread.is_alive():
+            await link.wait_connect_worker(2.0)
+            if not link.connect_pending():
                 _release_sockets(link.client)
             self._lost_connection()
         return connected_at
@@ -451,6 +586,10 @@ class Publisher:
             self.health.state = LinkState.DISCONNECTED
         self._link = None
 
+    def _on_pubacks(self, client: mqtt.Client, acks: _AckMailbox) -> None:
+        for mid, rc in acks.take():
+            self._on_puback(client, mid, rc)
+
     def _on_puback(self, client: mqtt.Client, mid: int, rc: ReasonCode) -> None:
         if not self._current(client):
             return
@@ -477,13 +616,18 @@ class Publisher:
             return
         self.health.last_refusal = ""
         self._acked.append(seq)
-        if not self._ack_flush_scheduled:
-            self._ack_flush_scheduled = True
+        if not self._inflight or len(self._acked) >= ACK_BATCH:
+            self._flush_acks()
+            return
+        if self._ack_timer is None:
             assert self._loop is not None
-            self._loop.call_soon(self._flush_acks)
+            self._ack_timer = self._loop.call_later(ACK_FLUSH_S, self._flush_acks)
+        self.wake()  # refill the window now; these seqs are skipped until recorded
 
     def _flush_acks(self) -> None:
-        self._ack_flush_scheduled = False
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
         if not self._acked:
             return
         acked, self._acked = self._acked, []

@@ -181,3 +181,16 @@ def test_appends_stay_fully_synchronous_after_delivery_marks(tmp_path):
     assert box._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
     box.append([draft()], synced=True)
     assert box.stats().last_delivered_seq == 1 and box.stats().pending == 1
+
+
+def test_pending_skips_a_window_larger_than_the_limit_and_marks_accept_any_batch(tmp_path):
+    box = open_outbox(tmp_path / "o.db")
+    box.append([draft(mono=float(i)) for i in range(1000)], synced=True)
+    in_flight = set(range(1, 601))
+    assert [e.seq for e in box.pending(5, skip=in_flight)] == [601, 602, 603, 604, 605]
+    box.mark_delivered([*sorted(in_flight), 3, 3])  # a big batch, duplicates tolerated
+    assert box.stats().pending == 400
+    assert box.stats().last_delivered_seq == 600
+    assert [e.seq for e in box.pending(3)] == [601, 602, 603]
+    box.mark_delivered([600, 601])  # 600 again: already delivered, its stamp is kept
+    assert box.stats().pending == 399
