@@ -145,6 +145,10 @@ class Outbox:
         self._last_seq = int(self._meta("last_seq") or 0)
         self._stored_bytes = int(self._conn.execute(
             "SELECT COALESCE(SUM(size), 0) FROM events").fetchone()[0])
+        # Counted once here, then kept up to date by every write that changes it, so that
+        # `stats()` (every status message) does not count the whole delivered history.
+        self._delivered_kept = int(self._conn.execute(
+            "SELECT COUNT(*) FROM events WHERE delivered_at IS NOT NULL").fetchone()[0])
 
     # -- opening and recovery ------------------------------------------------------------
 
@@ -312,17 +316,18 @@ class Outbox:
 
     def _mark(self, seqs: Sequence[int], stamp: float) -> None:
         with self._transaction() as conn:
-            conn.execute(
+            marked = conn.execute(
                 "UPDATE events SET delivered_at=? WHERE delivered_at IS NULL "
                 "AND seq IN (SELECT value FROM json_each(?))",
                 (stamp, _json_ints(seqs)),
-            )
+            ).rowcount
             high = max(seqs)
             conn.execute(
                 "INSERT INTO meta(key, value) VALUES ('last_delivered_seq', ?) "
                 "ON CONFLICT(key) DO UPDATE SET value=max(CAST(value AS INTEGER), excluded.value)",
                 (high,),
             )
+        self._delivered_kept += marked
 
     # -- limits and housekeeping ---------------------------------------------------------
 
@@ -335,8 +340,9 @@ class Outbox:
             freed = conn.execute(
                 "SELECT COALESCE(SUM(size), 0) FROM events WHERE delivered_at IS NOT NULL"
             ).fetchone()[0]
-            conn.execute("DELETE FROM events WHERE delivered_at IS NOT NULL")
+            dropped = conn.execute("DELETE FROM events WHERE delivered_at IS NOT NULL").rowcount
             self._stored_bytes -= int(freed)
+            self._delivered_kept -= dropped
             for priority in EVICTABLE:
                 while self._stored_bytes > self.max_bytes:
                     batch = conn.execute(
@@ -375,6 +381,7 @@ class Outbox:
             conn.execute("DELETE FROM events WHERE delivered_at IS NOT NULL AND delivered_at < ?",
                          (cutoff,))
         self._stored_bytes -= int(freed[0])
+        self._delivered_kept -= int(freed[1])
         return int(freed[1])
 
     def correct_clock(self, mono_now: float, wall_now: datetime) -> int:
@@ -409,8 +416,6 @@ class Outbox:
                 "SELECT priority, COUNT(*) FROM events WHERE delivered_at IS NULL "
                 "GROUP BY priority")
         }
-        delivered = conn.execute(
-            "SELECT COUNT(*) FROM events WHERE delivered_at IS NOT NULL").fetchone()[0]
         oldest = conn.execute(
             "SELECT MIN(ts) FROM events WHERE delivered_at IS NULL").fetchone()[0]
         evicted = {
@@ -420,7 +425,7 @@ class Outbox:
         return OutboxStats(
             pending=sum(by_priority.values()),
             pending_by_priority=by_priority,
-            delivered_kept=int(delivered),
+            delivered_kept=self._delivered_kept,
             oldest_pending_ts=oldest,
             last_seq=self._last_seq,
             last_delivered_seq=int(self._meta("last_delivered_seq") or 0),

@@ -194,3 +194,22 @@ def test_pending_skips_a_window_larger_than_the_limit_and_marks_accept_any_batch
     assert [e.seq for e in box.pending(3)] == [601, 602, 603]
     box.mark_delivered([600, 601])  # 600 again: already delivered, its stamp is kept
     assert box.stats().pending == 399
+
+
+def test_delivered_count_in_stats_follows_marks_prunes_cap_and_reopen(tmp_path):
+    def counted(box: Outbox) -> int:
+        return box._conn.execute(
+            "SELECT COUNT(*) FROM events WHERE delivered_at IS NOT NULL").fetchone()[0]
+
+    box = open_outbox(tmp_path / "o.db")
+    box.append([draft(mono=float(i)) for i in range(50)], synced=True)
+    box.mark_delivered(list(range(1, 21)), when=1000.0)
+    box.mark_delivered(list(range(15, 31)), when=5000.0)  # 15-20 again: not counted twice
+    assert box.stats().delivered_kept == counted(box) == 30
+    assert box.prune_delivered(now=1000.0 + box.retention.total_seconds() + 1) == 20
+    assert box.stats().delivered_kept == counted(box) == 10
+    box.close()
+    box = open_outbox(tmp_path / "o.db", max_bytes=1)  # reopen: counted again; then the cap
+    assert box.stats().delivered_kept == 10
+    box.append([alert()], synced=True)  # over the cap: delivered history goes first
+    assert box.stats().delivered_kept == counted(box) == 0
