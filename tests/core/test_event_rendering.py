@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from edgeagent import ids
 from edgeagent.clock import iso_utc
-from edgeagent.models import Draft, Kind, Severity
-from edgeagent.outbox import Outbox
+from edgeagent.models import SCHEMA_ID, Draft, Kind, Severity
+from edgeagent.outbox import Outbox, _render, dumps_compact
 
 
 def test_batched_ids_are_valid_uuid7_ordered_and_unique_across_calls():
@@ -81,3 +81,22 @@ def test_body_is_the_event_for_any_driver_data(tmp_path_factory, data, type_):
     assert doc["home"] == "home-ü"
     assert doc["ts"] == "2026-11-23T03:00:00.000Z"
     assert uuid.UUID(doc["id"]).version == 7
+
+
+@given(st.text(max_size=10), st.text(min_size=1, max_size=10),
+       st.sampled_from(list(Kind)), st.sampled_from(list(Severity)),
+       st.dictionaries(st.text(max_size=5), st.text(max_size=8), max_size=3),
+       st.one_of(st.none(), st.fixed_dictionaries({"id": st.text(max_size=8),
+                                                   "state": st.sampled_from(["raised"])})))
+def test_templated_body_is_byte_for_byte_the_encoded_document(home, type_, kind, severity,
+                                                             source, alert):
+    draft = Draft(kind, type_, severity, source, mono=1.0,
+                  wall=datetime(2026, 11, 23, tzinfo=UTC), data={"v": 1.5}, alert=alert)
+    doc = {"schema": SCHEMA_ID, "id": "i", "home": home, "seq": 9, "ts": "t", "clock": "synced",
+           "kind": str(kind), "type": type_, "severity": str(severity), "source": source,
+           "data": {"v": 1.5}}
+    if alert is not None:
+        doc["alert"] = alert
+    body = _render(home, 9, "i", "t", "synced", draft)
+    assert body == dumps_compact(doc)
+    assert json.loads(body) == doc
