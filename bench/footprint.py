@@ -45,6 +45,15 @@ from edgeagent.clock import kernel_clock_synced
 PY = sys.executable
 
 
+# Every other mock driver beside the stress load. (`replay` needs a recording, which a
+# bench without ../shared does not have; it is the same engine path as mock.home.)
+ALL_MOCKS = """
+[[drivers]]
+type = "mock.home"
+name = "home"
+"""
+
+
 def best_time(cmd: list[str], n: int = 5) -> float:
     best = float("inf")
     for _ in range(n):
@@ -116,6 +125,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--rate", type=float, default=10.0)
+    parser.add_argument("--all-mocks", action="store_true",
+                        help="also run mock.home (the simulated home on the real GPIO drivers "
+                             "over gpiozero's MockFactory, looping its two-day script)")
     parser.add_argument("--events", type=int, default=0,
                         help="run until this many stress events (sets --seconds = events / rate)")
     args = parser.parse_args()
@@ -137,7 +149,7 @@ type = "mock.stress"
 name = "stress-1"
 rate_hz = {args.rate}
 alert_every = 100
-""")
+{ALL_MOCKS if args.all_mocks else ""}""")
         idle_cfg = write_config(workdir / "idle.toml", broker, workdir, "")
         readies: list[float] = []
         # start-to-READY, three cold-ish starts of the stress config (fresh outbox each time)
@@ -188,6 +200,7 @@ alert_every = 100
         "bench": "footprint",
         "seconds_observed": round(elapsed, 1),
         "stress_rate_hz": args.rate,
+        "drivers": ["mock.stress"] + (["mock.home"] if args.all_mocks else []),
         "events_stored": events,
         "equivalent_hours_at_10hz": round(events / 36_000, 2),
         "clock_synced": kernel_clock_synced(),

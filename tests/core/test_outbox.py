@@ -213,3 +213,27 @@ def test_delivered_count_in_stats_follows_marks_prunes_cap_and_reopen(tmp_path):
     assert box.stats().delivered_kept == 10
     box.append([alert()], synced=True)  # over the cap: delivered history goes first
     assert box.stats().delivered_kept == counted(box) == 0
+
+
+def test_an_outbox_created_by_earlier_versions_opens_and_gets_missing_indexes(tmp_path):
+    # Exactly the DDL sqlite-utils produced for the first versions, and no indexes
+    # (as a start torn between statements could leave it).
+    conn = sqlite3.connect(tmp_path / "o.db")
+    conn.executescript("""
+        CREATE TABLE "events" (
+           "seq" INTEGER PRIMARY KEY, "id" TEXT, "priority" INTEGER, "kind" TEXT,
+           "type" TEXT, "ts" TEXT, "clock" TEXT, "mono" FLOAT, "boot_id" TEXT,
+           "body" TEXT, "size" INTEGER, "created" FLOAT, "delivered_at" FLOAT);
+        CREATE TABLE "meta" ("key" TEXT PRIMARY KEY, "value" TEXT);
+        INSERT INTO meta VALUES ('last_seq', '41');
+        INSERT INTO events(seq, id, priority, kind, type, body, size, created)
+            VALUES (41, 'x', 4, 'state', 'motion', '{}', 98, 0);
+    """)
+    conn.commit()
+    conn.close()
+    box = open_outbox(tmp_path / "o.db")
+    assert [e.seq for e in box.append([draft()], synced=True)] == [42]
+    assert [e.seq for e in box.pending(5)] == [41, 42]
+    indexes = {r[0] for r in box._conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='index'")}
+    assert {"pending_order", "delivered_age", "unsynced"} <= indexes
