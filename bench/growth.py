@@ -39,9 +39,11 @@ PENDING_FLOOR = 64 * 45  # enough backlog for 40+ drain steps of 64 in every cel
 
 QUERIES = {
     "drain: pending()": "SELECT seq, id, priority, kind, type, body, created FROM events "
-                        "WHERE delivered_at IS NULL ORDER BY priority, seq LIMIT 64",
-    "ack: mark_delivered()": "UPDATE events SET delivered_at=1 WHERE seq=5 "
-                             "AND delivered_at IS NULL",
+                        "WHERE delivered_at IS NULL AND seq NOT IN "
+                        "(SELECT value FROM json_each('[1,2,3]')) "
+                        "ORDER BY priority, seq LIMIT 64",
+    "ack: mark_delivered()": "UPDATE events SET delivered_at=1 WHERE delivered_at IS NULL "
+                             "AND seq IN (SELECT value FROM json_each('[5,6,7]'))",
     "evict: enforce_cap() batch": "SELECT seq, size FROM events WHERE delivered_at IS NULL "
                                   "AND priority=4 ORDER BY seq LIMIT 500",
     "evict: delivered bytes": "SELECT COALESCE(SUM(size), 0) FROM events "
@@ -50,9 +52,9 @@ QUERIES = {
                                 "AND delivered_at < 1",
     "stats: by priority": "SELECT priority, COUNT(*) FROM events WHERE delivered_at IS NULL "
                           "GROUP BY priority",
-    "stats: delivered kept": "SELECT COUNT(*) FROM events WHERE delivered_at IS NOT NULL",
     "stats: oldest pending": "SELECT MIN(ts) FROM events WHERE delivered_at IS NULL",
     "open: stored bytes": "SELECT COALESCE(SUM(size), 0) FROM events",
+    "open: delivered kept": "SELECT COUNT(*) FROM events WHERE delivered_at IS NOT NULL",
 }
 
 
