@@ -240,11 +240,30 @@ class _Link:
     # -- running ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._connecting = self._loop.run_in_executor(None, self._connect_blocking)
+        # A thread of its own, not the loop's default executor: drivers run blocking library
+        # calls there, and a few hung ones must never leave the alarm path without a connect.
+        self._connecting = self._loop.create_future()
         self._connecting.add_done_callback(self._connect_done)
+        threading.Thread(target=self._connect_blocking, name=f"mqtt-connect-{self.address.host}",
+                         daemon=True).start()
 
     def _connect_blocking(self) -> None:
-        self.client.connect(self.address.host, self.address.port, **self._connect_kwargs)
+        error: BaseException | None = None
+        try:
+            self.client.connect(self.address.host, self.address.port, **self._connect_kwargs)
+        except Exception as exc:  # noqa: BLE001 - handed to the loop, which reports it
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting
+            self._loop.call_soon_threadsafe(self._resolve_connect, error)
+
+    def _resolve_connect(self, error: BaseException | None) -> None:
+        assert self._connecting is not None
+        if self._connecting.done():
+            return
+        if error is None:
+            self._connecting.set_result(None)
+        else:
+            self._connecting.set_exception(error)
 
     def _connect_done(self, future: asyncio.Future[None]) -> None:
         exc = future.exception()

@@ -8,6 +8,7 @@ once, so a lone SOS is not left waiting for the batch timer.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,3 +95,25 @@ async def test_the_last_puback_of_a_burst_is_recorded_without_waiting_for_the_ba
 
     await run_publisher(outbox, mosquitto.url, body)
     assert outbox.stats().last_delivered_seq == 501
+
+
+@pytest.mark.asyncio
+async def test_hung_driver_calls_filling_the_default_executor_do_not_stop_the_connect(
+        tmp_path: Path, mosquitto):  # type: ignore[no-untyped-def]
+    """Drivers run blocking library calls with asyncio.to_thread; some never return."""
+    loop = asyncio.get_running_loop()
+    release = threading.Event()
+    hung = [loop.run_in_executor(None, release.wait) for _ in range(64)]  # > max_workers
+    outbox = Outbox(tmp_path / "o.db", HOME, boot_id="b")
+    outbox.append([Draft(Kind.ALERT, "sos", Severity.CRITICAL, {"driver": "t"}, mono=1.0,
+                         wall=datetime.now(UTC), alert={"id": "a1", "state": "raised"})],
+                  synced=True)
+    try:
+        async def body(publisher: Publisher) -> None:
+            await until(lambda: outbox.stats().pending == 0, "the SOS to be delivered", 15)
+
+        await run_publisher(outbox, mosquitto.url, body)
+    finally:
+        release.set()
+        await asyncio.gather(*hung)
+    assert outbox.stats().last_delivered_seq == 1
