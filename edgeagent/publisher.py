@@ -1,8 +1,9 @@
 """Drains the outbox to the MQTT broker. An event is delivered only on its PUBACK.
 
 One paho client per connection, driven by the asyncio loop through paho's
-external-loop hooks (only the blocking TCP/TLS connect runs in a worker);
-the loop alone touches the outbox. On any disconnect the client is discarded and whatever was in
+external-loop hooks (only the blocking TCP/TLS connect runs in a thread of
+its own); the loop alone touches the outbox. On any disconnect the client
+is discarded and whatever was in
 flight simply stays pending in the outbox, to be sent again on the next
 connection: nothing is ever published from memory (EdgeX #318), and paho's
 per-connection message ids are never used as durable keys.
@@ -48,8 +49,8 @@ ACK_RETRY_S = 1.0  # how often to retry recording PUBACKs when the outbox cannot
 ACK_BATCH = 128
 ACK_FLUSH_S = 0.05
 # A link silent this many keepalives while owing us an answer is dead. 1.4, not 1.5: the
-# link thread looks every 0.5 s (0.1 keepalive at the 5 s minimum), so the link is
-# closed within the 1.5 x keepalive the platform is promised.
+# link looks every TICK_S = 0.5 s (0.1 keepalive at the 5 s minimum), so it is closed
+# within the 1.5 x keepalive the platform is promised.
 LIVENESS_FACTOR = 1.4
 TICK_S = 0.5  # keepalive and dead-link checks
 # Packets the broker must answer (PUBACK, PINGRESP, SUBACK, CONNACK): paho's log line prefixes.
@@ -160,7 +161,7 @@ class _Link:
     paho's mutexes changed hands several times per event: the drain ran at
     0.6 of a bare paho loop; on the loop it runs faster than that loop
     (bench/drain.py, docs/performance.md). Only the TCP connect and TLS
-    handshake, which paho does blocking, run in a worker thread.
+    handshake, which paho does blocking, run in a thread of their own.
     """
 
     def __init__(self, client: mqtt.Client, address: BrokerAddress, connect_kwargs: dict[str, Any],
