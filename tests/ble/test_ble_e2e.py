@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from edgeagent_mocks.ble import FakeAdapter, default_adapter, encoders
 from edgeagent_mocks.ble.demo import DEMO_DEVICES, populate_demo
 
 from edgeagent.clock import ManualClock
 from edgeagent.supervisor import Agent
 from tests.conftest import RunningAgent, make_config
-
-
-async def wait_until(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.01)
+from tests.support.waiting import until as wait_until
 
 
 async def test_vitals_arrive_at_the_broker_in_si_and_device_units(tmp_path, mosquitto, platform):

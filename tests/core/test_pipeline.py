@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 
 import jsonschema
 import pytest
@@ -15,17 +13,10 @@ from edgeagent.supervisor import Agent
 from tests.conftest import AgentProcess, RunningAgent, make_config, write_config
 from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.platform import PlatformSubscriber
+from tests.support.waiting import until as wait_until
 
 SCHEMA = json.loads(SHIPPED.read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
-
-
-async def wait_until(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.01)
 
 
 async def test_stress_events_arrive_complete_and_valid(tmp_path, mosquitto, platform, always_synced):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from edgeagent.config import MqttConfig
 from edgeagent.models import Draft, Kind, Severity
 from edgeagent.outbox import Outbox
 from edgeagent.publisher import Publisher
+from tests.support.waiting import until
 
 HOME = "home-acks"
 
@@ -35,14 +35,6 @@ class CountingOutbox(Outbox):
 def motion(i: int) -> Draft:
     return Draft(Kind.STATE, "motion", Severity.INFO, {"driver": "t", "device": "pir"},
                  mono=float(i), wall=datetime.now(UTC), data={"n": i})
-
-
-async def until(predicate, what: str, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def run_publisher(outbox: Outbox, url: str, body) -> None:  # type: ignore[no-untyped-def]
@@ -65,7 +57,7 @@ async def test_a_drain_records_pubacks_in_batches_and_every_event_arrives(
     outbox.append([motion(i) for i in range(3000)], synced=True)
 
     async def body(publisher: Publisher) -> None:
-        await until(lambda: outbox.stats().pending == 0, "the backlog to drain")
+        await until(lambda: outbox.stats().pending == 0, what="the backlog to drain")
 
     await run_publisher(outbox, mosquitto.url, body)
     platform.wait_seqs(3000)
@@ -82,16 +74,16 @@ async def test_the_last_puback_of_a_burst_is_recorded_without_waiting_for_the_ba
     outbox = Outbox(tmp_path / "o.db", HOME, boot_id="b")
 
     async def body(publisher: Publisher) -> None:
-        await until(lambda: publisher.connected, "the connection")
+        await until(lambda: publisher.connected, what="the connection")
         outbox.append([Draft(Kind.ALERT, "sos", Severity.CRITICAL, {"driver": "t"}, mono=1.0,
                              wall=datetime.now(UTC), alert={"id": "a1", "state": "raised"})],
                       synced=True)
         publisher.wake()
-        await until(lambda: outbox.stats().pending == 0, "the SOS to be recorded delivered")
+        await until(lambda: outbox.stats().pending == 0, what="the SOS to be recorded delivered")
         # A burst larger than the window: recorded by the batch size and the burst's end.
         outbox.append([motion(i) for i in range(500)], synced=True)
         publisher.wake()
-        await until(lambda: outbox.stats().pending == 0, "the burst to be recorded delivered")
+        await until(lambda: outbox.stats().pending == 0, what="the burst to be recorded delivered")
 
     await run_publisher(outbox, mosquitto.url, body)
     assert outbox.stats().last_delivered_seq == 501
@@ -110,7 +102,7 @@ async def test_hung_driver_calls_filling_the_default_executor_do_not_stop_the_co
                   synced=True)
     try:
         async def body(publisher: Publisher) -> None:
-            await until(lambda: outbox.stats().pending == 0, "the SOS to be delivered", 15)
+            await until(lambda: outbox.stats().pending == 0, 15, "the SOS to be delivered")
 
         await run_publisher(outbox, mosquitto.url, body)
     finally:

@@ -10,7 +10,6 @@ import socket
 import stat
 import subprocess
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,14 +27,7 @@ from edgeagent.models import Reading
 from edgeagent.supervisor import Agent
 from tests.conftest import RunningAgent, make_config
 from tests.support.mosquitto import free_port
-
-
-async def wait_until(predicate, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.01)
+from tests.support.waiting import until as wait_until
 
 
 def server_of(agent: Agent) -> ControlServer:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import subprocess
 import time
@@ -16,15 +15,7 @@ from tests.conftest import RunningAgent, make_config
 from tests.faults.harness import DurableSubscriber
 from tests.faults.kill_trials import BROKER_AS_US
 from tests.support.mosquitto import Mosquitto
-
-
-async def until(predicate, timeout: float, what: str) -> float:
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise TimeoutError(f"{what} not met within {timeout}s")
-        await asyncio.sleep(0.01)
-    return time.monotonic() - start
+from tests.support.waiting import until
 
 
 def attempts_per_minute(agent: Agent, window: float) -> float:

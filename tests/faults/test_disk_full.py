@@ -10,7 +10,6 @@ while the disk is full reach the platform when space returns, not before.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import os
@@ -26,6 +25,7 @@ from tests.conftest import RunningAgent, make_config
 from tests.faults.harness import DurableSubscriber
 from tests.faults.kill_trials import BROKER_AS_US
 from tests.support.mosquitto import Mosquitto
+from tests.support.waiting import until
 
 COUNT = 600
 ALERT_EVERY = 10
@@ -59,15 +59,6 @@ def fill(directory: Path) -> Path:
     finally:
         os.close(fd)
     return ballast
-
-
-async def until(predicate, timeout: float, what: str) -> float:
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise TimeoutError(f"{what} not met within {timeout}s")
-        await asyncio.sleep(0.01)
-    return time.monotonic() - start
 
 
 @pytest.mark.timeout(90)

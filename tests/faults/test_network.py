@@ -8,10 +8,8 @@ and waits another), reconnect when the path heals, and lose nothing.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
-import time
 
 import pytest
 
@@ -19,17 +17,9 @@ from edgeagent.publisher import LinkState
 from edgeagent.supervisor import Agent
 from tests.conftest import RunningAgent, make_config
 from tests.faults.harness import BlackHoleProxy, SilentBroker
+from tests.support.waiting import until
 
 KEEPALIVE = 5  # the smallest the config allows
-
-
-async def until(predicate, timeout: float, what: str) -> float:
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise TimeoutError(f"{what} not met within {timeout}s")
-        await asyncio.sleep(0.01)
-    return time.monotonic() - start
 
 
 def all_delivered(agent: Agent, platform) -> bool:

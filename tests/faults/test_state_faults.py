@@ -26,16 +26,7 @@ from edgeagent.outbox import Outbox
 from edgeagent.supervisor import Agent
 from tests.conftest import RunningAgent, make_config
 from tests.support.mosquitto import free_port
-
-
-async def until(predicate, timeout: float, what: str) -> float:
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise TimeoutError(f"{what} not met within {timeout}s")
-        await asyncio.sleep(0.01)
-    return time.monotonic() - start
-
+from tests.support.waiting import until
 
 # -- corrupt database -------------------------------------------------------------------
 

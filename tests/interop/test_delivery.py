@@ -8,10 +8,8 @@ broker rather than a crash or silence.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +23,11 @@ from tests.conftest import AgentProcess, RunningAgent, make_config, write_config
 from tests.interop.brokers import BrokerUnderTest
 from tests.interop.proxy import CutProxy
 from tests.support.platform import PlatformSubscriber
+from tests.support.waiting import until as wait_until
 
 SCHEMA = json.loads(SHIPPED.read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)  # built once: validate() rebuilds it per call
 pytestmark = pytest.mark.timeout(90)
-
-
-async def wait_until(predicate: Any, timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not met within {timeout} s")
-        await asyncio.sleep(0.01)
 
 
 def platform_for(broker: BrokerUnderTest, prefix: str, durable: bool = False,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -11,7 +10,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from edgeagent.heuristics.passthrough import PassthroughEngine
 from edgeagent.reload import diff_drivers, reload_from_file
 from edgeagent.supervisor import Agent
 from tests.conftest import RunningAgent
+from tests.support.waiting import until
 
 
 def free_port() -> int:
@@ -64,14 +63,6 @@ def stored_count(outbox: Path) -> int:
         return len(events(outbox))
     except sqlite3.Error:
         return 0
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 def make_agent(config: AgentConfig) -> Agent:

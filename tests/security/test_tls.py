@@ -8,12 +8,10 @@ certificate therefore cannot publish into this home's topics, and says so.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 import ssl
 import threading
-import time
 
 import pytest
 
@@ -25,15 +23,7 @@ from tests.faults.harness import DurableSubscriber
 from tests.faults.kill_trials import BROKER_AS_US
 from tests.security.certs import Pki
 from tests.support.mosquitto import Mosquitto
-
-
-async def until(predicate, timeout: float, what: str) -> float:
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise TimeoutError(f"{what} not met within {timeout}s")
-        await asyncio.sleep(0.01)
-    return time.monotonic() - start
+from tests.support.waiting import until
 
 
 @pytest.fixture

@@ -1,0 +1,21 @@
+"""Waiting for a condition in a test: poll with a deadline, never sleep a fixed time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+
+async def until(predicate: Callable[[], object], timeout: float = 20.0,
+                what: str = "condition") -> float:
+    """Poll on the event loop until `predicate()` holds; return the seconds it took.
+
+    The figure is for messages only: tests never assert on wall-clock time.
+    """
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"{what} not met within {timeout}s")
+        await asyncio.sleep(0.01)
+    return time.monotonic() - start
