@@ -82,17 +82,25 @@ class OutboxStats:
         }
 
 
-def _create_schema(conn: sqlite3.Connection) -> None:
-    """Create tables and indexes in one transaction: a crash leaves all of it or none."""
+@contextlib.contextmanager
+def _immediate_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("BEGIN IMMEDIATE")
     try:
-        _create_tables(conn)
+        yield conn
         conn.execute("COMMIT")
     except BaseException:
+        # Also when COMMIT itself failed (disk full): SQLite may or may not have
+        # rolled back already, and a dangling transaction would swallow later writes.
         if conn.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
         raise
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    """Create tables and indexes in one transaction: a crash leaves all of it or none."""
+    with _immediate_transaction(conn):
+        _create_tables(conn)
 
 
 def _create_tables(conn: sqlite3.Connection) -> None:
@@ -206,20 +214,8 @@ class Outbox:
         row = self._conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            # Also when COMMIT itself failed (disk full): SQLite may or may not have
-            # rolled back already, and a dangling transaction would swallow later writes.
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            raise
+    def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return _immediate_transaction(self._conn)
 
     def append(
         self,
