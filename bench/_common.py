@@ -11,12 +11,9 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,31 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+from tests.support.mosquitto import MOSQUITTO, free_port, wait_port  # noqa: E402
 
 
 def log(*parts: object) -> None:
     print(*parts, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, up: bool = True, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                if up:
-                    return
-        except OSError:
-            if not up:
-                return
-        time.sleep(0.01)
-    raise TimeoutError(f"port {port} did not become {'open' if up else 'closed'}")
 
 
 class Broker:
@@ -94,7 +71,7 @@ class Broker:
                                      stderr=subprocess.DEVNULL)
         if self.log_connections:
             out.close()
-        wait_port(self.port)
+        wait_port(self.port, timeout=30.0)
         return self
 
     def stop(self) -> None:
