@@ -29,16 +29,10 @@ from edgeagent.demo.broker import (
     run_in_thread,
     topic_matches,
 )
+from tests.support.waiting import wait_until
 
 TIMEOUT = 5.0
 VERSIONS = [pytest.param(mqtt.MQTTv311, id="v311"), pytest.param(mqtt.MQTTv5, id="v5")]
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
 
 
 class Peer:
@@ -304,7 +298,7 @@ def test_no_will_after_clean_disconnect(broker, peer, protocol) -> None:
     watcher.subscribe("care/kit1/status")
     client = _dying_client(broker.port, protocol, "kit1")
     client.disconnect()
-    wait_until(lambda: not broker.broker.is_connected("kit1"))
+    wait_until(lambda: not broker.broker.is_connected("kit1"), TIMEOUT)
     watcher.publish("care/kit1/status", b"sentinel")
     assert watcher.next_message().payload == b"sentinel"
 
@@ -382,7 +376,7 @@ def test_persistent_session_keeps_subscription_and_queues_qos1(broker, peer, pro
     away = Peer(broker.port, protocol, "platform", clean=False).start()
     away.subscribe("care/#")
     away.stop()
-    wait_until(lambda: not broker.broker.is_connected("platform"))
+    wait_until(lambda: not broker.broker.is_connected("platform"), TIMEOUT)
     peer("kit1", protocol).publish("care/kit1/alert", b"fall")
 
     back = Peer(broker.port, protocol, "platform", clean=False).start()

@@ -16,26 +16,12 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str = "condition",
-               interval: float = 0.01) -> float:
-    """Poll a condition with a deadline; return how long it took (a measurement, not a sleep)."""
-    start = time.monotonic()
-    deadline = start + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not met within {timeout:.1f}s")
-        time.sleep(interval)
-    return time.monotonic() - start
-
 
 # -- the platform side ------------------------------------------------------------------
 

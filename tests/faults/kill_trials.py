@@ -26,9 +26,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.faults.harness import DurableSubscriber, read_outbox, wait_until
+from tests.faults.harness import DurableSubscriber, read_outbox
 from tests.faults.zygote import Zygote
 from tests.support.mosquitto import Mosquitto
+from tests.support.waiting import wait_until
 
 BROKER_AS_US = "user root" if os.geteuid() == 0 else ""
 

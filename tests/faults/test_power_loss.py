@@ -23,9 +23,10 @@ import pytest
 
 from edgeagent.outbox import Outbox
 from tests.conftest import write_config
-from tests.faults.harness import integrity, wait_until
+from tests.faults.harness import integrity
 from tests.faults.kill_trials import _Agent, _last_seq
 from tests.faults.zygote import Zygote
+from tests.support.waiting import wait_until
 
 STOPS = 40
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write_config
-from tests.faults.harness import wait_until
 from tests.faults.kill_trials import BROKER_AS_US
 from tests.support.mosquitto import Mosquitto
 from tests.support.platform import PlatformSubscriber
+from tests.support.waiting import wait_until
 
 SECRET = "PLANTED-s3cret-7f3a9c"
 CLI = [sys.executable, "-m", "edgeagent.cli.main"]

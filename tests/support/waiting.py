@@ -19,3 +19,14 @@ async def until(predicate: Callable[[], object], timeout: float = 20.0,
             raise TimeoutError(f"{what} not met within {timeout}s")
         await asyncio.sleep(0.01)
     return time.monotonic() - start
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 20.0, what: str = "condition",
+               interval: float = 0.01) -> float:
+    """The same for code without an event loop (threads, subprocesses): poll with a deadline."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"{what} not met within {timeout:.1f}s")
+        time.sleep(interval)
+    return time.monotonic() - start
