@@ -287,21 +287,23 @@ def cmd_test_alarm(args: argparse.Namespace) -> int:
 # -- outbox -----------------------------------------------------------------------------
 
 
-def _reader(config: AgentConfig) -> OutboxReader | None:
+def _config_and_reader(args: argparse.Namespace) -> tuple[AgentConfig, OutboxReader] | None:
+    """The config and a read-only view of its outbox, or None (the error already said)."""
+    config = _load(args)
+    if config is None:
+        return None
     try:
-        return OutboxReader(config.outbox.path)
+        return config, OutboxReader(config.outbox.path)
     except OutboxUnreadable as exc:
         _err(f"outbox: {exc}")
         return None
 
 
 def cmd_outbox_stats(args: argparse.Namespace) -> int:
-    config = _load(args)
-    if config is None:
+    opened = _config_and_reader(args)
+    if opened is None:
         return EXIT_FAIL
-    reader = _reader(config)
-    if reader is None:
-        return EXIT_FAIL
+    config, reader = opened
     with reader:
         stats = reader.stats(config.outbox.max_bytes)
     if args.json:
@@ -322,12 +324,10 @@ def cmd_outbox_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_outbox_export(args: argparse.Namespace) -> int:
-    config = _load(args)
-    if config is None:
+    opened = _config_and_reader(args)
+    if opened is None:
         return EXIT_FAIL
-    reader = _reader(config)
-    if reader is None:
-        return EXIT_FAIL
+    _, reader = opened
     progress = Progress()
     out: IO[str] = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     count = 0
