@@ -18,6 +18,7 @@ from edgeagent.doctor.ble_checks import check_adapter, check_ble
 from edgeagent.doctor.driver_checks import check_drivers_live, check_drivers_standalone
 from edgeagent.supervisor import Agent
 from tests.conftest import RunningAgent, make_config, write_config
+from tests.support.waiting import until
 
 from .conftest import quiet_env
 
@@ -256,6 +257,9 @@ async def test_doctor_asks_the_running_daemon_instead_of_opening_the_port(tmp_pa
             client = ControlClient(tmp_path / "control.sock")
             import asyncio
 
+            # The doctor reports the daemon's link as it is: wait until it is up (a condition,
+            # not a sleep), as a technician would run doctor on a running kit.
+            await until(lambda: agent.publisher.connected, 10, "the daemon's MQTT link")
             live = await asyncio.to_thread(client.request, {"cmd": "status"})
             env = quiet_env(live=live, socket_path=str(tmp_path / "control.sock"),
                             network=False)
