@@ -133,25 +133,20 @@ class BleDeviceOptions(BaseModel):
         return self
 
 
-class BleVitalsOptions(DriverOptions):
-    """The `[[drivers]]` table of type `ble.vitals`; every key is documented in README.md."""
+def reject_ids_used_twice(ids: list[str], what: str) -> None:
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise ValueError(f"{what} ids used twice: {', '.join(dupes)}")
 
-    devices: list[BleDeviceOptions] = Field(min_length=1)
+
+class BleAdapterOptions(DriverOptions):
+    """Keys every BLE driver has: which adapter and backend, and how long BlueZ may take."""
+
     adapter: str = "hci0"
     backend: str = "bleak"
-    connect_timeout_s: float = Field(default=20, gt=0)
     operation_timeout_s: float = Field(default=10, gt=0)
-    scan_timeout_s: float = Field(default=10, gt=0)
-    max_concurrent_connections: int = Field(default=1, ge=1)
-    backoff_base_s: float = Field(default=2, gt=0)
-    backoff_max_s: float = Field(default=300, gt=0)
-    backoff_min_s: float = Field(default=1, ge=0)
-    transient_retries: int = Field(default=3, ge=0)
-    reconnect_delay_s: float = Field(default=1, ge=0)
     watchdog_interval_s: float = Field(default=30, gt=0)
     scanner_restart_s: float = Field(default=90, gt=0)
-    advert_repeat_s: float = Field(default=300, ge=0)
-    device_timezone: str | None = None
 
     @field_validator("backend")
     @classmethod
@@ -159,6 +154,22 @@ class BleVitalsOptions(DriverOptions):
         if value not in BACKENDS:
             raise ValueError(f"unknown BLE backend {value!r} (known: {', '.join(BACKENDS)})")
         return value
+
+
+class BleVitalsOptions(BleAdapterOptions):
+    """The `[[drivers]]` table of type `ble.vitals`; every key is documented in README.md."""
+
+    devices: list[BleDeviceOptions] = Field(min_length=1)
+    connect_timeout_s: float = Field(default=20, gt=0)
+    scan_timeout_s: float = Field(default=10, gt=0)
+    max_concurrent_connections: int = Field(default=1, ge=1)
+    backoff_base_s: float = Field(default=2, gt=0)
+    backoff_max_s: float = Field(default=300, gt=0)
+    backoff_min_s: float = Field(default=1, ge=0)
+    transient_retries: int = Field(default=3, ge=0)
+    reconnect_delay_s: float = Field(default=1, ge=0)
+    advert_repeat_s: float = Field(default=300, ge=0)
+    device_timezone: str | None = None
 
     @field_validator("device_timezone")
     @classmethod
@@ -172,10 +183,7 @@ class BleVitalsOptions(DriverOptions):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> BleVitalsOptions:
-        ids = [d.id for d in self.devices]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"device ids used twice: {', '.join(dupes)}")
+        reject_ids_used_twice([d.id for d in self.devices], "device")
         return self
 
 

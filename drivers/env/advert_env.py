@@ -28,8 +28,14 @@ from bleak.assigned_numbers import AdvertisementDataType
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from edgeagent_drivers.ble.passive import passive_scan_forever
-from edgeagent_drivers.ble.vitals import BACKENDS, BleBackend, short_or_none
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from edgeagent_drivers.ble.vitals import (
+    BACKENDS,
+    BleAdapterOptions,
+    BleBackend,
+    reject_ids_used_twice,
+    short_or_none,
+)
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState
 from edgeagent.errors import PayloadError
@@ -62,7 +68,7 @@ class EnvSensorOptions(BaseModel):
         return self
 
 
-class AdvertEnvOptions(DriverOptions):
+class AdvertEnvOptions(BleAdapterOptions):
     """The `[[drivers]]` table of type `ble.advert_env` (keys in docs/environment.md)."""
 
     sensors: list[EnvSensorOptions] = Field(min_length=1)
@@ -70,26 +76,11 @@ class AdvertEnvOptions(DriverOptions):
     report_interval_s: float = Field(default=300, ge=0)
     temperature_step_c: float = Field(default=0.2, ge=0)
     humidity_step_pct: float = Field(default=2.0, ge=0)
-    adapter: str = "hci0"
-    backend: str = "bleak"
-    operation_timeout_s: float = Field(default=10, gt=0)
-    watchdog_interval_s: float = Field(default=30, gt=0)
-    scanner_restart_s: float = Field(default=90, gt=0)
     retry_delay_s: float = Field(default=30, gt=0)
-
-    @field_validator("backend")
-    @classmethod
-    def _known_backend(cls, value: str) -> str:
-        if value not in BACKENDS:
-            raise ValueError(f"unknown BLE backend {value!r} (known: {', '.join(BACKENDS)})")
-        return value
 
     @model_validator(mode="after")
     def _unique_ids(self) -> AdvertEnvOptions:
-        ids = [s.id for s in self.sensors]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"sensor ids used twice: {', '.join(dupes)}")
+        reject_ids_used_twice([s.id for s in self.sensors], "sensor")
         return self
 
 
