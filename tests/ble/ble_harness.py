@@ -15,6 +15,7 @@ from edgeagent_mocks.ble import FakeAdapter, VirtualTime
 from edgeagent.clock import ManualClock
 from edgeagent.driver import DriverContext
 from edgeagent.models import Reading
+from tests.support.waiting import until_while_running
 
 
 @dataclass
@@ -44,15 +45,7 @@ class Harness:
 
     async def until(self, condition: Callable[[], bool], timeout: float = 3.0) -> None:
         """Wait for a condition, bounded; real time passes only while the loop works."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not condition():
-            if self.task is not None and self.task.done():
-                self.task.result()
-                raise AssertionError("driver stopped")
-            if loop.time() > deadline:
-                raise AssertionError("condition not met in time")
-            await asyncio.sleep(0)
+        await until_while_running(self.task, condition, timeout)
 
     async def run_for(self, seconds: int, step: float = 1.0) -> None:
         """Advance virtual time in steps, letting peripherals produce what is due."""

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from edgeagent.clock import ManualClock
 from edgeagent.driver import DriverContext, HealthState, load_driver_class
 from edgeagent.models import Reading
+from tests.support.waiting import until_while_running
 
 LIVING = "A4:C1:38:00:00:01"
 BEDROOM = "A4:C1:38:00:00:02"
@@ -58,15 +59,7 @@ class Env:
         return self.driver
 
     async def until(self, condition: Callable[[], bool], timeout: float = 3.0) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not condition():
-            if self.task is not None and self.task.done():
-                self.task.result()
-                raise AssertionError("driver stopped")
-            if loop.time() > deadline:
-                raise AssertionError("condition not met in time")
-            await asyncio.sleep(0)
+        await until_while_running(self.task, condition, timeout)
 
     def of(self, sensor: str, device: str | None = None) -> list[Reading]:
         return [r for r in self.readings

@@ -22,6 +22,7 @@ from edgeagent.clock import ManualClock
 from edgeagent.driver import DriverContext, HealthState, load_driver_class
 from edgeagent.models import Reading
 from tests.support.mosquitto import Mosquitto
+from tests.support.waiting import until_while_running
 
 MAP = [
     {"topic": "zigbee2mqtt/kitchen_plug", "field": "power", "kind": "power", "room": "kitchen",
@@ -59,15 +60,7 @@ class Home:
         return self.driver
 
     async def until(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not condition():
-            if self.task is not None and self.task.done():
-                self.task.result()
-                raise AssertionError("driver stopped")
-            if loop.time() > deadline:
-                raise AssertionError("condition not met in time")
-            await asyncio.sleep(0.005)
+        await until_while_running(self.task, condition, timeout, pause=0.005)
 
     async def publish(self, topic: str, payload: Any) -> None:
         """Publish (QoS 1, acknowledged) and wait until the driver has taken the message."""

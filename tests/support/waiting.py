@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 
 async def until(predicate: Callable[[], object], timeout: float = 20.0,
@@ -30,3 +31,21 @@ def wait_until(predicate: Callable[[], object], timeout: float = 20.0, what: str
             raise TimeoutError(f"{what} not met within {timeout:.1f}s")
         time.sleep(interval)
     return time.monotonic() - start
+
+
+async def until_while_running(task: asyncio.Task[Any] | None, condition: Callable[[], object],
+                              timeout: float, pause: float = 0.0) -> None:
+    """`until` for a driver under test: its task ending early (crash or return) fails at once.
+
+    Used with virtual time, so the deadline is the loop's clock and `pause` may be 0
+    (yield to the loop only).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if task is not None and task.done():
+            task.result()
+            raise AssertionError("driver stopped")
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(pause)
