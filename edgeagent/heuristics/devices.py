@@ -8,20 +8,9 @@ so a cell hovering at the threshold does not flap.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from edgeagent.heuristics.settings import HeuristicsSettings
-
-
-def battery_percent(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 def battery_action(settings: HeuristicsSettings, percent: float, is_open: bool) -> str:

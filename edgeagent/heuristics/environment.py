@@ -21,12 +21,12 @@ home-automation mapping (`data["kind"] == "temperature"`, set by
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from edgeagent.heuristics.alerts import AlertBook
 from edgeagent.heuristics.settings import RoomClimate
+from edgeagent.heuristics.values import finite_number
 from edgeagent.models import Draft, Reading, Severity
 
 
@@ -46,16 +46,6 @@ class RoomTemperature:
     last: float | None = None
 
 
-def _celsius(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
-
-
 def is_ambient(reading: Reading) -> bool:
     """Whether a temperature reading is a room's air, not a person's body."""
     data: dict[str, Any] = reading.data if isinstance(reading.data, dict) else {}
@@ -73,7 +63,7 @@ def duration(seconds: float) -> str:
 def room_temperature(book: AlertBook, limits: RoomClimate, rooms: dict[str, RoomTemperature],
                      reading: Reading, at: float, hhmm: Any) -> list[Draft]:
     """Apply one ambient temperature reading; `hhmm(ts)` formats local time."""
-    value = _celsius(reading.value)
+    value = finite_number(reading.value)
     if value is None or not -60.0 <= value <= 90.0:
         return []
     room = reading.room or reading.device

@@ -11,6 +11,7 @@ from typing import Any
 from edgeagent.heuristics import devices, vitals
 from edgeagent.heuristics.alerts import AlertBook
 from edgeagent.heuristics.settings import HeuristicsSettings
+from edgeagent.heuristics.values import finite_number
 from edgeagent.models import Draft, Reading, Severity
 
 DETECTORS = {"smoke": "smoke", "gas": "gas", "co": "co"}
@@ -77,7 +78,7 @@ def vital_signs(book: AlertBook, settings: HeuristicsSettings,
 
 def battery(book: AlertBook, settings: HeuristicsSettings, reading: Reading,
             at: float) -> list[Draft]:
-    percent = devices.battery_percent(reading.value)
+    percent = finite_number(reading.value)
     if percent is None:
         return []
     action = devices.battery_action(settings, percent, book.is_open("low_battery",

@@ -8,11 +8,11 @@ and resolves an open alert.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from edgeagent.heuristics.settings import VitalLimits
+from edgeagent.heuristics.values import finite_number
 from edgeagent.models import Reading, Severity
 
 UNITS = {"heart_rate": "bpm", "spo2": "%", "systolic": "mmHg", "diastolic": "mmHg",
@@ -22,22 +22,6 @@ LABELS = {"heart_rate": "heart rate", "spo2": "SpO2", "systolic": "systolic bloo
           "weight": "weight"}
 # A thermometer reading below this is a room sensor, not a body temperature.
 BODY_TEMPERATURE_MIN = 30.0
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    number: float
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None
 
 
 def measurements(reading: Reading) -> dict[str, float]:
@@ -54,16 +38,16 @@ def measurements(reading: Reading) -> dict[str, float]:
             sources.insert(0, reading.value)
         for name in ("systolic", "diastolic"):
             for source in sources:
-                number = _number(source.get(name))
+                number = finite_number(source.get(name))
                 if number is not None:
                     out[name] = number
                     break
         if "systolic" not in out:
-            number = _number(reading.value)
+            number = finite_number(reading.value)
             if number is not None:
                 out["systolic"] = number
         return out
-    number = _number(reading.value)
+    number = finite_number(reading.value)
     if number is None:
         return {}
     if sensor == "temperature" and number < BODY_TEMPERATURE_MIN:
