@@ -126,10 +126,9 @@ async def test_reload_restarts_only_the_changed_driver_and_loses_no_event(
     assert sorted(set(b_types)) == ["door", "motion"]
 
 
-async def test_invalid_config_is_refused_and_the_old_one_keeps_running(tmp_path: Path) -> None:
-    port = free_port()
-    path = tmp_path / "edgeagent.toml"
-    path.write_text(f"""
+def daemon_toml(tmp_path: Path, port: int) -> str:
+    """Home, broker (nothing listens: reloads need no broker), outbox and control socket."""
+    return f"""
 [home]
 id = "home-1"
 [mqtt]
@@ -138,6 +137,13 @@ urls = ["mqtt://127.0.0.1:{port}"]
 path = "{tmp_path / 'outbox.db'}"
 [control]
 socket = "{tmp_path / 'control.sock'}"
+"""
+
+
+async def test_invalid_config_is_refused_and_the_old_one_keeps_running(tmp_path: Path) -> None:
+    port = free_port()
+    path = tmp_path / "edgeagent.toml"
+    path.write_text(daemon_toml(tmp_path, port) + """
 [[drivers]]
 type = "mock.stress"
 name = "a"
@@ -171,15 +177,7 @@ def test_sighup_reloads_the_running_daemon(tmp_path: Path) -> None:
     """The real signal path: `edgeagent run`, edit the file, `kill -HUP`, read the log."""
     port = free_port()
     path = tmp_path / "edgeagent.toml"
-    base = f"""
-[home]
-id = "home-1"
-[mqtt]
-urls = ["mqtt://127.0.0.1:{port}"]
-[outbox]
-path = "{tmp_path / 'outbox.db'}"
-[control]
-socket = "{tmp_path / 'control.sock'}"
+    base = daemon_toml(tmp_path, port) + """
 [heuristics]
 enabled = false
 [[drivers]]
