@@ -11,7 +11,7 @@ import ctypes
 import ctypes.util
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -137,22 +137,36 @@ def boot_id() -> str:
         return str(uuid.uuid4())
 
 
-_last_second: tuple[tuple[int, ...], str] = ((), "")
+_NEVER = datetime.min.replace(tzinfo=UTC)
+_ONE_SECOND = timedelta(seconds=1)
+_LAST_SECOND = datetime.max.replace(microsecond=0, tzinfo=UTC)  # no `end` past it
+_MILLIS = tuple(f"{ms:03d}Z" for ms in range(1000))
+# The last second stamped: [start, end) and its text; one tuple, replaced whole,
+# so threads cannot see half of it.
+_last_second: tuple[datetime, datetime, str] = (_NEVER, _NEVER, "")
 
 
 def iso_utc(when: datetime) -> str:
-    """RFC 3339 UTC with milliseconds and a Z, the event schema's `ts` form.
+    """RFC 3339 UTC with milliseconds and a Z, the event schema's `ts` form."""
+    return iso_utc_batch((when,))[0]
 
-    The outbox stamps every event with it inside its write path, and events
-    come in time order: the text up to the second is kept from the last call
-    (one tuple, replaced whole, so threads cannot see half of it).
+
+def iso_utc_batch(walls: Iterable[datetime]) -> list[str]:
+    """`iso_utc` of each time, for the outbox's write path.
+
+    Events come in time order, so the text up to the second is kept from the
+    last one and reused while the times stay inside that second (comparing
+    two UTC datetimes is cheap; formatting one is not).
     """
     global _last_second
-    if when.tzinfo is not UTC:
-        when = when.astimezone(UTC)
-    key = (when.year, when.month, when.day, when.hour, when.minute, when.second)
-    cached_key, prefix = _last_second
-    if key != cached_key:
-        prefix = when.replace(microsecond=0, tzinfo=None).isoformat() + "."
-        _last_second = (key, prefix)
-    return f"{prefix}{when.microsecond // 1000:03d}Z"
+    start, end, prefix = _last_second
+    out: list[str] = []
+    for wall in walls:
+        when = wall if wall.tzinfo is UTC else wall.astimezone(UTC)
+        if not start <= when < end:
+            start = when.replace(microsecond=0)
+            end = start + _ONE_SECOND if start < _LAST_SECOND else _LAST_SECOND
+            prefix = start.replace(tzinfo=None).isoformat() + "."
+        out.append(prefix + _MILLIS[when.microsecond // 1000])
+    _last_second = (start, end, prefix)
+    return out

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edgeagent import ids
-from edgeagent.clock import iso_utc
+from edgeagent.clock import iso_utc, iso_utc_batch
 from edgeagent.models import SCHEMA_ID, Draft, Kind, Severity
 from edgeagent.outbox import Outbox, _render, dumps_compact
 
@@ -42,6 +42,18 @@ def test_batched_ids_carry_the_current_millisecond_and_borrow_when_the_counter_r
     assert ids.uuid7_batch(0) == []
 
 
+def test_a_batch_that_runs_out_of_counter_mid_way_moves_on_to_the_next_millisecond(monkeypatch):
+    monkeypatch.setattr(ids, "_last_ms", 1_700_000_000_123)
+    monkeypatch.setattr(ids, "_counter", 0xFFD)
+    monkeypatch.setattr(ids.time, "time_ns", lambda: 1_700_000_000_123_000_000)
+    minted = ids.uuid7_batch(4)
+    fields = [(int(uuid.UUID(t).hex[:12], 16), int(uuid.UUID(t).hex[13:16], 16)) for t in minted]
+    assert fields == [(1_700_000_000_123, 0xFFE), (1_700_000_000_123, 0xFFF),
+                      (1_700_000_000_124, 0), (1_700_000_000_124, 1)]
+    assert ids.uuid7_str() > minted[-1]  # the single-id path continues after the batch
+    assert all(uuid.UUID(t).variant == uuid.RFC_4122 for t in minted)
+
+
 @given(st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1),
                     timezones=st.sampled_from([UTC, timezone(timedelta(hours=8)),
                                                timezone(timedelta(hours=-5, minutes=-30))])))
@@ -49,6 +61,56 @@ def test_iso_utc_is_rfc3339_utc_milliseconds(when):
     expected = (when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.")
                 + f"{when.microsecond // 1000:03d}Z")
     assert iso_utc(when) == expected
+
+
+@given(st.lists(st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1),
+                             timezones=st.sampled_from([UTC, timezone(timedelta(hours=8))])),
+                max_size=20))
+def test_batched_stamps_are_each_time_stamped_alone(walls):
+    # The batch reuses the text of the last second: times out of order, across
+    # seconds and in other zones must still each get their own stamp.
+    walls += [walls[0] + timedelta(milliseconds=999)] if walls else []
+    assert iso_utc_batch(walls) == [iso_utc(w) for w in walls]
+    assert iso_utc_batch(walls) == [
+        w.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{w.microsecond // 1000:03d}Z"
+        for w in walls]
+
+
+def test_stamps_at_the_ends_of_the_calendar_do_not_overflow():
+    last = datetime.max.replace(tzinfo=UTC)
+    assert iso_utc_batch([last, last, datetime.min.replace(tzinfo=UTC)]) == [
+        "9999-12-31T23:59:59.999Z", "9999-12-31T23:59:59.999Z", "0001-01-01T00:00:00.000Z"]
+
+
+def test_every_body_of_a_mixed_batch_is_byte_for_byte_the_encoded_event(tmp_path):
+    wall = datetime(2026, 11, 23, 4, 59, 59, 999_000, tzinfo=UTC)
+    drafts = [
+        Draft(Kind.STATE, "motion", Severity.INFO, {"driver": "pir", "room": "hall"}, mono=1.0,
+              wall=wall, data={"value": True}),
+        Draft(Kind.ALERT, "sos", Severity.CRITICAL, {"driver": "gpio"}, mono=2.0,
+              wall=wall + timedelta(milliseconds=1), data={"reason": "pressed"},
+              alert={"id": "a1", "state": "raised"}),
+        Draft(Kind.READING, 'weird "type" ü', Severity.WARNING, {"driver": "ble"}, mono=3.0,
+              wall=wall + timedelta(seconds=2), data={1: "int key", "nan": float("nan")}),
+        Draft(Kind.STATE, "motion", Severity.INFO, {"driver": "pir", "room": "hall"}, mono=4.0,
+              wall=wall.astimezone(timezone(timedelta(hours=8))), data={"value": False}),
+    ]
+    box = Outbox(tmp_path / "o.db", 'home "ü"', boot_id="b")
+    stored = box.append(drafts, synced=False)
+    rows = box._conn.execute("SELECT body, ts, kind, priority, size FROM events ORDER BY seq")
+    for event, draft, (body, ts, kind, priority, size) in zip(stored, drafts, rows, strict=True):
+        doc = {"schema": SCHEMA_ID, "id": event.id, "home": 'home "ü"', "seq": event.seq,
+               "ts": iso_utc(draft.wall), "clock": "unsynced", "kind": str(draft.kind),
+               "type": draft.type, "severity": str(draft.severity), "source": draft.source,
+               "data": draft.data}
+        if draft.alert is not None:
+            doc["alert"] = draft.alert
+        assert body == event.body == dumps_compact(doc)
+        assert (ts, kind, priority) == (doc["ts"], doc["kind"], int(draft.priority))
+        assert size == len(body) + 96
+        assert type(event.priority) is int and type(event.kind) is str
+    assert [e.seq for e in stored] == [1, 2, 3, 4]
+    box.close()
 
 
 def _stored_doc(tmp_path, data: dict, type_: str = "motion") -> dict:
