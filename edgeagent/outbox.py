@@ -250,8 +250,16 @@ class Outbox:
                                        iso_utc_batch([d.wall for d in drafts]), strict=True):
             seq += 1
             priority, kind, class_json = _event_class(draft.kind, draft.type, draft.severity)
+            # The draft's own part: `{"source":…,"data":…[,"alert":…]}` without its `{`.
+            own: dict[str, Any] = {"source": draft.source, "data": draft.data}
+            if draft.alert is not None:
+                own["alert"] = draft.alert
+            try:
+                own_json = _orjson_dumps(own).decode()  # no options: the plain call is fastest
+            except TypeError:
+                own_json = dumps_compact(own)
             body = f'{before_id}{event_id}{to_seq}{seq},"ts":"{ts}{body_clock}{class_json}' \
-                   f"{_render_tail(draft)}"
+                   f"{own_json[1:]}"
             size = len(body) + ROW_OVERHEAD
             added += size
             rows.append((seq, event_id, priority, kind, draft.type, ts, clock, draft.mono,
@@ -467,10 +475,10 @@ def _is_disk_full(exc: sqlite3.OperationalError) -> bool:
 def _body_parts(home: str) -> tuple[str, str]:
     """The wire JSON of every event of this home before its id, and from there to its seq.
 
-    `{before_id}{id}{to_seq}{seq},"ts":"{ts}","clock":"{clock}",{class}{tail}` is
-    the event's document, byte for byte what `dumps_compact` renders, key order
-    included: the parts that never change per home or per event class are
-    encoded once.
+    `append` renders `{before_id}{id}{to_seq}{seq},"ts":"{ts}","clock":"{clock}",`
+    then the event class's part (`_event_class`) and the draft's own: byte for
+    byte what `dumps_compact` renders of the whole document, key order included,
+    with the parts that never change per home or per event class encoded once.
     """
     return (f'{{"schema":{dumps_compact(SCHEMA_ID)},"id":"',
             f'","home":{dumps_compact(home)},"seq":')
@@ -488,26 +496,6 @@ def _event_class(kind: str, type_: str, severity: str) -> tuple[int, str, str]:
     class_json = (f'"kind":{dumps_compact(kind_text)},"type":{dumps_compact(type_)},'
                   f'"severity":{dumps_compact(str(severity))},')
     return int(priority_of(kind, type_, severity)), kind_text, class_json
-
-
-def _render_tail(draft: Draft) -> str:
-    """`"source":…,"data":…[,"alert":…]}`: the part of the body that is the draft's own."""
-    tail: dict[str, Any] = {"source": draft.source, "data": draft.data}
-    if draft.alert is not None:
-        tail["alert"] = draft.alert
-    try:
-        text = _orjson_dumps(tail).decode()  # no options: the plain call is the fast one
-    except TypeError:
-        text = dumps_compact(tail)
-    return text[1:]
-
-
-def _render(home: str, seq: int, event_id: str, ts: str, clock: str, draft: Draft) -> str:
-    """The wire JSON of one event, as `append` renders it (the tests' handle on it)."""
-    _, _, class_json = _event_class(draft.kind, draft.type, draft.severity)
-    before_id, to_seq = _body_parts(home)
-    return (f'{before_id}{event_id}{to_seq}{seq},"ts":"{ts}","clock":"{clock}",{class_json}'
-            f"{_render_tail(draft)}")
 
 
 def dumps_compact(doc: Any) -> str:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from edgeagent import ids
 from edgeagent.clock import iso_utc, iso_utc_batch
 from edgeagent.models import SCHEMA_ID, Draft, Kind, Severity
-from edgeagent.outbox import Outbox, _render, dumps_compact
+from edgeagent.outbox import Outbox, dumps_compact
 
 
 def test_batched_ids_are_valid_uuid7_ordered_and_unique_across_calls():
@@ -149,16 +149,21 @@ def test_body_is_the_event_for_any_driver_data(tmp_path_factory, data, type_):
        st.sampled_from(list(Kind)), st.sampled_from(list(Severity)),
        st.dictionaries(st.text(max_size=5), st.text(max_size=8), max_size=3),
        st.one_of(st.none(), st.fixed_dictionaries({"id": st.text(max_size=8),
-                                                   "state": st.sampled_from(["raised"])})))
-def test_templated_body_is_byte_for_byte_the_encoded_document(home, type_, kind, severity,
-                                                             source, alert):
-    draft = Draft(kind, type_, severity, source, mono=1.0,
-                  wall=datetime(2026, 11, 23, tzinfo=UTC), data={"v": 1.5}, alert=alert)
-    doc = {"schema": SCHEMA_ID, "id": "i", "home": home, "seq": 9, "ts": "t", "clock": "synced",
+                                                   "state": st.sampled_from(["raised"])})),
+       st.booleans())
+def test_stored_body_is_byte_for_byte_the_encoded_document(tmp_path_factory, home, type_, kind,
+                                                          severity, source, alert, synced):
+    wall = datetime(2026, 11, 23, tzinfo=UTC)
+    draft = Draft(kind, type_, severity, source, mono=1.0, wall=wall, data={"v": 1.5},
+                  alert=alert)
+    box = Outbox(tmp_path_factory.mktemp("o") / "o.db", home, boot_id="b")
+    (event,) = box.append([draft], synced=synced)
+    box.close()
+    doc = {"schema": SCHEMA_ID, "id": event.id, "home": home, "seq": 1,
+           "ts": "2026-11-23T00:00:00.000Z", "clock": "synced" if synced else "unsynced",
            "kind": str(kind), "type": type_, "severity": str(severity), "source": source,
            "data": {"v": 1.5}}
     if alert is not None:
         doc["alert"] = alert
-    body = _render(home, 9, "i", "t", "synced", draft)
-    assert body == dumps_compact(doc)
-    assert json.loads(body) == doc
+    assert event.body == dumps_compact(doc)
+    assert json.loads(event.body) == doc
