@@ -12,7 +12,9 @@ all the drafts or loading all the rows) is the same in both runs, so
 (count(large) - count(small)) / (large - small) is the cost of one event. The
 outbox side does what the agent does (number, UUIDv7, timestamp, JSON body,
 insert, commit); the plain side inserts the same rows, pre-rendered, with the
-same table, indexes and pragmas. `synchronous` is OFF on both sides and the
+same table, indexes and pragmas, with `executemany` (`plain`) and with one
+multi-row `VALUES` statement per transaction (`plain_multirow`, stricter:
+the outbox inserts that way). `synchronous` is OFF on both sides and the
 files are on tmpfs when there is one: an fsync costs waiting, not instructions.
 
     .venv/bin/python bench/outbox_instructions.py [--batch 100] [--small 1000] [--large 4000]
@@ -21,6 +23,7 @@ files are on tmpfs when there is one: an fsync costs waiting, not instructions.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import pickle
 import re
@@ -38,6 +41,7 @@ from edgeagent.outbox import Outbox
 
 INSERT = ("INSERT INTO events(seq, id, priority, kind, type, ts, clock, mono, boot_id, body, "
           "size, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
+SIDES = ("outbox", "plain", "plain_multirow")
 COLUMNS = INSERT[INSERT.index("(") + 1:INSERT.index(")")]
 
 
@@ -50,7 +54,7 @@ def run_outbox(workdir: Path, n: int, batch: int, total: int) -> None:
     box.close()
 
 
-def run_plain(workdir: Path, n: int, batch: int, inputs: Path) -> None:
+def run_plain(workdir: Path, n: int, batch: int, inputs: Path, *, multirow: bool) -> None:
     with inputs.open("rb") as f:
         ddl, rows = pickle.load(f)  # all of them, whatever n
     conn = sqlite3.connect(workdir / "plain.db", isolation_level=None)
@@ -59,8 +63,13 @@ def run_plain(workdir: Path, n: int, batch: int, inputs: Path) -> None:
     for sql in ddl:
         conn.execute(sql)
     for i in range(0, n, batch):
+        chunk = rows[i:min(i + batch, n)]
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(INSERT, rows[i:min(i + batch, n)])
+        if multirow:
+            conn.execute(INSERT + ",(?,?,?,?,?,?,?,?,?,?,?,?)" * (len(chunk) - 1),
+                         tuple(itertools.chain.from_iterable(chunk)))
+        else:
+            conn.executemany(INSERT, chunk)
         conn.execute("COMMIT")
     conn.close()
 
@@ -101,15 +110,16 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100, help="events per transaction")
     parser.add_argument("--small", type=int, default=1000)
     parser.add_argument("--large", type=int, default=4000)
-    parser.add_argument("--child", choices=["outbox", "plain"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "outbox":
         run_outbox(args.dir, args.n, args.batch, args.large)
         return
-    if args.child == "plain":
-        run_plain(args.dir, args.n, args.batch, args.dir.parent / "rows.pickle")
+    if args.child in ("plain", "plain_multirow"):
+        run_plain(args.dir, args.n, args.batch, args.dir.parent / "rows.pickle",
+                  multirow=args.child == "plain_multirow")
         return
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed: apt-get install valgrind")
@@ -120,7 +130,7 @@ def main() -> None:
         workdir = Path(tmp)
         plain_inputs(workdir, args.large, args.batch)
         per_event: dict[str, float] = {}
-        for side in ("outbox", "plain"):
+        for side in SIDES:
             log(f"{side}: callgrind with {args.small} and {args.large} events ...")
             small, large = (counted(side, n, args, workdir) for n in (args.small, args.large))
             per_event[side] = (large - small) / (args.large - args.small)
@@ -130,6 +140,7 @@ def main() -> None:
         "events": [args.small, args.large],
         "instructions_per_event": {k: round(v) for k, v in per_event.items()},
         "ratio": round(per_event["plain"] / per_event["outbox"], 3),
+        "ratio_to_multirow": round(per_event["plain_multirow"] / per_event["outbox"], 3),
         "python": sys.version.split()[0],
         "sqlite": sqlite3.sqlite_version,
         "note": "plain/outbox instructions: the CPU side of outbox_write's ratio, without fsync",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import logging
 import sqlite3
@@ -35,6 +36,7 @@ from edgeagent.models import SCHEMA_ID, ClockQuality, Draft, Priority, priority_
 
 log = logging.getLogger(__name__)
 _orjson_dumps = orjson.dumps
+_flatten = itertools.chain.from_iterable
 _new_stored = tuple.__new__
 
 SCHEMA_VERSION = 1
@@ -269,11 +271,7 @@ class Outbox:
         try:
             with self._transaction() as conn:
                 if rows:
-                    conn.executemany(
-                        "INSERT INTO events(seq, id, priority, kind, type, ts, clock, mono, "
-                        "boot_id, body, size, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                        rows,
-                    )
+                    _insert_events(conn, rows)
                     conn.execute("UPDATE meta SET value=? WHERE key='last_seq'", (str(seq),))
                 for key, value in (state or {}).items():
                     conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
@@ -457,6 +455,37 @@ class Outbox:
     @property
     def last_seq(self) -> int:
         return self._last_seq
+
+
+_EVENT_COLUMNS = ("seq", "id", "priority", "kind", "type", "ts", "clock", "mono", "boot_id",
+                  "body", "size", "created")
+# Rows per INSERT statement: a batch goes in as few statements as these sizes allow,
+# and only these statements are ever prepared (64 rows x 12 columns stays under the
+# 999 variables of the oldest SQLite we may meet).
+_ROWS_PER_INSERT = (64, 32, 16, 8, 4, 2, 1)
+_INSERT_SQL = {  # built from the constants above only
+    n: f"INSERT INTO events({', '.join(_EVENT_COLUMNS)}) VALUES "  # noqa: S608
+       + ",".join(["(" + ",".join("?" * len(_EVENT_COLUMNS)) + ")"] * n)
+    for n in _ROWS_PER_INSERT
+}
+# For each remainder below 64 rows, the statement sizes that add up to it.
+_SPLITS = tuple(tuple(n for n in _ROWS_PER_INSERT[1:] if rest & n) for rest in range(64))
+
+
+def _insert_events(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert rows with multi-row `VALUES` statements.
+
+    One statement for many rows costs SQLite and the sqlite3 module about a
+    third less per row than `executemany`'s bind-step-reset per row
+    (bench/outbox_instructions.py). A row alone is bound as it is.
+    """
+    start = 0
+    for size in (64,) * (len(rows) // 64) + _SPLITS[len(rows) % 64]:
+        if size == 1:
+            conn.execute(_INSERT_SQL[1], rows[start])
+        else:
+            conn.execute(_INSERT_SQL[size], tuple(_flatten(rows[start:start + size])))
+        start += size
 
 
 def _json_ints(values: Iterable[int]) -> str:

@@ -237,3 +237,30 @@ def test_an_outbox_created_by_earlier_versions_opens_and_gets_missing_indexes(tm
     indexes = {r[0] for r in box._conn.execute(
         "SELECT name FROM sqlite_master WHERE type='index'")}
     assert {"pending_order", "delivered_age", "unsynced"} <= indexes
+
+
+@pytest.mark.parametrize("sizes", [[1, 2, 3], [63, 64, 65], [127, 128, 129, 200]])
+def test_batches_of_any_size_are_stored_whole_in_order(tmp_path, sizes):
+    # Rows go in by multi-row statements of 64, 32, ... 1 rows: every split must
+    # store each event once, in order, with the body that was returned.
+    box = open_outbox(tmp_path / "o.db")
+    returned = []
+    for n in sizes:
+        returned += box.append([draft(mono=float(i)) for i in range(n)], synced=True)
+    rows = box._conn.execute("SELECT seq, id, body, mono FROM events ORDER BY seq").fetchall()
+    assert [r[0] for r in rows] == list(range(1, sum(sizes) + 1)) == [e.seq for e in returned]
+    assert [(r[1], r[2]) for r in rows] == [(e.id, e.body) for e in returned]
+    assert [r[3] for r in rows] == [float(i) for n in sizes for i in range(n)]
+    assert box.last_seq == sum(sizes)
+
+
+def test_a_batch_that_fails_half_way_through_its_statements_stores_none_of_it(tmp_path):
+    box = open_outbox(tmp_path / "o.db")
+    box.append([draft()], synced=True)
+    # A row in the way of the batch's second statement (rows 65-96 of 100).
+    box._conn.execute("INSERT INTO events(seq, priority, body, size) VALUES (71, 4, '{}', 98)")
+    with pytest.raises(sqlite3.IntegrityError):
+        box.append([draft(mono=float(i)) for i in range(100)], synced=True)
+    assert box._conn.execute("SELECT seq FROM events ORDER BY seq").fetchall() == [(1,), (71,)]
+    assert box.last_seq == 1
+    assert box._meta("last_seq") == "1"
