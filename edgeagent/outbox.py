@@ -513,7 +513,7 @@ def _body_parts(home: str) -> tuple[str, str]:
             f'","home":{dumps_compact(home)},"seq":')
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=1024, typed=True)  # typed: a type of 1 is not one of True
 def _event_class(kind: str, type_: str, severity: str) -> tuple[int, str, str]:
     """Drain priority, kind text and the body's `"kind":…,"type":…,"severity":…,` part.
 

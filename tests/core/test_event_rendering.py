@@ -167,3 +167,14 @@ def test_stored_body_is_byte_for_byte_the_encoded_document(tmp_path_factory, hom
         doc["alert"] = alert
     assert event.body == dumps_compact(doc)
     assert json.loads(event.body) == doc
+
+
+def test_event_class_cache_keeps_types_that_compare_equal_apart(tmp_path):
+    # The class part is cached on (kind, type, severity); 1 == True, but their JSON differs.
+    box = Outbox(tmp_path / "o.db", "h", boot_id="b")
+    wall = datetime(2026, 11, 23, tzinfo=UTC)
+    odd = [Draft(Kind.STATE, t, Severity.INFO, {}, mono=1.0, wall=wall)  # type: ignore[arg-type]
+           for t in (1, True, 1.0)]
+    types = [json.loads(e.body)["type"] for e in box.append(odd, synced=True)]
+    box.close()
+    assert [(t, type(t)) for t in types] == [(1, int), (True, bool), (1.0, float)]
