@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import array
 import os
-import sys
 import threading
 import time
 import uuid
@@ -55,10 +53,10 @@ def uuid7_str(unix_ms: int | None = None) -> str:
 def uuid7_batch(count: int) -> list[str]:
     """`count` new UUIDv7 texts, ordered, with one lock and one getrandom call.
 
-    The outbox mints one per event inside its write path. Everything that can be
-    done for the whole batch in C is: the variant bits of all random tails are
-    set by one `translate`, the counters of a run of ids are one `array`, and
-    both are hex-encoded once; per id only three slices are joined.
+    The outbox mints one per event inside its write path, most often one or a
+    few at a time: the variant bits of all random tails are set by one
+    `translate` and hex-encoded once, and per id only the counter is formatted
+    and two slices are joined.
     """
     global _last_ms, _counter
     if count <= 0:
@@ -89,18 +87,25 @@ def uuid7_batch(count: int) -> list[str]:
     tail = 0
     for unix_ms, first, take in runs:
         head = _head(unix_ms)
-        counters = array.array("H", range(0x7000 | first, (0x7000 | first) + take))
-        if sys.byteorder == "little":
-            counters.byteswap()
-        ver_hex = counters.tobytes().hex()  # "7" + the 12-bit counter, 4 digits per id
-        out += [f"{head}{ver_hex[c:c + 4]}-{rand_hex[r:r + 4]}-{rand_hex[r + 4:r + 16]}"
-                for c, r in zip(range(0, 4 * take, 4), range(tail, tail + 16 * take, 16),
-                                strict=True)]
-        tail += 16 * take
+        for counter in range(0x7000 | first, (0x7000 | first) + take):  # version 7 + counter
+            out.append(f"{head}{counter:04x}-{rand_hex[tail:tail + 4]}-"
+                       f"{rand_hex[tail + 4:tail + 16]}")
+            tail += 16
     return out
 
 
+_last_head: tuple[int, str] = (-1, "")
+
+
 def _head(unix_ms: int) -> str:
-    """The first 12 hex digits of a UUIDv7 (its millisecond time) with their dashes."""
-    h = f"{unix_ms & ((1 << 48) - 1):012x}"
-    return f"{h[:8]}-{h[8:]}-"
+    """The first 12 hex digits of a UUIDv7 (its millisecond time) with their dashes.
+
+    Kept from the last call: events of one burst share their millisecond.
+    """
+    global _last_head
+    cached_ms, head = _last_head
+    if unix_ms != cached_ms:
+        h = f"{unix_ms & ((1 << 48) - 1):012x}"
+        head = f"{h[:8]}-{h[8:]}-"
+        _last_head = (unix_ms, head)
+    return head
