@@ -13,41 +13,18 @@ _counter = 0
 _VARIANT = bytes((b & 0x3F) | 0x80 for b in range(256))
 
 
-def _uuid7_int(unix_ms: int | None) -> int:
-    """RFC 9562 UUIDv7 bits with a 12-bit monotonic counter in rand_a.
+def uuid7() -> uuid.UUID:
+    """A new UUIDv7 (RFC 9562) with a 12-bit monotonic counter in rand_a.
 
     Ids minted in the same millisecond stay ordered, which keeps outbox
     exports and platform logs sortable without consulting `seq`.
     """
-    global _last_ms, _counter
-    with _lock:
-        ms = time.time_ns() // 1_000_000 if unix_ms is None else unix_ms
-        if ms <= _last_ms:
-            _counter += 1
-            if _counter > 0xFFF:  # counter exhausted: borrow the next millisecond
-                _last_ms += 1
-                _counter = 0
-            ms = _last_ms
-        else:
-            _last_ms = ms
-            _counter = int.from_bytes(os.urandom(2), "big") & 0x3FF
-        rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-        return ((ms & ((1 << 48) - 1)) << 80) | (0x7 << 76) | ((_counter & 0xFFF) << 64) \
-            | (0b10 << 62) | rand_b
+    return uuid.UUID(uuid7_batch(1)[0])
 
 
-def uuid7(unix_ms: int | None = None) -> uuid.UUID:
-    return uuid.UUID(int=_uuid7_int(unix_ms))
-
-
-def _text(value: int) -> str:
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def uuid7_str(unix_ms: int | None = None) -> str:
+def uuid7_str() -> str:
     """The canonical text of a new UUIDv7, without building a UUID object."""
-    return _text(_uuid7_int(unix_ms))
+    return uuid7_batch(1)[0]
 
 
 def uuid7_batch(count: int) -> list[str]:
@@ -82,7 +59,7 @@ def uuid7_batch(count: int) -> list[str]:
             runs.append((_last_ms, _counter, take))
             _counter += take
             left -= take
-        _counter -= 1  # the last id used it; the next call increments as _uuid7_int does
+        _counter -= 1  # the last id used it; the next call starts one past it
     out: list[str] = []
     tail = 0
     for unix_ms, first, take in runs:
