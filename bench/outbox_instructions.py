@@ -23,7 +23,6 @@ files are on tmpfs when there is one: an fsync costs waiting, not instructions.
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import pickle
 import re
@@ -35,14 +34,11 @@ import tempfile
 from pathlib import Path
 
 from _common import emit, log
-from outbox_write import drafts
+from outbox_write import drafts, events_schema, insert_plain, plain_connection, stored_rows
 
 from edgeagent.outbox import Outbox
 
-INSERT = ("INSERT INTO events(seq, id, priority, kind, type, ts, clock, mono, boot_id, body, "
-          "size, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
 SIDES = ("outbox", "plain", "plain_multirow")
-COLUMNS = INSERT[INSERT.index("(") + 1:INSERT.index(")")]
 
 
 def run_outbox(workdir: Path, n: int, batch: int, total: int) -> None:
@@ -57,20 +53,8 @@ def run_outbox(workdir: Path, n: int, batch: int, total: int) -> None:
 def run_plain(workdir: Path, n: int, batch: int, inputs: Path, *, multirow: bool) -> None:
     with inputs.open("rb") as f:
         ddl, rows = pickle.load(f)  # all of them, whatever n
-    conn = sqlite3.connect(workdir / "plain.db", isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=OFF")
-    for sql in ddl:
-        conn.execute(sql)
-    for i in range(0, n, batch):
-        chunk = rows[i:min(i + batch, n)]
-        conn.execute("BEGIN IMMEDIATE")
-        if multirow:
-            conn.execute(INSERT + ",(?,?,?,?,?,?,?,?,?,?,?,?)" * (len(chunk) - 1),
-                         tuple(itertools.chain.from_iterable(chunk)))
-        else:
-            conn.executemany(INSERT, chunk)
-        conn.execute("COMMIT")
+    conn = plain_connection(workdir / "plain.db", ddl, "OFF")
+    insert_plain(conn, rows[:n], batch, multirow=multirow)
     conn.close()
 
 
@@ -78,9 +62,7 @@ def plain_inputs(workdir: Path, total: int, batch: int) -> Path:
     """The outbox's own rows and schema, for the plain side to insert."""
     run_outbox(workdir, total, batch, total)
     conn = sqlite3.connect(workdir / "outbox.db")
-    ddl = [sql for (sql,) in conn.execute(
-        "SELECT sql FROM sqlite_master WHERE tbl_name='events' AND sql IS NOT NULL")]
-    rows = conn.execute(f"SELECT {COLUMNS} FROM events ORDER BY seq").fetchall()
+    ddl, rows = events_schema(conn), stored_rows(conn)
     conn.close()
     for f in workdir.glob("outbox.db*"):
         f.unlink()

@@ -51,6 +51,46 @@ def drafts(n: int) -> list[Draft]:
             for i in range(n)]
 
 
+COLUMNS = "seq, id, priority, kind, type, ts, clock, mono, boot_id, body, size, created"
+INSERT = f"INSERT INTO events({COLUMNS}) VALUES "
+ONE_ROW = "(?,?,?,?,?,?,?,?,?,?,?,?)"
+
+
+def stored_rows(conn: sqlite3.Connection) -> list[tuple]:
+    """The rows an outbox stored, in the order the plain side inserts them."""
+    return conn.execute(f"SELECT {COLUMNS} FROM events ORDER BY seq").fetchall()
+
+
+def events_schema(conn: sqlite3.Connection) -> list[str]:
+    """The outbox's own `events` table and indexes, for the plain side."""
+    return [sql for (sql,) in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE tbl_name='events' AND sql IS NOT NULL")]
+
+
+def plain_connection(path: Path, ddl: list[str], synchronous: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA busy_timeout=5000")
+    for sql in ddl:
+        conn.execute(sql)
+    return conn
+
+
+def insert_plain(conn: sqlite3.Connection, rows: list[tuple], batch: int,
+                 *, multirow: bool) -> None:
+    """Plain inserts, `batch` rows per transaction: `executemany`, or one multi-row statement."""
+    for i in range(0, len(rows), batch):
+        chunk = rows[i:i + batch]
+        conn.execute("BEGIN IMMEDIATE")
+        if multirow:
+            conn.execute(INSERT + ",".join([ONE_ROW] * len(chunk)),
+                         tuple(itertools.chain.from_iterable(chunk)))
+        else:
+            conn.executemany(INSERT + ONE_ROW, chunk)
+        conn.execute("COMMIT")
+
+
 def outbox_rate(path: Path, items: list[Draft], batch: int) -> tuple[float, list[tuple]]:
     box = Outbox(path, "bench-home", boot_id="b", max_bytes=10**12)
     start, cpu = time.perf_counter(), time.process_time()
@@ -58,9 +98,7 @@ def outbox_rate(path: Path, items: list[Draft], batch: int) -> tuple[float, list
         box.append(items[i:i + batch], synced=True)
     elapsed = time.perf_counter() - start
     CPU_US["outbox"].append((time.process_time() - cpu) / len(items) * 1e6)
-    rows = box._conn.execute(
-        "SELECT seq, id, priority, kind, type, ts, clock, mono, boot_id, body, size, created "
-        "FROM events ORDER BY seq").fetchall()
+    rows = stored_rows(box._conn)
     box.close()
     return len(items) / elapsed, rows
 
@@ -68,31 +106,14 @@ def outbox_rate(path: Path, items: list[Draft], batch: int) -> tuple[float, list
 def plain_rate(path: Path, schema_from: Path, rows: list[tuple], batch: int,
                *, multirow: bool = False) -> float:
     src = sqlite3.connect(schema_from)
-    ddl = [sql for (sql,) in src.execute(
-        "SELECT sql FROM sqlite_master WHERE tbl_name='events' AND sql IS NOT NULL")]
+    ddl = events_schema(src)
     src.close()
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA busy_timeout=5000")
-    for sql in ddl:
-        conn.execute(sql)
-    insert = ("INSERT INTO events(seq, id, priority, kind, type, ts, clock, mono, boot_id, body, "
-              "size, created) VALUES ")
-    one_row = "(?,?,?,?,?,?,?,?,?,?,?,?)"
-    side = "plain_multirow" if multirow else "plain"
+    conn = plain_connection(path, ddl, "FULL")
     start, cpu = time.perf_counter(), time.process_time()
-    for i in range(0, len(rows), batch):
-        chunk = rows[i:i + batch]
-        conn.execute("BEGIN IMMEDIATE")
-        if multirow:
-            conn.execute(insert + ",".join([one_row] * len(chunk)),
-                         tuple(itertools.chain.from_iterable(chunk)))
-        else:
-            conn.executemany(insert + one_row, chunk)
-        conn.execute("COMMIT")
+    insert_plain(conn, rows, batch, multirow=multirow)
     elapsed = time.perf_counter() - start
-    CPU_US[side].append((time.process_time() - cpu) / len(rows) * 1e6)
+    CPU_US["plain_multirow" if multirow else "plain"].append(
+        (time.process_time() - cpu) / len(rows) * 1e6)
     conn.close()
     return len(rows) / elapsed
 
