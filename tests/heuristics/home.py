@@ -77,6 +77,15 @@ class Day:
         end = self.at(until) if isinstance(until, str) else until
         return play(engine, sorted(self.readings, key=lambda r: r.wall), end)
 
+    def play_with_restart(self, restart: str, until: datetime) -> Played:
+        """Play to `restart`, carry the engine's snapshot into a new engine (the agent
+        restarted), then tick on to `until`; returns what the new engine raised."""
+        first = new_engine()
+        play(first, self.readings, self.at(restart))
+        second = new_engine()
+        second.restore(first.snapshot())
+        return play(second, [], until)
+
 
 def new_engine(settings: HeuristicsSettings | None = None) -> SafetyEngine:
     engine = build_engine(settings or HeuristicsSettings(), ZONE_NAME)

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from edgeagent.heuristics.settings import HeuristicsSettings
 from edgeagent.models import Severity
-from tests.heuristics.home import Day, new_engine, play
+from tests.heuristics.home import Day
 
 
 def home_late_through_the_kitchen_to_the_toilet() -> Day:
@@ -55,11 +55,7 @@ def test_the_critical_time_is_the_setting() -> None:
 
 def test_a_restart_while_she_lies_in_the_bathroom_still_turns_critical() -> None:
     day = home_late_through_the_kitchen_to_the_toilet()
-    first = new_engine()
-    play(first, day.readings, day.at("05:30"))
-    second = new_engine()
-    second.restore(first.snapshot())
-    after = play(second, [], day.at("05:30") + timedelta(minutes=70))
+    after = day.play_with_restart("05:30", day.at("05:30") + timedelta(minutes=70))
     assert after.story() == [
         ("05:47", "bathroom_overstay", "warning", "raised"),
         ("06:32", "bathroom_overstay", "critical", "escalated"),

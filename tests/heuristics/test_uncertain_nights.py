@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from edgeagent.heuristics.settings import HeuristicsSettings
 from edgeagent.models import Severity
-from tests.heuristics.home import Day, local, new_engine, play, reading
+from tests.heuristics.home import Day, local, new_engine, reading
 from tests.heuristics.test_night_scenarios import evening_to_bed
 
 
@@ -79,11 +79,7 @@ def test_a_mat_pressed_since_yesterday_morning_is_stuck_and_does_not_delay_the_a
 
 def test_a_restart_keeps_when_the_mat_was_pressed() -> None:
     day = mat_stays_pressed_while_she_is_in_the_kitchen()
-    first = new_engine()
-    play(first, day.readings, day.at("02:15"))
-    second = new_engine()
-    second.restore(first.snapshot())
-    after = play(second, [], day.at("02:15") + timedelta(minutes=30))
+    after = day.play_with_restart("02:15", day.at("02:15") + timedelta(minutes=30))
     assert after.story() == [("02:31", "bed_exit_no_return", "warning", "raised")]
 
 
