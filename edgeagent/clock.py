@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -109,15 +110,27 @@ class _Timex(ctypes.Structure):
 _STA_UNSYNC = 0x0040
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """libc, looked up once: `find_library` runs `ldconfig -p` in a child process, which
+    fails (and used to kill the agent) when the process is out of file descriptors."""
+    name = ctypes.util.find_library("c")
+    if not name:
+        return None
+    try:
+        return ctypes.CDLL(name, use_errno=True)
+    except OSError:
+        return None
+
+
 def kernel_clock_synced() -> bool:
     """What systemd's `ntp_synced()` asks: adjtimex() without STA_UNSYNC and a sane maxerror.
 
     Falls back to timesyncd's flag file where adjtimex is unavailable.
     """
-    libc_name = ctypes.util.find_library("c")
-    if libc_name:
+    libc = _libc()
+    if libc is not None:
         try:
-            libc = ctypes.CDLL(libc_name, use_errno=True)
             tx = _Timex()
             if libc.adjtimex(ctypes.byref(tx)) >= 0:
                 return not (tx.status & _STA_UNSYNC) and tx.maxerror < 16_000_000
