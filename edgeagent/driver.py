@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -66,6 +67,10 @@ class DriverOptions(BaseModel):
     def claimed_pins(self) -> list[int]:
         """GPIO pins this driver will own; the config loader rejects a pin used twice."""
         return []
+
+    def secret_files(self) -> dict[str, Path]:
+        """Secret files by key; the agent refuses to start if others can read one."""
+        return {}
 
 
 EmitFn = Callable[[Reading], None]

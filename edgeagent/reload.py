@@ -95,11 +95,19 @@ def refusal(old: AgentConfig, new: AgentConfig) -> str | None:
 
 async def apply(agent: Agent, new: AgentConfig) -> ReloadResult:
     """Apply `new` to a running agent; all or nothing."""
-    from edgeagent.supervisor import DriverSlot, build_default_engine  # noqa: PLC0415
+    from edgeagent.supervisor import (  # noqa: PLC0415
+        DriverSlot,
+        build_default_engine,
+        check_secrets,
+    )
 
     reason = refusal(agent.config, new)
     if reason is not None:
         return ReloadResult(ok=False, reason=reason)
+    try:
+        check_secrets(new)
+    except ConfigError as exc:
+        return ReloadResult(ok=False, reason=str(exc))
     result = ReloadResult(ok=True)
 
     engine = agent.engine

@@ -1,9 +1,10 @@
-"""Reading secret files (MQTT password, client key): refuse ones others can read."""
+"""Secrets: refuse secret files others can read; keep URL credentials out of what is shown."""
 
 from __future__ import annotations
 
 import stat
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from edgeagent.errors import ConfigError
 from edgeagent.provision.i18n import _
@@ -30,3 +31,19 @@ def read_secret(path: Path, key: str) -> str:
     except OSError as exc:
         raise ConfigError(str(path), key, _("cannot read secret: {error}").format(
             error=exc.strerror)) from None
+
+
+def strip_credentials(url: str) -> str:
+    """`url` without its `user:password@` part, for status, health and logs.
+
+    The retained status goes to the municipal broker and logs go into support
+    bundles: neither may carry a password someone wrote into a broker URL.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))

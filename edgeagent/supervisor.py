@@ -61,6 +61,9 @@ def check_secrets(config: AgentConfig) -> None:
         check_private(config.mqtt.password_file, "mqtt.password_file")
     if config.mqtt.key_file is not None:
         check_private(config.mqtt.key_file, "mqtt.key_file")
+    for index, driver in enumerate(config.drivers):
+        for key, path in driver.secret_files().items():
+            check_private(path, f"drivers[{index}].{key}")
 
 
 @dataclass(slots=True)

@@ -35,7 +35,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState
-from edgeagent.secrets import read_secret
+from edgeagent.secrets import read_secret, strip_credentials
 
 from .appliance import ApplianceDetector
 
@@ -145,6 +145,9 @@ class MqttLocalOptions(DriverOptions):
             raise ValueError(f"broker must look like mqtt://host:1883, got {value!r}")
         return value
 
+    def secret_files(self) -> dict[str, Path]:
+        return {"password_file": self.password_file} if self.password_file else {}
+
     @model_validator(mode="after")
     def _mapping(self) -> MqttLocalOptions:
         if self.map_file is not None:
@@ -250,6 +253,7 @@ class MqttLocalDriver(Driver):
         self.connected = False
         self.subscribed = False
         self.unmapped: dict[str, int] = {}
+        self.broker_shown = strip_credentials(o.broker)  # health reaches the retained status
 
     # --- connection (paho thread -> asyncio loop) ---
 
@@ -301,11 +305,11 @@ class MqttLocalDriver(Driver):
             self.set_health(HealthState.OK, "")
         else:
             self.count("disconnects")
-            self.set_health(HealthState.DEGRADED, f"broker {self.options.broker}: {reason}")
+            self.set_health(HealthState.DEGRADED, f"broker {self.broker_shown}: {reason}")
         self._details()
 
     async def run(self) -> None:
-        self.set_health(HealthState.STARTING, f"connecting to {self.options.broker}")
+        self.set_health(HealthState.STARTING, f"connecting to {self.broker_shown}")
         loop = asyncio.get_running_loop()
         url = urlsplit(self.options.broker)
         self.client = client = self._make_client(loop)
@@ -411,7 +415,7 @@ class MqttLocalDriver(Driver):
 
     def _details(self) -> None:
         self.health.details = {
-            "broker": self.options.broker, "connected": self.connected,
+            "broker": self.broker_shown, "connected": self.connected,
             "subscriptions": list(self.filters),
             "unmapped_topics": dict(self.unmapped),
             "appliances": {s.entry.device_name(): {"role": s.entry.role, "on": s.detector.on,

@@ -15,6 +15,7 @@ from edgeagent.errors import ConfigError
 from edgeagent.provision.i18n import _
 from edgeagent.reload import install_sighup
 from edgeagent.schema.generate import render
+from edgeagent.secrets import strip_credentials
 from edgeagent.supervisor import Agent
 
 log = logging.getLogger(__name__)
@@ -61,13 +62,13 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     summary: dict[str, Any] = {
         "file": args.path, "home": config.home.id,
         "drivers": [f"{d.name} ({d.type})" for d in config.drivers],
-        "brokers": config.mqtt.urls,
+        "brokers": [strip_credentials(url) for url in config.mqtt.urls],
     }
     if args.json:
         print(json.dumps({"ok": True, **summary}))
     else:
         print(f"{args.path}: OK — home {config.home.id}, {len(config.drivers)} drivers, "
-              f"brokers {', '.join(config.mqtt.urls)}")
+              f"brokers {', '.join(summary['brokers'])}")
     return 0
 
 

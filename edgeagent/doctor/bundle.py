@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -151,7 +152,11 @@ def bundle_parts(config: AgentConfig, doctor: dict[str, Any], outbox: dict[str, 
 def write_bundle(doc: dict[str, Any], output: Path) -> Path:
     """One file: `.json` as is, anything else a tar.gz with one member per part."""
     if output.suffix == ".json":
-        output.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+        # Private before the first byte lands, also when the file already existed.
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(doc, indent=2, default=str) + "\n")
         return output
     members = {
         "manifest.json": json.dumps({k: doc[k] for k in ("bundle", "created", "home")}, indent=2),

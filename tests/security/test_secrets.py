@@ -54,6 +54,34 @@ def test_run_refuses_secret_readable_by_others_naming_why(tmp_path, key, mode):
     assert not (tmp_path / "outbox.db").exists()  # refused before touching anything
 
 
+def test_run_refuses_an_mqtt_local_password_file_readable_by_others(tmp_path):
+    secret = tmp_path / "ha.password"
+    secret.write_text(SECRET + "\n")
+    secret.chmod(0o644)
+    cfg = write_config(tmp_path / "agent.toml", f"""
+        [home]
+        id = "home-1"
+        [outbox]
+        path = "{tmp_path}/outbox.db"
+        [[drivers]]
+        type = "mqtt.local"
+        name = "ha"
+        username = "ha"
+        password_file = "{secret}"
+        [[drivers.map]]
+        topic = "zigbee2mqtt/plug"
+        field = "power"
+        kind = "power"
+    """)
+    done = edgeagent("run", "--config", str(cfg), timeout=30)
+    assert done.returncode == 2, done.stderr
+    assert "drivers[0].password_file" in done.stderr
+    assert "chmod 600" in done.stderr and "0644" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert SECRET not in done.stdout + done.stderr
+    assert not (tmp_path / "outbox.db").exists()  # refused before touching anything
+
+
 class Daemon:
     def __init__(self, cfg: Path, log: Path) -> None:
         with log.open("ab") as out:
@@ -104,6 +132,16 @@ def test_secret_never_in_logs_doctor_bundle_or_status(tmp_path):
                 name = "s"
                 rate_hz = 20
                 count = 20
+                [[drivers]]
+                type = "mqtt.local"
+                name = "ha"
+                broker = "mqtt://home-1:{password}@127.0.0.1:{broker.port}"
+                username = "home-1"
+                password_file = "{secret}"
+                [[drivers.map]]
+                topic = "zigbee2mqtt/plug"
+                field = "power"
+                kind = "power"
             """)
             standalone = edgeagent("doctor", "--config", str(cfg), "--json", "--timeout", "3")
             outputs[f"{label}/doctor-standalone"] = (standalone.stdout + standalone.stderr).encode()
@@ -120,6 +158,15 @@ def test_secret_never_in_logs_doctor_bundle_or_status(tmp_path):
                 bundle = edgeagent("bundle", "--config", str(cfg), "-o", str(bundle_path),
                                    "--log-file", str(work / "agent.log"))
                 outputs[f"{label}/bundle-cli"] = (bundle.stdout + bundle.stderr).encode()
+                json_bundle = work / "bundle.json"
+                json_bundle.write_text("{}")  # an existing 0644 file is made private too
+                json_bundle.chmod(0o644)
+                edgeagent("bundle", "--config", str(cfg), "-o", str(json_bundle),
+                          "--log-file", str(work / "agent.log"))
+                assert json_bundle.stat().st_mode & 0o777 == 0o600
+                outputs[f"{label}/bundle.json"] = json_bundle.read_bytes()
+                outputs[f"{label}/config check"] = edgeagent(
+                    "config", "check", str(cfg)).stdout.encode()
                 with tarfile.open(bundle_path) as tar:
                     for member in tar.getmembers():
                         fh = tar.extractfile(member)
@@ -136,7 +183,9 @@ def test_secret_never_in_logs_doctor_bundle_or_status(tmp_path):
         status.stop()
     finally:
         broker.kill()
-    assert len(outputs) >= 10
+    assert len(outputs) >= 14
+    # The mqtt.local broker is in the retained status, with its credentials stripped.
+    assert b"mqtt://127.0.0.1:" in outputs["retained status"]
     leaks = [name for name, data in outputs.items() if SECRET.encode() in data]
     assert leaks == [], f"the planted secret appears in: {leaks}"
     assert any(b"refused the connection" in data for name, data in outputs.items()
