@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -30,6 +31,7 @@ from edgeagent.heuristics import Engine, build_engine
 from edgeagent.heuristics.passthrough import PassthroughEngine
 from edgeagent.models import Draft, Reading
 from edgeagent.outbox import Outbox, StoredEvent
+from edgeagent.periodic import PeriodicGuard
 from edgeagent.publisher import Publisher
 from edgeagent.reload import ReloadResult
 from edgeagent.reload import apply as apply_reload
@@ -143,6 +145,8 @@ class Agent:
         self.synced = False
         self.counters: dict[str, int] = {"readings": 0, "events": 0, "unstored": 0,
                                          "engine_errors": 0, "clock_steps": 0}
+        # The main loop's periodic tasks: one that raises is logged and counted, never fatal.
+        self.periodic = PeriodicGuard(self.clock.monotonic)
         self._drafts: list[Draft] = []
         self._unstored: list[Draft] = []
         self._flush_scheduled = False
@@ -180,6 +184,7 @@ class Agent:
             "counters": dict(self.counters),
             "clock_step": self.last_clock_step,
             "commands": dict(self.router.counters),
+            "periodic_failures": self.periodic.as_dict(),
             "warnings": warnings,
         }
 
@@ -458,7 +463,8 @@ class Agent:
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
-        self._check_clock()
+        guard = self.periodic.run
+        guard("clock", self._check_clock)
         publisher_task = asyncio.create_task(self.publisher.run(), name="publisher")
         for slot in self.slots:
             slot.task = asyncio.create_task(self._supervise(slot), name=slot.options.name)
@@ -473,17 +479,18 @@ class Agent:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.tick_interval)
                 now = time.monotonic()
-                self.tick()
+                guard("tick", self.tick)
                 if now - last_sync >= 5.0:
                     last_sync = now
-                    self._check_clock()
+                    guard("clock", self._check_clock)
                 if now - last_status >= self.status_interval:
                     last_status = now
-                    self.publisher.publish_status()
-                self._check_driver_watchdogs(now)
+                    guard("status", self.publisher.publish_status)
+                guard("driver-watchdogs", functools.partial(self._check_driver_watchdogs, now))
                 if now - last_prune >= 3600:
                     last_prune = now
-                    self.outbox.prune_delivered()
+                    guard("prune", self.outbox.prune_delivered)
+                guard("command-log", self.router.tick)
                 if watchdog is not None and now - last_watchdog >= watchdog and \
                         not publisher_task.done():
                     last_watchdog = now

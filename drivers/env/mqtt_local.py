@@ -35,6 +35,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState
+from edgeagent.heuristics.values import finite_number
 from edgeagent.secrets import read_secret, strip_credentials
 
 from .appliance import ApplianceDetector
@@ -49,6 +50,16 @@ BINARY_KINDS = frozenset({"contact", "motion", "occupancy", "switch", "water_lea
 UNITS = {"power": "W", "energy": "kWh", "temperature": "degC", "humidity": "%",
          "voltage": "V", "current": "A", "illuminance": "lx", "battery": "%",
          "pressure": "hPa", "co2": "ppm"}
+# What a home sensor can physically report; anything outside is a broken or hostile
+# device (`{"power": 1e308}` must not switch a kettle on). Bounds include solar export
+# (negative power) and whole-house meters.
+PLAUSIBLE = {"power": (-100_000.0, 100_000.0), "energy": (-1e9, 1e9),
+             "temperature": (-90.0, 150.0), "humidity": (0.0, 100.0),
+             "voltage": (-1_000.0, 1_000.0), "current": (-1_000.0, 1_000.0),
+             "illuminance": (0.0, 300_000.0), "battery": (0.0, 100.0),
+             "pressure": (0.0, 2_000.0), "co2": (0.0, 100_000.0)}
+# A free-form integer beyond this is no sensor value (and no JSON encoder takes it).
+MAX_INT_MAGNITUDE = 2**53
 DEFAULT_STEP = {"power": 10.0, "temperature": 0.2, "humidity": 2.0, "energy": 0.01}
 TRUE_WORDS = frozenset({"on", "true", "1", "yes", "closed", "close", "detected", "occupied"})
 FALSE_WORDS = frozenset({"off", "false", "0", "no", "open", "clear", "vacant"})
@@ -173,15 +184,23 @@ def lookup(doc: Any, path: str) -> Any:
     return cur
 
 
-def to_number(value: Any) -> float:
-    if isinstance(value, bool) or value is None:
-        raise BadValue(f"{value!r} is not a number")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise BadValue(f"{value!r} is not a number") from None
-    if not math.isfinite(number):
-        raise BadValue(f"{value!r} is not a finite number")
+def _shown(value: Any) -> str:
+    """A value for a log line: a 401-digit number is not worth 401 characters."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT_MAGNITUDE:
+        return f"an integer of {len(str(abs(value)))} digits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def to_number(value: Any, kind: str = "") -> float:
+    """A finite float inside the kind's physical range; BadValue otherwise."""
+    number = finite_number(value)
+    if number is None:
+        raise BadValue(f"{_shown(value)} is not a finite number")
+    low, high = PLAUSIBLE.get(kind, (-math.inf, math.inf))
+    if not low <= number <= high:
+        raise BadValue(f"{_shown(value)} is outside the plausible {kind} range "
+                       f"[{low:g}, {high:g}]")
     return number
 
 
@@ -203,7 +222,7 @@ def convert(entry: MapEntry, raw: Any) -> tuple[str, Any]:
     """(sensor, value) of a reading for one mapped value; BadValue if unusable."""
     kind = entry.kind
     if kind in NUMERIC_KINDS:
-        return kind, to_number(raw)
+        return kind, to_number(raw, kind)
     if kind in BINARY_KINDS:
         flag = to_bool(raw) != entry.invert
         if kind == "contact":  # Zigbee2MQTT: contact true = magnet present = closed
@@ -213,6 +232,8 @@ def convert(entry: MapEntry, raw: Any) -> tuple[str, Any]:
         return kind, flag
     if isinstance(raw, dict | list) or raw is None:
         raise BadValue(f"{type(raw).__name__} where a {kind} value was expected")
+    if isinstance(raw, int) and abs(raw) > MAX_INT_MAGNITUDE:
+        raise BadValue(f"{_shown(raw)} where a {kind} value was expected")
     return kind, raw
 
 
@@ -345,7 +366,7 @@ class MqttLocalDriver(Driver):
             return
         try:
             doc: Any = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: `[` nested 100 000 deep
             if any(s.entry.field for s in slots):
                 self.count("malformed_json")
                 log.warning("%s: malformed JSON: %r", topic, text[:120])

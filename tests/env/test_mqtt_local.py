@@ -167,6 +167,30 @@ async def test_malformed_json_unknown_topics_and_missing_fields_counted(home: Ho
     assert home.task is not None and not home.task.done()
 
 
+async def test_hostile_numbers_are_counted_and_switch_nothing_on(
+        home: Home, caplog: pytest.LogCaptureFixture) -> None:
+    """1e308 W, a 401-digit integer and `[` nested 100 000 deep: counted, logged in one
+    short line each, never a reading, an appliance or an exception in the loop."""
+    driver = await connected(home, on_after_s=5)
+    caplog.set_level(logging.WARNING)
+    await home.publish("zigbee2mqtt/kitchen_plug", b'{"power": 1e308}')
+    await home.publish("zigbee2mqtt/kitchen_plug", b'{"power": 1' + b"0" * 400 + b"}")
+    await home.publish("zigbee2mqtt/kitchen_plug", b"[" * 100_000)
+    await home.publish("zigbee2mqtt/kitchen_plug", {"power": -1e6})
+    await home.vt.advance(60)
+    c = driver.health.counters
+    assert c["bad_values"] == 3
+    assert c["malformed_json"] == 1
+    assert home.readings == []  # no power reading, and no kettle switched on
+    assert home.task is not None and not home.task.done()
+    assert "Traceback" not in caplog.text and "Exception in callback" not in caplog.text
+    assert all(len(r.getMessage()) < 300 for r in caplog.records)
+    assert "an integer of 401 digits" in caplog.text
+    await home.publish("zigbee2mqtt/kitchen_plug", {"power": 1800})  # still working
+    await home.vt.advance(6)
+    assert [r.value for r in home.of("appliance")] == [True]
+
+
 async def test_map_file_and_plain_esphome_values(home: Home, tmp_path: Path) -> None:
     map_file = tmp_path / "ha-map.toml"
     map_file.write_text(
