@@ -98,10 +98,18 @@ class ControlConfig(_Section):
     socket: Path = Path("/run/edgeagent/control.sock")
 
 
+# A topic prefix: no wildcards, no control characters, no leading or trailing slash.
+_TOPIC_PREFIX = r"^[^#+/\x00-\x1f]([^#+\x00-\x1f]*[^#+/\x00-\x1f])?$"
+
+
 class CommandsConfig(_Section):
     enabled: bool = True
     allow_changes: bool = False
+    # `doctor` and `bundle` disclose the config and logs: remote use must be opted into.
+    allow_diagnostics: bool = False
     rate_per_minute: int = Field(default=10, ge=1)
+    # MQTT 5 response topics under this prefix are honoured (besides `.../cmd/<name>/reply`).
+    reply_prefix: str | None = Field(default=None, max_length=200, pattern=_TOPIC_PREFIX)
 
 
 class AgentConfig(_Section):

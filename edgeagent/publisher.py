@@ -715,15 +715,19 @@ class Publisher:
 
     async def _answer(self, topic: str, payload: bytes, props: dict[str, Any]) -> None:
         assert self._on_command is not None
-        reply = await self._on_command(topic, payload, props)
-        if reply is None:
-            return
-        reply_topic, body, correlation = reply
-        properties = None
-        if self.cfg.protocol == "5" and correlation is not None:
-            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-            properties.CorrelationData = correlation
-        self.publish_reply(reply_topic, body, properties)
+        try:
+            reply = await self._on_command(topic, payload, props)
+            if reply is None:
+                return
+            reply_topic, body, correlation = reply
+            properties = None
+            if self.cfg.protocol == "5" and correlation is not None:
+                properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+                properties.CorrelationData = correlation
+            self.publish_reply(reply_topic, body, properties)
+        except Exception as exc:  # noqa: BLE001 - hostile input never ends in a traceback
+            # The router rate-limits what reaches here, so this line is bounded too.
+            log.warning("downlink reply not sent: %s: %s", type(exc).__name__, str(exc)[:200])
 
     def _status_payload(self, state: str, *, will: bool = False) -> str:
         doc: dict[str, Any] = {"state": state, "home": self.home, "version": self.version}

@@ -144,6 +144,8 @@ async def apply(agent: Agent, new: AgentConfig) -> ReloadResult:
     agent.slots = new_slots
     agent.config = new
     agent.router.allow_changes = new.commands.allow_changes
+    agent.router.allow_diagnostics = new.commands.allow_diagnostics
+    agent.router.reply_prefix = new.commands.reply_prefix
     result.started = list(diff.added)
     result.stopped = list(diff.removed)
     result.restarted = list(diff.changed)

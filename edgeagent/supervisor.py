@@ -35,6 +35,7 @@ from edgeagent.periodic import PeriodicGuard
 from edgeagent.publisher import Publisher
 from edgeagent.reload import ReloadResult
 from edgeagent.reload import apply as apply_reload
+from edgeagent.replay_window import ReplayWindow
 from edgeagent.secrets import check_private
 from edgeagent.timeline import STEP_THRESHOLD, Timeline
 from edgeagent.topics import Topics
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 
 ENGINE_STATE_KEY = "engine"
 SKEW_STATE_KEY = "clock_skew"
+COMMAND_IDS_KEY = "command_ids"
 MAX_UNSTORED = 10_000
 # Readings kept until the first clock sync, to replay into the engine at their corrected
 # times (edgeagent/timeline.py); the oldest go first. ~0.4 KB each in memory: 20 000
@@ -128,14 +130,20 @@ class Agent:
         self.router = CommandRouter(
             topics=Topics(config.mqtt.topic_prefix, config.home.id),
             rate_per_minute=config.commands.rate_per_minute,
-            wall=lambda: self.clock.wall() if self.synced else None)
+            wall=lambda: self.clock.wall() if self.synced else None,
+            monotonic=self.clock.monotonic,
+            replay=ReplayWindow(load=lambda: self.outbox.load_state(COMMAND_IDS_KEY),
+                                save=self._save_command_ids),
+            reply_prefix=config.commands.reply_prefix)
         self.router.allow_changes = config.commands.allow_changes
+        self.router.allow_diagnostics = config.commands.allow_diagnostics
         self.router.register("ping", self._cmd_ping)
         self.router.register("outbox-stats", self._cmd_outbox_stats)
         # `doctor` and `bundle` (edgeagent/doctor/remote.py), imported on first use: the
         # doctor's checks (TLS, X.509) need not slow every start of the daemon.
-        self.router.register("doctor", self._cmd_remote("doctor"))
-        self.router.register("bundle", self._cmd_remote("bundle"))
+        # Both disclose config and logs: off unless `commands.allow_diagnostics`.
+        self.router.register("doctor", self._cmd_remote("doctor"), discloses=True)
+        self.router.register("bundle", self._cmd_remote("bundle"), discloses=True)
         self.publisher = Publisher(
             config.mqtt, config.home.id, self.outbox, status=self.status,
             on_command=self.router.handle if config.commands.enabled else None,
@@ -199,6 +207,9 @@ class Agent:
             result: dict[str, Any] = await getattr(remote, name)(self, args)
             return result
         return run
+
+    def _save_command_ids(self, raw: str) -> None:
+        self.outbox.append([], synced=self.synced, state={COMMAND_IDS_KEY: raw})
 
     async def _cmd_ping(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"pong": True, "version": __version__, "uptime_s": round(

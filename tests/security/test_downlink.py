@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgeagent.commands import MAX_PAYLOAD, CommandRouter
+from edgeagent.replay_window import ReplayWindow
 from edgeagent.topics import Topics
 
 TOPICS = Topics("care", "home-1")
@@ -114,8 +115,12 @@ def test_size_limit_and_rate_limit():
     big = json.dumps({"args": {"pad": "x" * MAX_PAYLOAD}}).encode()
     answer = json.loads(handle(r, "care/home-1/cmd/ping", big)[1])
     assert answer["ok"] is False and "exceeds" in answer["error"] and rec.calls == []
-    results = [json.loads(handle(r, "care/home-1/cmd/ping", b"{}")[1])["ok"] for _ in range(5)]
-    assert results == [True, True, True, False, False]
+    # The rejected one took a slot of the limit; past it, one error reply per window, then none.
+    replies = [handle(r, "care/home-1/cmd/ping", b"{}") for _ in range(5)]
+    answers = [json.loads(reply[1]) if reply else None for reply in replies]
+    assert [a and a["ok"] for a in answers] == [True, True, False, None, None]
+    assert "rate limit of 3" in answers[2]["error"]
+    assert r.counters["rate_limited"] == 3 and r.counters["unanswered"] == 2
     clock[0] += 61
     assert json.loads(handle(r, "care/home-1/cmd/ping", b"{}")[1])["ok"] is True
 
@@ -167,3 +172,117 @@ def test_old_command_by_its_ts_is_ignored_and_fresh_one_runs():
     bad = json.loads(handle(r, "care/home-1/cmd/ping", b'{"ts": "yesterday"}')[1])
     assert bad["ok"] is False and "RFC 3339" in bad["error"]
 
+
+
+def test_deeply_nested_payload_is_rejected_without_a_traceback(caplog):
+    """`[` * 2000: json raises RecursionError, which used to escape with a 22-line traceback."""
+    r, rec = router()
+    nested = b"[" * 2000 + b"]" * 2000
+    assert len(nested) <= MAX_PAYLOAD
+    with caplog.at_level("DEBUG"):
+        answers = [json.loads(handle(r, "care/home-1/cmd/ping", nested)[1]) for _ in range(50)]
+    assert all(a["ok"] is False and "not JSON" in a["error"] for a in answers)
+    assert rec.calls == [] and r.counters["rejected"] == 50
+    assert not any(rec_.exc_info for rec_ in caplog.records)
+    assert len(caplog.records) == 1  # the first rejection; the rest go into the summary
+
+
+def test_flood_of_unknown_commands_is_rate_limited_with_a_bounded_log(caplog):
+    """1 000 unknown 60 KB commands: replies and log lines stay bounded; one summary a minute."""
+    clock = [0.0]
+    r, rec = router(rate=10, clock=clock)
+    name = "x" * 200
+    payload = b"y" * 60_000
+    with caplog.at_level("DEBUG", logger="edgeagent"):
+        replies = [handle(r, f"care/home-1/cmd/{name}", payload) for _ in range(1000)]
+        answered = [reply for reply in replies if reply is not None]
+        assert len(answered) == 11  # 10 within the limit, one "rate limit" reply per window
+        assert sum(len(body) for _t, body, _c in answered) < 11 * 400  # no payload echoed
+        assert len(caplog.records) == 1
+        clock[0] += 61
+        r.tick()
+    assert r.counters["rejected"] == 1000 and r.counters["rate_limited"] == 990
+    assert r.counters["unanswered"] == 989
+    lines = [rec_.getMessage() for rec_ in caplog.records]
+    assert len(lines) == 2 and "999 more commands rejected" in lines[1]
+    assert "rate 990" in lines[1] and "unknown 9" in lines[1]
+    assert all(len(line) < 600 for line in lines)
+    # A new window: the limit is free again and a valid command runs.
+    assert json.loads(handle(r, "care/home-1/cmd/ping", b"{}")[1])["ok"] is True
+    assert rec.calls == [("ping", {})]
+
+
+def test_response_topic_may_not_point_at_event_or_status_topics():
+    r, _rec = router()
+    r.reply_prefix = "care/home-1/replies"
+    hostile = ["care/home-1/events/alert/sos", "care/home-1/status", "care/home-1/status/x",
+               "care/home-1/cmd/ping", "care/home-1/cmd/other/reply", "care/home-1/replies/+",
+               "care/home-1/replies/a\x00b", "care/home-1/replies", "care/home-2/cmd/ping/reply",
+               "elsewhere/steal"]
+    for topic in hostile:
+        reply = handle(r, "care/home-1/cmd/ping", b"{}", {"ResponseTopic": topic})
+        assert reply is not None and reply[0] == "care/home-1/cmd/ping/reply", topic
+    assert r.counters["reply_topic_refused"] == len(hostile)
+    for topic in ("care/home-1/cmd/ping/reply", "care/home-1/replies/tech-7"):
+        assert handle(r, "care/home-1/cmd/ping", b"{}", {"ResponseTopic": topic})[0] == topic
+    r.reply_prefix = None  # without a configured prefix only the command's own reply topic
+    reply = handle(r, "care/home-1/cmd/ping", b"{}",
+                   {"ResponseTopic": "care/home-1/replies/tech-7"})
+    assert reply[0] == "care/home-1/cmd/ping/reply"
+
+
+def test_diagnostics_commands_need_allow_diagnostics():
+    r = CommandRouter(TOPICS)
+    rec = Recorder()
+    r.register("doctor", rec.handler("doctor"), discloses=True)
+    r.register("bundle", rec.handler("bundle"), discloses=True)
+    r.allow_changes = True  # not enough: disclosing is its own switch
+    for name in ("doctor", "bundle"):
+        answer = json.loads(handle(r, f"care/home-1/cmd/{name}", b"{}")[1])
+        assert answer["ok"] is False and "commands.allow_diagnostics" in answer["error"]
+    assert rec.calls == []
+    r.allow_diagnostics = True
+    assert json.loads(handle(r, "care/home-1/cmd/doctor", b"{}")[1])["ok"] is True
+    assert rec.calls == [("doctor", {})]
+
+
+def test_future_ts_is_refused_and_a_small_skew_accepted():
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+    r = CommandRouter(TOPICS, wall=lambda: now, max_future_s=120)
+    rec = Recorder()
+    r.register("ping", rec.handler("ping"))
+    answer = json.loads(handle(r, "care/home-1/cmd/ping",
+                               b'{"id": "f-1", "ts": "2099-01-01T00:00:00Z"}')[1])
+    assert answer["ok"] is False and "ahead of this kit's clock" in answer["error"]
+    skewed = (now + timedelta(seconds=30)).isoformat()
+    answer = json.loads(handle(r, "care/home-1/cmd/ping",
+                               json.dumps({"id": "f-2", "ts": skewed}).encode())[1])
+    assert answer["ok"] is True
+    assert len(rec.calls) == 1
+
+
+def test_unsynced_clock_needs_an_id_new_in_the_persisted_window():
+    """While unsynced the ts cannot be judged: a replayed id is refused even after a restart."""
+    stored: dict[str, str] = {}
+
+    def make() -> tuple[CommandRouter, Recorder]:
+        window = ReplayWindow(load=lambda: stored.get("ids"),
+                              save=lambda raw: stored.__setitem__("ids", raw))
+        r = CommandRouter(TOPICS, wall=lambda: None, replay=window)  # unsynced
+        rec = Recorder()
+        r.register("ping", rec.handler("ping"))
+        return r, rec
+
+    r, rec = make()
+    old = b'{"id": "c-2020", "ts": "2020-03-01T00:00:00Z"}'
+    assert json.loads(handle(r, "care/home-1/cmd/ping", old)[1])["ok"] is True
+    no_id = json.loads(handle(r, "care/home-1/cmd/ping", b"{}")[1])
+    assert no_id["ok"] is False and "needs an id" in no_id["error"]
+    r, rec = make()  # the agent restarted, its clock still unsynced
+    again = json.loads(handle(r, "care/home-1/cmd/ping", old)[1])
+    assert again["ok"] is False and "replay" in again["error"]
+    assert rec.calls == []
+    fresh = json.loads(handle(r, "care/home-1/cmd/ping", b'{"id": "c-new"}')[1])
+    assert fresh["ok"] is True
