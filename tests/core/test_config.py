@@ -33,6 +33,17 @@ def check(path: Path) -> tuple[int, str]:
     ('[[drivers]]\ntype = "mock.stress"\nname = "a"\n[[drivers]]\ntype = "mock.stress"\n'
      'name = "a"\n', "drivers[1].name", "already used"),
     ("[home\n", "", "not valid TOML"),
+    # Hostile numbers and text: each refused naming the key, never a traceback.
+    ("x = " + "[" * 5000 + "]" * 5000 + "\n", "", "nested too deeply"),
+    ("[outbox]\nretention_hours = 1e308\n", "outbox.retention_hours", "out of range"),
+    ("[mqtt]\nsession_expiry = 1" + "0" * 400 + "\n", "mqtt.session_expiry", "401 digits"),
+    ("[heuristics]\nsettle_minutes = inf\n", "heuristics.settle_minutes", "finite"),
+    ("[heuristics]\nmat_stuck_hours = 1e6\n", "heuristics.mat_stuck_hours", "out of range"),
+    ('[[drivers]]\ntype = "mock.stress"\nname = "s"\nwatchdog_s = 1e11\n',
+     "drivers[0].watchdog_s", "out of range"),
+    ('[mqtt]\ntopic_prefix = "care\\u0000x"\n', "mqtt.topic_prefix", "pattern"),
+    ('[mqtt]\ntopic_prefix = "care\\nx"\n', "mqtt.topic_prefix", "pattern"),
+    ('[home]\nid = "h1\\u0000"\n', "home.id", "pattern"),
 ])
 def test_bad_config_names_key_and_reason(tmp_path, text, key, reason):
     path = tmp_path / "bad.toml"
@@ -118,3 +129,52 @@ def test_config_errors_speak_the_technicians_language(tmp_path):
     assert proc.returncode == 2
     assert "配置错误" in proc.stderr and "未知的配置项" in proc.stderr
     assert "home.timezon" in proc.stderr  # the key path stays as written in the file
+
+
+def test_numbers_at_their_ceiling_are_accepted(tmp_path):
+    path = tmp_path / "edge.toml"
+    path.write_text("[outbox]\nretention_hours = 87600\nmax_bytes = 1_000_000_000_000\n"
+                    "[heuristics]\nsettle_minutes = 5256000\n")
+    config = load_config(path)
+    assert config.outbox.retention_hours == 87_600
+
+
+def test_symlinked_outbox_is_refused_and_the_other_database_untouched(tmp_path):
+    import sqlite3
+
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE patients (name TEXT)")
+    before = other.read_bytes()
+    (tmp_path / "outbox.db").symlink_to(other)
+    path = tmp_path / "agent.toml"
+    path.write_text(f'[outbox]\npath = "{tmp_path}/outbox.db"\n')
+    proc = subprocess.run([sys.executable, "-m", "edgeagent.cli.main", "run", "--config",
+                           str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "outbox.path" in proc.stderr and "symbolic link" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert other.read_bytes() == before
+
+
+def test_driver_types_are_looked_up_once_each_and_the_count_is_capped(monkeypatch):
+    """Looking a type up scans every installed package; 20 000 drivers took 92 s."""
+    import edgeagent.config as config_module
+    from edgeagent.config import MAX_DRIVERS, parse_config
+
+    lookups: list[str] = []
+    real = config_module.load_driver_class
+
+    def counting(type_name: str):
+        lookups.append(type_name)
+        return real(type_name)
+
+    monkeypatch.setattr(config_module, "load_driver_class", counting)
+    many = [{"type": "mock.stress" if i % 2 else "mock.home", "name": f"d{i}"}
+            for i in range(MAX_DRIVERS)]
+    assert len(parse_config({"drivers": many}).drivers) == MAX_DRIVERS
+    assert sorted(lookups) == ["mock.home", "mock.stress"]
+    too_many = [*many, {"type": "mock.stress", "name": "one-more"}]
+    with pytest.raises(ConfigError) as info:
+        parse_config({"drivers": too_many})
+    assert info.value.key == "drivers" and f"at most {MAX_DRIVERS}" in info.value.reason
