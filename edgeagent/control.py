@@ -18,8 +18,16 @@ answers `{"ok": true, "result": ...}` or `{"ok": false, "error": "..."}`.
   type `test` through the normal outbox -> publisher path; answers
   `{"stage": "stored", "seq": ...}` at once and `{"stage": "acked", ...}`
   when the broker's PUBACK is recorded for that seq (or `ok: false` on
-  timeout), then closes the connection.
+  timeout), then closes the connection. At most `TEST_ALARMS_PER_MINUTE`
+  are stored a minute (a member of the socket's group must not be able to
+  flood the platform with test alerts); more are refused and counted.
 - `outbox-purge`: delete delivered history now (the daemon owns the writer).
+
+At most `MAX_CLIENTS` connections are served at once, so local clients
+cannot exhaust the agent's file descriptors. A new client beyond that takes
+the place of the oldest one that is waiting without a request; when every
+connection is busy, the new one gets an error line and is closed. Both are
+counted (`refused` in `status.control` and `health.control`).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ import os
 import socket
 import stat
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +57,8 @@ SOCKET_MODE = 0o660
 QUEUE_SIZE = 1000
 MAX_REQUEST = 64 * 1024
 TEST_ALARM_TIMEOUT = 30.0
+MAX_CLIENTS = 64
+TEST_ALARMS_PER_MINUTE = 3
 
 
 class ControlSocketInUse(RuntimeError):
@@ -87,13 +98,20 @@ class _Subscriber:
 class ControlServer:
     """Serves the control protocol for one Agent on its event loop."""
 
-    def __init__(self, agent: Agent, path: str | Path, *, queue_size: int = QUEUE_SIZE) -> None:
+    def __init__(self, agent: Agent, path: str | Path, *, queue_size: int = QUEUE_SIZE,
+                 max_clients: int = MAX_CLIENTS) -> None:
         self.agent = agent
         self.path = Path(path)
         self.queue_size = queue_size
+        self.max_clients = max_clients
         self.subscribers: list[_Subscriber] = []
         self.dropped = 0
         self.requests = 0
+        self.refused = 0
+        self.test_alarms_refused = 0
+        # Open connections, oldest first; True while one waits for its next request.
+        self._clients: dict[asyncio.StreamWriter, bool] = {}
+        self._test_alarms: deque[float] = deque()
         self._server: asyncio.Server | None = None
         self._inode: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -152,7 +170,20 @@ class ControlServer:
 
     def stats(self) -> dict[str, int]:
         return {"subscribers": len(self.subscribers), "dropped": self.dropped,
-                "requests": self.requests}
+                "requests": self.requests, "clients": len(self._clients),
+                "refused": self.refused, "test_alarms_refused": self.test_alarms_refused}
+
+    def _admit(self, writer: asyncio.StreamWriter) -> bool:
+        """Make room for a new client within `max_clients`; False if every slot is busy."""
+        if len(self._clients) >= self.max_clients:
+            idle = next((w for w, waiting in self._clients.items() if waiting), None)
+            self.refused += 1
+            if idle is None:
+                return False
+            del self._clients[idle]
+            idle.transport.abort()  # its reader sees EOF and its task ends
+        self._clients[writer] = True
+        return True
 
     # -- the listener: called for every reading and event, on the loop, must be cheap ----
 
@@ -177,6 +208,11 @@ class ControlServer:
     # -- connections -------------------------------------------------------------------
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self._admit(writer):
+            writer.write(json.dumps({"ok": False, "error": f"too many control clients (at "
+                                     f"most {self.max_clients}); try again"}).encode() + b"\n")
+            writer.close()
+            return
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
@@ -187,8 +223,9 @@ class ControlServer:
                 except (ValueError, asyncio.LimitOverrunError):
                     await self._send(writer, {"ok": False, "error": "request line too long"})
                     return
-                if not line:
+                if not line or writer not in self._clients:
                     return
+                self._clients[writer] = False  # busy: not to be displaced
                 self.requests += 1
                 try:
                     request = json.loads(line)
@@ -200,6 +237,8 @@ class ControlServer:
                     continue
                 if not await self._dispatch(request, reader, writer):
                     return
+                if writer in self._clients:
+                    self._clients[writer] = True
         except (ConnectionError, BrokenPipeError):
             return
         except asyncio.CancelledError:
@@ -207,6 +246,7 @@ class ControlServer:
         except Exception:
             log.exception("control socket client failed")
         finally:
+            self._clients.pop(writer, None)
             if task is not None:
                 self._tasks.discard(task)
             writer.close()
@@ -252,6 +292,7 @@ class ControlServer:
             "drivers": {s.options.name: s.health().get("state") for s in agent.slots},
             "mqtt": str(agent.publisher.health.state),
             "clock": "synced" if agent.synced else "unsynced",
+            "periodic_failures": agent.periodic.failures,
             "control": self.stats(),
         }
 
@@ -280,6 +321,11 @@ class ControlServer:
             OutboxReader,
         )
 
+        if not self._test_alarm_allowed():
+            self.test_alarms_refused += 1
+            await self._send(writer, {"ok": False, "stage": "refused", "error": (
+                f"at most {TEST_ALARMS_PER_MINUTE} test alarms a minute; try again later")})
+            return
         severity = str(request.get("severity") or "info")
         if severity not in ("info", "warning"):
             await self._send(writer, {"ok": False, "error": "severity must be info or warning"})
@@ -320,6 +366,18 @@ class ControlServer:
         await self._send(writer, {"ok": True, "stage": "acked", "seq": event.seq,
                                   "id": event.id, "after_s": round(time.monotonic() - started, 3),
                                   "delivered_at": acked})
+
+
+    def _test_alarm_allowed(self) -> bool:
+        """A sliding minute on the agent's clock: a burst of test alerts would reach the
+        platform as real alerts (its operators see "test" only once they open one)."""
+        now = self.agent.clock.monotonic()
+        while self._test_alarms and now - self._test_alarms[0] >= 60.0:
+            self._test_alarms.popleft()
+        if len(self._test_alarms) >= TEST_ALARMS_PER_MINUTE:
+            return False
+        self._test_alarms.append(now)
+        return True
 
 
 def test_alarm_draft(agent_or_clock: Any, severity: Severity, note: str = "") -> Draft:

@@ -33,7 +33,8 @@ import orjson
 from edgeagent.clock import iso_utc, iso_utc_batch
 from edgeagent.errors import OutboxError, OutboxFull
 from edgeagent.ids import uuid7_batch
-from edgeagent.models import SCHEMA_ID, ClockQuality, Draft, Priority, priority_of
+from edgeagent.limits import CUT_ALERT_DATA_BYTES, MAX_EVENT_BYTES, cut_data, json_size
+from edgeagent.models import SCHEMA_ID, ClockQuality, Draft, Kind, Priority, priority_of
 
 log = logging.getLogger(__name__)
 _orjson_dumps = orjson.dumps
@@ -43,6 +44,8 @@ _new_stored = tuple.__new__
 SCHEMA_VERSION = 1
 ROW_OVERHEAD = 96  # bytes of index and row header per event, measured on a filled outbox
 EVICTABLE = (Priority.RAW_STATE, Priority.VITAL_OR_SUMMARY)
+QUARANTINE_SEQS_SHOWN = 50  # seqs listed in status; the count is always whole
+SOURCE_MAX_BYTES = 1024  # a source (driver, device, room) above this has its strings clipped
 
 
 class StoredEvent(NamedTuple):
@@ -71,6 +74,11 @@ class OutboxStats:
     full: bool
     recovered_from: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Set aside after the broker dropped the link with them in flight, not counted in `pending`.
+    quarantined: int = 0
+    quarantined_seqs: list[int] = field(default_factory=list)
+    # Bodies cut to fit: on storing ("stored") and alerts re-sent cut ("alerts_after_drops").
+    truncated: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +93,9 @@ class OutboxStats:
             "max_bytes": self.max_bytes,
             "full": self.full,
             "recovered_from": self.recovered_from,
+            "quarantined": self.quarantined,
+            "quarantined_seqs": list(self.quarantined_seqs),
+            "truncated": dict(self.truncated),
         }
 
 
@@ -144,6 +155,9 @@ def _create_tables(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS unsynced ON events(boot_id) "
                  "WHERE clock = 'unsynced'")
     conn.execute('CREATE TABLE IF NOT EXISTS "meta" ("key" TEXT PRIMARY KEY, "value" TEXT)')
+    # Events the broker kept dropping the link over (Outbox.set_aside): kept, never drained.
+    conn.execute('CREATE TABLE IF NOT EXISTS "quarantine" ("seq" INTEGER PRIMARY KEY, '
+                 '"attempts" INTEGER, "reason" TEXT, "at" REAL)')
     conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
                  (str(SCHEMA_VERSION),))
     conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('last_seq', '0')")
@@ -160,8 +174,10 @@ class Outbox:
         boot_id: str,
         max_bytes: int = 200_000_000,
         retention: timedelta = timedelta(hours=72),
+        max_event_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
         self.path = Path(path)
+        self.max_event_bytes = max_event_bytes
         self.home = home
         self.boot_id = boot_id
         self.max_bytes = max_bytes
@@ -267,6 +283,9 @@ class Outbox:
         seq = self._last_seq
         now = time.time()
         added = 0
+        truncated = 0
+        max_event_bytes = self.max_event_bytes
+        max_chars = max_event_bytes // 4  # below this many characters no body is over in bytes
         for draft, event_id, ts in zip(drafts, uuid7_batch(len(drafts)),
                                        iso_utc_batch([d.wall for d in drafts]), strict=True):
             seq += 1
@@ -281,6 +300,12 @@ class Outbox:
                 own_json = dumps_compact(own)
             body = f'{before_id}{event_id}{to_seq}{seq},"ts":"{ts}{body_clock}{class_json}' \
                    f"{own_json[1:]}"
+            if len(body) > max_chars and (body_bytes := len(body.encode())) > max_event_bytes:
+                own_json = _cut_own(own, body_bytes, body_bytes - len(own_json.encode()),
+                                    max_event_bytes)
+                body = f'{before_id}{event_id}{to_seq}{seq},"ts":"{ts}{body_clock}' \
+                       f"{class_json}{own_json[1:]}"
+                truncated += 1
             size = len(body) + ROW_OVERHEAD
             added += size
             rows.append((seq, event_id, priority, kind, draft.type, ts, clock, draft.mono,
@@ -292,6 +317,8 @@ class Outbox:
                 if rows:
                     _insert_events(conn, rows)
                     conn.execute("UPDATE meta SET value=? WHERE key='last_seq'", (str(seq),))
+                if truncated:
+                    _count(conn, "truncated:stored", truncated)
                 for key, value in (state or {}).items():
                     conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                                  (f"state:{key}", value))
@@ -319,6 +346,7 @@ class Outbox:
         cursor = self._conn.execute(
             "SELECT seq, id, priority, kind, type, body, created FROM events "
             "WHERE delivered_at IS NULL AND seq NOT IN (SELECT value FROM json_each(?)) "
+            "AND seq NOT IN (SELECT seq FROM quarantine) "
             "ORDER BY priority, seq LIMIT ?",
             (_json_ints(skip), limit),
         )
@@ -353,6 +381,52 @@ class Outbox:
                 (high,),
             )
         self._delivered_kept += marked
+
+    # -- events the broker will not take ------------------------------------------------
+
+    def set_aside(self, seq: int, attempts: int, reason: str) -> str:
+        """The broker dropped the link `attempts` times with `seq` in flight: stop the blockage.
+
+        An alert is never quarantined: the first time, it is stored again with its
+        `data` cut to CUT_ALERT_DATA_BYTES (marked, counted) and returns "cut", to be
+        sent again; an alert already that small returns "kept". Any other event is
+        quarantined ("quarantined"): no longer drained, kept and reported. "gone" when
+        the event is delivered or no longer stored.
+        """
+        row = self._conn.execute(
+            "SELECT kind, body, size FROM events WHERE seq=? AND delivered_at IS NULL",
+            (seq,)).fetchone()
+        if row is None:
+            return "gone"
+        kind, body, size = str(row[0]), str(row[1]), int(row[2])
+        if kind == Kind.ALERT:
+            doc = json.loads(body)
+            data = doc.get("data") or {}
+            if json_size(data) <= CUT_ALERT_DATA_BYTES:
+                return "kept"
+            doc["data"] = cut_data(data, CUT_ALERT_DATA_BYTES, len(body.encode()))
+            new_body = dumps_compact(doc)
+            new_size = len(new_body) + ROW_OVERHEAD
+            with self._transaction() as conn:
+                conn.execute("UPDATE events SET body=?, size=? WHERE seq=?",
+                             (new_body, new_size, seq))
+                _count(conn, "truncated:alerts_after_drops", 1)
+            self._stored_bytes += new_size - size
+            log.error("outbox: alert seq %d was dropped with the link %d times (%s): its data "
+                      "is cut to %d bytes and it is sent again", seq, attempts, reason,
+                      CUT_ALERT_DATA_BYTES)
+            return "cut"
+        with self._transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO quarantine(seq, attempts, reason, at) "
+                         "VALUES (?, ?, ?, ?)", (seq, attempts, reason, time.time()))
+        log.error("outbox: event seq %d quarantined after the broker dropped the link %d times "
+                  "with it in flight (%s); the rest drains, `edgeagent outbox export "
+                  "--quarantined` shows it", seq, attempts, reason)
+        return "quarantined"
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        """Quarantined events still stored, by seq: what `resend` must call unavailable."""
+        return quarantined_rows(self._conn)
 
     # -- limits and housekeeping ---------------------------------------------------------
 
@@ -439,10 +513,12 @@ class Outbox:
         by_priority = {
             int(p): int(n) for p, n in conn.execute(
                 "SELECT priority, COUNT(*) FROM events WHERE delivered_at IS NULL "
-                "GROUP BY priority")
+                "AND seq NOT IN (SELECT seq FROM quarantine) GROUP BY priority")
         }
         oldest = conn.execute(
-            "SELECT MIN(ts) FROM events WHERE delivered_at IS NULL").fetchone()[0]
+            "SELECT MIN(ts) FROM events WHERE delivered_at IS NULL "
+            "AND seq NOT IN (SELECT seq FROM quarantine)").fetchone()[0]
+        quarantined = [row["seq"] for row in quarantined_rows(conn)]
         evicted = {
             str(k).split(":", 1)[1]: int(v) for k, v in conn.execute(
                 "SELECT key, value FROM meta WHERE key LIKE 'evicted:%'")
@@ -459,14 +535,14 @@ class Outbox:
             max_bytes=self.max_bytes,
             full=self.full,
             recovered_from=self.recovered_from,
+            quarantined=len(quarantined),
+            quarantined_seqs=quarantined[:QUARANTINE_SEQS_SHOWN],
+            truncated=truncation_counts(conn),
         )
 
-    def export(self, since_seq: int = 0) -> Iterator[str]:
+    def export(self, since_seq: int = 0, *, quarantined: bool = False) -> Iterator[str]:
         """Every stored event body with seq > since_seq, in seq order (JSON lines)."""
-        cursor = self._conn.execute(
-            "SELECT body FROM events WHERE seq > ? ORDER BY seq", (since_seq,))
-        for (body,) in cursor:
-            yield str(body)
+        return export_bodies(self._conn, since_seq, quarantined=quarantined)
 
     def purge_delivered(self) -> int:
         return self.prune_delivered(now=float("inf"))
@@ -505,6 +581,65 @@ def _insert_events(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> Non
         else:
             conn.execute(_INSERT_SQL[size], tuple(_flatten(rows[start:start + size])))
         start += size
+
+
+def quarantined_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Quarantined, still stored, undelivered events of an outbox connection, by seq.
+
+    Shared with the read-only view (doctor, `outbox stats`); an outbox written before
+    quarantine existed has no table and no quarantined events.
+    """
+    try:
+        rows = conn.execute(
+            "SELECT q.seq, q.attempts, q.reason, q.at, e.kind, e.type FROM quarantine q "
+            "JOIN events e ON e.seq = q.seq WHERE e.delivered_at IS NULL ORDER BY q.seq"
+        ).fetchall()
+    except sqlite3.OperationalError:  # no such table
+        return []
+    return [{"seq": int(seq), "attempts": int(attempts), "reason": str(reason), "at": at,
+             "kind": str(kind), "type": str(type_)}
+            for seq, attempts, reason, at, kind, type_ in rows]
+
+
+def truncation_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Bodies cut to fit, by occasion (`stored`, `alerts_after_drops`), from `meta`."""
+    return {str(k).split(":", 1)[1]: int(v) for k, v in conn.execute(
+        "SELECT key, value FROM meta WHERE key LIKE 'truncated:%'")}
+
+
+def export_bodies(conn: sqlite3.Connection, since_seq: int, *,
+                  quarantined: bool = False) -> Iterator[str]:
+    """Stored bodies with seq > since_seq in seq order; only quarantined ones if asked."""
+    if quarantined:
+        seqs = [row["seq"] for row in quarantined_rows(conn) if row["seq"] > since_seq]
+        cursor = conn.execute("SELECT body FROM events WHERE seq IN (SELECT value FROM "
+                              "json_each(?)) ORDER BY seq", (_json_ints(seqs),))
+    else:
+        cursor = conn.execute("SELECT body FROM events WHERE seq > ? ORDER BY seq",
+                              (since_seq,))
+    for (body,) in cursor:
+        yield str(body)
+
+
+def _cut_own(own: dict[str, Any], original: int, envelope: int, limit: int) -> str:
+    """The draft's own part re-rendered so that the whole body fits `limit` bytes.
+
+    `data` is cut (marked inside it); a source of absurd size has its strings clipped.
+    """
+    rest = {k: v for k, v in own.items() if k != "data"}
+    if json_size(rest["source"]) > SOURCE_MAX_BYTES:
+        rest["source"] = {k: v[:SOURCE_MAX_BYTES // 8] if isinstance(v, str) else v
+                          for k, v in rest["source"].items()}
+    budget = limit - envelope - json_size(rest) - len(',"data":')
+    cut = {"source": rest.pop("source"), "data": cut_data(own["data"], max(budget, 64), original),
+           **rest}
+    return dumps_compact(cut)
+
+
+def _count(conn: sqlite3.Connection, key: str, by: int) -> None:
+    """Add to a counter row of `meta` (inside the caller's transaction)."""
+    conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
+                 "SET value=CAST(value AS INTEGER) + excluded.value", (key, by))
 
 
 def _json_ints(values: Iterable[int]) -> str:

@@ -108,6 +108,7 @@ class Agent:
         sync_probe: SyncProbe = kernel_clock_synced,
         engine: Engine | None = None,
         tick_interval: float = 1.0,
+        sync_interval: float = 5.0,
         status_interval: float | None = None,
         driver_factory: Callable[[DriverOptions, DriverContext], Driver] | None = None,
     ) -> None:
@@ -116,6 +117,7 @@ class Agent:
         self.sync_probe = sync_probe
         self.engine: Engine = engine or build_default_engine(config)
         self.tick_interval = tick_interval
+        self.sync_interval = sync_interval
         self.status_interval = (status_interval if status_interval is not None
                                 else float(config.mqtt.status_interval))
         self._driver_factory = driver_factory
@@ -491,7 +493,7 @@ class Agent:
                     await asyncio.wait_for(stop.wait(), timeout=self.tick_interval)
                 now = time.monotonic()
                 guard("tick", self.tick)
-                if now - last_sync >= 5.0:
+                if now - last_sync >= self.sync_interval:
                     last_sync = now
                     guard("clock", self._check_clock)
                 if now - last_status >= self.status_interval:

@@ -13,6 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from edgeagent.models import Priority
+from edgeagent.outbox import (
+    QUARANTINE_SEQS_SHOWN,
+    export_bodies,
+    quarantined_rows,
+    truncation_counts,
+)
 from edgeagent.provision.i18n import _
 
 PRIORITY_NAMES = {int(p): p.name.lower() for p in Priority}
@@ -52,10 +58,15 @@ class OutboxReader:
     def stats(self, max_bytes: int | None = None) -> dict[str, Any]:
         """Depth by class, oldest undelivered, evictions: what a technician asks first."""
         conn = self._conn
+        quarantined = [row["seq"] for row in quarantined_rows(conn)]
+        held = ",".join(str(seq) for seq in quarantined)  # ints only: safe to inline
+        not_held = f" AND seq NOT IN ({held})" if held else ""
         by_priority = {int(p): int(n) for p, n in conn.execute(
-            "SELECT priority, COUNT(*) FROM events WHERE delivered_at IS NULL GROUP BY priority")}
+            "SELECT priority, COUNT(*) FROM events WHERE delivered_at IS NULL"  # noqa: S608
+            f"{not_held} GROUP BY priority")}
         oldest_ts, oldest_created = conn.execute(
-            "SELECT MIN(ts), MIN(created) FROM events WHERE delivered_at IS NULL").fetchone()
+            "SELECT MIN(ts), MIN(created) FROM events WHERE delivered_at IS NULL"  # noqa: S608
+            f"{not_held}").fetchone()
         delivered = conn.execute(
             "SELECT COUNT(*) FROM events WHERE delivered_at IS NOT NULL").fetchone()[0]
         stored = conn.execute("SELECT COALESCE(SUM(size), 0) FROM events").fetchone()[0]
@@ -75,7 +86,14 @@ class OutboxReader:
             "evicted_total": sum(evicted.values()),
             "stored_bytes": int(stored),
             "max_bytes": max_bytes,
+            "quarantined": len(quarantined),
+            "quarantined_seqs": quarantined[:QUARANTINE_SEQS_SHOWN],
+            "truncated": truncation_counts(conn),
         }
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        """Quarantined events still stored: seq, attempts, reason, when, kind, type."""
+        return quarantined_rows(self._conn)
 
     def delivered_at(self, seq: int) -> float | None:
         """When the broker's PUBACK for `seq` was recorded, or None (pending or unknown)."""
@@ -83,8 +101,5 @@ class OutboxReader:
                                  (seq,)).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
-    def export(self, since_seq: int = 0) -> Iterator[str]:
-        cursor = self._conn.execute("SELECT body FROM events WHERE seq > ? ORDER BY seq",
-                                    (since_seq,))
-        for (body,) in cursor:
-            yield str(body)
+    def export(self, since_seq: int = 0, *, quarantined: bool = False) -> Iterator[str]:
+        return export_bodies(self._conn, since_seq, quarantined=quarantined)
