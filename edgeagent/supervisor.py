@@ -21,7 +21,8 @@ from typing import Any
 
 from edgeagent import __version__, systemd
 from edgeagent.backoff import Backoff
-from edgeagent.clock import Clock, SyncProbe, SystemClock, boot_id, kernel_clock_synced
+from edgeagent.clock import Clock, SyncProbe, SystemClock, boot_id
+from edgeagent.clock_sync import clock_synced
 from edgeagent.commands import CommandRouter
 from edgeagent.config import AgentConfig
 from edgeagent.control import start_control
@@ -105,7 +106,7 @@ class Agent:
         config: AgentConfig,
         *,
         clock: Clock | None = None,
-        sync_probe: SyncProbe = kernel_clock_synced,
+        sync_probe: SyncProbe = clock_synced,
         engine: Engine | None = None,
         tick_interval: float = 1.0,
         sync_interval: float = 5.0,
@@ -179,7 +180,12 @@ class Agent:
         stats = self.outbox.stats()
         warnings = []
         if stats.recovered_from:
-            warnings.append(f"outbox was corrupt, moved aside to {stats.recovered_from}")
+            salvage = stats.salvage or {}
+            unread = salvage.get("unsalvaged")
+            warnings.append(
+                f"outbox was corrupt, moved aside to {stats.recovered_from}: "
+                f"{salvage.get('salvaged', 0)} undelivered events re-imported, "
+                f"{'an unknown number' if unread is None else unread} could not be read")
         if self.outbox.full or self._unstored:
             warnings.append("outbox_full")
         return {

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeagent.clock import kernel_clock_synced
+from edgeagent.clock_sync import clock_synced
 
 
 def _no_progress(_what: str) -> None:
@@ -33,7 +33,7 @@ class DoctorEnv:
     over a working connection, so the publisher's own health is reported).
     """
 
-    sync_probe: Callable[[], bool] = kernel_clock_synced
+    sync_probe: Callable[[], bool] = clock_synced
     statvfs: Callable[[str], os.statvfs_result] = os.statvfs
     now: Callable[[], float] = time.time
     systemctl: str | None = field(default_factory=lambda: shutil.which("systemctl"))

@@ -14,7 +14,8 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from edgeagent.clock import SystemClock, boot_id, kernel_clock_synced
+from edgeagent.clock import SystemClock, boot_id
+from edgeagent.clock_sync import clock_synced
 from edgeagent.config import AgentConfig
 from edgeagent.control import test_alarm_draft
 from edgeagent.models import Severity
@@ -37,7 +38,7 @@ def direct_test_alarm(config: AgentConfig, severity: Severity, note: str = "", *
                     retention=timedelta(hours=config.outbox.retention_hours))
     try:
         draft = test_alarm_draft(SystemClock(), severity, note)
-        event = outbox.append([draft], synced=kernel_clock_synced())[0]
+        event = outbox.append([draft], synced=clock_synced())[0]
         result: dict[str, Any] = {"mode": "direct", "seq": event.seq, "id": event.id,
                                   "acked": False}
         topic = Topics(config.mqtt.topic_prefix, config.home.id).event("alert", "test")
