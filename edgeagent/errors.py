@@ -36,3 +36,15 @@ class OutboxError(EdgeAgentError):
 
 class OutboxFull(OutboxError):
     """The disk refused a write (ENOSPC, quota, file size limit)."""
+
+
+class OutboxLocked(OutboxError):
+    """Another process held the outbox past the bounded wait at start: try again later (75)."""
+
+
+class OutboxUnwritable(OutboxError):
+    """The agent's user may not write the outbox (file mode, owner, read-only mount): exit 2.
+
+    The message names the file and the fix; restarting cannot help, and the file is
+    left exactly as it is.
+    """

@@ -19,6 +19,7 @@ import functools
 import itertools
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -31,10 +32,11 @@ from typing import Any, NamedTuple
 import orjson
 
 from edgeagent.clock import iso_utc, iso_utc_batch
-from edgeagent.errors import OutboxError, OutboxFull
+from edgeagent.errors import OutboxError, OutboxFull, OutboxLocked, OutboxUnwritable
 from edgeagent.ids import uuid7_batch
 from edgeagent.limits import CUT_ALERT_DATA_BYTES, MAX_EVENT_BYTES, cut_data, json_size
 from edgeagent.models import SCHEMA_ID, ClockQuality, Draft, Kind, Priority, priority_of
+from edgeagent.outbox_salvage import salvage
 
 log = logging.getLogger(__name__)
 _orjson_dumps = orjson.dumps
@@ -44,6 +46,16 @@ _new_stored = tuple.__new__
 SCHEMA_VERSION = 1
 ROW_OVERHEAD = 96  # bytes of index and row header per event, measured on a filled outbox
 EVICTABLE = (Priority.RAW_STATE, Priority.VITAL_OR_SUMMARY)
+BUSY_TIMEOUT_MS = 5000
+# How long a start waits for another process's write lock before giving up with
+# OutboxLocked (exit 75): well inside the unit's TimeoutStartSec=60.
+LOCK_WAIT_S = 30.0
+# Only these mean "the file is damaged" (besides a failed quick_check): nothing else
+# may move an outbox aside. Locked and not-writable files are left alone.
+_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+_DENIED_CODES = frozenset({sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN,
+                           sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH})
 QUARANTINE_SEQS_SHOWN = 50  # seqs listed in status; the count is always whole
 SOURCE_MAX_BYTES = 1024  # a source (driver, device, room) above this has its strings clipped
 
@@ -73,6 +85,7 @@ class OutboxStats:
     max_bytes: int
     full: bool
     recovered_from: str | None = None
+    salvage: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # Set aside after the broker dropped the link with them in flight, not counted in `pending`.
     quarantined: int = 0
@@ -93,6 +106,7 @@ class OutboxStats:
             "max_bytes": self.max_bytes,
             "full": self.full,
             "recovered_from": self.recovered_from,
+            "salvage": self.salvage,
             "quarantined": self.quarantined,
             "quarantined_seqs": list(self.quarantined_seqs),
             "truncated": dict(self.truncated),
@@ -175,17 +189,24 @@ class Outbox:
         max_bytes: int = 200_000_000,
         retention: timedelta = timedelta(hours=72),
         max_event_bytes: int = MAX_EVENT_BYTES,
+        lock_wait: float | None = None,
     ) -> None:
         self.path = Path(path)
+        self.lock_wait = LOCK_WAIT_S if lock_wait is None else lock_wait
         self.max_event_bytes = max_event_bytes
         self.home = home
         self.boot_id = boot_id
         self.max_bytes = max_bytes
         self.retention = retention
         self.recovered_from: str | None = None
+        self.salvage: dict[str, Any] | None = None  # the last corruption recovery, if any
         self.full = False
         self._body_parts = _body_parts(home)
+        self.fresh = not self.path.exists()  # no earlier seq known from this file
         self._conn = self._open()
+        if self.salvage is None:
+            with contextlib.suppress(ValueError):
+                self.salvage = json.loads(self._meta("salvage") or "null")
         self._last_seq = int(self._meta("last_seq") or 0)
         self._stored_bytes = int(self._conn.execute(
             "SELECT COALESCE(SUM(size), 0) FROM events").fetchone()[0])
@@ -196,55 +217,94 @@ class Outbox:
 
     # -- opening and recovery ------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, busy_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")  # before anything that may lock
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=5000")
         return conn
 
     def _open(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = self._connect()
-            ok = conn.execute("PRAGMA quick_check").fetchone()[0]
-            if ok != "ok":
-                raise sqlite3.DatabaseError(f"quick_check: {ok}")
-            _create_schema(conn)
-        except sqlite3.DatabaseError as exc:
-            with contextlib.suppress(NameError, sqlite3.Error):
-                conn.close()
-            return self._recover(exc)
-        return conn
+        """Open the file; move it aside only when SQLite itself says it is corrupt.
 
-    def _recover(self, exc: Exception) -> sqlite3.Connection:
-        """Move a corrupt file aside and start fresh, carrying `seq` on where we can read it."""
+        Locked by another process: wait (bounded), then OutboxLocked (exit 75, systemd
+        retries). Not writable by this user: OutboxUnwritable (exit 2, naming the fix).
+        Either way the file is left exactly as it is, pending events and all.
+        """
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutboxUnwritable(_unwritable_text(self.path.parent, exc)) from exc
+        deadline = time.monotonic() + self.lock_wait
+        waiting = False
+        while True:
+            conn: sqlite3.Connection | None = None
+            try:
+                conn = self._connect(busy_ms=_busy_ms(deadline))
+                problem = conn.execute("PRAGMA quick_check").fetchone()[0]
+                if problem == "ok":
+                    _create_schema(conn)
+                    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                    if waiting:
+                        log.warning("outbox %s: the other process let go; opened", self.path)
+                    return conn
+            except sqlite3.DatabaseError as exc:
+                if conn is not None:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.close()
+                code = _primary_code(exc)
+                if code in _CORRUPT_CODES:
+                    return self._recover(str(exc))
+                if code in _BUSY_CODES:
+                    if time.monotonic() >= deadline:
+                        raise OutboxLocked(
+                            f"outbox {self.path} is still locked by another process after "
+                            f"{self.lock_wait:g} s ({exc}); the file is untouched, try again "
+                            "later") from exc
+                    if not waiting:
+                        waiting = True
+                        log.warning("outbox %s is locked by another process (%s); waiting up "
+                                    "to %g s", self.path, exc, self.lock_wait)
+                    time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+                    continue
+                if code in _DENIED_CODES:
+                    raise OutboxUnwritable(_unwritable_text(self.path, exc)) from exc
+                raise OutboxError(f"outbox {self.path} cannot be opened ({exc}); the file "
+                                  "is untouched") from exc
+            conn.close()
+            return self._recover(f"quick_check: {problem}")
+
+    def _recover(self, reason: str) -> sqlite3.Connection:
+        """Move a corrupt file aside, start fresh, and re-import what can still be read."""
         stamp = time.strftime("%Y%m%dT%H%M%S")
         aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        last_seq = self._salvage_last_seq()
         for suffix in ("", "-wal", "-shm"):
             src = Path(str(self.path) + suffix)
             if src.exists():
                 src.rename(Path(str(aside) + suffix))
-        log.error("outbox %s is corrupt (%s): moved aside to %s, starting a fresh outbox",
-                  self.path, exc, aside)
+        saved = salvage(aside)
         self.recovered_from = str(aside)
         conn = self._connect()
         _create_schema(conn)
-        if last_seq:
-            conn.execute("UPDATE meta SET value=? WHERE key='last_seq'", (str(last_seq),))
+        with _ImmediateTransaction(conn):
+            if saved.events:
+                _insert_events(conn, saved.events)
+            for key, value in saved.state.items():
+                conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                             (key, value))
+            conn.execute("UPDATE meta SET value=? WHERE key='last_seq'", (str(saved.high_seq),))
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES "
+                         "('last_delivered_seq', ?)", (str(saved.last_delivered_seq),))
+            self.salvage = {"from": str(aside), "at": stamp, "salvaged": len(saved.events),
+                            "unsalvaged": saved.unsalvaged}
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('salvage', ?)",
+                         (dumps_compact(self.salvage),))
+        self.fresh = saved.high_seq == 0
+        unsalvaged = "unknown" if saved.unsalvaged is None else saved.unsalvaged
+        log.error("outbox %s is corrupt (%s): moved aside to %s; re-imported %d undelivered "
+                  "events, %s could not be read; starting from seq %d", self.path, reason,
+                  aside, len(saved.events), unsalvaged, saved.high_seq + 1)
         return conn
-
-    def _salvage_last_seq(self) -> int:
-        try:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-            try:
-                row = conn.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()
-                return int(row[0]) if row else 0
-            finally:
-                conn.close()
-        except (sqlite3.Error, ValueError):
-            return 0
 
     def close(self) -> None:
         self._conn.close()
@@ -535,6 +595,7 @@ class Outbox:
             max_bytes=self.max_bytes,
             full=self.full,
             recovered_from=self.recovered_from,
+            salvage=self.salvage,
             quarantined=len(quarantined),
             quarantined_seqs=quarantined[:QUARANTINE_SEQS_SHOWN],
             truncated=truncation_counts(conn),
@@ -648,6 +709,31 @@ def _json_ints(values: Iterable[int]) -> str:
     (A `?` per seq would prepare a new statement for every batch size.)
     """
     return "[" + ",".join(str(int(v)) for v in values) + "]"
+
+
+def _primary_code(exc: sqlite3.Error) -> int | None:
+    """SQLite's primary result code (extended codes carry it in the low byte)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return None if code is None else int(code) & 0xFF
+
+
+def _busy_ms(deadline: float) -> int:
+    """SQLite's own busy wait for one open attempt: never past the start's deadline."""
+    return max(1, min(BUSY_TIMEOUT_MS, int((deadline - time.monotonic()) * 1000)))
+
+
+def _unwritable_text(path: Path, exc: BaseException) -> str:
+    """Name the file, the user and the fix: a permission problem no restart can cure."""
+    import pwd  # noqa: PLC0415 - only on this error path
+
+    try:
+        user = pwd.getpwuid(os.geteuid()).pw_name  # who we run as, not who $USER says
+    except KeyError:
+        user = f"uid {os.geteuid()}"
+    where = path.parent if path.suffix else path
+    return (f"outbox {path} is not writable by user {user} ({exc}); the file is left as it "
+            f"is. Fix: sudo chown -R {user}: {where} && sudo chmod -R u+rwX {where} "
+            "(and check that it is not immutable, `lsattr`, nor on a read-only mount)")
 
 
 def _is_disk_full(exc: sqlite3.OperationalError) -> bool:

@@ -10,8 +10,10 @@ import signal
 import sys
 from typing import Any
 
+from edgeagent import outbox as outbox_module
 from edgeagent.config import AgentConfig, load_config, resolve_config_path
-from edgeagent.errors import ConfigError
+from edgeagent.errors import ConfigError, OutboxError, OutboxLocked, OutboxUnwritable
+from edgeagent.instance_lock import hold_instance_lock
 from edgeagent.provision.i18n import _
 from edgeagent.reload import install_sighup
 from edgeagent.schema.generate import render
@@ -20,6 +22,7 @@ from edgeagent.supervisor import Agent
 
 log = logging.getLogger(__name__)
 EXIT_CONFIG = 2
+EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: the outbox is busy (another agent, a held lock); retry later
 
 
 def load_or_explain(path: str | None) -> AgentConfig | None:
@@ -47,11 +50,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_CONFIG
     try:
-        agent = Agent(config)
+        lock = hold_instance_lock(config.outbox.path, outbox_module.LOCK_WAIT_S)
+        try:
+            agent = Agent(config)
+        except BaseException:
+            lock.release()
+            raise
     except ConfigError as exc:
         print("edgeagent: " + _("config error: {reason}").format(reason=exc), file=sys.stderr)
         return EXIT_CONFIG
-    asyncio.run(run_agent(agent))
+    except OutboxUnwritable as exc:  # restarting cannot fix a file mode: the unit stops
+        print(f"edgeagent: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OutboxLocked as exc:  # another agent or a held lock: systemd tries again
+        print(f"edgeagent: {exc}", file=sys.stderr)
+        return EXIT_TEMPFAIL
+    except OutboxError as exc:  # an I/O error at open: said plainly, the file untouched
+        print(f"edgeagent: {exc}", file=sys.stderr)
+        return 1
+    with lock:
+        asyncio.run(run_agent(agent))
     return 0
 
 

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from edgeagent.errors import OutboxLocked
 from edgeagent.models import Draft, Kind, Priority, Severity
 from edgeagent.outbox import Outbox
+from edgeagent.outbox_salvage import EVENT_COLUMNS, salvage
 
 T0 = datetime(2026, 11, 22, 2, 10, tzinfo=UTC)
 
@@ -168,9 +170,9 @@ def test_corrupt_events_page_keeps_seq_from_meta(tmp_path):
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
-    box = Outbox.__new__(Outbox)
-    box.path = path
-    assert box._salvage_last_seq() == 5
+    saved = salvage(path)
+    assert saved.last_seq == 5 and saved.high_seq == 5
+    assert [row[0] for row in saved.events] == [1, 2, 3, 4, 5]
 
 
 def test_appends_stay_fully_synchronous_after_delivery_marks(tmp_path):
@@ -264,3 +266,67 @@ def test_a_batch_that_fails_half_way_through_its_statements_stores_none_of_it(tm
     assert box._conn.execute("SELECT seq FROM events ORDER BY seq").fetchall() == [(1,), (71,)]
     assert box.last_seq == 1
     assert box._meta("last_seq") == "1"
+
+
+def zero_page_holding(path: Path, needle: bytes) -> int:
+    """Overwrite the b-tree page that holds `needle` with zeros; return the page number."""
+    data = path.read_bytes()
+    page_size = int.from_bytes(data[16:18], "big")
+    offset = data.index(needle)
+    page = offset // page_size
+    with path.open("r+b") as fh:
+        fh.seek(page * page_size)
+        fh.write(b"\0" * page_size)
+    return page
+
+
+def test_a_corrupt_page_costs_only_its_rows_the_rest_is_reimported(tmp_path, caplog):
+    path = tmp_path / "o.db"
+    box = open_outbox(path)
+    alerts = box.append([alert() for _ in range(3)], synced=True)
+    readings = box.append([draft(Kind.READING, "heart_rate", mono=float(i), payload=200)
+                           for i in range(120)], synced=True)
+    box.mark_delivered([1])  # delivered: the platform has it, not re-imported
+    box.close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    victim = readings[60]
+    zero_page_holding(path, victim.id.encode())
+    box = open_outbox(path)
+    assert box.recovered_from is not None and Path(box.recovered_from).exists()
+    lost = set(range(1, 124)) - {e.seq for e in box.pending(1000)} - {1}
+    assert victim.seq in lost and 0 < len(lost) < 40
+    by_seq = {e.seq: e for e in box.pending(1000)}
+    for event in [*alerts[1:], *readings]:
+        if event.seq not in lost:  # seq, id and body exactly as they were
+            assert by_seq[event.seq].id == event.id and by_seq[event.seq].body == event.body
+    assert box.stats().salvage == {"from": box.recovered_from,
+                                   "at": box.stats().salvage["at"],  # type: ignore[index]
+                                   "salvaged": 122 - len(lost), "unsalvaged": len(lost)}
+    assert box.append([draft()], synced=True)[0].seq == 124  # seq carries on
+    box.close()
+    assert open_outbox(path).stats().salvage["unsalvaged"] == len(lost)  # type: ignore[index]
+
+
+def test_salvage_reads_the_columns_the_outbox_writes():
+    from edgeagent import outbox
+
+    assert outbox._EVENT_COLUMNS == EVENT_COLUMNS
+
+
+def test_a_locked_outbox_is_waited_for_then_refused_never_moved_aside(tmp_path):
+    path = tmp_path / "o.db"
+    box = open_outbox(path)
+    box.append([alert()], synced=True)
+    box.close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(OutboxLocked, match="locked by another process"):
+            open_outbox(path, lock_wait=0.3)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert sorted(p.name for p in tmp_path.iterdir() if "corrupt" in p.name) == []
+    assert open_outbox(path).stats().pending == 1
