@@ -5,16 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import shutil
+import signal
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
+import textwrap
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from edgeagent.clock import ManualClock
 from edgeagent.control import (
     ControlClient,
     ControlServer,
@@ -28,6 +34,7 @@ from edgeagent.supervisor import Agent
 from tests.conftest import RunningAgent, make_config
 from tests.support.mosquitto import free_port
 from tests.support.waiting import until as wait_until
+from tests.support.waiting import wait_until as sync_wait_until
 
 
 def server_of(agent: Agent) -> ControlServer:
@@ -203,3 +210,184 @@ async def test_test_alarm_refuses_critical(tmp_path, always_synced):
         answers = [a async for a in read_lines(tmp_path / "control.sock",
                                                {"cmd": "test-alarm", "severity": "critical"})]
         assert answers[0]["ok"] is False and "info or warning" in answers[0]["error"]
+
+
+# -- descriptor exhaustion and floods from local clients ------------------------------------
+
+
+def _agent_toml(tmp_path: Path, broker_url: str) -> Path:
+    path = tmp_path / "agent.toml"
+    path.write_text(textwrap.dedent(f"""
+        [home]
+        id = "home-1"
+        [mqtt]
+        urls = ["{broker_url}"]
+        keepalive = 5
+        connect_timeout = 2
+        backoff_initial = 0.05
+        backoff_max = 0.5
+        [outbox]
+        path = "{tmp_path}/outbox.db"
+        [control]
+        socket = "{tmp_path}/control.sock"
+        [[drivers]]
+        type = "mock.stress"
+        name = "stress-1"
+        rate_hz = 20
+    """))
+    return path
+
+
+def _connect_when_accepted(path: Path, timeout: float = 10.0) -> socket.socket:
+    """Connect, retrying while the listen backlog is full (EAGAIN), within `timeout`."""
+    client = socket.socket(socket.AF_UNIX)
+    client.setblocking(False)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.connect(str(path))
+            return client
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.001)
+
+
+def _limit_descriptors() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))  # the default the audit used
+
+
+def test_1100_idle_clients_under_rlimit_1024_do_not_kill_the_agent(tmp_path, mosquitto,
+                                                                    platform):
+    """The audit's attack: 1 100 idle connections to the control socket, agent at 1 024
+    descriptors. The agent used to exit (code 1) at its next clock check."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1400:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    log = tmp_path / "agent.log"
+    path = tmp_path / "control.sock"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edgeagent.cli.main", "-v", "run", "--config",
+             str(_agent_toml(tmp_path, mosquitto.url))],
+            stdout=out, stderr=out, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            preexec_fn=_limit_descriptors)
+    clients: list[socket.socket] = []
+    try:
+        sync_wait_until(lambda: path.exists() and platform.seqs(), timeout=30,
+                        what="agent up and delivering")
+        for _ in range(1100):
+            clients.append(_connect_when_accepted(path))
+        assert proc.poll() is None
+        status = ControlClient(path).request({"cmd": "status"})  # answered at once
+        assert status["control"]["clients"] <= 64
+        assert status["control"]["refused"] >= 1100 - 64
+        seen = max(platform.seqs())
+        # Past two clock checks (every 5 s) while the idle clients stay connected: the
+        # agent is alive and events still reach the broker.
+        sync_wait_until(lambda: max(platform.seqs()) > seen + 200 or proc.poll() is not None,
+                        timeout=60, what="events after the attack")
+        assert proc.poll() is None, log.read_text()[-3000:]
+        health = ControlClient(path).request({"cmd": "health"})
+        assert health["periodic_failures"] == 0
+        assert "Traceback" not in log.read_text(errors="replace")
+    finally:
+        for client in clients:
+            client.close()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(20)
+    assert proc.returncode == 0
+
+
+async def test_clients_beyond_the_cap_displace_idle_ones_or_are_refused(tmp_path,
+                                                                      always_synced):
+    config = make_config(tmp_path, f"mqtt://127.0.0.1:{free_port()}")
+    agent = Agent(config, sync_probe=always_synced)
+    path = tmp_path / "capped.sock"
+    async with RunningAgent(agent):
+        server = ControlServer(agent, path, max_clients=3)
+        await server.start()
+        try:
+            idle = [await asyncio.open_unix_connection(str(path)) for _ in range(3)]
+            await wait_until(lambda: len(server._clients) == 3)
+            # A fourth client gets in; the oldest idle one is closed to make room.
+            assert (await request(path, {"cmd": "health"}))["home"] == "home-1"
+            assert await asyncio.wait_for(idle[0][0].read(), 5) == b""
+            assert server.refused == 1
+            for _reader, writer in idle:
+                writer.close()
+            await wait_until(lambda: not server._clients)
+            # Three busy clients (streams): a fourth is told so and closed, nobody displaced.
+            streams = [read_lines(path, {"cmd": "subscribe"}) for _ in range(3)]
+            for stream in streams:
+                assert (await anext(stream))["ok"] is True
+            reader, writer = await asyncio.open_unix_connection(str(path))
+            answer = json.loads(await asyncio.wait_for(reader.readline(), 5))
+            assert answer == {"ok": False, "error": "too many control clients (at most 3); "
+                                                    "try again"}
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # closed at once
+            writer.close()
+            assert server.refused == 2 and len(server.subscribers) == 3
+            for stream in streams:
+                await stream.aclose()
+        finally:
+            await server.stop()
+
+
+async def test_test_alarms_are_rate_limited(tmp_path):
+    """300 FAKE alerts reached the platform in 2.3 s: now 3 a minute, the rest refused."""
+    clock = ManualClock()
+    config = make_config(tmp_path, f"mqtt://127.0.0.1:{free_port()}")
+    agent = Agent(config, clock=clock, sync_probe=lambda: True, tick_interval=0.05)
+    path = tmp_path / "control.sock"
+    async with RunningAgent(agent):
+        outcomes = []
+        for _ in range(10):
+            answers = [a async for a in read_lines(path, {"cmd": "test-alarm",
+                                                          "note": "FAKE: resident fell",
+                                                          "timeout": 0.05})]
+            outcomes.append(answers[0].get("stage"))
+        assert outcomes == ["stored"] * 3 + ["refused"] * 7
+        assert agent.outbox.stats().pending == 3
+        health = await request(path, {"cmd": "health"})
+        assert health["control"]["test_alarms_refused"] == 7
+        clock.advance(60)  # a minute later one more is accepted
+        answers = [a async for a in read_lines(path, {"cmd": "test-alarm", "timeout": 0.05})]
+        assert answers[0]["stage"] == "stored"
+        assert agent.outbox.stats().pending == 4
+
+
+async def test_a_periodic_task_that_raises_is_logged_once_counted_and_the_loop_goes_on(
+        tmp_path, mosquitto, platform, caplog):
+    """The sync-state check raising (as it did out of descriptors) used to end the agent."""
+    failing = [True]
+
+    def sync_probe() -> bool:
+        if failing[0]:
+            raise OSError(24, "Too many open files")
+        return True
+
+    config = make_config(tmp_path, mosquitto.url)
+    agent = Agent(config, sync_probe=sync_probe, tick_interval=0.02, sync_interval=0.02)
+    path = tmp_path / "control.sock"
+    with caplog.at_level("INFO", logger="edgeagent.periodic"):
+        async with RunningAgent(agent):
+            await wait_until(lambda: agent.periodic.failures >= 20)
+            health = await request(path, {"cmd": "health"})
+            assert health["periodic_failures"] >= 20
+            status = await request(path, {"cmd": "status"})
+            clock_failures = status["periodic_failures"]["clock"]
+            assert clock_failures["failing"] is True
+            assert "Too many open files" in clock_failures["last_error"]
+            # The loop goes on: a test alarm is stored, published and acknowledged.
+            answers = [a async for a in read_lines(path, {"cmd": "test-alarm", "timeout": 10})]
+            assert [a["stage"] for a in answers] == ["stored", "acked"]
+            platform.wait_for(lambda s: any(e.get("type") == "test" for e in s.events()))
+            failing[0] = False
+            await wait_until(lambda: agent.synced)
+            assert agent.status()["periodic_failures"]["clock"]["failing"] is False
+    lines = [r for r in caplog.records if r.name == "edgeagent.periodic"]
+    assert len(lines) == 2, [r.getMessage() for r in lines]  # the failure, the recovery
+    assert lines[0].exc_info is not None and "clock" in lines[0].getMessage()
+    assert "works again" in lines[1].getMessage()
