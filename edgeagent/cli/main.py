@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "edgeagent.cli.demo",
     "edgeagent.cli.ble",
     "edgeagent.cli.replay",
+    "edgeagent.cli.evaluate",
     "edgeagent.cli.diagnostics",
     "edgeagent.cli.provision",
 )
