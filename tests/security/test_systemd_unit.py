@@ -1,4 +1,4 @@
-"""systemd/edgeagent.service: hardened as documented, valid, and below exposure 3.0."""
+"""systemd/edgeagent.service: hardened as documented, valid, and at most exposure 1.5."""
 
 from __future__ import annotations
 
@@ -32,15 +32,16 @@ def test_unit_has_the_hardening_the_docs_promise():
         "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
         "PrivateTmp": "yes", "StateDirectory": "edgeagent", "RuntimeDirectory": "edgeagent",
         "CapabilityBoundingSet": "", "ExecReload": "/bin/kill -HUP $MAINPID",
-        "DevicePolicy": "closed",
+        "DevicePolicy": "closed", "ProtectClock": "yes",
     }
     for key, value in expect.items():
         assert d.get(key) == [value], (key, d.get(key))
     assert int(d["WatchdogSec"][0]) > 0
     assert d["StartLimitIntervalSec"] and d["StartLimitBurst"]
     assert set(d["SupplementaryGroups"][0].split()) == {"gpio", "dialout", "bluetooth"}
-    assert set(d["RestrictAddressFamilies"][0].split()) == {
-        "AF_UNIX", "AF_INET", "AF_INET6", "AF_BLUETOOTH", "AF_NETLINK"}
+    # BLE goes through BlueZ over D-Bus (AF_UNIX): tests/security/test_bluez_without_bt_sockets.py
+    assert set(d["RestrictAddressFamilies"][0].split()) == {"AF_UNIX", "AF_INET", "AF_INET6"}
+    assert "IPAddressAllow" not in d and "IPAddressDeny" not in d  # opt-in drop-in only
     assert {v.split()[0] for v in d["DeviceAllow"]} >= {"char-gpiochip", "char-ttyUSB",
                                                         "char-ttyACM"}
     # The defaults the agent ships with live where the unit lets it write.
@@ -66,8 +67,12 @@ def test_systemd_analyze_verify_is_clean(tmp_path):
     assert "edgeagent.service" not in done.stderr, done.stderr
 
 
-@pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed here")
-def test_systemd_analyze_security_exposure_below_3(tmp_path):
+MAX_EXPOSURE = 1.5
+
+
+@pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed here "
+                                             "(scripts/test installs it: apt package systemd)")
+def test_systemd_analyze_security_exposure_at_most_1_5(tmp_path):
     done = subprocess.run([ANALYZE, "security", "--offline=true", str(rendered(tmp_path))],
                           capture_output=True, text=True, timeout=60)
     if done.returncode != 0 and "offline" in done.stderr:
@@ -76,4 +81,4 @@ def test_systemd_analyze_security_exposure_below_3(tmp_path):
     assert match, done.stdout[-2000:] + done.stderr
     exposure = float(match.group(1))
     print(f"systemd-analyze security exposure: {exposure}")
-    assert exposure < 3.0
+    assert exposure <= MAX_EXPOSURE, done.stdout
