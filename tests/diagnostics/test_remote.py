@@ -13,9 +13,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edgeagent.clock import ManualClock
 from edgeagent.doctor.bundle import REMOTE_CAP
 from edgeagent.supervisor import Agent
 from tests.conftest import RunningAgent, make_config
+from tests.support.waiting import until
 
 
 class Technician:
@@ -72,9 +74,10 @@ class Technician:
         self.client.loop_stop()
 
 
-async def run_with_technician(tmp_path, mosquitto, body, drivers=None, **sections):
+async def run_with_technician(tmp_path, mosquitto, body, drivers=None, *, clock=None,
+                              sync_probe=lambda: True, **sections):
     config = make_config(tmp_path, mosquitto.url, drivers, **sections)
-    agent = Agent(config, sync_probe=lambda: True, tick_interval=0.05)
+    agent = Agent(config, sync_probe=sync_probe, tick_interval=0.05, clock=clock)
     tech = await asyncio.to_thread(Technician, mosquitto.port)
     try:
         async with RunningAgent(agent):
@@ -96,7 +99,7 @@ async def test_ping_is_answered_on_the_reply_topic(tmp_path, mosquitto):
 async def test_mqtt5_response_topic_and_correlation_data_are_honoured(tmp_path, mosquitto):
     async def body(agent, tech):
         props = Properties(PacketTypes.PUBLISH)
-        props.ResponseTopic = "care/home-1/replies/tech-7"
+        props.ResponseTopic = "care/home-1/replies/tech-7"  # under commands.reply_prefix
         props.CorrelationData = b"corr-123"
         tech.send("ping", b"{}", props)
         _topic, payload, reply_props = await asyncio.to_thread(
@@ -110,7 +113,8 @@ async def test_mqtt5_response_topic_and_correlation_data_are_honoured(tmp_path, 
         _, _, reply_props = await asyncio.to_thread(
             tech.wait, lambda t, p, pr: t == "care/home-1/cmd/ping/reply"
             and getattr(pr, "CorrelationData", None) == b"corr-456")
-    await run_with_technician(tmp_path, mosquitto, body)
+    await run_with_technician(tmp_path, mosquitto, body,
+                              commands={"reply_prefix": "care/home-1/replies"})
 
 
 async def test_malformed_and_unknown_commands_get_error_replies_never_a_crash(tmp_path,
@@ -122,8 +126,8 @@ async def test_malformed_and_unknown_commands_get_error_replies_never_a_crash(tm
         tech.send("reboot", b"{}")
         unknown = await asyncio.to_thread(tech.reply, "care/home-1/cmd/reboot/reply")
         assert unknown["ok"] is False and "unknown command 'reboot'" in unknown["error"]
-        tech.send("doctor", b"[1, 2, 3]")
-        not_object = await asyncio.to_thread(tech.reply, "care/home-1/cmd/doctor/reply")
+        tech.send("outbox-stats", b"[1, 2, 3]")
+        not_object = await asyncio.to_thread(tech.reply, "care/home-1/cmd/outbox-stats/reply")
         assert not_object["ok"] is False and "JSON object" in not_object["error"]
         tech.send("ping", json.dumps({"id": "after"}))
         alive = await asyncio.to_thread(tech.reply, "care/home-1/cmd/ping/reply", "after")
@@ -162,7 +166,8 @@ async def test_remote_doctor_reports_live_health(tmp_path, mosquitto):
         assert checks["clock.synced"]["status"] == "pass"  # the agent's own probe
         assert not any(name.startswith("mqtt.tcp") for name in checks)  # no active probes
     await run_with_technician(tmp_path, mosquitto, body,
-                              [{"type": "mock.stress", "name": "stress", "rate_hz": 2}])
+                              [{"type": "mock.stress", "name": "stress", "rate_hz": 2}],
+                              commands={"allow_diagnostics": True})
 
 
 async def test_remote_bundle_is_size_capped_and_redacted(tmp_path, mosquitto):
@@ -184,4 +189,115 @@ async def test_remote_bundle_is_size_capped_and_redacted(tmp_path, mosquitto):
         assert b"Planted-S3cret" not in payload
     # The broker is anonymous: a password the broker ignores still must never leak.
     await run_with_technician(tmp_path, mosquitto, body,
-                              mqtt={"username": "tech", "password_file": str(secret)})
+                              mqtt={"username": "tech", "password_file": str(secret)},
+                              commands={"allow_diagnostics": True})
+
+
+# -- hostile commands over the real broker (the audit's attacks) ---------------------------
+
+
+def _replies(tech: Technician) -> list[tuple[str, dict[str, Any]]]:
+    with tech.cond:
+        return [(t, json.loads(p)) for t, p, _ in tech.messages if t.endswith("/reply")]
+
+
+async def test_nested_and_flooded_commands_are_bounded_in_replies_and_log(tmp_path, mosquitto,
+                                                                          caplog):
+    """`[`*2000 + `]`*2000 and 1 000 unknown 60 KB commands: no traceback, rejections take
+    the rate limit, one reply past it per window, one log line then one summary a minute."""
+    clock = ManualClock()
+
+    async def body(agent, tech):
+        nested = "[" * 2000 + "]" * 2000
+        for _ in range(20):
+            tech.send("ping", nested)
+        for n in range(1000):
+            tech.send(f"unknown-{n % 7}", b"y" * 60_000)
+        await until(lambda: agent.router.counters["rejected"] >= 1020, timeout=60)
+        assert agent.router.counters["accepted"] == 0
+        clock.advance(61)  # the next minute: the summary line, and the limit is free again
+        await until(lambda: any("more commands rejected" in r.getMessage()
+                                for r in caplog.records))
+        tech.send("ping", json.dumps({"id": "after-flood"}))
+        answer = await asyncio.to_thread(tech.reply, "care/home-1/cmd/ping/reply",
+                                         "after-flood")
+        assert answer["ok"] is True
+        replies = _replies(tech)  # one client, QoS 1: the flood's replies came first
+        flood_replies = replies[:-1]
+        assert len(flood_replies) == 11  # 10 within the limit, 1 "rate limit" past it
+        assert all(r["ok"] is False for _t, r in flood_replies)
+        assert "rate limit of 10" in flood_replies[-1][1]["error"]
+        assert agent.router.counters["unanswered"] == 1020 - 11
+        assert agent.status()["commands"]["rate_limited"] == 1010
+
+    with caplog.at_level("INFO"):
+        await run_with_technician(tmp_path, mosquitto, body, clock=clock)
+    assert not any(r.exc_info for r in caplog.records), "a traceback was logged"
+    downlink = [r.getMessage() for r in caplog.records if r.name == "edgeagent.commands"]
+    assert len(downlink) == 2, downlink  # the first rejection, one summary
+    assert "1019 more commands rejected" in downlink[1] and "rate 1010" in downlink[1]
+
+
+async def test_response_topic_cannot_target_alert_or_status_topics(tmp_path, mosquitto):
+    async def body(agent, tech):
+        for n, target in enumerate(["care/home-1/events/alert/sos", "care/home-1/status"]):
+            props = Properties(PacketTypes.PUBLISH)
+            props.ResponseTopic = target
+            props.CorrelationData = f"inject-{n}".encode()
+            tech.send("ping", json.dumps({"id": f"inject-{n}"}), props)
+            answer = await asyncio.to_thread(tech.reply, "care/home-1/cmd/ping/reply",
+                                             f"inject-{n}")
+            assert answer["ok"] is True
+        with tech.cond:
+            on_alert = [t for t, _p, _ in tech.messages if "/events/" in t]
+            replies_on_status = [p for t, p, _ in tech.messages
+                                 if t == "care/home-1/status" and b'"command"' in p]
+        assert on_alert == [] and replies_on_status == []
+        assert agent.router.counters["reply_topic_refused"] == 2
+    await run_with_technician(tmp_path, mosquitto, body,
+                              commands={"reply_prefix": "care/home-1/replies"})
+
+
+async def test_doctor_and_bundle_are_refused_without_allow_diagnostics(tmp_path, mosquitto):
+    async def body(agent, tech):
+        for name in ("doctor", "bundle"):
+            tech.send(name, json.dumps({"id": f"{name}-1"}))
+            answer = await asyncio.to_thread(tech.reply, f"care/home-1/cmd/{name}/reply",
+                                             f"{name}-1")
+            assert answer["ok"] is False
+            assert "commands.allow_diagnostics" in answer["error"]
+            assert "result" not in answer
+    # allow_changes does not open them: disclosing is its own switch.
+    await run_with_technician(tmp_path, mosquitto, body, commands={"allow_changes": True})
+
+
+async def test_command_from_2099_is_refused(tmp_path, mosquitto):
+    async def body(agent, tech):
+        tech.send("ping", json.dumps({"id": "future", "ts": "2099-01-01T00:00:00Z"}))
+        answer = await asyncio.to_thread(tech.reply, "care/home-1/cmd/ping/reply", "future")
+        assert answer["ok"] is False and "ahead of this kit's clock" in answer["error"]
+    await run_with_technician(tmp_path, mosquitto, body)
+
+
+async def test_unsynced_replay_of_an_id_from_before_a_restart_is_refused(tmp_path, mosquitto):
+    """Clock unsynced (ts cannot be judged): the id window is kept in the outbox."""
+    captured = json.dumps({"id": "captured-1", "ts": "2020-03-01T00:00:00Z"})
+
+    async def first_run(agent, tech):
+        tech.send("ping", captured)
+        answer = await asyncio.to_thread(tech.reply, "care/home-1/cmd/ping/reply", "captured-1")
+        assert answer["ok"] is True
+        tech.send("ping", b"{}")  # no id while unsynced: cannot be checked against replays
+        no_id = await asyncio.to_thread(
+            tech.wait, lambda t, p, _: t == "care/home-1/cmd/ping/reply" and
+            "needs an id" in json.loads(p).get("error", ""))
+        assert no_id
+
+    async def after_restart(agent, tech):
+        tech.send("ping", captured)  # the attacker replays the captured command
+        answer = await asyncio.to_thread(tech.reply, "care/home-1/cmd/ping/reply", "captured-1")
+        assert answer["ok"] is False and "replay" in answer["error"]
+        assert agent.router.counters["accepted"] == 0
+
+    await run_with_technician(tmp_path, mosquitto, first_run, sync_probe=lambda: False)
+    await run_with_technician(tmp_path, mosquitto, after_restart, sync_probe=lambda: False)
