@@ -52,7 +52,7 @@ def make_resident(kind: str, rng: random.Random) -> Resident:
         jitter=rng.uniform(0.25, 0.7), night_trips=rng.uniform(0.3, 1.2),
         out_prob=rng.uniform(0.25, 0.6), nap_prob=rng.uniform(0.0, 0.2),
         nap_in_bed=rng.uniform(0.0, 0.4), activity=rng.uniform(0.6, 1.5),
-        lamp_prob=rng.uniform(0.3, 0.9), closes_bathroom_door=rng.uniform(0.3, 0.95),
+        lamp_prob=rng.uniform(0.05, 0.5), closes_bathroom_door=rng.uniform(0.3, 0.95),
         night_light=rng.uniform(0.2, 0.9), kitchen_at_night=rng.uniform(0.0, 0.3),
         tv_evening=rng.uniform(0.5, 0.95), shower_prob=rng.uniform(0.2, 0.5),
     )

@@ -22,8 +22,8 @@ from edgeagent_mocks.synthetic.life import HOUR, Resident, Stay, Week
 # mean seconds between PIR pulses while doing this (None: no motion to see)
 MOTION_GAP: dict[str, float] = {
     "walk": 2.0, "leave": 15.0, "arrive": 15.0, "sit_up": 8.0, "lie_down": 8.0,
-    "toilet": 25.0, "wash": 15.0, "shower": 35.0, "bath": 240.0,
-    "breakfast": 12.0, "lunch": 12.0, "dinner": 12.0, "drink": 8.0, "chores": 15.0,
+    "toilet": 30.0, "wash": 20.0, "shower": 45.0, "bath": 240.0,
+    "breakfast": 20.0, "lunch": 20.0, "dinner": 20.0, "drink": 10.0, "chores": 20.0,
     "sit": 240.0, "tv": 300.0, "nap": 1500.0, "get_up": 20.0, "bedtime": 120.0,
     "sleep": 4800.0,
 }

@@ -8,8 +8,9 @@ falls are the week's labels, so nothing is inferred from annotations.
 
 Speed: one pass over the ordinary week, with a copy of the engine taken at
 each fall instant; each fall then only replays its 4-hour window (what the
-faults kept producing) on its copy. That is the same as replaying the whole
-fallen week, since alerts after the window are not counted.
+faults kept producing) on its copy, then the hour of ordinary life after
+it. That is replaying the fallen week, less the alerts that can no longer be
+stamped inside the 4 hours.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ from edgeagent.models import Draft, Kind, Reading, Severity
 
 FALL_TYPES = frozenset({"bed_exit_no_return", "fall_suspected", "inactivity",
                         "bathroom_overstay", "not_up"})
+# Life after the 4 hours goes on for this long: an alert held back by another one is
+# stamped at its own deadline, inside the 4 hours, once she is seen again.
+SETTLE = 3600.0
 TIMEZONE = "UTC"   # event times are the home's wall time, as in the reference evaluation
 
 
@@ -130,14 +134,16 @@ def score(week: HomeWeek) -> WeekResult:
 def _fall(week: HomeWeek, fall: Fall, start: float, engine: SafetyEngine,
           smap: SensorMap) -> FallResult:
     end_t = fall.at + FALL_WINDOW
-    window = [e for e in week.events if fall.at < e.t <= end_t and e.source not in PEOPLE]
+    window = [e for e in week.events if fall.at < e.t <= end_t + SETTLE
+              and (e.t > end_t or e.source not in PEOPLE)]
     drafts: list[Draft] = []
-    for reading in readings(week, window, smap):
+    stream = readings(week, window, smap)
+    for reading in stream:
         drafts.extend(_raised(engine.feed(reading)))
     end = start + FALL_WINDOW
-    wall = datetime.fromtimestamp(end, UTC)
-    mono = end + engine.alerts.mono_offset
-    drafts.extend(_raised(engine.tick(mono, wall)))
+    if not stream or stream[-1].wall.timestamp() < end:
+        drafts.extend(_raised(engine.tick(end + engine.alerts.mono_offset,
+                                          datetime.fromtimestamp(end, UTC))))
     wanted = (Severity.CRITICAL,) if fall.kind == "night" else (Severity.CRITICAL,
                                                                  Severity.WARNING)
     hits = [d for d in drafts if d.type in FALL_TYPES and d.severity in wanted
