@@ -58,7 +58,8 @@ def cmd_install(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         installer = inst.Installer(_system(args), template=args.config_template,
-                                   home=args.home, executable=args.executable)
+                                   home=args.home, executable=args.executable,
+                                   restrict_ip=args.restrict_ip, allow_ip=args.allow_ip)
         changes = installer.install(dry_run=args.dry_run)
     except (inst.InstallError, SystemError_, OSError) as exc:
         _err(_("install failed: {reason}").format(reason=exc))
@@ -264,6 +265,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                          help=f"config to start from: {', '.join(inst.template_names())}")
     install.add_argument("--home", help="home id to put in a new config")
     install.add_argument("--executable", help=argparse.SUPPRESS)
+    install.add_argument("--restrict-ip", action="store_true",
+                         help="also install a drop-in allowing IP traffic only to loopback, "
+                              "the configured brokers (resolved now) and the DNS servers")
+    install.add_argument("--allow-ip", action="append", default=[], metavar="CIDR",
+                         help="with --restrict-ip: one more address or network to allow")
     _common(install)
     install.set_defaults(func=cmd_install)
 

@@ -26,7 +26,7 @@ import os
 import shutil
 import sys
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -130,8 +130,11 @@ class Installer:
     """Brings a system (real, or a directory standing in for `/`) to the installed state."""
 
     def __init__(self, system: System, *, template: str = "default", home: str | None = None,
-                 executable: str | None = None, unit_text: str | None = None) -> None:
+                 executable: str | None = None, unit_text: str | None = None,
+                 restrict_ip: bool = False, allow_ip: Sequence[str] = ()) -> None:
         self.system = system
+        self.restrict_ip = restrict_ip
+        self.allow_ip = tuple(allow_ip)
         self.config_text = config_template(template, home)
         self.unit_text = render_unit(unit_text if unit_text is not None else unit_source(),
                                      executable or default_executable())
@@ -250,6 +253,27 @@ class Installer:
                 self.system.enable_unit(UNIT)
             yield Change(CREATE, f"enable {UNIT}")
 
+    def _restricted_ip(self) -> Iterator[Change]:
+        """Only with --restrict-ip: the IPAddressAllow= drop-in (see provision/restrict_ip.py)."""
+        from edgeagent.config import load_config  # noqa: PLC0415 - only for this option
+        from edgeagent.errors import ConfigError  # noqa: PLC0415
+        from edgeagent.provision import restrict_ip  # noqa: PLC0415
+
+        try:
+            config = load_config(self.system.path(CONFIG_FILE))
+            resolv = self.system.path("/etc/resolv.conf")
+            text = restrict_ip.dropin_text(
+                config, resolv.read_text(encoding="utf-8") if resolv.exists() else "",
+                self.allow_ip)
+        except (ConfigError, OSError, ValueError) as exc:
+            raise InstallError(_("--restrict-ip: {reason}").format(reason=exc)) from None
+        change = self._ensure(restrict_ip.DROPIN_FILE, 0o644, "root", "root", content=text)
+        yield change
+        if change.changed:
+            if self.apply:
+                self.system.daemon_reload()
+            yield Change(UPDATE, "systemd", _("daemon-reload"))
+
     def install(self, *, dry_run: bool = False) -> list[Change]:
         """Run (or, with dry_run, only plan) every step; returns what each did."""
         self.apply = not dry_run
@@ -261,6 +285,8 @@ class Installer:
         changes.extend(self._secrets())
         changes.append(self._ensure(STATE_DIR, 0o750, USER, USER, directory=True))
         changes.extend(self._unit())
+        if self.restrict_ip:
+            changes.extend(self._restricted_ip())
         return changes
 
 

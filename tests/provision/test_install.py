@@ -248,3 +248,43 @@ def test_shipped_unit_copy_matches_the_repository_unit() -> None:
 
 def test_unit_is_enabled_into_its_wantedby_target() -> None:
     assert "multi-user.target" in wanted_by(unit_source())
+
+
+def test_restrict_ip_is_opt_in_and_lists_loopback_brokers_and_dns(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edgeagent.provision.restrict_ip import DROPIN_FILE
+
+    root = tmp_path / "root"
+    install(root)
+    dropin = root / DROPIN_FILE.lstrip("/")
+    assert not dropin.exists()  # never by default: LAN brokers and walk tests keep working
+    (root / "etc/edgeagent/edgeagent.toml").write_text(
+        '[home]\nid = "h-1"\n[mqtt]\nurls = ["mqtts://127.0.0.1:8883", "mqtt://[::1]:1883"]\n'
+        '[[drivers]]\ntype = "mqtt.local"\nname = "ha"\nbroker = "mqtt://localhost:1883"\n'
+        '[[drivers.map]]\ntopic = "z2m/plug"\nfield = "power"\nkind = "power"\n')
+    (root / "etc/resolv.conf").write_text("# dhcp\nnameserver 192.168.1.1\nnameserver fe80::1%eth0\n")
+    args = ["--lang", "en", "install", "--root", str(root), "--executable", EXE]
+    assert main([*args, "--restrict-ip", "--allow-ip", "192.0.2.0/24"]) == 0
+    text = dropin.read_text()
+    assert dropin.stat().st_mode & 0o777 == 0o644
+    assert "IPAddressDeny=any" in text
+    allow = next(line for line in text.splitlines() if line.startswith("IPAddressAllow="))
+    assert set(allow.removeprefix("IPAddressAllow=").split()) >= {
+        "localhost", "127.0.0.1", "::1", "192.168.1.1", "fe80::1", "192.0.2.0/24"}
+    assert "# localhost:" in text  # the mqtt.local broker, resolved at install time
+    capsys.readouterr()
+    assert main([*args, "--restrict-ip", "--allow-ip", "192.0.2.0/24"]) == 0
+    assert "everything unchanged" in capsys.readouterr().out
+    assert main(args) == 0  # a plain re-install leaves the site's choice alone
+    assert dropin.read_text() == text
+
+
+def test_restrict_ip_refuses_a_broker_name_that_does_not_resolve(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "root"
+    install(root)
+    (root / "etc/edgeagent/edgeagent.toml").write_text(
+        '[mqtt]\nurls = ["mqtts://no-such-host.invalid:8883"]\n')
+    assert main(["--lang", "en", "install", "--root", str(root), "--executable", EXE,
+                 "--restrict-ip"]) != 0
+    assert "--restrict-ip" in capsys.readouterr().err
