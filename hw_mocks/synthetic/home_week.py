@@ -190,17 +190,19 @@ def _falls(week: Week, layout: Layout, events: list[Event], faults: list[Fault],
     return sorted(falls, key=lambda f: f.at), unseen
 
 
-def generate(seed: int, index: int, *, days: int = 7,
-             faults: list[str] | None = None) -> HomeWeek:
+def generate(seed: int, index: int, *, days: int = 7, faults: list[str] | None = None,
+             resident_kind: str | None = None) -> HomeWeek:
     """Home-week `index` of the population drawn from `seed`.
 
-    `faults` forces a fault list (tests); by default a home has none (35 %),
-    one (45 %) or two (20 %), drawn from those its layout and life allow.
+    `faults` and `resident_kind` force a fault list or a resident (tests); by
+    default a home has no fault (35 %), one (45 %) or two (20 %), drawn from
+    those its layout and life allow.
     """
     rng = random.Random(f"edgeagent-synthetic:{seed}:{index}")
     name = LAYOUT_NAMES[index % len(LAYOUT_NAMES)]
     layout = layout_named(name, bedroom_door=rng.random() < 0.5)
-    resident = make_resident(rng.choice(RESIDENT_KINDS), rng)
+    kind = rng.choice(RESIDENT_KINDS)
+    resident = make_resident(resident_kind or kind, rng)
     week = plan_week(resident, rng, days + 1)
     span = Span(12 * HOUR, days * DAY + 12 * HOUR)
     intervals = render(layout, resident, week, rng)

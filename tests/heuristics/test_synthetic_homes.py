@@ -1,0 +1,137 @@
+"""Synthetic homes: deterministic, true to their layout and faults, and scorable on the engine."""
+
+from __future__ import annotations
+
+import tomllib
+from collections import defaultdict
+from itertools import pairwise
+
+import pytest
+from edgeagent_mocks.synthetic.home_week import FALL_WINDOW, PEOPLE, HomeWeek, generate
+from edgeagent_mocks.synthetic.layouts import LAYOUT_NAMES
+from edgeagent_mocks.synthetic.scoring import score, summarise
+
+
+def kinds_of(week: HomeWeek) -> dict[str, str]:
+    sensors = tomllib.loads(week.layout.map_toml())["sensors"]
+    return {sid: spec["kind"] for sid, spec in sensors.items()}
+
+
+def test_same_seed_same_week_and_another_seed_another_week():
+    first, again = generate(3, 5), generate(3, 5)
+    assert first.lines() == again.lines()
+    assert first.activity_lines() == again.activity_lines()
+    assert first.layout.map_toml() == again.layout.map_toml()
+    assert first.falls == again.falls and first.faults == again.faults
+    assert generate(4, 5).lines() != first.lines()
+    assert generate(3, 13).lines() != first.lines()
+
+
+def test_the_event_lines_are_the_recordings_format():
+    week = generate(1, 2)
+    lines = week.lines()
+    assert lines == sorted(lines)
+    date, clock, sensor, value = lines[0].split()
+    assert len(date) == 10 and len(clock) == 15 and value in ("ON", "OFF")
+    assert sensor in kinds_of(week)
+    names = {line.split()[4] for line in week.activity_lines()}
+    assert {"go_to_bed", "use_toilet"} <= names
+
+
+@pytest.mark.parametrize("index", range(len(LAYOUT_NAMES)))
+def test_each_layout_reports_only_and_all_the_sensors_it_claims(index):
+    week = generate(2, index, resident_kind="out_daily", faults=[])
+    name = week.layout.name
+    kinds = kinds_of(week)
+    fired = defaultdict(list)
+    for event in week.events:
+        fired[event.sensor].append(event.value)
+    assert set(fired) <= set(kinds)
+    fired_kinds = {kinds[s] for s in fired}
+    roles = {s.role for s in week.layout.sensors if s.id in fired}
+    if name.startswith("contacts"):
+        assert "motion" not in kinds.values() and "motion" not in fired_kinds
+        assert "bathroom_door" in roles and "fridge" in roles
+    else:
+        rooms = {s.room for s in week.layout.sensors if s.kind == "motion" and s.id in fired}
+        assert rooms == {"bedroom", "bathroom", "kitchen", "living", "hall"}
+    assert ("bed" in fired_kinds) == ("+bed" in name) == ("bed" in kinds.values())
+    assert ("entrance" in roles) == (not name.endswith("-entrance"))
+    for values in fired.values():  # a sensor alternates ON, OFF, ON, ...
+        assert all(a != b for a, b in pairwise(values))
+
+
+def test_contacts_homes_often_go_to_bed_unseen():
+    """The last evening event before the night's silence is mostly outside the bedroom."""
+    outside = inside = 0
+    for index in range(0, 8 * 6, 8):           # contacts layout, six homes
+        week = generate(5, index, faults=[])
+        rooms = {s.id: s.room for s in week.layout.sensors}
+        for start, _end, name in week.activities:
+            if name != "go_to_bed":
+                continue
+            last = [e for e in week.events if e.t <= start and e.value == "ON"]
+            if last:
+                if rooms[last[-1].sensor] == "bedroom":
+                    inside += 1
+                else:
+                    outside += 1
+    assert outside > inside
+
+
+def test_faults_appear_as_declared():
+    pir_bed = LAYOUT_NAMES.index("pir+bed")
+    contacts = LAYOUT_NAMES.index("contacts")
+    week = generate(7, pir_bed, faults=["phantom", "pet", "stuck_mat", "visitor"],
+                    resident_kind="out_daily")
+    assert [f.kind for f in week.faults] == ["phantom", "pet", "stuck_mat", "visitor"]
+    sources = {e.source for e in week.events}
+    assert {"phantom", "pet", "stuck_mat", "visitor"} <= sources
+    rooms = {s.id: s.room for s in week.layout.sensors}
+    assert all(rooms[e.sensor] != "bedroom" for e in week.events if e.source == "pet")
+    stuck = week.faults[2]
+    assert stuck.start is not None and stuck.end is not None
+    mat = [e for e in week.events if e.sensor == stuck.sensor
+           and stuck.start - 0.01 <= e.t <= stuck.end + 0.01]
+    assert [(e.value, e.source) for e in mat] == [("ON", "stuck_mat"), ("OFF", "stuck_mat")]
+
+    week = generate(7, contacts, faults=["chattering_contact", "dead_sensor"])
+    chatter, dead = week.faults
+    times = [e.t for e in week.events if e.sensor == chatter.sensor and e.source == chatter.kind]
+    assert any(sum(1 for u in times if abs(u - t) <= 60) >= 6 for t in times)
+    assert dead.start is not None and dead.count > 0
+    assert not [e for e in week.events if e.sensor == dead.sensor and e.t > dead.start + 600]
+
+    week = generate(7, contacts, faults=["missed_entrance"], resident_kind="out_daily")
+    (missed,) = week.faults
+    assert missed.start is not None
+    door = [e.t for e in week.events if e.sensor == missed.sensor]
+    assert door and not [t for t in door if abs(t - missed.start) < 600]
+
+
+def test_a_fallen_week_keeps_only_what_the_faults_do_during_the_fall():
+    week = generate(7, LAYOUT_NAMES.index("pir"), faults=["pet"], resident_kind="night_trips")
+    night = next(f for f in week.falls if f.kind == "night")
+    window = [e for e in week.fallen(night) if night.at < e.t <= night.at + FALL_WINDOW]
+    assert window and all(e.source == "pet" for e in window)
+    last = max((e for e in week.events if e.t <= night.at and e.source in PEOPLE),
+               key=lambda e: e.t)
+    assert next(s.room for s in week.layout.sensors if s.id == last.sensor) != "bedroom"
+
+
+def test_a_small_sample_runs_through_the_engine_with_every_fall_counted():
+    weeks = [generate(11, index) for index in (0, 3, 4, 7)]
+    results = [score(week) for week in weeks]
+    for week, result in zip(weeks, results, strict=True):
+        assert result.layout == week.layout.name
+        assert [(f.kind, f.at) for f in result.falls] == [(f.kind, f.at) for f in week.falls]
+        for fall in result.falls:
+            assert fall.detected == (fall.minutes is not None)
+            assert fall.minutes is None or 0 <= fall.minutes <= FALL_WINDOW / 60
+        assert result.days > 6.5
+    figures = summarise(results)
+    assert figures["home_weeks"] == 4
+    assert figures["night_falls"] == sum(f.kind == "night" for w in weeks for f in w.falls) > 0
+    assert figures["day_falls"] == sum(f.kind == "day" for w in weeks for f in w.falls) > 0
+    assert 0 <= figures["night_detected"] <= figures["night_falls"]
+    assert 0 <= figures["day_detected"] <= figures["day_falls"]
