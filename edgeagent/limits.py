@@ -27,6 +27,9 @@ MAX_READING_BYTES = 4 * 1024
 # The data budget of an alert the broker kept dropping: re-rendered this small, it fits
 # any broker's packet limit (the whole event stays under 1 KiB).
 CUT_ALERT_DATA_BYTES = 512
+# The largest packet the agent accepts from the platform broker (MQTT 5 CONNECT
+# `MaximumPacketSize`): commands are at most a few KiB.
+MAX_INBOUND_PACKET_BYTES = 64 * 1024
 _MARKER_KEYS = ("truncated", "original_bytes", "cut")
 _MAX_CUT_KEYS = 20  # keys named in `cut`; more are counted only by the marker being there
 

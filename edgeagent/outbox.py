@@ -437,7 +437,10 @@ class Outbox:
             high = max(seqs)
             conn.execute(
                 "INSERT INTO meta(key, value) VALUES ('last_delivered_seq', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value=max(CAST(value AS INTEGER), excluded.value)",
+                # Both sides as integers: the column is TEXT, and SQLite's max() ranks any text
+                # above any integer, so batches acked out of seq order set it backwards.
+                "ON CONFLICT(key) DO UPDATE SET "
+                "value=max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
                 (high,),
             )
         self._delivered_kept += marked

@@ -34,7 +34,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edgeagent.backoff import Backoff
 from edgeagent.config import MqttConfig
 from edgeagent.errors import EdgeAgentError, OutboxError
-from edgeagent.outbox import Outbox
+from edgeagent.limits import MAX_INBOUND_PACKET_BYTES
+from edgeagent.outbox import Outbox, StoredEvent
+from edgeagent.poison import DropTracker
 from edgeagent.secrets import read_secret
 from edgeagent.topics import Topics
 
@@ -99,6 +101,9 @@ class PublisherHealth:
     # mosquitto 2.0 closes the link after a denied PUBLISH and the next CONNACK clears
     # last_error, which would hide why nothing gets through.
     last_refusal: str = ""
+    # Links the broker closed with events in flight, and what the last one did (kept).
+    link_drops: int = 0
+    last_drop: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +112,7 @@ class PublisherHealth:
             "published": self.published, "acked": self.acked, "rejected": self.rejected,
             "inflight": self.inflight, "last_refusal": self.last_refusal,
             "last_close": self.last_close,
+            "link_drops": self.link_drops, "last_drop": self.last_drop,
         }
 
 
@@ -177,6 +183,7 @@ class _Link:
         self._write_wanted = False
         self._tick_handle: asyncio.TimerHandle | None = None
         self._finished = False
+        self.dropped_by_peer = False  # the broker (or the path) ended it, not us or a timeout
         # Dead-link detection. paho pings only after `keepalive` of silence and then waits
         # another full keepalive (2 x keepalive in all); a black-holed path (no RST) must be
         # noticed sooner. paho logs every packet it sends and receives.
@@ -288,6 +295,7 @@ class _Link:
     def _readable(self) -> None:
         rc = self.client.loop_read()
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self.dropped_by_peer = True
             self._finish(mqtt.error_string(rc))
             return
         sock = self.client.socket()
@@ -297,6 +305,7 @@ class _Link:
     def _writable(self) -> None:
         rc = self.client.loop_write()
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self.dropped_by_peer = True
             self._finish(mqtt.error_string(rc))
 
     def _tick(self) -> None:
@@ -377,6 +386,7 @@ class Publisher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._link: _Link | None = None
         self._inflight: dict[int, int] = {}  # paho mid -> outbox seq, this connection only
+        self._drops = DropTracker(outbox)  # events the broker closes the link over
         self._status_mids: set[int] = set()
         self._acked: list[int] = []
         self._drain_scheduled = False
@@ -491,8 +501,9 @@ class Publisher:
             if acks.put(mid, rc):
                 loop.call_soon_threadsafe(self._on_pubacks, c, acks)
 
-        def on_disconnect(c: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
-            loop.call_soon_threadsafe(self._on_disconnect_reason, c, rc)
+        def on_disconnect(c: mqtt.Client, _u: Any, flags: Any, rc: ReasonCode, _p: Any) -> None:
+            by_broker = bool(getattr(flags, "is_disconnect_packet_from_server", False))
+            loop.call_soon_threadsafe(self._on_disconnect_reason, c, rc, by_broker)
 
         def on_message(c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
             loop.call_soon_threadsafe(self._on_message, c, msg)
@@ -508,6 +519,9 @@ class Publisher:
         if self.cfg.protocol == "5":
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = self.cfg.session_expiry
+            # The broker must not forward anything larger to us (mosquitto drops it): a
+            # 100 MB downlink would otherwise be read whole into memory before rejection.
+            props.MaximumPacketSize = MAX_INBOUND_PACKET_BYTES
             kwargs["clean_start"] = False
             kwargs["properties"] = props
         return kwargs
@@ -582,7 +596,10 @@ class Publisher:
         self.publish_status()
         self.wake()
 
-    def _on_disconnect_reason(self, client: mqtt.Client, rc: ReasonCode) -> None:
+    def _on_disconnect_reason(self, client: mqtt.Client, rc: ReasonCode,
+                              by_broker: bool = False) -> None:
+        if by_broker and self._link is not None and self._link.client is client:
+            self._link.dropped_by_peer = True  # an MQTT 5 DISCONNECT (Packet too large, ...)
         # After a refused CONNACK paho also reports a disconnect ("Protocol error"): keep the
         # broker's own reason (bad credentials, not authorised) in last_error.
         if self._current(client) and rc.is_failure and self.health.state is not LinkState.REFUSED:
@@ -592,6 +609,11 @@ class Publisher:
         if link is not self._link:
             return
         self.health.last_close = reason  # why this link ended, whatever reports follow
+        if link.dropped_by_peer and not self._stopping and self._inflight:
+            self.health.link_drops += 1
+            note = self._drops.link_dropped(self._inflight.values(), reason)
+            self.health.last_drop = self.health.last_refusal = note
+            log.warning("mqtt: %s", note)
         quiet = self.health.state is LinkState.REFUSED or self._stopping
         if not quiet and (self.health.state is LinkState.CONNECTED or not self.health.last_error):
             self._fail(f"connection to {link.address} closed: {reason}")
@@ -673,6 +695,8 @@ class Publisher:
             log.info("mqtt: recorded %d PUBACKs held while the outbox was not writable",
                      len(acked))
         self.health.acked += len(acked)
+        if self._drops.attempts:
+            self._drops.delivered(acked)
         self.acked_event.set()
         self.wake()
 
@@ -691,16 +715,33 @@ class Publisher:
         # Acked but not yet recorded rows are still "pending" in SQLite: skip them too.
         skip = set(self._inflight.values())
         skip.update(self._acked)
-        for event in self.outbox.pending(room, skip=skip):
-            payload = event.body
-            if event.created < self._connected_wall:
-                payload = payload[:-1] + ',"historical":true}'
-            info = link.client.publish(self.topics.event(event.kind, event.type), payload, qos=1)
-            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+        skip.update(self._drops.held_back)
+        events = self.outbox.pending(room, skip=skip)
+        if not events and self._drops.held_back and not self._inflight and not self._acked:
+            # Only alerts dropped even when cut are left: one goes, alone, every connection.
+            events = self.outbox.pending(1, skip=self._acked)
+        for event in events:
+            # An event that was in flight when the broker dropped the link goes alone: the
+            # next drop is then its own, and it takes no innocent event down with it.
+            alone = self._drops.is_suspect(event.seq) or event.seq in self._drops.held_back
+            if alone and self._inflight:
                 break
-            self._inflight[info.mid] = event.seq
-            self.health.published += 1
+            if not self._publish(link, event):
+                break
+            if alone:
+                break
         self.health.inflight = len(self._inflight)
+
+    def _publish(self, link: _Link, event: StoredEvent) -> bool:
+        payload = event.body
+        if event.created < self._connected_wall:
+            payload = payload[:-1] + ',"historical":true}'
+        info = link.client.publish(self.topics.event(event.kind, event.type), payload, qos=1)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            return False
+        self._inflight[info.mid] = event.seq
+        self.health.published += 1
+        return True
 
     def _on_message(self, client: mqtt.Client, msg: mqtt.MQTTMessage) -> None:
         if not self._current(client) or self._on_command is None:
