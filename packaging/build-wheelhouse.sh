@@ -3,8 +3,11 @@
 #   dist/edgeagent-<version>-<platform>.tar.gz
 #     wheelhouse/   edgeagent + every dependency as wheels (no compiler, no network needed)
 #     install.sh    creates /opt/edgeagent/venv from the wheelhouse, then runs `edgeagent install`
+#     requirements.lock, SHA256SUMS, SHA256SUMS.sig   (packaging/seal.py: hashes, Ed25519)
 #
-# Usage: packaging/build-wheelhouse.sh [--platform PLAT] [--python-version 3.11] [--out DIR]
+# Usage: packaging/build-wheelhouse.sh --signing-key KEY.pem [--platform PLAT]
+#            [--python-version 3.11] [--out DIR]
+#   --signing-key KEY.pem              the release's Ed25519 private key (seal.py keygen)
 #   --platform host (default)          wheels for the machine running the build
 #   --platform manylinux2014_aarch64   Raspberry Pi OS 64-bit (Pi 3/4/5)
 #   --platform linux_armv7l            Raspberry Pi OS 32-bit (adds the piwheels index)
@@ -15,15 +18,21 @@ cd "$(dirname "$0")/.."
 platform=host
 pyver=3.11
 out=dist
+signing_key=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --platform) platform="$2"; shift 2 ;;
         --python-version) pyver="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        --signing-key) signing_key="$2"; shift 2 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
+if [ -z "$signing_key" ]; then
+    echo "--signing-key is required: an unsigned bundle would not install" >&2
+    exit 2
+fi
 
 python=${PYTHON:-python3}
 version=$("$python" -c 'import tomllib;print(tomllib.load(open("pyproject.toml","rb"))["project"]["version"])')
@@ -47,19 +56,19 @@ PY
 printf '%s\n' "$deps" > "$stage/requirements.txt"
 if [ "$platform" = host ]; then
     "$python" -m pip download --only-binary=:all: --dest "$bundle/wheelhouse" \
-        -r "$stage/requirements.txt"
+        -c packaging/constraints.txt -r "$stage/requirements.txt"
 else
     extra=()
     case "$platform" in *armv7l*|*armv6l*) extra=(--extra-index-url https://www.piwheels.org/simple) ;; esac
     "$python" -m pip download --only-binary=:all: --dest "$bundle/wheelhouse" \
         --platform "$platform" --python-version "$pyver" --implementation cp \
-        "${extra[@]}" -r "$stage/requirements.txt"
+        "${extra[@]}" -c packaging/constraints.txt -r "$stage/requirements.txt"
 fi
 
-# 3. The installer the technician runs, and a manifest to check the copy.
+# 3. The installer the technician runs; the hashed lock, the manifest and its signature.
 cp packaging/install.sh "$bundle/install.sh"
 chmod 755 "$bundle/install.sh"
-(cd "$bundle" && sha256sum wheelhouse/*.whl install.sh > SHA256SUMS)
+"$python" packaging/seal.py "$bundle" --signing-key "$signing_key"
 
 mkdir -p "$out"
 tar -C "$stage" -czf "$out/$name.tar.gz" "$name"

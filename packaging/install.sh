@@ -1,23 +1,43 @@
 #!/usr/bin/env bash
 # Offline install of edgeagent from the wheelhouse beside this script (run as root).
-#   sudo ./install.sh [--prefix /opt/edgeagent] [--config-template NAME] [--home ID] [--lang zh_CN]
-# Creates PREFIX/venv, installs edgeagent from ./wheelhouse with no network,
-# links /usr/local/bin/edgeagent, then runs `edgeagent install` (user, dirs, unit).
-# Running it again upgrades in place; `edgeagent install` reports what changed.
+#   sudo ./install.sh --public-key release.pub [--prefix /opt/edgeagent] [--config-template NAME]
+#                     [--home ID] [--lang zh_CN]
+# Checks the bundle first: SHA256SUMS must carry a valid Ed25519 signature by the release
+# key (--public-key, brought separately; later upgrades reuse PREFIX/release.pub), every
+# file must be listed in it with the right hash, and no unlisted file may be present.
+# Then creates PREFIX/venv, installs exactly the wheels of requirements.lock (pip
+# --require-hashes --no-index), links /usr/local/bin/edgeagent and runs `edgeagent
+# install` (user, dirs, unit). Running it again upgrades in place.
 set -o errexit -o pipefail -o nounset
 here=$(cd "$(dirname "$0")" && pwd)
 prefix=/opt/edgeagent
 link=/usr/local/bin/edgeagent
+pubkey=""
 args=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --prefix) prefix="$2"; shift 2 ;;
         --no-link) link=""; shift ;;
+        --public-key) pubkey="$2"; shift 2 ;;
         *) args+=("$1"); shift ;;
     esac
 done
+refuse() { echo "install.sh: refused: $*" >&2; exit 2; }
 
-(cd "$here" && sha256sum --quiet --check SHA256SUMS)
+# 1. The manifest is the release's: signed by the key the technician trusts.
+[ -n "$pubkey" ] || pubkey="$prefix/release.pub"
+[ -f "$pubkey" ] || refuse "no release public key: pass --public-key FILE (from the" \
+    "release notes or your fleet's key store, never from this bundle)"
+[ -f "$here/SHA256SUMS" ] && [ -f "$here/SHA256SUMS.sig" ] || refuse "SHA256SUMS or its signature is missing"
+openssl pkeyutl -verify -pubin -inkey "$pubkey" -rawin -in "$here/SHA256SUMS" \
+    -sigfile "$here/SHA256SUMS.sig" >/dev/null 2>&1 \
+    || refuse "SHA256SUMS is not signed by the key in $pubkey"
+# 2. Every listed file is intact, and nothing else is here.
+(cd "$here" && sha256sum --quiet --strict --check SHA256SUMS) || refuse "a file does not match SHA256SUMS"
+unlisted=$(cd "$here" && comm -23 \
+    <(find . ! -type d ! -name SHA256SUMS ! -name SHA256SUMS.sig | sed 's|^\./||' | LC_ALL=C sort) \
+    <(sed 's/^[0-9a-f]*  //' SHA256SUMS | LC_ALL=C sort))
+[ -z "$unlisted" ] || refuse "files not listed in SHA256SUMS: $(echo $unlisted)"
 
 python=${PYTHON:-python3}
 "$python" -c 'import sys; assert sys.version_info >= (3, 11), "edgeagent needs Python 3.11+"'
@@ -26,8 +46,12 @@ if [ ! -x "$prefix/venv/bin/python" ]; then
     "$python" -m venv --without-pip "$prefix/venv"
 fi
 pipwheel=$(ls "$here"/wheelhouse/pip-*.whl | head -n 1)
-"$prefix/venv/bin/python" "$pipwheel/pip" install --quiet --no-index \
-    --find-links "$here/wheelhouse" --upgrade pip edgeagent cryptography
+# 3. Exactly the locked wheels: pip refuses any distribution without a matching hash.
+"$prefix/venv/bin/python" "$pipwheel/pip" install --quiet --no-index --require-hashes \
+    --find-links "$here/wheelhouse" --upgrade -r "$here/requirements.lock"
+if [ "$pubkey" != "$prefix/release.pub" ]; then
+    install -m 0644 "$pubkey" "$prefix/release.pub"  # trusted for the next upgrade
+fi
 
 if [ -n "$link" ]; then
     ln -sfn "$prefix/venv/bin/edgeagent" "$link"
