@@ -30,6 +30,7 @@ from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState, 
 from edgeagent.errors import DriverError, HardwareUnavailable, OutboxError, OutboxFull
 from edgeagent.heuristics import Engine, build_engine
 from edgeagent.heuristics.passthrough import PassthroughEngine
+from edgeagent.limits import MAX_READING_BYTES, cap_reading
 from edgeagent.models import Draft, Reading
 from edgeagent.outbox import Outbox, StoredEvent
 from edgeagent.periodic import PeriodicGuard
@@ -188,6 +189,15 @@ class Agent:
                 f"{'an unknown number' if unread is None else unread} could not be read")
         if self.outbox.full or self._unstored:
             warnings.append("outbox_full")
+        if stats.quarantined:
+            warnings.append(f"events_quarantined: {stats.quarantined} (seq "
+                            f"{', '.join(map(str, stats.quarantined_seqs))}) the broker would "
+                            "not take; see `edgeagent outbox export --quarantined`")
+        if self.outbox_file.problem:
+            warnings.append(f"outbox_file_lost: {self.outbox_file.problem}")
+        if self.outbox_lost:
+            warnings.append(f"outbox_lost: seq {self.outbox_lost['from_seq']}-"
+                            f"{self.outbox_lost['to_seq']} may be missing")
         return {
             "home": self.config.home.id,
             "version": __version__,
@@ -231,6 +241,13 @@ class Agent:
     def _emit(self, reading: Reading) -> None:
         """Every driver reading enters here, on the event loop."""
         self.counters["readings"] += 1
+        capped = cap_reading(reading)  # one huge value must not become one huge event
+        if capped is not None:
+            count = self.counters["readings_capped"] = self.counters.get("readings_capped", 0) + 1
+            if count in (1, 10, 100) or count % 1000 == 0:  # logged, but never a flood
+                log.warning("reading from %s/%s over %d bytes: cut to fit (%d so far)",
+                            reading.driver, reading.sensor, MAX_READING_BYTES, count)
+            reading = capped
         for slot in self.slots:
             if slot.options.name == reading.driver:
                 slot.readings += 1

@@ -63,6 +63,11 @@ MAX_INT_MAGNITUDE = 2**53
 DEFAULT_STEP = {"power": 10.0, "temperature": 0.2, "humidity": 2.0, "energy": 0.01}
 TRUE_WORDS = frozenset({"on", "true", "1", "yes", "closed", "close", "detected", "occupied"})
 FALSE_WORDS = frozenset({"off", "false", "0", "no", "open", "clear", "vacant"})
+# A mapped topic's payload above this is dropped unread (counted): a Zigbee2MQTT or
+# Tasmota message is well under 4 KiB, and one 1 MB value became one 1 MB event.
+MAX_PAYLOAD_BYTES = 256 * 1024
+# A free-form (text) value keeps this many characters; the rest is cut (counted).
+MAX_TEXT_CHARS = 256
 
 
 class BadValue(ValueError):
@@ -358,6 +363,13 @@ class MqttLocalDriver(Driver):
                 self.unmapped[topic] = self.unmapped.get(topic, 0) + 1
             log.debug("unmapped topic %s", topic)
             return
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            self.count("oversized_payloads")
+            seen = self.health.counters["oversized_payloads"]
+            if seen in (1, 10, 100) or seen % 1000 == 0:  # counted always, logged sparingly
+                log.warning("%s: payload of %d bytes over %d, dropped (%d so far)", topic,
+                            len(payload), MAX_PAYLOAD_BYTES, seen)
+            return
         try:
             text = payload.decode("utf-8")
         except UnicodeDecodeError:
@@ -391,6 +403,9 @@ class MqttLocalDriver(Driver):
             self.count("bad_values")
             log.warning("%s %s: %s", topic, entry.field or "(payload)", exc)
             return
+        if isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
+            self.count("values_truncated")
+            value = value[:MAX_TEXT_CHARS]
         self.count("values")
         if self._due(slot, value, now):
             slot.last = (value, now)

@@ -85,3 +85,24 @@ def test_an_alert_is_never_quarantined_but_cut_to_fit_and_sent_again(tmp_path: P
     assert json_size(doc["data"]) <= CUT_ALERT_DATA_BYTES
     assert outbox.stats().quarantined == 0
     assert outbox.stats().truncated == {"alerts_after_drops": 1}
+
+
+def test_a_huge_reading_is_cut_where_it_enters_the_agent(tmp_path: Path):
+    """The driver -> heuristics boundary: a 1 MB value is cut before the engine sees it."""
+    from edgeagent.limits import MAX_READING_BYTES
+    from edgeagent.models import Reading
+    from edgeagent.supervisor import Agent
+    from tests.conftest import make_config
+
+    agent = Agent(make_config(tmp_path, "mqtt://127.0.0.1:9", heuristics={"enabled": False}),
+                  sync_probe=lambda: True)
+    huge = Reading(driver="ha", device="hall", sensor="text", value="v" * 1_000_000,
+                   mono=1.0, wall=NOW, data={"topic": "esphome/hall", "blob": "b" * 100_000})
+    agent._emit(huge)
+    stored = agent.flush()
+    assert agent.counters["readings_capped"] == 1
+    assert stored and all(len(e.body.encode()) <= MAX_READING_BYTES + 1024 for e in stored)
+    data = json.loads(stored[0].body)["data"]
+    assert len(data["value"]) < MAX_READING_BYTES and "v" * 100 in data["value"]  # its head
+    assert data["truncated"] is True and data["cut"] == ["blob"]  # the marker rode along
+    agent.outbox.close()

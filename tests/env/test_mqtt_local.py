@@ -13,7 +13,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from edgeagent_drivers.env.appliance import ApplianceDetector
-from edgeagent_drivers.env.mqtt_local import MqttLocalDriver, MqttLocalOptions
+from edgeagent_drivers.env.mqtt_local import MAX_TEXT_CHARS, MqttLocalDriver, MqttLocalOptions
 from edgeagent_mocks.ble import VirtualTime
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import ValidationError
@@ -284,3 +284,19 @@ async def test_room_temperature_is_marked_ambient(home: Home, tmp_path: Path) ->
     assert reading.value == 17.5 and reading.room == "bedroom"
     assert reading.data["ambient"] is True and reading.data["unit"] == "degC"
 
+
+
+async def test_oversized_payloads_and_long_text_values_are_capped(home: Home) -> None:
+    """A 1 MB value is dropped unread (it became a 1 MB event and blocked the drain); a long
+    free-form text keeps its head. Both counted; the driver keeps working."""
+    driver = await connected(home, map=[
+        *MAP, {"topic": "esphome/hall/status", "field": "state", "kind": "text"}])
+    await home.publish("esphome/hall/status", {"state": "x" * 1_048_576})
+    await home.publish("esphome/hall/status", {"state": "y" * 10_000})
+    c = driver.health.counters
+    assert c["oversized_payloads"] == 1
+    assert c["values_truncated"] == 1
+    assert [len(r.value) for r in home.of("text")] == [MAX_TEXT_CHARS]
+    await home.publish("esphome/hall/status", {"state": "ok"})  # still working
+    assert [r.value for r in home.of("text")][-1] == "ok"
+    assert home.task is not None and not home.task.done()
