@@ -158,6 +158,12 @@ class ControlServer:
             self.agent.listeners.remove(self._listen)
         if self._server is not None:
             self._server.close()
+        # Close the clients' connections so their handlers end on EOF: a cancelled handler
+        # makes Python 3.11's asyncio log a traceback per connection.
+        for writer in list(self._clients):
+            writer.transport.abort()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=1.0)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -290,14 +290,14 @@ def test_1100_idle_clients_under_rlimit_1024_do_not_kill_the_agent(tmp_path, mos
         assert proc.poll() is None, log.read_text()[-3000:]
         health = ControlClient(path).request({"cmd": "health"})
         assert health["periodic_failures"] == 0
-        assert "Traceback" not in log.read_text(errors="replace")
     finally:
-        for client in clients:
-            client.close()
-        if proc.poll() is None:
+        if proc.poll() is None:  # stopped while the idle clients are still connected
             proc.send_signal(signal.SIGTERM)
             proc.wait(20)
+        for client in clients:
+            client.close()
     assert proc.returncode == 0
+    assert "Traceback" not in log.read_text(errors="replace")
 
 
 async def test_clients_beyond_the_cap_displace_idle_ones_or_are_refused(tmp_path,
@@ -391,3 +391,26 @@ async def test_a_periodic_task_that_raises_is_logged_once_counted_and_the_loop_g
     assert len(lines) == 2, [r.getMessage() for r in lines]  # the failure, the recovery
     assert lines[0].exc_info is not None and "clock" in lines[0].getMessage()
     assert "works again" in lines[1].getMessage()
+
+
+def test_sync_probe_still_answers_with_every_descriptor_in_use():
+    """The probe used to run `ldconfig -p` (ctypes.util.find_library) on every call: with no
+    descriptor left it raised, and the agent exited. A real process fills its table."""
+    code = textwrap.dedent("""
+        import os, resource
+        from edgeagent.clock import kernel_clock_synced
+        first = kernel_clock_synced()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+        held = []
+        try:
+            while True:
+                held.append(os.open("/dev/null", os.O_RDONLY))
+        except OSError as exc:
+            assert exc.errno == 24, exc
+        print(len(held), first == kernel_clock_synced())
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    held, same = done.stdout.split()
+    assert int(held) > 200 and same == "True"
