@@ -320,6 +320,10 @@ def cmd_outbox_stats(args: argparse.Namespace) -> int:
     print(f"  evicted        {stats['evicted_total']}  "
           + "  ".join(f"{k}={v}" for k, v in stats["evicted"].items()))
     print(f"  size           {stats['stored_bytes']} of {stats['max_bytes']} bytes")
+    if stats["quarantined"]:
+        print(f"  quarantined    {stats['quarantined']}  seq "
+              + ", ".join(map(str, stats["quarantined_seqs"]))
+              + "  (outbox export --quarantined)")
     return EXIT_OK
 
 
@@ -334,7 +338,7 @@ def cmd_outbox_export(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         with reader:
-            for body in reader.export(args.since):
+            for body in reader.export(args.since, quarantined=args.quarantined):
                 out.write(body + "\n")
                 count += 1
                 if count % 1000 == 0 and time.monotonic() - started > 1.0:
@@ -490,6 +494,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     export.add_argument("--since", type=int, default=0, metavar="SEQ",
                         help="only events with seq > SEQ")
     export.add_argument("--output", "-o", help="file (default: stdout)")
+    export.add_argument("--quarantined", action="store_true",
+                        help="only the events set aside because the broker would not take them")
     export.set_defaults(func=cmd_outbox_export)
     purge = osub.add_parser("purge", help="delete delivered history now")
     _common(purge)
