@@ -65,5 +65,5 @@ def register_remote(agent: Agent) -> None:
     async def run_bundle(args: dict[str, Any]) -> dict[str, Any]:
         return await bundle(agent, args)
 
-    agent.router.register("doctor", run_doctor)
-    agent.router.register("bundle", run_bundle)
+    agent.router.register("doctor", run_doctor, discloses=True)
+    agent.router.register("bundle", run_bundle, discloses=True)
