@@ -37,6 +37,7 @@ from edgeagent.ids import uuid7_batch
 from edgeagent.limits import CUT_ALERT_DATA_BYTES, MAX_EVENT_BYTES, cut_data, json_size
 from edgeagent.models import SCHEMA_ID, ClockQuality, Draft, Kind, Priority, priority_of
 from edgeagent.outbox_salvage import salvage
+from edgeagent.seq_mark import SEQ_RESERVE, SeqMark, mark_path, read_mark, write_mark
 
 log = logging.getLogger(__name__)
 _orjson_dumps = orjson.dumps
@@ -214,6 +215,14 @@ class Outbox:
         # `stats()` (every status message) does not count the whole delivered history.
         self._delivered_kept = int(self._conn.execute(
             "SELECT COUNT(*) FROM events WHERE delivered_at IS NOT NULL").fetchone()[0])
+        # The seq high-water mark beside the file (edgeagent/seq_mark.py): what an earlier
+        # outbox here reserved, then this one's first reservation (the will and status
+        # carry it from the first connect on).
+        self.mark_path = mark_path(self.path)
+        self.earlier_mark = read_mark(self.mark_path)
+        self._reserved = self._last_seq
+        self._reserve(self._last_seq)
+        self._file_id = _file_id(self.path)
 
     # -- opening and recovery ------------------------------------------------------------
 
@@ -307,7 +316,56 @@ class Outbox:
         return conn
 
     def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.write_mark()  # the exact last_seq at a clean stop
         self._conn.close()
+
+    # -- the seq high-water mark and the file itself --------------------------------------
+
+    @property
+    def high_water_seq(self) -> int:
+        """No seq above this was issued by this outbox or (unless lost) an earlier one."""
+        earlier = self.earlier_mark.high_water_seq if self.earlier_mark else 0
+        return max(self._reserved, self._last_seq, earlier)
+
+    def write_mark(self) -> bool:
+        """Record the high-water mark now; False (logged) when the disk refused."""
+        # An earlier outbox's last_seq is kept until this one is past it: a crash before
+        # the start-up check then still finds this outbox behind.
+        earlier = self.earlier_mark.last_seq if self.earlier_mark else 0
+        mark = SeqMark(self.high_water_seq, max(self._last_seq, earlier),
+                       int(self._meta("last_delivered_seq") or 0))
+        try:
+            write_mark(self.mark_path, mark)
+        except OSError as exc:
+            log.error("cannot record the seq high-water mark in %s (%s); a lost outbox "  # noqa: TRY400
+                      "could then reuse seqs above %d", self.mark_path, exc, self._last_seq)
+            return False
+        return True
+
+    def _reserve(self, seq: int) -> None:
+        """Claim seqs up to seq + SEQ_RESERVE in the mark file before the first is used."""
+        self._reserved = seq + SEQ_RESERVE
+        self.write_mark()
+
+    def continue_above(self, floor: int) -> None:
+        """Number the next event floor + 1 (a lost outbox's seqs are never reused)."""
+        if floor <= self._last_seq:
+            return
+        with self._transaction() as conn:
+            conn.execute("UPDATE meta SET value=? WHERE key='last_seq'", (str(floor),))
+        self._last_seq = floor
+        self._reserved = max(self._reserved, floor)
+
+    def file_problem(self) -> str | None:
+        """Why the open file is no longer the one at `path` (deleted, replaced), or None."""
+        now = _file_id(self.path)
+        if now == self._file_id:
+            return None
+        if now is None:
+            return (f"outbox file {self.path} was deleted while the agent runs; events go "
+                    "to a file that is gone after a restart")
+        return f"outbox file {self.path} was replaced by another file while the agent runs"
 
     # -- writing -------------------------------------------------------------------------
 
@@ -372,6 +430,8 @@ class Outbox:
                          boot_id, body, size, now))
             stored.append(_new_stored(StoredEvent,
                                       (seq, event_id, priority, kind, draft.type, body, now)))
+        if seq > self._reserved:
+            self._reserve(seq)
         try:
             with self._transaction() as conn:
                 if rows:
@@ -712,6 +772,14 @@ def _json_ints(values: Iterable[int]) -> str:
     (A `?` per seq would prepare a new statement for every batch size.)
     """
     return "[" + ",".join(str(int(v)) for v in values) + "]"
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _primary_code(exc: sqlite3.Error) -> int | None:

@@ -774,6 +774,9 @@ class Publisher:
         doc: dict[str, Any] = {"state": state, "home": self.home, "version": self.version}
         if will:
             doc["reason"] = "connection lost (last will)"
+            # The will replaces the retained status after a crash: it keeps the seq
+            # high-water mark (as of this connect) for a new outbox to read back.
+            doc["high_water_seq"] = self.outbox.high_water_seq
             return json.dumps(doc, separators=(",", ":"))
         try:
             doc.update(self._status())

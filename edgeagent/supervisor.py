@@ -33,6 +33,7 @@ from edgeagent.heuristics.passthrough import PassthroughEngine
 from edgeagent.limits import MAX_READING_BYTES, cap_reading
 from edgeagent.models import Draft, Reading
 from edgeagent.outbox import Outbox, StoredEvent
+from edgeagent.outbox_continuity import OutboxFileWatch, continue_seq
 from edgeagent.periodic import PeriodicGuard
 from edgeagent.publisher import Publisher
 from edgeagent.reload import ReloadResult
@@ -159,6 +160,8 @@ class Agent:
                                          "engine_errors": 0, "clock_steps": 0}
         # The main loop's periodic tasks: one that raises is logged and counted, never fatal.
         self.periodic = PeriodicGuard(self.clock.monotonic)
+        self.outbox_file = OutboxFileWatch(self.outbox)
+        self.outbox_lost: dict[str, Any] | None = None  # the range a lost outbox may miss
         self._drafts: list[Draft] = []
         self._unstored: list[Draft] = []
         self._flush_scheduled = False
@@ -206,6 +209,8 @@ class Agent:
             "drivers": {slot.options.name: slot.health() for slot in self.slots},
             "outbox": stats.as_dict(),
             "last_acked_seq": stats.last_delivered_seq,
+            "high_water_seq": self.outbox.high_water_seq,
+            "outbox_file": self.outbox_file.as_dict(),
             "mqtt": self.publisher.health.as_dict(),
             "counters": dict(self.counters),
             "clock_step": self.last_clock_step,
@@ -500,6 +505,10 @@ class Agent:
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         guard = self.periodic.run
+        lost = await continue_seq(self.outbox, self.config.mqtt, self.config.home.id, self.clock)
+        if lost is not None:
+            self.outbox_lost = lost.data
+            self._queue([lost])
         guard("clock", self._check_clock)
         publisher_task = asyncio.create_task(self.publisher.run(), name="publisher")
         for slot in self.slots:
@@ -519,6 +528,7 @@ class Agent:
                 if now - last_sync >= self.sync_interval:
                     last_sync = now
                     guard("clock", self._check_clock)
+                    guard("outbox-file", self.outbox_file.check)
                 if now - last_status >= self.status_interval:
                     last_status = now
                     guard("status", self.publisher.publish_status)
