@@ -160,19 +160,16 @@ def _falls(week: Week, layout: Layout, events: list[Event], faults: list[Fault],
     for trip in week.trips:
         if not (span.start < trip.start and trip.end + FALL_WINDOW < span.end):
             continue
-        outside = [e for e in own if trip.start < e.t < trip.end and rooms[e.sensor] != "bedroom"
-                   and e.t - trip.start <= 10 * MINUTE and e.sensor not in pads]
-        if not outside:
+        # what the sensors saw of her between leaving the bedroom and coming back into it
+        outside = [e for e in own if trip.start < e.t < trip.back and rooms[e.sensor] != "bedroom"
+                   and e.sensor not in pads]
+        if not outside or outside[0].t - trip.start > 10 * MINUTE:
             unseen += 1
             continue
-        back = next((e.t for e in own if e.t > outside[-1].t and rooms[e.sensor] == "bedroom"),
-                    trip.end + 1)
         if rng.random() < 0.5:
-            first_back = next((e.t for e in own if e.t > outside[0].t
-                               and rooms[e.sensor] == "bedroom"), back)
-            at, how = min(outside[0].t + 60, first_back - 0.001), "way_to_toilet"
+            at, how = min(outside[0].t + 60, trip.back - 0.001), "way_to_toilet"
         else:
-            at, how = min(outside[-1].t + rng.uniform(5, 30), back - 0.001), "way_back"
+            at, how = min(outside[-1].t + rng.uniform(5, 30), trip.back - 0.001), "way_back"
         if _is_night(at) and calm(at):
             by_night.setdefault(int((at - 12 * HOUR) // DAY), []).append(Fall("night", at, how))
     falls = [rng.choice(options) for _, options in sorted(by_night.items())]

@@ -86,9 +86,10 @@ class Stay:
 
 @dataclass(frozen=True, slots=True)
 class Trip:
-    """A night toilet trip: out of bed at `start`, back in bed at `end`."""
+    """A night toilet trip: out of bed at `start`, into the bedroom at `back`, in bed at `end`."""
 
     start: float
+    back: float
     end: float
 
 
@@ -204,8 +205,8 @@ def _night(plan: _Planner, res: Resident, until: float, trips: list[Trip]) -> No
         plan.go("bathroom", "toilet", rng.uniform(2, 8), night=True)
         if rng.random() < res.kitchen_at_night:
             plan.go("kitchen", "drink", rng.uniform(1, 5), night=True)
-        plan.go("bedroom", "lie_down", rng.uniform(0.2, 1.0), night=True)
-        trips.append(Trip(out, plan.now))
+        back = plan.go("bedroom", "lie_down", rng.uniform(0.2, 1.0), night=True).start
+        trips.append(Trip(out, back, plan.now))
     plan.go("bedroom", "sleep", (until - plan.now) / MINUTE)
 
 

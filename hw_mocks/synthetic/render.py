@@ -75,7 +75,8 @@ class Renderer:
         for _ in range(count):
             sensor = self.rng.choices(choices, weights)[0]
             at = self.rng.uniform(start, max(start, end - 5))
-            self._on(sensor, at, self.rng.uniform(2, 25 if sensor.use != "tap" else 40))
+            seconds = self.rng.uniform(2, 25 if sensor.use != "tap" else 40)
+            self._on(sensor, at, min(seconds, end - at - 1))   # closed before she walks off
 
     def _motion(self, stay: Stay) -> None:
         pir = self.layout.motion(stay.room)
