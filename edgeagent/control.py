@@ -299,6 +299,7 @@ class ControlServer:
             "mqtt": str(agent.publisher.health.state),
             "clock": "synced" if agent.synced else "unsynced",
             "periodic_failures": agent.periodic.failures,
+            "outbox_file": agent.outbox_file.problem,  # deleted or replaced while running
             "control": self.stats(),
         }
 

@@ -316,7 +316,13 @@ def cmd_outbox_stats(args: argparse.Namespace) -> int:
           + "  ".join(f"{k}={v}" for k, v in stats["pending_by_class"].items()))
     print(f"  oldest pending {stats['oldest_pending_ts'] or '-'}{age}")
     print(f"  seq            last {stats['last_seq']}, last delivered "
-          f"{stats['last_delivered_seq']}, delivered kept {stats['delivered_kept']}")
+          f"{stats['last_delivered_seq']}, delivered kept {stats['delivered_kept']}, "
+          f"high-water mark {stats['high_water_seq'] or '-'}")
+    if stats["salvage"]:
+        saved = stats["salvage"]
+        unread = "unknown" if saved["unsalvaged"] is None else saved["unsalvaged"]
+        print(f"  salvaged       {saved['salvaged']} re-imported, {unread} unreadable, from "
+              f"{saved['from']} ({saved['at']})")
     print(f"  evicted        {stats['evicted_total']}  "
           + "  ".join(f"{k}={v}" for k, v in stats["evicted"].items()))
     print(f"  size           {stats['stored_bytes']} of {stats['max_bytes']} bytes")

@@ -7,6 +7,7 @@ daemon. Safe to use while `edgeagent run` is writing.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from edgeagent.outbox import (
     truncation_counts,
 )
 from edgeagent.provision.i18n import _
+from edgeagent.seq_mark import mark_path, read_mark
 
 PRIORITY_NAMES = {int(p): p.name.lower() for p in Priority}
 
@@ -89,7 +91,17 @@ class OutboxReader:
             "quarantined": len(quarantined),
             "quarantined_seqs": quarantined[:QUARANTINE_SEQS_SHOWN],
             "truncated": truncation_counts(conn),
+            "salvage": self._salvage(),
+            "high_water_seq": getattr(read_mark(mark_path(self.path)), "high_water_seq", None),
         }
+
+    def _salvage(self) -> dict[str, Any] | None:
+        """The last corruption recovery: where the old file went, what was re-imported."""
+        try:
+            doc = json.loads(self._meta("salvage") or "null")
+        except ValueError:
+            return None
+        return doc if isinstance(doc, dict) else None
 
     def quarantined(self) -> list[dict[str, Any]]:
         """Quarantined events still stored: seq, attempts, reason, when, kind, type."""

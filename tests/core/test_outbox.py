@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from edgeagent.doctor.outbox_reader import OutboxReader
 from edgeagent.errors import OutboxLocked
 from edgeagent.models import Draft, Kind, Priority, Severity
 from edgeagent.outbox import Outbox
 from edgeagent.outbox_salvage import EVENT_COLUMNS, salvage
+from edgeagent.seq_mark import SEQ_RESERVE
 
 T0 = datetime(2026, 11, 22, 2, 10, tzinfo=UTC)
 
@@ -307,6 +309,10 @@ def test_a_corrupt_page_costs_only_its_rows_the_rest_is_reimported(tmp_path, cap
     assert box.append([draft()], synced=True)[0].seq == 124  # seq carries on
     box.close()
     assert open_outbox(path).stats().salvage["unsalvaged"] == len(lost)  # type: ignore[index]
+    with OutboxReader(path) as reader:  # `edgeagent outbox stats`, no daemon needed
+        stats = reader.stats()
+    assert stats["salvage"]["unsalvaged"] == len(lost) and stats["salvage"]["salvaged"] == 122 - len(lost)
+    assert stats["high_water_seq"] == 124 + SEQ_RESERVE
 
 
 def test_salvage_reads_the_columns_the_outbox_writes():
