@@ -6,7 +6,7 @@ robin over `LAYOUT_NAMES`, so any run of 8 consecutive indices covers each
 layout once.
 
 Falls are labelled instants. A night fall happens on a night toilet trip
-(between 22:00 and 05:30), after she has been seen outside the bedroom:
+or on getting up for the day (between 22:00 and 05:30), after she has been seen outside the bedroom:
 60 s after the first sensor outside the bedroom on the way there, or
 seconds after the last one on the way back, always before the next bedroom
 sensor, so the last sign of her is outside the bedroom. A day fall happens
@@ -32,6 +32,7 @@ from edgeagent_mocks.synthetic.life import (
     MINUTE,
     RESIDENT_KINDS,
     Resident,
+    Trip,
     Week,
     make_resident,
     plan_week,
@@ -144,6 +145,24 @@ def _is_night(t: float) -> bool:
     return hour >= 22.0 or hour < 5.5
 
 
+def _early_risings(week: Week) -> list[Trip]:
+    """Getting up for the day before 05:30 (an early riser): the way to the toilet is at night.
+
+    `back` is when she next enters the bedroom, if she does within the hour.
+    """
+    out = []
+    for _, wake in week.sleeps:
+        if not _is_night(wake):
+            continue
+        later = [s for s in week.stays if s.start >= wake]
+        left = next((i for i, s in enumerate(later) if s.room != "bedroom"), None)
+        if left is None:
+            continue
+        back = next((s.start for s in later[left:] if s.room == "bedroom"), wake + HOUR)
+        out.append(Trip(wake, min(back, wake + HOUR), min(back, wake + HOUR)))
+    return out
+
+
 def _falls(week: Week, layout: Layout, events: list[Event], faults: list[Fault],
            rng: random.Random, span: Span) -> tuple[list[Fall], int]:
     rooms = {s.id: s.room for s in layout.sensors}
@@ -157,7 +176,7 @@ def _falls(week: Week, layout: Layout, events: list[Event], faults: list[Fault],
 
     by_night: dict[int, list[Fall]] = {}
     unseen = 0
-    for trip in week.trips:
+    for trip in [*week.trips, *_early_risings(week)]:
         if not (span.start < trip.start and trip.end + FALL_WINDOW < span.end):
             continue
         # what the sensors saw of her between leaving the bedroom and coming back into it
