@@ -62,11 +62,16 @@ def write_mark(path: Path, mark: SeqMark) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
-        os.write(fd, json.dumps(asdict(mark)).encode() + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            os.write(fd, json.dumps(asdict(mark)).encode() + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()  # a full disk leaves no half-written temporary behind
+        raise
     with contextlib.suppress(OSError):  # some filesystems refuse to open a directory
         dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
         try:

@@ -114,3 +114,13 @@ def test_a_deleted_outbox_file_is_noticed_and_the_mark_written_back(tmp_path, ca
     assert read_mark(mark_path(path)) == SeqMark(SEQ_RESERVE, 5, 0)  # back on disk
     box.append([draft()], synced=True)  # the agent runs on
     box.close()
+
+
+def test_a_mark_that_cannot_be_written_is_logged_and_the_outbox_works_on(tmp_path, caplog):
+    path = tmp_path / "o.db"
+    mark_path(path).mkdir()  # os.replace onto a directory fails, as a full disk would
+    box = open_outbox(path)
+    assert "cannot record the seq high-water mark" in caplog.text
+    assert [e.seq for e in box.append([draft(), draft()], synced=True)] == [1, 2]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary
+    box.close()
