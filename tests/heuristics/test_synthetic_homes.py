@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from collections import defaultdict
+from datetime import datetime, timedelta
 from itertools import pairwise
 
 import pytest
@@ -124,14 +125,23 @@ def test_a_small_sample_runs_through_the_engine_with_every_fall_counted():
     results = [score(week) for week in weeks]
     for week, result in zip(weeks, results, strict=True):
         assert result.layout == week.layout.name
-        assert [(f.kind, f.at) for f in result.falls] == [(f.kind, f.at) for f in week.falls]
-        for fall in result.falls:
-            assert fall.detected == (fall.minutes is not None)
+        scored = sorted([*result.evaluation.night, *result.evaluation.day], key=lambda f: f.at)
+        assert [(f.kind, f.at) for f in scored] == [
+            (f.kind, datetime.fromisoformat(week.stamp(f.at))) for f in week.falls]
+        for fall in scored:
             assert fall.minutes is None or 0 <= fall.minutes <= FALL_WINDOW / 60
-        assert result.days > 6.5
+            assert all(fall.at <= a.at <= fall.at + timedelta(hours=4) for a in fall.followed)
+        assert result.evaluation.days > 6.5
     figures = summarise(results)
     assert figures["home_weeks"] == 4
     assert figures["night_falls"] == sum(f.kind == "night" for w in weeks for f in w.falls) > 0
     assert figures["day_falls"] == sum(f.kind == "day" for w in weeks for f in w.falls) > 0
     assert 0 <= figures["night_detected"] <= figures["night_falls"]
     assert 0 <= figures["day_detected"] <= figures["day_falls"]
+
+
+def test_the_annotations_let_the_recorded_homes_evaluation_place_falls_too():
+    week = generate(11, LAYOUT_NAMES.index("pir+bed"), resident_kind="night_trips", faults=[])
+    result = score(week, reference=True)
+    assert len(result.evaluation.night) >= sum(f.kind == "night" for f in week.falls) > 0
+    assert len(result.evaluation.day) > 0
