@@ -29,8 +29,9 @@ def close_day(state: HomeState, settings: HeuristicsSettings, local: LocalTime,
     """The day's summary draft (and any routine_change transitions); starts a new ledger."""
     ledger = state.ledger
     assert ledger is not None
-    if state.presence == "away" and state.away_since is not None:
-        ledger.away_seconds += boundary - max(state.away_since, ledger.start)
+    presence = state.presence
+    if presence.state == "away" and presence.away_since is not None:
+        ledger.away_seconds += boundary - max(presence.away_since, ledger.start)
     ledger.active_hours = sorted(set(ledger.active_hours))
 
     def text(ts: float) -> str:

@@ -74,6 +74,12 @@ class LocalTime:
     def is_night(self, ts: float) -> bool:
         return _in_window(self.local(ts).time(), self.night_start, self.night_end)
 
+    def is_deep_night(self, ts: float) -> bool:
+        """After midnight and before the night ends: nearly everyone is in bed."""
+        if self.night_start < self.night_end:
+            return self.is_night(ts)
+        return self.local(ts).time() < self.night_end
+
     def at(self, day: date, clock: time) -> float:
         """Epoch of local `clock` on `day`; a time skipped by DST maps to just after the gap."""
         naive = datetime.combine(day, clock)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from edgeagent.casas import CasasRecord, LineError, SensorMap, parse_lines, to_reading
 from edgeagent.heuristics.engine import SafetyEngine
+from edgeagent.heuristics.layout import BEDROOM_DOOR_ROLES
 from edgeagent.heuristics.settings import HeuristicsSettings
 from edgeagent.models import Draft, Kind, Reading
 
@@ -50,6 +51,8 @@ def declare_map(engine: SafetyEngine, sensor_map: SensorMap) -> None:
         motion_rooms=sorted({s.room for s in specs if s.kind == "motion" and s.room}),
         entrance=any(s.role == "entrance" and s.kind == "contact" for s in specs),
         bed=any(s.kind == "bed" for s in specs),
+        bedroom_door=any(s.kind == "contact" and s.role in BEDROOM_DOOR_ROLES
+                         and s.room in engine.settings.bedroom_rooms for s in specs),
     )
 
 

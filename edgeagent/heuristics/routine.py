@@ -24,6 +24,8 @@ class RoutineState:
 
     gaps: dict[str, list[float]] = field(default_factory=dict)
     wakes: dict[str, float] = field(default_factory=dict)  # local day -> minutes after midnight
+    # Per local day: the longest silence at home, awake, that began and ended in the day.
+    longest: dict[str, float] = field(default_factory=dict)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -49,6 +51,28 @@ class LearnedRoutine:
             self.state.gaps[day] = row
             self._trim(self.state.gaps, self.settings.routine_window_days + 1)
         row[hour] = max(row[hour], seconds)
+
+    def record_day_silence(self, day: str, seconds: float) -> None:
+        """A silence at home in the day that ended with her moving again: ordinary life."""
+        longest = self.state.longest
+        if seconds > longest.get(day, 0.0):
+            longest[day] = seconds
+            self._trim(longest, self.settings.routine_window_days)
+
+    def longest_silence(self, today: str) -> float:
+        """Her longest ordinary day silence over the window (0 while learning)."""
+        past = [v for d, v in self.state.longest.items() if d < today]
+        days = [d for d in self.state.gaps if d < today]
+        if len(days) < self.settings.routine_min_days:
+            return 0.0
+        return max(past, default=0.0)
+
+    def usual_wake_near(self, today: str, minutes: float) -> bool:
+        """Within half an hour of her earliest usual wake time (once a week is known)."""
+        past = [m for d, m in sorted(self.state.wakes.items()) if d < today]
+        if len(past) < self.settings.routine_min_days:
+            return False
+        return minutes >= percentile(past, 0.1) - 30
 
     def saw_activity(self, day: str, hour: int) -> None:
         """Mark the hour as lived at home (a zero silence), so it counts in the percentile."""

@@ -107,9 +107,18 @@ class HeuristicsSettings(_Strict):
         default=60.0, gt=0,
         description="silence at night this long, then the bedroom = had gone to bed unseen")
     bedtime_glimpse_seconds: float = Field(
-        default=60.0, ge=0,
-        description="a bedroom event this soon before a night silence = probably went to bed")
-    bed_exit_no_return_minutes: float = Field(default=20.0, gt=0)
+        default=60.0, ge=0, description="accepted for older configs; no longer used")
+    bedtime_quiet_max_minutes: float = Field(
+        default=180.0, gt=0,
+        description="a bedroom quiet for longer than this before the night starts is a "
+                    "daytime silence, not going to bed")
+    bed_exit_no_return_minutes: float = Field(
+        default=20.0, gt=0,
+        description="up at night, last seen outside the bedroom, silent this long: alarm")
+    night_urgent_minutes: float = Field(
+        default=45.0, gt=0,
+        description="the same with a doubt (one sensor, or not yet been to bed): critical "
+                    "after this (care homes' urgent out-of-bed limit)")
     exit_evidence_seconds: float = Field(
         default=180.0, ge=0,
         description="a bedroom door, mat or PIR event this soon before confirms a bed exit")
@@ -118,7 +127,7 @@ class HeuristicsSettings(_Strict):
         description="else activity outside the bedroom lasting this long confirms it")
     mat_stuck_hours: float = Field(
         default=14.0, gt=0,
-        description="a mat pressed this long without a break is stuck, not a person in bed")
+        description="a mat pressed this long without a break is reported as stuck")
     chatter_changes: int = Field(
         default=6, ge=0,
         description="a contact changing more often than this within chatter_seconds is "
@@ -127,10 +136,7 @@ class HeuristicsSettings(_Strict):
     bathroom_overstay_minutes: float = Field(default=45.0, gt=0)
     bathroom_night_critical_minutes: float = Field(
         default=45.0, ge=0,
-        description="seen walking into the bathroom at night (another sensor in the 10 min "
-                    "before, then fall_burst_events events): its bathroom_overstay warning "
-                    "becomes critical this much later unless known away, entrance contact or "
-                    "not (0: off)")
+        description="accepted for older configs; night_urgent_minutes covers the bathroom")
     bathroom_rooms: list[str] = Field(
         default_factory=lambda: ["bathroom", "toilet", "wc", "shower"])
     bedroom_rooms: list[str] = Field(default_factory=lambda: ["bedroom"])
@@ -142,10 +148,24 @@ class HeuristicsSettings(_Strict):
         default=60.0, ge=0, description="silence alarms wait this long after a visitor is seen")
     away_minutes: float = Field(
         default=10.0, gt=0, description="entrance door then nothing inside for this long = away")
-    inactivity_default_minutes: float = Field(default=150.0, gt=0)
+    return_sensors: int = Field(
+        default=3, ge=1,
+        description="away, back without the entrance door only on this many sensors ...")
+    return_rooms: int = Field(default=2, ge=1, description="... in this many rooms ...")
+    return_minutes: float = Field(default=10.0, gt=0, description="... within this long")
+    inactivity_default_minutes: float = Field(
+        default=120.0, gt=0, description="silence warning while her routine is learned")
     inactivity_floor_minutes: float = Field(default=60.0, gt=0)
-    inactivity_ceiling_minutes: float = Field(default=180.0, gt=0)
-    inactivity_escalate_minutes: float = Field(default=60.0, gt=0)
+    inactivity_ceiling_minutes: float = Field(
+        default=150.0, gt=0, description="the silence warning never waits longer than this")
+    inactivity_escalate_minutes: float = Field(
+        default=60.0, gt=0, description="a silence warning becomes critical no sooner than this")
+    long_silence_minutes: float = Field(
+        default=240.0, gt=0,
+        description="known home, silent this long in the day: critical (while learning, and "
+                    "the least it ever is)")
+    long_silence_margin: float = Field(
+        default=1.5, ge=1, description="learned: her longest ordinary day silence times this")
     routine_window_days: int = Field(default=28, ge=1)
     routine_min_days: int = Field(default=7, ge=1)
     routine_percentile: float = Field(default=0.95, gt=0, le=1)
@@ -156,6 +176,8 @@ class HeuristicsSettings(_Strict):
     not_up_margin_minutes: float = Field(default=90.0, ge=0)
     not_up_earliest: time = time(7, 0)
     not_up_latest: time = time(13, 0)
+    not_up_critical_minutes: float = Field(
+        default=120.0, gt=0, description="not_up becomes critical this long after it is raised")
     escalate_critical_minutes: float = Field(
         default=30.0, gt=0, description="an open critical alert escalates after this")
     low_battery_percent: float = Field(default=20.0, ge=0, le=100)

@@ -2,22 +2,46 @@
 
 `snapshot()` is this model dumped to JSON; `restore()` validates it back. A
 restart at 02:30 therefore still knows the resident left the bed at 02:10.
-Times are UTC epoch seconds.
+Each tracker owns one part (`presence`, `sleep`, `bathroom`); `migrate()`
+turns a snapshot of the older flat layout (version 1) into this one, so an
+agent upgraded in the night resumes the night. Times are UTC epoch seconds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import TypeAdapter
 
 from edgeagent.heuristics.daily_checks import ChecksState
 from edgeagent.heuristics.environment import RoomTemperature
+from edgeagent.heuristics.layout import Layout
+from edgeagent.heuristics.presence import PresenceState
 from edgeagent.heuristics.routine import RoutineState
+from edgeagent.heuristics.sleep import SleepState
 from edgeagent.heuristics.summary import Ledger
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+
+
+@dataclass(slots=True)
+class LastSeen:
+    """The last sign of life: where, when, by which sensor; recent activity times."""
+
+    at: float | None = None
+    room: str | None = None
+    device: str | None = None
+    role: str | None = None
+    recent: list[float] = field(default_factory=list)
+    # [time, device] of the last 10 minutes' activity (a person moves several sensors).
+    recent_devices: list[tuple[float, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class BathroomState:
+    since: float | None = None
+    room: str | None = None
 
 
 @dataclass(slots=True)
@@ -27,39 +51,15 @@ class HomeState:
     version: int = STATE_VERSION
     now: float | None = None
     mono_offset: float = 0.0
-    # Where and when the resident was last seen doing something.
-    last_activity: float | None = None
-    last_room: str | None = None
-    last_device: str | None = None
-    last_role: str | None = None
-    recent: list[float] = field(default_factory=list)
-    # Home or away (entrance door, then motion inside or not).
-    has_entrance: bool = False
-    presence: Literal["home", "away", "unknown"] = "unknown"
-    door_pending_since: float | None = None
-    away_since: float | None = None
-    # The night: in the bedroom since, settled for the night, up at night since.
-    in_bedroom_since: float | None = None
-    settled: bool = False
-    settled_at: float | None = None
-    night_up_since: float | None = None
-    night_up_rooms: list[str] = field(default_factory=list)
-    night_up_confirmed: bool = False
-    out_of_bed_at: float | None = None
-    bathroom_since: float | None = None
-    bathroom_room: str | None = None
-    bathroom_walked_in: bool = False  # another sensor saw her in the 10 min before the stay
-    last_bedroom_event: float | None = None
-    last_bedroom_activity: float | None = None  # the same, without mats going empty
-    has_bed: bool = False
-    motion_rooms: list[str] = field(default_factory=list)
+    seen: LastSeen = field(default_factory=LastSeen)
+    layout: Layout = field(default_factory=Layout)
+    presence: PresenceState = field(default_factory=PresenceState)
+    sleep: SleepState = field(default_factory=SleepState)
+    bathroom: BathroomState = field(default_factory=BathroomState)
+    silence_started: float | None = None  # the day silence in progress began (learning)
     last_motion: dict[str, float] = field(default_factory=dict)
     visitor_until: float | None = None
-    bed_seen: bool = False
     contact_changes: dict[str, list[float]] = field(default_factory=dict)  # recent, per contact
-    bed_occupied: dict[str, bool] = field(default_factory=dict)
-    bed_pressed_since: dict[str, float] = field(default_factory=dict)  # mat -> pressed since
-    bed_empty_since: float | None = None
     # Vitals awaiting confirmation: name -> [time, value].
     vitals_pending: dict[str, list[float]] = field(default_factory=dict)
     alerts: list[dict[str, Any]] = field(default_factory=list)
@@ -74,3 +74,44 @@ class HomeState:
 
 
 STATE_ADAPTER: TypeAdapter[HomeState] = TypeAdapter(HomeState)
+
+_KEPT_V1 = ("now", "mono_offset", "last_motion", "visitor_until", "contact_changes",
+            "vitals_pending", "alerts", "routine", "ledger", "next_summary_at", "history",
+            "change_streak", "rooms", "checks")
+
+
+def migrate(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """A snapshot in the current layout, or None when it is not one we know."""
+    version = raw.get("version")
+    if version == STATE_VERSION:
+        return raw
+    if version != 1:
+        return None
+    out: dict[str, Any] = {k: raw[k] for k in _KEPT_V1 if k in raw}
+    out["version"] = STATE_VERSION
+    out["seen"] = {"at": raw.get("last_activity"), "room": raw.get("last_room"),
+                   "device": raw.get("last_device"), "role": raw.get("last_role"),
+                   "recent": raw.get("recent", [])}
+    out["layout"] = {"has_entrance": raw.get("has_entrance", False),
+                     "has_bed": raw.get("has_bed", False),
+                     "motion_rooms": raw.get("motion_rooms", [])}
+    presence = raw.get("presence", "unknown")
+    out["presence"] = {"state": presence, "how": "inside" if presence == "home" else "",
+                       "door_pending_since": raw.get("door_pending_since"),
+                       "away_since": raw.get("away_since")}
+    settled = bool(raw.get("settled", False))
+    out["sleep"] = {
+        "in_bed": settled, "in_bed_at": raw.get("settled_at"),
+        "evidence": "mat" if raw.get("has_bed") else "passage",
+        "bedroom_since": raw.get("in_bedroom_since"), "bed_seen": raw.get("bed_seen", False),
+        "up_since": raw.get("night_up_since"), "up_rooms": raw.get("night_up_rooms", []),
+        "up_strong": raw.get("night_up_confirmed", False),
+        "out_of_bed_at": raw.get("out_of_bed_at"),
+        "last_bedroom_event": raw.get("last_bedroom_event"),
+        "last_bedroom_activity": raw.get("last_bedroom_activity"),
+        "bed_occupied": raw.get("bed_occupied", {}),
+        "bed_pressed_since": raw.get("bed_pressed_since", {}),
+        "bed_empty_since": raw.get("bed_empty_since"),
+    }
+    out["bathroom"] = {"since": raw.get("bathroom_since"), "room": raw.get("bathroom_room")}
+    return out

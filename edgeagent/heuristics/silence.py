@@ -1,0 +1,261 @@
+"""Silence rules: from where and how she was last seen, when to warn and when to call.
+
+Every silence is classified into one `Situation`; the table `RULES` gives
+its alert type and words. `plan()` turns the situation into a `Plan`: a
+warning time and a critical time (either may be absent). Severity follows
+confidence: critical as soon as the kit's own sensors make the situation
+unambiguous for its layout, otherwise a warning first with the doubt in its
+reason, critical on a longer limit. The limits, and why each holds in any
+home, are in docs/heuristics.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import time
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from edgeagent.heuristics.localtime import LocalTime
+from edgeagent.heuristics.routine import LearnedRoutine
+from edgeagent.heuristics.settings import HeuristicsSettings
+from edgeagent.heuristics.sleep import SleepTracker
+
+if TYPE_CHECKING:
+    from edgeagent.heuristics.state import HomeState
+
+RECENT_WINDOW = 600.0
+
+
+class Timer(StrEnum):
+    """Everything the engine waits for."""
+
+    SUMMARY = "summary"
+    ESCALATE = "escalate"
+    AWAY = "away"
+    CHECK = "check"
+    SETTLE = "settle"
+    SILENCE = "silence"
+
+
+class Situation(StrEnum):
+    OUT_OF_BED = "out_of_bed"  # was in bed, up at night, last seen outside the bedroom
+    UP_AT_NIGHT = "up_at_night"  # not in bed, after midnight or on her way to bed
+    IN_BED = "in_bed"  # in bed, not up by her usual time
+    NIGHT_UNSEEN = "night_unseen"  # a layout that cannot see her go to bed
+    BATHROOM = "bathroom"  # in the bathroom in the day
+    DAY = "day"  # anywhere else, awake
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRule:
+    alert: str
+    escalation_words: str
+
+
+RULES: dict[Situation, AlertRule] = {
+    Situation.OUT_OF_BED: AlertRule("bed_exit_no_return",
+                                    "resident still not back and no activity"),
+    Situation.UP_AT_NIGHT: AlertRule("fall_suspected", "still no activity"),
+    Situation.IN_BED: AlertRule("not_up", "still not up"),
+    Situation.NIGHT_UNSEEN: AlertRule("not_up", "still no sign of life"),
+    Situation.BATHROOM: AlertRule("bathroom_overstay", "still in the bathroom"),
+    Situation.DAY: AlertRule("inactivity", "still no activity"),
+}
+SILENCE_TYPES = tuple(sorted({rule.alert for rule in RULES.values()}))
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    situation: Situation
+    warn_at: float | None
+    critical_at: float | None
+    reason: str
+    doubt: str = ""
+
+    @property
+    def alert(self) -> str:
+        return RULES[self.situation].alert
+
+    @property
+    def first(self) -> float | None:
+        times = [t for t in (self.warn_at, self.critical_at) if t is not None]
+        return min(times) if times else None
+
+
+class SilenceRules:
+    """Pure: a home state in, the plan for the current silence out."""
+
+    def __init__(self, settings: HeuristicsSettings, local: LocalTime,
+                 routine: LearnedRoutine, sleep: SleepTracker, bedrooms: frozenset[str],
+                 bathrooms: frozenset[str]) -> None:
+        self.settings, self.local, self.routine, self.sleep = settings, local, routine, sleep
+        self.bedrooms, self.bathrooms = bedrooms, bathrooms
+
+    def plan(self, st: HomeState) -> Plan | None:
+        seen = st.seen
+        if seen.at is None or st.presence.state == "away":
+            return None
+        s, local, sleep = self.settings, self.local, st.sleep
+        last, room = seen.at, seen.room or "unknown"
+        hhmm = local.hhmm
+        passage = st.layout.sees_bed_passage(self.bedrooms)
+        in_bedroom = room in self.bedrooms
+        night = local.is_night(last)
+        short = s.bed_exit_no_return_minutes * 60
+        urgent = s.night_urgent_minutes * 60
+        where = f"last seen in {room} at {hhmm(last)}"
+        home = self._confirmed_home(st)
+        if sleep.in_bed and sleep.up_since is not None and not in_bedroom and (
+                sleep.evidence != "weak"):
+            up = sleep.out_of_bed_at or sleep.up_since
+            reason = f"out of bed since {hhmm(up)}, {where}, not back in the bedroom"
+            if sleep.up_strong:
+                if (not st.layout.has_entrance and self._on_mat(st)
+                        and room not in self.bathrooms):
+                    # She may have gone out, and the mat says someone may be in bed.
+                    return Plan(Situation.OUT_OF_BED, last + short, None, reason,
+                                "the bed mat still reports someone lying down (a partner, a "
+                                "visitor, or a lagging mat) and without an entrance contact "
+                                "she may have gone out")
+                mat = (" (the bed mat still reports pressure: a lagging or stuck mat)"
+                       if self._on_mat(st) else "")
+                return Plan(Situation.OUT_OF_BED, None, last + short, reason + mat)
+            if sleep.up_linked:
+                return Plan(Situation.OUT_OF_BED, last + short, last + urgent, reason,
+                            "one sensor outside the bedroom saw her minutes after the mat "
+                            "went empty: a sensor firing by itself looks the same")
+            return Plan(Situation.OUT_OF_BED, last + short,
+                        self._long(st, last) if home else None, reason,
+                        "one sensor outside the bedroom fired, nothing in the bedroom before "
+                        "it: a sensor firing by itself looks the same")
+        if sleep.in_bed and (in_bedroom or sleep.up_since is None):
+            not_up = self.not_up_deadline(sleep.in_bed_at or last)
+            if last < not_up:
+                since = sleep.in_bed_at or last
+                if sleep.evidence == "weak":
+                    return self._morning(st, last, room, home)
+                return Plan(Situation.IN_BED, not_up,
+                            (not_up + s.not_up_critical_minutes * 60) if home else None,
+                            f"still in the bedroom at {{at}}, usually up by then; in bed since "
+                            f"{hhmm(since)} and nothing outside the bedroom since then")
+        if night and not sleep.in_bed:
+            if not passage:
+                return self._morning(st, last, room, home)
+            if in_bedroom:
+                return None  # on her way to bed: the settle timer decides
+            tonight = self._night_start(last)
+            bedtime = (sleep.last_bedroom_activity is not None
+                       and sleep.last_bedroom_activity >= tonight
+                       and self.sleep.out_of_bedroom(s.exit_confirm_seconds))
+            moment = local.local(last)
+            # A person up in the small hours: several sensors, not one firing by itself.
+            deep = (st.layout.sees_person_in_bedroom(self.bedrooms)
+                    and local.is_deep_night(last) and not self.routine.usual_wake_near(
+                moment.date().isoformat(), moment.hour * 60 + moment.minute)
+                and self.sensors_recently(st) >= s.return_sensors)
+            # Without an entrance contact she may have gone out, except from the bathroom.
+            inside = home or room in self.bathrooms
+            if (deep or bedtime) and inside:
+                what = ("she had gone to the bedroom at "
+                        f"{hhmm(sleep.last_bedroom_activity or last)} and is not back in it"
+                        if bedtime else "up after midnight and not in bed")
+                return Plan(Situation.UP_AT_NIGHT, last + short, last + urgent,
+                            f"{where}, {what}")
+        return self._day(st, last, room, passage, home)
+
+    # --------------------------------------------------------------- pieces
+    def _day(self, st: HomeState, last: float, room: str, passage: bool,
+             home: bool) -> Plan:
+        s, hhmm = self.settings, self.local.hhmm
+        doubt = "; ".join(st.layout.limits(self.bedrooms))
+        if room in self.bathrooms and st.bathroom.since is not None:
+            since = st.bathroom.since
+            # Leaving the bathroom is unseen in most layouts (no sensor on the way
+            # out): a long stay is a warning; critical on the day's long limit.
+            warn = since + s.bathroom_overstay_minutes * 60
+            critical = max(self._long(st, since), warn + s.inactivity_escalate_minutes * 60) \
+                if home else None
+            plan = Plan(Situation.BATHROOM, warn, critical,
+                        f"in the {st.bathroom.room or room} since {hhmm(since)}, nothing "
+                        "elsewhere since", "" if home else doubt)
+        else:
+            limit = self.routine.limit_seconds(self.local.day_key(last), self.local.hour(last))
+            warn = last + limit
+            critical = max(self._long(st, last), warn + s.inactivity_escalate_minutes * 60) \
+                if home else None
+            plan = Plan(Situation.DAY, warn, critical,
+                        f"no activity anywhere since {hhmm(last)}, last seen in {room} "
+                        "(longer than usual at this hour)", "" if home else doubt)
+        # At night a silence that is not clearly her up and about is most likely sleep
+        # (a missed bedroom event; in some layouts going to bed is never seen): its
+        # critical waits for the morning. Where going to bed is unseen, so does the warning.
+        warn_at, critical_at = plan.warn_at, plan.critical_at
+        morning = self._morning(st, last, room, home)
+        if not passage and warn_at is not None and self._in_sleep(warn_at):
+            return morning
+        if critical_at is not None and self._in_sleep(critical_at):
+            return Plan(plan.situation, warn_at, morning.critical_at, plan.reason, plan.doubt)
+        return plan
+
+    def _morning(self, st: HomeState, last: float, room: str, home: bool) -> Plan:
+        """A night this layout cannot watch: she must be seen by her usual time."""
+        s, hhmm = self.settings, self.local.hhmm
+        not_up = self.not_up_deadline(last)
+        limit = self.routine.limit_seconds(self.local.day_key(last), self.local.hour(last))
+        warn = max(not_up, last + limit)
+        critical = max(not_up + s.not_up_critical_minutes * 60, self._long(st, last)) \
+            if home else None
+        doubt = "; ".join(st.layout.limits(self.bedrooms)) or "going to bed is not seen"
+        return Plan(Situation.NIGHT_UNSEEN, warn, critical,
+                    f"not seen since {hhmm(last)} (last in {room}), usually up by {{at}}", doubt)
+
+    def _confirmed_home(self, st: HomeState) -> bool:
+        pr = st.presence
+        return st.layout.has_entrance and pr.state == "home" and pr.how != "sensors"
+
+    def _long(self, st: HomeState, last: float) -> float:
+        """Her longest ordinary silence at home, with a margin; never below the default."""
+        s = self.settings
+        learned = self.routine.longest_silence(self.local.day_key(last))
+        return last + max(s.long_silence_minutes * 60, learned * s.long_silence_margin)
+
+    def _in_sleep(self, ts: float) -> bool:
+        return self.local.is_night(ts)
+
+    def _night_start(self, ts: float) -> float:
+        """The start of the night `ts` belongs to (or of the coming one, in the evening)."""
+        local = self.local
+        day = local.local(ts).date()
+        if local.is_deep_night(ts):
+            day = day.fromordinal(day.toordinal() - 1)
+        return local.at(day, self.settings.night_start)
+
+    def _on_mat(self, st: HomeState) -> bool:
+        return any(st.sleep.bed_occupied.values())
+
+    @staticmethod
+    def sensors_recently(st: HomeState) -> int:
+        """Different sensors that saw her in the 10 minutes before the silence."""
+        seen = st.seen
+        if seen.at is None:
+            return 0
+        return len({d for t, d in seen.recent_devices if t >= seen.at - RECENT_WINDOW})
+
+    def moving(self, st: HomeState) -> bool:
+        """Several events in the 10 minutes before the silence: a person, not one glitch."""
+        seen = st.seen
+        if seen.at is None:
+            return False
+        return sum(1 for t in seen.recent if t >= seen.at - RECENT_WINDOW) \
+            >= self.settings.fall_burst_events
+
+    def not_up_deadline(self, since: float) -> float:
+        """Her usual wake time plus margin, on the morning after `since`."""
+        night = self.local.local(since)
+        morning = night.date()
+        if night.time() >= self.settings.not_up_latest:
+            morning = morning.fromordinal(morning.toordinal() + 1)
+        minutes = self.routine.not_up_minutes(morning.isoformat())
+        clock = time(int(minutes // 60) % 24, int(minutes % 60))
+        return self.local.at(morning, clock)
