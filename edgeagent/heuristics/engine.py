@@ -82,7 +82,7 @@ class SafetyEngine:
         self.checks = DailyChecks(settings, self.local)
         self.presence = PresenceTracker(settings)
         self.sleep = SleepTracker(settings)
-        self.rules = SilenceRules(settings, self.local, self.routine, self.sleep,
+        self.rules = SilenceRules(settings, self.local, self.routine, self.sleep, self.alerts,
                                   self._bedrooms, self._bathrooms)
         self._bind(HomeState())
 
@@ -179,7 +179,7 @@ class SafetyEngine:
             due = self._due[0]
             if due is None or due[0] > now:
                 break
-            self._due = None
+            self._changed()  # the plan may depend on which alerts are open
             out.extend(self._fire(due[1], due[2], due[0]))
         if st.now is None or now > st.now:
             st.now = now
@@ -208,10 +208,10 @@ class SafetyEngine:
             if check is not None:
                 # A deadline held back by a door is decided when home/away is known.
                 offer(max(check[0], st.now or check[0]), Timer.CHECK, check[1])
-        if self.presence.away or st.seen.at is None:
+        if st.seen.at is None:
             return best
         sleep = self.sleep
-        if sleep.state.bedroom_since is not None:
+        if sleep.state.bedroom_since is not None and not self.presence.away:
             start = self.local.night_or_next_start(sleep.state.bedroom_since
                                                    + sleep.wait_seconds())
             offer(sleep.settle_due(st.seen.at, st.layout.has_bed, start), Timer.SETTLE)

@@ -16,6 +16,7 @@ from datetime import time
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from edgeagent.heuristics.alerts import AlertBook
 from edgeagent.heuristics.localtime import LocalTime
 from edgeagent.heuristics.routine import LearnedRoutine
 from edgeagent.heuristics.settings import HeuristicsSettings
@@ -84,18 +85,21 @@ class Plan:
 
 
 class SilenceRules:
-    """Pure: a home state in, the plan for the current silence out."""
+    """Pure: a home state (and which alerts are open) in, the plan for the silence out."""
 
     def __init__(self, settings: HeuristicsSettings, local: LocalTime,
-                 routine: LearnedRoutine, sleep: SleepTracker, bedrooms: frozenset[str],
-                 bathrooms: frozenset[str]) -> None:
+                 routine: LearnedRoutine, sleep: SleepTracker, alerts: AlertBook,
+                 bedrooms: frozenset[str], bathrooms: frozenset[str]) -> None:
         self.settings, self.local, self.routine, self.sleep = settings, local, routine, sleep
+        self.alerts = alerts
         self.bedrooms, self.bathrooms = bedrooms, bathrooms
 
     def plan(self, st: HomeState) -> Plan | None:
         seen = st.seen
-        if seen.at is None or st.presence.state == "away":
+        if seen.at is None:
             return None
+        if st.presence.state == "away":
+            return self._maybe_back(st, seen.at, seen.room or "unknown")
         s, local, sleep = self.settings, self.local, st.sleep
         last, room = seen.at, seen.room or "unknown"
         hhmm = local.hhmm
@@ -154,9 +158,11 @@ class SilenceRules:
                     and local.is_deep_night(last) and not self.routine.usual_wake_near(
                 moment.date().isoformat(), moment.hour * 60 + moment.minute)
                 and self.sensors_recently(st) >= s.return_sensors)
-            # Without an entrance contact she may have gone out, except from the bathroom.
+            # Without an entrance contact she may have gone out on her way to bed (except
+            # from the bathroom). In the small hours, out of bed and unseen is an emergency
+            # either way: a fall, or wandering out at night.
             inside = home or room in self.bathrooms
-            if (deep or bedtime) and inside:
+            if deep or (bedtime and inside):
                 what = ("she had gone to the bedroom at "
                         f"{hhmm(sleep.last_bedroom_activity or last)} and is not back in it"
                         if bedtime else "up after midnight and not in bed")
@@ -169,7 +175,8 @@ class SilenceRules:
              home: bool) -> Plan:
         s, hhmm = self.settings, self.local.hhmm
         doubt = "; ".join(st.layout.limits(self.bedrooms))
-        if room in self.bathrooms and st.bathroom.since is not None:
+        if (room in self.bathrooms and st.bathroom.since is not None
+                and not self.alerts.is_open(RULES[Situation.BATHROOM].alert)):
             since = st.bathroom.since
             # Leaving the bathroom is unseen in most layouts (no sensor on the way
             # out): a long stay is a warning; critical on the day's long limit.
@@ -197,6 +204,18 @@ class SilenceRules:
         if critical_at is not None and self._in_sleep(critical_at):
             return Plan(plan.situation, warn_at, morning.critical_at, plan.reason, plan.doubt)
         return plan
+
+    def _maybe_back(self, st: HomeState, last: float, room: str) -> Plan | None:
+        """Out, and something moved inside without the entrance door: maybe she is back."""
+        pr = st.presence
+        if not pr.inside_while_away:
+            return None
+        limit = self.routine.limit_seconds(self.local.day_key(last), self.local.hour(last))
+        return Plan(Situation.DAY, last + limit, None,
+                    f"no activity anywhere since {self.local.hhmm(last)}, last seen in {room}",
+                    f"she went out ({pr.evidence}) and only one sensor inside fired since: "
+                    "her back without the door, a pet or a sensor firing by itself look "
+                    "the same")
 
     def _morning(self, st: HomeState, last: float, room: str, home: bool) -> Plan:
         """A night this layout cannot watch: she must be seen by her usual time."""
