@@ -63,6 +63,7 @@ ESCALATION_WORDS = {
     "cold_home": "home still cold",
     "hot_home": "home still hot",
     **{rule.alert: rule.escalation_words for rule in RULES.values()},
+    **{rule.critical_alert: rule.escalation_words for rule in RULES.values()},
 }
 MAX_TIMERS_PER_STEP = 100_000
 
@@ -216,13 +217,17 @@ class SafetyEngine:
                                                    + sleep.wait_seconds())
             offer(sleep.settle_due(st.seen.at, st.layout.has_bed, start), Timer.SETTLE)
         plan = self.current_plan()
-        if plan is not None:
-            raised = book.get(plan.alert)
-            if raised is None:
+        if plan is not None and not self._critical_open(plan):
+            warning = book.get(plan.alert)
+            if warning is None:
                 offer(self._after_visitor(plan.first), Timer.SILENCE)
-            elif raised.severity is Severity.WARNING and plan.critical_at is not None:
+            elif plan.critical_at is not None:
                 offer(self._after_visitor(plan.critical_at), Timer.SILENCE)
         return best
+
+    def _critical_open(self, plan: Plan) -> bool:
+        raised = self.alerts.get(plan.critical_alert)
+        return raised is not None and raised.severity is Severity.CRITICAL
 
     def _fire(self, timer: Timer, arg: str, at: float) -> list[Draft]:
         st, book = self.state, self.alerts
@@ -266,24 +271,27 @@ class SafetyEngine:
         if plan is None:
             return out
         book, s, hhmm = self.alerts, self.settings, self.local.hhmm
+        if self._critical_open(plan):
+            return out
         critical_at = plan.critical_at
         critical = critical_at is not None and (plan.warn_at is None or at >= critical_at)
-        raised = book.get(plan.alert)
-        if raised is not None:
-            if not critical or raised.severity is not Severity.WARNING:
-                return out
-            self._add(out, book.resolve(plan.alert, at, "superseded by a critical alert"))
+        warning = book.get(plan.alert)
+        if warning is not None and not critical:
+            return out
         reason = plan.reason.replace("{at}", hhmm(at))
         if critical:
-            severity, escalate_after = Severity.CRITICAL, s.escalate_critical_minutes * 60
+            if warning is not None:
+                self._add(out, book.resolve(plan.alert, at, "superseded by a critical alert"))
+            alert, severity = plan.critical_alert, Severity.CRITICAL
+            escalate_after: float | None = s.escalate_critical_minutes * 60
         else:
-            severity, escalate_after = Severity.WARNING, None
+            alert, severity, escalate_after = plan.alert, Severity.WARNING, None
             if critical_at is not None:
                 reason += f"; critical at {hhmm(critical_at)} if nothing moves"
         if plan.doubt:
             reason += "; cannot tell apart: " + plan.doubt
         self._add(out, book.raise_(
-            plan.alert, severity, at, reason, source={"room": self.state.seen.room},
+            alert, severity, at, reason, source={"room": self.state.seen.room},
             escalate_after=escalate_after, extra={"situation": plan.situation.value},
         ))
         return out
@@ -308,6 +316,7 @@ class SafetyEngine:
             self._changed()
         if sensor == "motion" and not _truthy(value):
             return out  # a PIR falling quiet changes nothing
+        self._changed()  # any other reading may open an alert or move a tracker
         if sensor == "motion":
             self._check_visitor(reading.room, at)
             out.extend(self._activity(at, reading.room, reading.role, reading.device, "motion"))

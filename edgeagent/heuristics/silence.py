@@ -50,20 +50,25 @@ class Situation(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class AlertRule:
+    """The alert a situation raises as a warning, the one it raises once critical."""
+
     alert: str
+    critical_alert: str
     escalation_words: str
 
 
 RULES: dict[Situation, AlertRule] = {
-    Situation.OUT_OF_BED: AlertRule("bed_exit_no_return",
+    Situation.OUT_OF_BED: AlertRule("bed_exit_no_return", "bed_exit_no_return",
                                     "resident still not back and no activity"),
-    Situation.UP_AT_NIGHT: AlertRule("fall_suspected", "still no activity"),
-    Situation.IN_BED: AlertRule("not_up", "still not up"),
-    Situation.NIGHT_UNSEEN: AlertRule("not_up", "still no sign of life"),
-    Situation.BATHROOM: AlertRule("bathroom_overstay", "still in the bathroom"),
-    Situation.DAY: AlertRule("inactivity", "still no activity"),
+    Situation.UP_AT_NIGHT: AlertRule("fall_suspected", "fall_suspected", "still no activity"),
+    Situation.IN_BED: AlertRule("not_up", "not_up", "still not up"),
+    Situation.NIGHT_UNSEEN: AlertRule("not_up", "not_up", "still no sign of life"),
+    Situation.BATHROOM: AlertRule("bathroom_overstay", "bathroom_overstay",
+                                  "still in the bathroom"),
+    Situation.DAY: AlertRule("inactivity", "fall_suspected", "still no activity"),
 }
-SILENCE_TYPES = tuple(sorted({rule.alert for rule in RULES.values()}))
+SILENCE_TYPES = tuple(sorted({t for rule in RULES.values()
+                              for t in (rule.alert, rule.critical_alert)}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,10 @@ class Plan:
     @property
     def alert(self) -> str:
         return RULES[self.situation].alert
+
+    @property
+    def critical_alert(self) -> str:
+        return RULES[self.situation].critical_alert
 
     @property
     def first(self) -> float | None:
