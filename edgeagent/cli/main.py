@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "edgeagent.cli.evaluate",
     "edgeagent.cli.diagnostics",
     "edgeagent.cli.provision",
+    "edgeagent.cli.update",
 )
 
 

@@ -1,0 +1,1 @@
+"""Signed update bundles: build and verify (bundle), install with rollback (apply)."""
