@@ -1,0 +1,194 @@
+"""`edgeagent update build|verify|apply|recover`: signed update bundles (docs/updates.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+from edgeagent import __version__
+from edgeagent.signing import KeyFileError, load_private_key, wheel_pin
+from edgeagent.updates.apply import (
+    APPLIED,
+    DEFAULT_ROOT,
+    ROLLED_BACK,
+    Outcome,
+    Releases,
+    Updater,
+)
+from edgeagent.updates.bundle import (
+    UPDATE_KEYS_DIR,
+    BundleRefused,
+    build_bundle,
+    trusted_keys,
+    verify_bundle,
+)
+from edgeagent.updates.health import baseline_from_socket, control_probe, systemd_probe
+
+EXIT_APPLIED, EXIT_REFUSED, EXIT_ROLLED_BACK, EXIT_FAILED = 0, 1, 3, 4
+
+
+def _err(message: str) -> None:
+    print(f"edgeagent update: {message}", file=sys.stderr)
+
+
+def _wheelhouse(path: Path | None, scratch: Path) -> list[Path]:
+    """Wheels of a directory, or of an offline package (.tar.gz from build-wheelhouse.sh)."""
+    if path is None:
+        packages = sorted(Path("dist").glob("edgeagent-*.tar.gz"), key=lambda p: p.stat().st_mtime)
+        if not packages:
+            raise FileNotFoundError("no dist/edgeagent-*.tar.gz: run packaging/build-wheelhouse.sh "
+                                    "or pass --wheelhouse")
+        path = packages[-1]
+    if path.is_dir():
+        return sorted(path.glob("*.whl"))
+    with tarfile.open(path, "r:*") as tar:
+        members = [m for m in tar.getmembers() if m.isfile()
+                   and m.name.endswith(".whl") and Path(m.name).parent.name == "wheelhouse"]
+        for member in members:
+            source = tar.extractfile(member)
+            assert source is not None
+            (scratch / Path(member.name).name).write_bytes(source.read())
+    return sorted(scratch.glob("*.whl"))
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    try:
+        key = load_private_key(args.key)
+    except (OSError, KeyFileError) as exc:
+        _err(str(exc))
+        return 2
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            wheels = _wheelhouse(args.wheelhouse, Path(scratch))
+        except (OSError, tarfile.TarError) as exc:
+            _err(f"wheelhouse: {exc}")
+            return 2
+        own = [wheel_pin(w)[1] for w in wheels if wheel_pin(w)[0] == "edgeagent"]
+        version = args.version or (own[0] if own else None)
+        if version is None:
+            _err("no edgeagent wheel in the wheelhouse: pass --version")
+            return 2
+        try:
+            manifest = build_bundle(wheels, key, args.out, version=version,
+                                    min_version=args.min_version)
+        except ValueError as exc:
+            _err(str(exc))
+            return 2
+    print(f"{args.out}: edgeagent-update {manifest.version} (min_version "
+          f"{manifest.min_version}, {len(manifest.files)} wheels)")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    try:
+        keys = trusted_keys(args.pubkey, args.keys_dir)
+        installed = args.installed_version or _installed(args.root)
+        manifest = verify_bundle(args.file, keys, installed=installed,
+                                 allow_downgrade=args.allow_downgrade)
+    except BundleRefused as exc:
+        print(f"refused: {exc}")
+        return EXIT_REFUSED
+    print(f"valid: edgeagent-update {manifest.version} (min_version {manifest.min_version}, "
+          f"{len(manifest.files)} wheels, installed {installed})")
+    return 0
+
+
+def _installed(root: Path | None) -> str:
+    return (Releases(root).current_version() if root else None) or __version__
+
+
+def _updater(args: argparse.Namespace, *, need_keys: bool = True) -> Updater:
+    def restart() -> None:
+        subprocess.run(["systemctl", "restart", args.unit],  # noqa: S603, S607
+                       check=True, timeout=120, capture_output=True)
+
+    keys = trusted_keys(args.pubkey, args.keys_dir) if need_keys else []
+    return Updater(args.root, keys, restart=restart,
+                   probe=systemd_probe(args.unit, control_probe(args.socket)),
+                   baseline=lambda: baseline_from_socket(args.socket),
+                   health_s=args.health_s, report=args.report)
+
+
+def _print_outcome(outcome: Outcome) -> int:
+    print(json.dumps(outcome.as_dict()))
+    return {APPLIED: EXIT_APPLIED, ROLLED_BACK: EXIT_ROLLED_BACK}.get(outcome.state, EXIT_FAILED)
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    try:
+        outcome = _updater(args).apply(args.file, allow_downgrade=args.allow_downgrade)
+    except BundleRefused as exc:
+        print(f"refused: {exc}")
+        return EXIT_REFUSED
+    return _print_outcome(outcome)
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    outcome = _updater(args, need_keys=False).recover()
+    if outcome is None:
+        print("nothing to recover")
+        return 0
+    return _print_outcome(outcome)
+
+
+def _key_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pubkey", type=Path, help="trust only this public key (PEM)")
+    parser.add_argument("--keys-dir", type=Path,
+                        help=f"trusted public keys (default {UPDATE_KEYS_DIR}, or "
+                             "$EDGEAGENT_UPDATE_KEYS)")
+
+
+def _apply_options(parser: argparse.ArgumentParser) -> None:
+    _key_options(parser)
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT,
+                        help=f"where releases/ and current live (default {DEFAULT_ROOT})")
+    parser.add_argument("--unit", default="edgeagent.service", help="the unit to restart")
+    parser.add_argument("--socket", type=Path, default=Path("/run/edgeagent/control.sock"),
+                        help="the agent's control socket (health)")
+    parser.add_argument("--health-s", type=float, default=120.0,
+                        help="how long the new release has to become healthy (default 120)")
+    parser.add_argument("--report", type=Path,
+                        default=Path("/var/lib/edgeagent/update-result.json"),
+                        help="where the outcome is written for the agent to publish")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    update = sub.add_parser("update", help="signed update bundles: build, verify, apply")
+    update_sub = update.add_subparsers(dest="update_command", metavar="ACTION", required=True)
+
+    build = update_sub.add_parser("build", help="a signed bundle from a wheelhouse")
+    build.add_argument("--key", type=Path, required=True, help="release private key (PEM)")
+    build.add_argument("--out", type=Path, required=True, help="the bundle file to write")
+    build.add_argument("--wheelhouse", type=Path,
+                       help="a directory of wheels or an offline package .tar.gz (default: "
+                            "the newest dist/edgeagent-*.tar.gz)")
+    build.add_argument("--version", help="bundle version (default: the edgeagent wheel's)")
+    build.add_argument("--min-version", default="0.0.0",
+                       help="oldest installed version it may be applied on (default 0.0.0)")
+    build.set_defaults(func=cmd_build)
+
+    verify = update_sub.add_parser("verify", help="check a bundle; exit 1 with the reason")
+    verify.add_argument("file", type=Path)
+    _key_options(verify)
+    verify.add_argument("--allow-downgrade", action="store_true",
+                        help="accept a bundle older than the installed version")
+    verify.add_argument("--root", type=Path,
+                        help="take the installed version from ROOT/current")
+    verify.add_argument("--installed-version", help=argparse.SUPPRESS)
+    verify.set_defaults(func=cmd_verify)
+
+    apply = update_sub.add_parser("apply", help="install, switch, restart, roll back if unhealthy")
+    apply.add_argument("file", type=Path)
+    apply.add_argument("--allow-downgrade", action="store_true",
+                       help="accept a bundle older than the installed version")
+    _apply_options(apply)
+    apply.set_defaults(func=cmd_apply)
+
+    recover = update_sub.add_parser("recover", help="after a cut: back to the last good release")
+    _apply_options(recover)
+    recover.set_defaults(func=cmd_recover)

@@ -1,0 +1,268 @@
+"""`update apply`: a verified bundle into a new release, an atomic switch, health or rollback.
+
+Layout under the root (default /opt/edgeagent):
+
+    releases/<version>/        one venv per release, made only from a bundle's wheels
+    releases/<version>.partial being installed (never started; removed by the next run)
+    current -> releases/<v>    the release systemd starts; replaced by renaming a new link
+    update-journal.json        written before the switch, removed once the outcome is known
+
+Every step leaves something that boots: the link names a complete release
+before and after its rename, and a run that finds a journal (the updater was
+killed, or the power went) switches back to the release it names as `from`,
+since the new one never passed its health check. The outbox and the config
+are not under the root and are never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from edgeagent import __version__
+from edgeagent.signing import lock_text
+from edgeagent.updates.bundle import Manifest, verify_bundle
+from edgeagent.updates.health import Baseline, Probe, wait_healthy
+
+DEFAULT_ROOT = Path("/opt/edgeagent")
+KEEP_PREVIOUS = 2
+HOLD_ENV = "EDGEAGENT_UPDATE_HOLD_AT"  # fault tests: stop at this step until killed
+STEPS = ("verified", "installed", "switched", "restarted")
+
+APPLIED, ROLLED_BACK, FAILED = "applied", "rolled_back", "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    state: str  # applied, rolled_back, failed
+    version: str | None  # the bundle's
+    previous_version: str | None  # what ran before the update
+    running: str | None  # what `current` names now
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "ts": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+class Releases:
+    """The versioned environments under one root and the `current` link between them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dir = root / "releases"
+        self.current = root / "current"
+        self.journal = root / "update-journal.json"
+        self.staging = root / "staging"
+
+    def current_version(self) -> str | None:
+        try:
+            target = os.readlink(self.current)
+        except OSError:
+            return None
+        return Path(target).name
+
+    def path(self, version: str) -> Path:
+        return self.dir / version
+
+    def switch_to(self, version: str) -> None:
+        """Point `current` at a release: a new link renamed over the old one (atomic)."""
+        tmp = self.root / ".current.tmp"
+        tmp.unlink(missing_ok=True)
+        os.symlink(Path("releases") / version, tmp)
+        os.replace(tmp, self.current)
+        _fsync_dir(self.root)
+        os.utime(self.path(version), follow_symlinks=False)  # newest switch = newest mtime
+
+    def clean_leftovers(self) -> None:
+        """What a killed run leaves: half-installed releases, staged wheels, a temp link."""
+        if self.dir.is_dir():
+            for partial in self.dir.glob("*.partial"):
+                shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(self.staging, ignore_errors=True)
+        (self.root / ".current.tmp").unlink(missing_ok=True)
+
+    def prune(self, keep: set[str]) -> list[str]:
+        """Keep the current release, `keep`, and the two most recently used others."""
+        current = self.current_version()
+        others = sorted((p for p in self.dir.iterdir()
+                         if p.is_dir() and not p.name.endswith(".partial")
+                         and p.name != current and p.name not in keep),
+                        key=lambda p: p.stat().st_mtime, reverse=True)
+        removed = []
+        for old in others[KEEP_PREVIOUS:]:
+            shutil.rmtree(old, ignore_errors=True)
+            removed.append(old.name)
+        return removed
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_json(path: Path, doc: dict[str, object]) -> None:
+    """Atomically (temp file, fsync, rename): a reader or a power cut sees old or new."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        json.dump(doc, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+def _hold(step: str) -> None:
+    """Fault tests only: at the named step, say so and wait to be killed."""
+    if os.environ.get(HOLD_ENV) == step:
+        print(f"update: holding at {step}", flush=True)
+        while True:
+            time.sleep(3600)
+
+
+class Updater:
+    """Applies bundles to one root; restart, probe and baseline are the caller's (systemd)."""
+
+    def __init__(self, root: Path, keys: list[Ed25519PublicKey], *,
+                 restart: Callable[[], None], probe: Probe, baseline: Callable[[], Baseline],
+                 health_s: float = 120.0, report: Path | None = None,
+                 python: str = sys.executable) -> None:
+        self.releases = Releases(root)
+        self.keys = keys
+        self.restart = restart
+        self.probe = probe
+        self.baseline = baseline
+        self.health_s = health_s
+        self.report = report
+        self.python = python
+
+    def installed_version(self) -> str:
+        return self.releases.current_version() or __version__
+
+    def verify(self, bundle: Path, *, allow_downgrade: bool = False) -> Manifest:
+        """Verify without installing (BundleRefused says why not)."""
+        return verify_bundle(bundle, self.keys, installed=self.installed_version(),
+                             allow_downgrade=allow_downgrade)
+
+    def apply(self, bundle: Path, *, allow_downgrade: bool = False) -> Outcome:
+        """Verify, install, switch, restart, wait for health; roll back if it does not come.
+
+        BundleRefused propagates: nothing was installed.
+        """
+        rel = self.releases
+        rel.root.mkdir(parents=True, exist_ok=True)
+        self.recover()
+        previous = rel.current_version()
+        manifest = verify_bundle(bundle, self.keys, installed=self.installed_version(),
+                                 allow_downgrade=allow_downgrade, extract_to=rel.staging)
+        _hold("verified")
+        version = manifest.version
+        if version == previous:
+            shutil.rmtree(rel.staging, ignore_errors=True)
+            return self._finish(Outcome(APPLIED, version, previous, version,
+                                        "already the current release"))
+        try:
+            self._install(manifest)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            shutil.rmtree(rel.staging, ignore_errors=True)
+            return self._finish(Outcome(FAILED, version, previous, previous,
+                                        f"install failed: {exc}"))
+        _hold("installed")
+        baseline = self.baseline()
+        _write_json(rel.journal, {"from": previous, "to": version})
+        rel.switch_to(version)
+        _hold("switched")
+        verdict_reason = self._restart_and_wait(baseline)
+        if verdict_reason is None:
+            rel.prune(set())
+            return self._finish(Outcome(APPLIED, version, previous, version))
+        return self._roll_back(previous, version, verdict_reason, baseline)
+
+    def recover(self) -> Outcome | None:
+        """After a killed run or a power cut: back to the release the journal names as `from`."""
+        rel = self.releases
+        rel.clean_leftovers()
+        try:
+            journal = json.loads(rel.journal.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            rel.journal.unlink(missing_ok=True)
+            return None
+        previous, version = journal.get("from"), journal.get("to")
+        reason = "interrupted: the updater stopped before the new release passed its health check"
+        if rel.current_version() == previous or previous is None \
+                or not rel.path(previous).is_dir():
+            return self._finish(Outcome(FAILED, version, previous, rel.current_version(), reason))
+        return self._roll_back(previous, version, reason, self.baseline())
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _install(self, manifest: Manifest) -> None:
+        """A fresh venv from the staged wheels only (pip --no-index --require-hashes)."""
+        rel = self.releases
+        rel.dir.mkdir(parents=True, exist_ok=True)
+        final = rel.path(manifest.version)
+        partial = final.with_name(final.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        wheels = [rel.staging / name for name in manifest.wheel_names]
+        lock = rel.staging / "requirements.lock"
+        lock.write_text(lock_text(wheels), encoding="utf-8")
+        subprocess.run([self.python, "-m", "venv", "--without-pip", str(partial)],  # noqa: S603
+                       check=True, capture_output=True, timeout=300)
+        venv_python = str(partial / "bin" / "python")
+        pip_wheel = next((w for w in wheels if w.name.startswith("pip-")), None)
+        pip = [venv_python, f"{pip_wheel}/pip"] if pip_wheel else \
+            [self.python, "-m", "pip", "--python", venv_python]
+        done = subprocess.run([*pip, "install",  # noqa: S603 "--quiet", "--no-index", "--require-hashes",
+                               "--no-cache-dir", "--find-links", str(rel.staging),
+                               "-r", str(lock)], check=False, capture_output=True, text=True,
+                              timeout=900)
+        if done.returncode != 0:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise RuntimeError(f"pip install failed: {done.stderr.strip()[-2000:]}")
+        shutil.rmtree(final, ignore_errors=True)  # an earlier, rolled-back copy
+        os.replace(partial, final)
+        _fsync_dir(rel.dir)
+        shutil.rmtree(rel.staging, ignore_errors=True)
+
+    def _restart_and_wait(self, baseline: Baseline) -> str | None:
+        """None when healthy, else why not."""
+        try:
+            self.restart()
+        except (OSError, subprocess.SubprocessError) as exc:
+            return f"restart failed: {exc}"
+        _hold("restarted")
+        verdict = wait_healthy(self.probe, baseline, self.health_s)
+        return None if verdict.healthy else verdict.reason
+
+    def _roll_back(self, previous: str | None, version: str | None, reason: str,
+                   baseline: Baseline) -> Outcome:
+        rel = self.releases
+        if previous is None or not rel.path(previous).is_dir():
+            return self._finish(Outcome(FAILED, version, previous, rel.current_version(),
+                                        f"{reason}; no previous release to go back to"))
+        rel.switch_to(previous)
+        again = self._restart_and_wait(baseline)
+        if version and version != previous:
+            shutil.rmtree(rel.path(version), ignore_errors=True)  # known broken
+        if again is not None:
+            reason = f"{reason}; the previous release {previous} is not healthy either: {again}"
+        return self._finish(Outcome(ROLLED_BACK, version, previous, previous, reason))
+
+    def _finish(self, outcome: Outcome) -> Outcome:
+        """Report first, then forget the journal: a cut in between reports twice, never zero."""
+        if self.report is not None:
+            _write_json(self.report, outcome.as_dict())
+        self.releases.journal.unlink(missing_ok=True)
+        return outcome
