@@ -10,23 +10,77 @@ little-endian integers whose size, sign and factor the object id fixes.
 
     device info: bit 0 encryption, bit 2 trigger-based, bits 5-7 version (2)
 
-Encrypted frames (AES-CCM with a per-device bind key) are rejected with a
-reason rather than guessed at. Object ids this table does not know stop the
-walk (their length is unknown): what came before is kept and the frame says
-where it stopped (`unparsed`).
+Encrypted frames (https://bthome.io/encryption/) are AES-CCM with the
+device's 16-byte bind key: device info, ciphertext, a 4-byte counter and a
+4-byte MIC; the nonce is the MAC (6 bytes as written), the UUID little-endian
+(d2 fc), the device-info byte and the counter. Without a key they are
+rejected with a reason; with the wrong key the MIC fails (`DecryptionError`).
+Whether a counter is new is the caller's business (it keeps per-device state).
+
+Object ids this table does not know stop the walk (their length is unknown):
+what came before is kept and the frame says where it stopped (`unparsed`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .formats import AdvertPayloadError, EncryptedPayloadError, EnvFrame
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESCCM
+
+from .formats import AdvertPayloadError, DecryptionError, EncryptedPayloadError, EnvFrame
 
 SERVICE_UUID16 = "fcd2"
+_UUID_LE = bytes.fromhex(SERVICE_UUID16)[::-1].hex()  # the nonce's "d2fc"
 
 BTHOME_VERSION = 2
 _ENCRYPTED = 0x01
 _TRIGGER_BASED = 0x04
+KEY_BYTES = 16
+_COUNTER_BYTES = 4
+_MIC_BYTES = 4
+
+BUTTON_EVENTS: dict[int, str] = {
+    0x00: "none", 0x01: "press", 0x02: "double_press", 0x03: "triple_press",
+    0x04: "long_press", 0x05: "long_double_press", 0x06: "long_triple_press",
+    0x80: "hold_press",
+}
+"""The button event (object 0x3A) values of https://bthome.io/format/."""
+
+
+def mac_bytes(mac: str) -> bytes:
+    """`AA:BB:CC:DD:EE:FF` (or `-`/no separators) as 6 bytes; ValueError otherwise."""
+    cleaned = mac.replace(":", "").replace("-", "").strip()
+    raw = bytes.fromhex(cleaned) if len(cleaned) == 12 else b""
+    if len(raw) != 6:
+        raise ValueError(f"{mac!r} is not a MAC address like AA:BB:CC:DD:EE:FF")
+    return raw
+
+
+def decrypt(data: bytes, mac: str, key: bytes) -> tuple[bytes, int]:
+    """(plain frame with the encryption bit cleared, counter) of one encrypted frame."""
+    if len(data) < 1 + _COUNTER_BYTES + _MIC_BYTES:
+        raise AdvertPayloadError(
+            "bthome", f"encrypted frame of {len(data)} bytes is truncated (needs at least "
+                      f"{1 + _COUNTER_BYTES + _MIC_BYTES}: info, counter, MIC)")
+    try:
+        address = mac_bytes(mac)
+    except ValueError as exc:
+        raise AdvertPayloadError("bthome", str(exc)) from None
+    if len(key) != KEY_BYTES:
+        raise AdvertPayloadError("bthome", f"a bind key is {KEY_BYTES} bytes, got {len(key)}")
+    info = data[0]
+    ciphertext = data[1:-(_COUNTER_BYTES + _MIC_BYTES)]
+    counter = data[-(_COUNTER_BYTES + _MIC_BYTES):-_MIC_BYTES]
+    mic = data[-_MIC_BYTES:]
+    nonce = address + bytes.fromhex(_UUID_LE) + bytes([info]) + counter
+    try:
+        plain = AESCCM(key, tag_length=_MIC_BYTES).decrypt(nonce, ciphertext + mic, None)
+    except InvalidTag:
+        raise DecryptionError(
+            "bthome", "MIC check failed: wrong bind key for this device, or a corrupt "
+                      "frame") from None
+    return bytes([info & ~_ENCRYPTED]) + plain, int.from_bytes(counter, "little")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,11 +202,13 @@ def _decimals(factor: float) -> int:
     return len(text.split(".")[1]) if "." in text else 0
 
 
-def parse(data: bytes) -> EnvFrame:
+def parse(data: bytes, *, mac: str | None = None, key: bytes | None = None) -> EnvFrame:
     """Decode one BTHome v2 service-data payload (the bytes after the 0xFCD2 UUID).
 
-    Raises `EncryptedPayloadError` for encrypted frames and `AdvertPayloadError`
-    for anything else that cannot be decoded; never another exception.
+    An encrypted frame is opened with `key` and the sender's `mac`; without
+    them it raises `EncryptedPayloadError`. A MIC that does not match raises
+    `DecryptionError`; anything else that cannot be decoded
+    `AdvertPayloadError`; never another exception.
     """
     data = bytes(data)
     if not data:
@@ -163,11 +219,15 @@ def parse(data: bytes) -> EnvFrame:
         raise AdvertPayloadError(
             "bthome", f"BTHome version {version} in device information byte 0x{info:02x}; "
                       "only version 2 is supported")
+    counter: int | None = None
     if info & _ENCRYPTED:
-        raise EncryptedPayloadError(
-            "bthome", "encrypted BTHome frame: a bind key would be needed; switch the sensor "
-                      "to unencrypted advertising")
-    frame = EnvFrame(fmt="bthome", trigger_based=bool(info & _TRIGGER_BASED))
+        if key is None or mac is None:
+            raise EncryptedPayloadError(
+                "bthome", "encrypted BTHome frame and no bind key for this device (add it "
+                          "to the BLE keys file)")
+        data, counter = decrypt(data, mac, key)
+    frame = EnvFrame(fmt="bthome", trigger_based=bool(info & _TRIGGER_BASED),
+                     encrypted=counter is not None, counter=counter)
     pos = 1
     while pos < len(data):
         oid = data[pos]

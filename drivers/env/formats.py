@@ -35,6 +35,10 @@ class EncryptedPayloadError(AdvertPayloadError):
     """The sensor encrypts its advertisements; without its bind key nothing can be read."""
 
 
+class DecryptionError(AdvertPayloadError):
+    """An encrypted frame whose MIC does not match: the wrong bind key, or a corrupt frame."""
+
+
 class ImplausibleValueError(AdvertPayloadError):
     """The frame decoded, but a value is outside what the sensor can measure."""
 
@@ -53,6 +57,8 @@ class EnvFrame:
     mac: str | None = None
     trigger_based: bool = False
     unparsed: str | None = None
+    encrypted: bool = False
+    counter: int | None = None
 
     def add(self, name: str, value: Value) -> None:
         key, n = name, 1
@@ -72,13 +78,17 @@ def check_plausible(frame: EnvFrame) -> EnvFrame:
     return frame
 
 
-def decode(uuid16: str, payload: bytes) -> EnvFrame:
-    """Decode service data keyed by a 16-bit UUID ("fcd2" BTHome, "181a" ATC/pvvx)."""
+def decode(uuid16: str, payload: bytes, *, mac: str | None = None,
+           key: bytes | None = None) -> EnvFrame:
+    """Decode service data keyed by a 16-bit UUID ("fcd2" BTHome, "181a" ATC/pvvx).
+
+    `mac` and `key` (the device's bind key) open encrypted BTHome frames.
+    """
     from . import atc, bthome  # noqa: PLC0415 - the format modules import this one
 
     uuid = uuid16.lower()
     if uuid == bthome.SERVICE_UUID16:
-        return check_plausible(bthome.parse(payload))
+        return check_plausible(bthome.parse(payload, mac=mac, key=key))
     if uuid == atc.SERVICE_UUID16:
         return check_plausible(atc.parse(payload))
     raise AdvertPayloadError("unknown", f"no decoder for service data UUID 0x{uuid}")

@@ -2,7 +2,9 @@
 
 `decode` runs a captured characteristic value (from nRF Connect, btmon, a
 log line) through the same parsers the driver uses and prints the fields or
-the reason the bytes were rejected. `scan` lists what is advertising nearby,
+the reason the bytes were rejected; `decode-advert` does the same for
+advertisement service data (BTHome v2, encrypted with `--mac --key`, or
+ATC/pvvx). `scan` lists what is advertising nearby,
 which health services each device offers and which ones the config expects.
 
 Exit codes: 0 fine; 1 payload rejected; 2 bad arguments, bad config or no
@@ -95,6 +97,62 @@ def cmd_decode(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print(f"{name} (0x{short.upper()}), {len(payload)} bytes", file=out)
         for key, value in fields.items():
             print(f"  {key}: {value}", file=out)
+    return EXIT_OK
+
+
+def _env_formats() -> Any:
+    from edgeagent_drivers.env import (  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
+        ble_keys,
+        formats,
+    )
+    return formats, ble_keys
+
+
+def cmd_decode_advert(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    formats, ble_keys = _env_formats()
+    try:
+        payload = _hex_bytes(args.hex)
+    except ValueError:
+        print(f"edgeagent: {args.hex!r} is not hex bytes (e.g. 40020a09)", file=sys.stderr)
+        return EXIT_USAGE
+    if (args.key is None) != (args.mac is None):
+        print("edgeagent: --mac and --key go together (the nonce holds the sender's MAC)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    key: bytes | None = None
+    mac: str | None = None
+    if args.key is not None:
+        try:
+            key = ble_keys.parse_key(args.key)
+            mac = ble_keys.normal_mac(args.mac)
+        except ValueError as exc:
+            print(f"edgeagent: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    uuid = args.uuid.lower().removeprefix("0x")
+    try:
+        frame = formats.decode(uuid, payload, mac=mac, key=key)
+    except formats.AdvertPayloadError as exc:
+        reason: str = str(exc)
+        if args.json:
+            print(json.dumps({"uuid": uuid, "hex": payload.hex(), "valid": False,
+                              "reason": reason}), file=out)
+        else:
+            print(f"rejected 0x{uuid} service data {payload.hex()}: {reason}", file=out)
+        return EXIT_REJECTED
+    doc = {"uuid": uuid, "hex": payload.hex(), "valid": True, "format": frame.fmt,
+           "encrypted": frame.encrypted, "counter": frame.counter,
+           "packet_id": frame.packet_id, "trigger_based": frame.trigger_based,
+           "objects": dict(frame.values), "unparsed": frame.unparsed}
+    if args.json:
+        print(json.dumps(doc), file=out)
+    else:
+        lock = f", encrypted, counter {frame.counter}" if frame.encrypted else ""
+        print(f"{frame.fmt} (0x{uuid}), {len(payload)} bytes{lock}", file=out)
+        for name, value in frame.values.items():
+            print(f"  {name}: {value}", file=out)
+        if frame.unparsed:
+            print(f"  (stopped: {frame.unparsed})", file=out)
     return EXIT_OK
 
 
@@ -193,6 +251,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     decode.add_argument("hex", metavar="HEX", help="the value as hex bytes, e.g. 0e4800")
     decode.add_argument("--json", action="store_true", help="machine-readable output")
     decode.set_defaults(func=cmd_decode)
+
+    advert = sub.add_parser("decode-advert", help="decode captured advertisement service data")
+    advert.add_argument("hex", metavar="SERVICE_DATA_HEX",
+                        help="the service data after the UUID, e.g. 4002ca0903bf13")
+    advert.add_argument("--uuid", choices=("fcd2", "181a"), default="fcd2",
+                        help="service data UUID: fcd2 BTHome v2 (default), 181a ATC/pvvx")
+    advert.add_argument("--mac", help="the sender's address (for encrypted BTHome)")
+    advert.add_argument("--key", help="the device's bind key, 32 hex digits")
+    advert.add_argument("--json", action="store_true", help="machine-readable output")
+    advert.set_defaults(func=cmd_decode_advert)
 
     scan = sub.add_parser("scan", help="list nearby BLE devices and the configured monitors")
     scan.add_argument("--seconds", type=float, default=10.0, help="how long to listen (10)")

@@ -112,3 +112,34 @@ def weight(value: float | None, *, unit: str = "kg", when: datetime | None = Non
 
 def battery(percent: int) -> bytes:
     return bytes([percent])
+
+
+# --- BTHome v2 advertisements (https://bthome.io/format/, /encryption/) ---
+
+BTHOME_UUID = "0000fcd2-0000-1000-8000-00805f9b34fb"
+
+
+def bthome(*objects: tuple[int, int, int], trigger: bool = False) -> bytes:
+    """A plain BTHome v2 frame from (object id, byte length, raw integer) triples."""
+    body = b"".join(bytes([oid]) + raw.to_bytes(size, "little") for oid, size, raw in objects)
+    return bytes([0x40 | (0x04 if trigger else 0)]) + body
+
+
+def bthome_encrypted(plain: bytes, mac: str, key: bytes, counter: int) -> bytes:
+    """A plain frame sealed as a device with this bind key sends it (AES-CCM, 4-byte MIC)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESCCM  # noqa: PLC0415
+
+    info = plain[0] | 0x01
+    count = counter.to_bytes(4, "little")
+    nonce = bytes.fromhex(mac.replace(":", "")) + b"\xd2\xfc" + bytes([info]) + count
+    sealed = AESCCM(key, tag_length=4).encrypt(nonce, plain[1:], None)
+    return bytes([info]) + sealed[:-4] + count + sealed[-4:]
+
+
+def bthome_button(event: int, packet_id: int, battery_pct: int | None = None) -> bytes:
+    """A button frame as a Shelly BLU Button1 sends it: packet id, [battery], button event."""
+    objects = [(0x00, 1, packet_id)]
+    if battery_pct is not None:
+        objects.append((0x01, 1, battery_pct))
+    objects.append((0x3A, 1, event))
+    return bthome(*objects, trigger=True)
