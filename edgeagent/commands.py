@@ -41,6 +41,11 @@ def _shown(text: str, limit: int = 64) -> str:
     return repr(text[:limit]) + ("..." if len(text) > limit else "")
 
 
+class CommandArgsError(ValueError):
+    """A handler's refusal of its `args` (bad shape, too much asked): an error reply naming
+    why, counted as a rejection, with no traceback in the log (the input is hostile)."""
+
+
 class _Rejected(Exception):
     """A command refused for `why`; `kind` is its counter in the log summary."""
 
@@ -285,6 +290,8 @@ class CommandRouter:
             return self._reject(rejected.kind, rejected.why)
         try:
             result = await self.handlers[name](checked.get("args") or {})
+        except CommandArgsError as exc:
+            return self._reject("args", f"{name}: {exc}")
         except Exception as exc:
             log.exception("downlink command %s failed", name)
             return self._reject("failed", f"{name} failed: {type(exc).__name__}: {exc}")

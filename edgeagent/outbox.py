@@ -114,6 +114,15 @@ class OutboxStats:
         }
 
 
+@dataclass(slots=True)
+class ResendPlan:
+    """The seqs of a `resend` request, sorted by what the outbox can do with them."""
+
+    delivered: list[int]
+    pending: list[int]
+    unavailable: list[int]
+
+
 class _ImmediateTransaction(contextlib.AbstractContextManager[sqlite3.Connection]):
     """`BEGIN IMMEDIATE` … `COMMIT`, or `ROLLBACK` on any exception.
 
@@ -550,6 +559,45 @@ class Outbox:
     def quarantined(self) -> list[dict[str, Any]]:
         """Quarantined events still stored, by seq: what `resend` must call unavailable."""
         return quarantined_rows(self._conn)
+
+    # -- answering the platform's `resend` ------------------------------------------------
+
+    def resend_plan(self, ranges: Sequence[tuple[int, int]]) -> ResendPlan:
+        """Sort the seqs of `ranges` (up to last_seq) into delivered (can be sent again),
+        pending (on their way already) and unavailable (evicted by the disk cap, pruned
+        past retention, lost with an earlier outbox, or quarantined)."""
+        plan = ResendPlan([], [], [])
+        quarantined = {row["seq"] for row in quarantined_rows(self._conn)}
+        for low, asked_high in ranges:
+            high = min(asked_high, self._last_seq)
+            stored = dict(self._conn.execute(
+                "SELECT seq, delivered_at IS NOT NULL FROM events WHERE seq BETWEEN ? AND ?",
+                (low, high)).fetchall())
+            for seq in range(low, high + 1):
+                delivered = stored.get(seq)
+                if delivered is None or seq in quarantined:
+                    plan.unavailable.append(seq)
+                elif delivered:
+                    plan.delivered.append(seq)
+                else:
+                    plan.pending.append(seq)
+        return plan
+
+    def stored_events(self, seqs: Iterable[int]) -> list[StoredEvent]:
+        """The stored events among `seqs`, in seq order (bodies exactly as stored)."""
+        cursor = self._conn.execute(
+            "SELECT seq, id, priority, kind, type, body, created FROM events "
+            "WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY seq", (_json_ints(seqs),))
+        return [StoredEvent(*row) for row in cursor]
+
+    @property
+    def oldest_available_seq(self) -> int:
+        """The lowest seq `resend` can still answer (nothing below it is stored);
+        last_seq + 1 when nothing is."""
+        row = self._conn.execute(
+            "SELECT MIN(seq) FROM events WHERE seq NOT IN (SELECT seq FROM quarantine)"
+        ).fetchone()
+        return self._last_seq + 1 if row is None or row[0] is None else int(row[0])
 
     # -- limits and housekeeping ---------------------------------------------------------
 

@@ -37,6 +37,7 @@ from edgeagent.errors import EdgeAgentError, OutboxError
 from edgeagent.limits import MAX_INBOUND_PACKET_BYTES
 from edgeagent.outbox import Outbox, StoredEvent
 from edgeagent.poison import DropTracker
+from edgeagent.resend import RESENT_PROPERTY, ResendQueue
 from edgeagent.secrets import read_secret
 from edgeagent.topics import Topics
 
@@ -104,6 +105,8 @@ class PublisherHealth:
     # Links the broker closed with events in flight, and what the last one did (kept).
     link_drops: int = 0
     last_drop: str = ""
+    # The platform's `resend` requests (edgeagent/resend.py): queued, in flight, counters.
+    resend: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +116,7 @@ class PublisherHealth:
             "inflight": self.inflight, "last_refusal": self.last_refusal,
             "last_close": self.last_close,
             "link_drops": self.link_drops, "last_drop": self.last_drop,
+            "resend": dict(self.resend),
         }
 
 
@@ -387,6 +391,10 @@ class Publisher:
         self._link: _Link | None = None
         self._inflight: dict[int, int] = {}  # paho mid -> outbox seq, this connection only
         self._drops = DropTracker(outbox)  # events the broker closes the link over
+        # Delivered events the platform asked for again: never more than half the window,
+        # and only after pending events, so an alert never waits behind a resend.
+        self.resends = ResendQueue()
+        self._resend_window = max(1, cfg.max_inflight // 2)
         self._status_mids: set[int] = set()
         self._acked: list[int] = []
         self._drain_scheduled = False
@@ -414,6 +422,13 @@ class Publisher:
             return
         self._drain_scheduled = True
         self._loop.call_soon(self._drain)
+
+    def resend(self, seqs: list[int]) -> int:
+        """Queue delivered seqs to publish again (the `resend` command); the number added."""
+        added = self.resends.add(seqs)
+        self.health.resend = self.resends.as_dict()
+        self.wake()
+        return added
 
     async def run(self) -> None:
         """Connect, drain, reconnect with jittered backoff and failover, until stop()."""
@@ -614,6 +629,8 @@ class Publisher:
             note = self._drops.link_dropped(self._inflight.values(), reason)
             self.health.last_drop = self.health.last_refusal = note
             log.warning("mqtt: %s", note)
+        if link.dropped_by_peer and not self._stopping:
+            self.resends.link_dropped()
         quiet = self.health.state is LinkState.REFUSED or self._stopping
         if not quiet and (self.health.state is LinkState.CONNECTED or not self.health.last_error):
             self._fail(f"connection to {link.address} closed: {reason}")
@@ -622,6 +639,8 @@ class Publisher:
     def _lost_connection(self) -> None:
         self._flush_acks()
         self._inflight.clear()
+        self.resends.link_lost()  # what was in flight waits for the next connection
+        self.health.resend = self.resends.as_dict()
         self._status_mids.clear()
         self.health.inflight = 0
         if self.health.state is not LinkState.REFUSED:
@@ -642,6 +661,14 @@ class Publisher:
                 # mosquitto then drops the link before any event is tried; say why.
                 self.health.last_refusal = f"broker refused the status message: {rc.getName()}"
                 self._fail(self.health.last_refusal)
+            return
+        if self.resends.owns(mid):
+            resent_seq = self.resends.acked(mid, refused=rc.is_failure)
+            if rc.is_failure:
+                log.warning("mqtt: broker refused resent seq %d: %s (not retried; the "
+                            "platform may ask again)", resent_seq, rc.getName())
+            self.health.resend = self.resends.as_dict()
+            self.wake()
             return
         seq = self._inflight.pop(mid, None)
         self.health.inflight = len(self._inflight)
@@ -709,7 +736,7 @@ class Publisher:
         link = self._link
         if link is None or not self.connected or time.monotonic() < self._paused_until:
             return
-        room = self.cfg.max_inflight - len(self._inflight)
+        room = self.cfg.max_inflight - len(self._inflight) - self.resends.in_flight
         if room <= 0:
             return
         # Acked but not yet recorded rows are still "pending" in SQLite: skip them too.
@@ -717,20 +744,53 @@ class Publisher:
         skip.update(self._acked)
         skip.update(self._drops.held_back)
         events = self.outbox.pending(room, skip=skip)
-        if not events and self._drops.held_back and not self._inflight and not self._acked:
+        if not events and self._drops.held_back and not self._inflight and not self._acked \
+                and not self.resends.in_flight:
             # Only alerts dropped even when cut are left: one goes, alone, every connection.
             events = self.outbox.pending(1, skip=self._acked)
+        published, stopped = 0, False
         for event in events:
             # An event that was in flight when the broker dropped the link goes alone: the
             # next drop is then its own, and it takes no innocent event down with it.
             alone = self._drops.is_suspect(event.seq) or event.seq in self._drops.held_back
-            if alone and self._inflight:
+            if alone and (self._inflight or self.resends.in_flight):
+                stopped = True
                 break
             if not self._publish(link, event):
+                stopped = True
                 break
+            published += 1
             if alone:
+                stopped = True
                 break
         self.health.inflight = len(self._inflight)
+        # Resends take only what pending events leave: an alert never waits behind them.
+        if len(self.resends) and not stopped and published < room:
+            self._drain_resends(link, room - published)
+
+    def _drain_resends(self, link: _Link, room: int) -> None:
+        """Publish queued resends into what the pending events left of (half) the window."""
+        seqs = self.resends.take(min(room, self._resend_window - self.resends.in_flight))
+        if not seqs:
+            return
+        stored = {event.seq: event for event in self.outbox.stored_events(seqs)}
+        properties = None
+        if self.cfg.protocol == "5":
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            properties.UserProperty = [RESENT_PROPERTY]
+        for index, seq in enumerate(seqs):
+            event = stored.get(seq)
+            if event is None:
+                self.resends.vanished(seq)
+                continue
+            # The body exactly as stored (and first sent): same id, seq and ts.
+            info = link.client.publish(self.topics.event(event.kind, event.type), event.body,
+                                       qos=1, properties=properties)
+            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self.resends.put_back(seqs[index:])
+                break
+            self.resends.sent(info.mid, seq)
+        self.health.resend = self.resends.as_dict()
 
     def _publish(self, link: _Link, event: StoredEvent) -> bool:
         payload = event.body

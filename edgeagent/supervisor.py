@@ -39,6 +39,7 @@ from edgeagent.publisher import Publisher
 from edgeagent.reload import ReloadResult
 from edgeagent.reload import apply as apply_reload
 from edgeagent.replay_window import ReplayWindow
+from edgeagent.resend import resend_handler
 from edgeagent.secrets import check_private
 from edgeagent.timeline import STEP_THRESHOLD, Timeline
 from edgeagent.topics import Topics
@@ -154,6 +155,9 @@ class Agent:
             on_command=self.router.handle if config.commands.enabled else None,
             version=__version__,
         )
+        # `resend` changes nothing on the kit (no delivered state, no seq): always allowed.
+        self.router.register("resend", resend_handler(
+            self.outbox.resend_plan, self.publisher.resend, lambda: self.outbox.last_seq))
         self.listeners: list[Listener] = []
         self.synced = False
         self.counters: dict[str, int] = {"readings": 0, "events": 0, "unstored": 0,
@@ -209,6 +213,9 @@ class Agent:
             "drivers": {slot.options.name: slot.health() for slot in self.slots},
             "outbox": stats.as_dict(),
             "last_acked_seq": stats.last_delivered_seq,
+            # What the platform can ask `resend` for: the newest stored, the oldest answerable.
+            "last_seq": stats.last_seq,
+            "oldest_available_seq": self.outbox.oldest_available_seq,
             "high_water_seq": self.outbox.high_water_seq,
             "outbox_file": self.outbox_file.as_dict(),
             "mqtt": self.publisher.health.as_dict(),
