@@ -278,7 +278,7 @@ class SafetyEngine:
         warning = book.get(plan.alert)
         if warning is not None and not critical:
             return out
-        reason = plan.reason.replace("{at}", hhmm(at))
+        reason = self._words(plan.reason, at)
         if critical:
             if warning is not None:
                 self._add(out, book.resolve(plan.alert, at, "superseded by a critical alert"))
@@ -295,6 +295,19 @@ class SafetyEngine:
             escalate_after=escalate_after, extra={"situation": plan.situation.value},
         ))
         return out
+
+    def _words(self, reason: str, at: float) -> str:
+        """Fill a plan's placeholders: {at} the time now, {silent} minutes since she was
+        last seen, {stay:T} minutes since the instant T."""
+        reason = reason.replace("{at}", self.local.hhmm(at))
+        last = self.state.seen.at
+        if last is not None:
+            reason = reason.replace("{silent}", str(round((at - last) / 60)))
+        if "{stay:" in reason:
+            head, rest = reason.split("{stay:", 1)
+            since, tail = rest.split("}", 1)
+            reason = f"{head}{round((at - float(since)) / 60)}{tail}"
+        return reason
 
     def _after_visitor(self, deadline: float | None) -> float | None:
         """Silence alarms wait while a visitor is (recently) in the home."""
@@ -331,6 +344,8 @@ class SafetyEngine:
                                                 reading, at, self.local.hhmm)
         elif sensor in ACTIVITY_SENSORS:
             if self._chattering(reading.device, reading.role, at):
+                # Its first changes were the same switch bouncing, not her getting up.
+                self.sleep.discount(reading.device)
                 return out
             out.extend(self._activity(at, reading.room, reading.role, reading.device,
                                       reading.role or sensor))

@@ -122,7 +122,8 @@ class SilenceRules:
         if sleep.in_bed and sleep.up_since is not None and not in_bedroom and (
                 sleep.evidence != "weak"):
             up = sleep.out_of_bed_at or sleep.up_since
-            reason = f"out of bed since {hhmm(up)}, {where}, not back in the bedroom"
+            reason = (f"out of bed since {hhmm(up)}, {where}, no motion anywhere for "
+                      "{silent} min")
             if sleep.up_strong:
                 if (not st.layout.has_entrance and self._on_mat(st)
                         and room not in self.bathrooms):
@@ -158,15 +159,17 @@ class SilenceRules:
             if in_bedroom:
                 return None  # on her way to bed: the settle timer decides
             tonight = self._night_start(last)
-            bedtime = (sleep.last_bedroom_activity is not None
-                       and sleep.last_bedroom_activity >= tonight
-                       and self.sleep.out_of_bedroom(s.exit_confirm_seconds))
+            visited = (sleep.last_bedroom_activity is not None
+                       and sleep.last_bedroom_activity >= tonight)
+            bedtime = visited and self.sleep.out_of_bedroom(s.exit_confirm_seconds)
             moment = local.local(last)
-            # A person up in the small hours: several sensors, not one firing by itself.
-            deep = (st.layout.sees_person_in_bedroom(self.bedrooms)
+            # Up in the small hours and never in the bedroom tonight, seen by two sensors
+            # or more (a person walking, not one sensor firing by itself), where a mat or
+            # a bedroom motion sensor would have seen her go to bed.
+            deep = (st.layout.sees_person_in_bedroom(self.bedrooms) and not visited
                     and local.is_deep_night(last) and not self.routine.usual_wake_near(
-                moment.date().isoformat(), moment.hour * 60 + moment.minute)
-                and self.sensors_recently(st) >= s.return_sensors)
+                        moment.date().isoformat(), moment.hour * 60 + moment.minute)
+                    and self.sensors_recently(st) >= 2)
             # Without an entrance contact she may have gone out on her way to bed (except
             # from the bathroom). In the small hours, out of bed and unseen is an emergency
             # either way: a fall, or wandering out at night.
@@ -194,7 +197,7 @@ class SilenceRules:
                 if home else None
             plan = Plan(Situation.BATHROOM, warn, critical,
                         f"in the {st.bathroom.room or room} since {hhmm(since)}, nothing "
-                        "elsewhere since", "" if home else doubt)
+                        f"elsewhere for {{stay:{since}}} min", "" if home else doubt)
         else:
             limit = self.routine.limit_seconds(self.local.day_key(last), self.local.hour(last))
             warn = last + limit
@@ -203,14 +206,16 @@ class SilenceRules:
             plan = Plan(Situation.DAY, warn, critical,
                         f"no activity anywhere since {hhmm(last)}, last seen in {room} "
                         "(longer than usual at this hour)", "" if home else doubt)
-        # At night a silence that is not clearly her up and about is most likely sleep
-        # (a missed bedroom event; in some layouts going to bed is never seen): its
-        # critical waits for the morning. Where going to bed is unseen, so does the warning.
+        # At night, where no mat or bedroom motion sensor sees her in bed, a silence that is
+        # not clearly her up and about is most likely sleep (a door left open, or going to
+        # bed is never seen): its critical waits for the morning; where going to bed is
+        # unseen, so does the warning.
         warn_at, critical_at = plan.warn_at, plan.critical_at
         morning = self._morning(st, last, room, home)
         if not passage and warn_at is not None and self._in_sleep(warn_at):
             return morning
-        if critical_at is not None and self._in_sleep(critical_at):
+        if (critical_at is not None and self._in_sleep(critical_at)
+                and not st.layout.sees_person_in_bedroom(self.bedrooms)):
             return Plan(plan.situation, warn_at, morning.critical_at, plan.reason, plan.doubt)
         return plan
 
@@ -260,7 +265,12 @@ class SilenceRules:
         return local.at(day, self.settings.night_start)
 
     def _on_mat(self, st: HomeState) -> bool:
-        return any(st.sleep.bed_occupied.values())
+        """A mat pressed now, and not for so long without a break that it must be stuck."""
+        stuck = self.settings.mat_stuck_hours * 3600
+        now = st.seen.at or 0.0
+        sleep = st.sleep
+        return any(pressed and now - sleep.bed_pressed_since.get(device, now) < stuck
+                   for device, pressed in sleep.bed_occupied.items())
 
     @staticmethod
     def sensors_recently(st: HomeState) -> int:

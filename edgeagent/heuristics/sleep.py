@@ -194,6 +194,15 @@ class SleepTracker:
             st.up_rooms.append(room)
         return False
 
+    def discount(self, device: str) -> bool:
+        """`device` turned out to be a bouncing switch: if it alone made her "up at
+        night", she never got up. True when that changed the state."""
+        st = self.state
+        if st.up_since is None or st.up_devices != [device]:
+            return False
+        self._clear_up()
+        return True
+
     def wake(self) -> float | None:
         """End the night; returns when she got up (the start of the trip, if one)."""
         st = self.state
