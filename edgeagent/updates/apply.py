@@ -2,8 +2,9 @@
 
 Layout under the root (default /opt/edgeagent):
 
-    releases/<version>/        one venv per release, made only from a bundle's wheels
-    releases/<version>.partial being installed (never started; removed by the next run)
+    releases/<version>/        one venv per release, made only from a bundle's wheels;
+                               complete once it holds .edgeagent-release (written last,
+                               fsynced), else half-installed and removed by the next run
     current -> releases/<v>    the release systemd starts; replaced by renaming a new link
     update-journal.json        written before the switch, removed once the outcome is known
 
@@ -36,8 +37,9 @@ from edgeagent.updates.health import Baseline, Probe, wait_healthy
 
 DEFAULT_ROOT = Path("/opt/edgeagent")
 KEEP_PREVIOUS = 2
+COMPLETE_MARK = ".edgeagent-release"  # a venv's scripts name its path: built in place
 HOLD_ENV = "EDGEAGENT_UPDATE_HOLD_AT"  # fault tests: stop at this step until killed
-STEPS = ("verified", "installed", "switched", "restarted")
+STEPS = ("verified", "installing", "installed", "switched", "restarted")
 
 APPLIED, ROLLED_BACK, FAILED = "applied", "rolled_back", "failed"
 
@@ -74,6 +76,9 @@ class Releases:
     def path(self, version: str) -> Path:
         return self.dir / version
 
+    def is_complete(self, version: str) -> bool:
+        return (self.path(version) / COMPLETE_MARK).is_file()
+
     def switch_to(self, version: str) -> None:
         """Point `current` at a release: a new link renamed over the old one (atomic)."""
         tmp = self.root / ".current.tmp"
@@ -85,9 +90,11 @@ class Releases:
 
     def clean_leftovers(self) -> None:
         """What a killed run leaves: half-installed releases, staged wheels, a temp link."""
+        current = self.current_version()
         if self.dir.is_dir():
-            for partial in self.dir.glob("*.partial"):
-                shutil.rmtree(partial, ignore_errors=True)
+            for release in self.dir.iterdir():
+                if release.name != current and not (release / COMPLETE_MARK).is_file():
+                    shutil.rmtree(release, ignore_errors=True)
         shutil.rmtree(self.staging, ignore_errors=True)
         (self.root / ".current.tmp").unlink(missing_ok=True)
 
@@ -95,8 +102,7 @@ class Releases:
         """Keep the current release, `keep`, and the two most recently used others."""
         current = self.current_version()
         others = sorted((p for p in self.dir.iterdir()
-                         if p.is_dir() and not p.name.endswith(".partial")
-                         and p.name != current and p.name not in keep),
+                         if p.is_dir() and p.name != current and p.name not in keep),
                         key=lambda p: p.stat().st_mtime, reverse=True)
         removed = []
         for old in others[KEEP_PREVIOUS:]:
@@ -202,7 +208,7 @@ class Updater:
         previous, version = journal.get("from"), journal.get("to")
         reason = "interrupted: the updater stopped before the new release passed its health check"
         if rel.current_version() == previous or previous is None \
-                or not rel.path(previous).is_dir():
+                or not rel.is_complete(previous):
             return self._finish(Outcome(FAILED, version, previous, rel.current_version(), reason))
         return self._roll_back(previous, version, reason, self.baseline())
 
@@ -212,15 +218,15 @@ class Updater:
         """A fresh venv from the staged wheels only (pip --no-index --require-hashes)."""
         rel = self.releases
         rel.dir.mkdir(parents=True, exist_ok=True)
-        final = rel.path(manifest.version)
-        partial = final.with_name(final.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
+        release = rel.path(manifest.version)
+        shutil.rmtree(release, ignore_errors=True)  # an earlier, rolled-back or partial copy
         wheels = [rel.staging / name for name in manifest.wheel_names]
         lock = rel.staging / "requirements.lock"
         lock.write_text(lock_text(wheels), encoding="utf-8")
-        subprocess.run([self.python, "-m", "venv", "--without-pip", str(partial)],  # noqa: S603
+        subprocess.run([self.python, "-m", "venv", "--without-pip", str(release)],  # noqa: S603
                        check=True, capture_output=True, timeout=300)
-        venv_python = str(partial / "bin" / "python")
+        _hold("installing")
+        venv_python = str(release / "bin" / "python")
         pip_wheel = next((w for w in wheels if w.name.startswith("pip-")), None)
         pip = [venv_python, f"{pip_wheel}/pip"] if pip_wheel else \
             [self.python, "-m", "pip", "--python", venv_python]
@@ -229,11 +235,11 @@ class Updater:
                                "-r", str(lock)], check=False, capture_output=True, text=True,
                               timeout=900)
         if done.returncode != 0:
-            shutil.rmtree(partial, ignore_errors=True)
+            shutil.rmtree(release, ignore_errors=True)
             raise RuntimeError(f"pip install failed: {done.stderr.strip()[-2000:]}")
-        shutil.rmtree(final, ignore_errors=True)  # an earlier, rolled-back copy
-        os.replace(partial, final)
-        _fsync_dir(rel.dir)
+        os.sync()  # the venv's files reach the disk before the mark that declares them whole
+        _write_json(release / COMPLETE_MARK, {"version": manifest.version,
+                                              "wheels": manifest.wheel_names})
         shutil.rmtree(rel.staging, ignore_errors=True)
 
     def _restart_and_wait(self, baseline: Baseline) -> str | None:
@@ -249,7 +255,7 @@ class Updater:
     def _roll_back(self, previous: str | None, version: str | None, reason: str,
                    baseline: Baseline) -> Outcome:
         rel = self.releases
-        if previous is None or not rel.path(previous).is_dir():
+        if previous is None or not rel.is_complete(previous):
             return self._finish(Outcome(FAILED, version, previous, rel.current_version(),
                                         f"{reason}; no previous release to go back to"))
         rel.switch_to(previous)
