@@ -6,7 +6,8 @@ TOML `map_file` with `[[map]]` tables — says which topic and JSON field
 (dotted path: `ENERGY.Power` for Tasmota) is which sensor kind, in which room,
 with which role (`kettle`, `microwave`, `tv`, `fridge_door`). Mapped values
 become ordinary readings: `contact` becomes `door` "open"/"closed" as from
-`gpio.contact`, `motion`/`occupancy` become `motion` True/False, numbers keep
+`gpio.contact`, `motion`/`occupancy`/`presence` become `motion` True/False
+(the table in `activity_kinds.py`, shared with `ble.sensors`), numbers keep
 their kind (`power`, `temperature`, ...). A `power` entry with a role or a
 `threshold_w` also drives an `ApplianceDetector`: power at or above the
 threshold for `on_after_s` emits `appliance` True (with the role), below for
@@ -38,6 +39,7 @@ from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState
 from edgeagent.heuristics.values import finite_number
 from edgeagent.secrets import read_secret, strip_credentials
 
+from .activity_kinds import ACTIVITY_KINDS, activity_reading
 from .appliance import ApplianceDetector
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,8 @@ SleepFn = Callable[[float], Awaitable[None]]
 
 NUMERIC_KINDS = frozenset({"power", "energy", "temperature", "humidity", "voltage", "current",
                            "illuminance", "battery", "pressure", "co2"})
-BINARY_KINDS = frozenset({"contact", "motion", "occupancy", "switch", "water_leak", "smoke"})
+BINARY_KINDS = frozenset({"contact", "motion", "occupancy", "presence", "switch", "water_leak",
+                          "smoke"})
 UNITS = {"power": "W", "energy": "kWh", "temperature": "degC", "humidity": "%",
          "voltage": "V", "current": "A", "illuminance": "lx", "battery": "%",
          "pressure": "hPa", "co2": "ppm"}
@@ -230,10 +233,8 @@ def convert(entry: MapEntry, raw: Any) -> tuple[str, Any]:
         return kind, to_number(raw, kind)
     if kind in BINARY_KINDS:
         flag = to_bool(raw) != entry.invert
-        if kind == "contact":  # Zigbee2MQTT: contact true = magnet present = closed
-            return "door", "closed" if flag else "open"
-        if kind in ("motion", "occupancy"):
-            return "motion", flag
+        if kind in ACTIVITY_KINDS:  # contact true = magnet present = closed; the shared table
+            return activity_reading(kind, flag)
         return kind, flag
     if isinstance(raw, dict | list) or raw is None:
         raise BadValue(f"{type(raw).__name__} where a {kind} value was expected")

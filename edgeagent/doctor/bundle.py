@@ -93,6 +93,8 @@ def _file_secret(path: Path | None) -> set[str]:
     # PEM keys: every base64 line on its own, in case a log quoted one line.
     found.update(line.strip() for line in text.splitlines() if len(line.strip()) >= 16
                  and not line.startswith("-----"))
+    # TOML secret files (BLE bind keys): each quoted value on its own.
+    found.update(re.findall(r'=\s*"([^"\n]{16,})"', text))
     return {s for s in found if s}
 
 
@@ -101,6 +103,9 @@ def redact_config(config: AgentConfig) -> tuple[dict[str, Any], Scrubber]:
     secrets: set[str] = set()
     secrets |= _file_secret(config.mqtt.password_file)
     secrets |= _file_secret(config.mqtt.key_file)
+    for driver in config.drivers:
+        for path in driver.secret_files().values():
+            secrets |= _file_secret(path)
     redacted = _redact(config_dump(config), secrets)
     return redacted, Scrubber(secrets)
 

@@ -37,6 +37,21 @@ def test_secret_looking_driver_keys_are_redacted(tmp_path):
     assert doc["status"] == {"token": "abc"}  # status is not config: scrubbed by value only
 
 
+def test_ble_bind_keys_never_reach_the_bundle_but_addresses_do(tmp_path):
+    keys = tmp_path / "ble-keys.toml"
+    keys.write_text('[devices."3C:2E:F5:00:00:01"]\nkey = "00112233445566778899aabbccddeeff"\n')
+    keys.chmod(0o600)
+    config = make_config(tmp_path, "mqtt://127.0.0.1:1", [
+        {"type": "ble.button", "name": "pendants", "keys_file": str(keys),
+         "devices": [{"id": "p", "address": "3C:2E:F5:00:00:01"}]}])
+    line = "pendant 3C:2E:F5:00:00:01 key 00112233445566778899aabbccddeeff"
+    doc = bundle_parts(config, {"checks": []}, None, None, ("test", [line]))
+    text = json.dumps(doc)
+    assert "00112233445566778899aabbccddeeff" not in text
+    assert doc["config"]["drivers"][0]["keys_file"] == str(keys)
+    assert "3C:2E:F5:00:00:01" in text
+
+
 def test_remote_cap_trims_old_log_lines_first(tmp_path):
     config = make_config(tmp_path, "mqtt://127.0.0.1:1")
     lines = [f"line {n} " + "x" * 200 for n in range(2000)]
