@@ -248,7 +248,7 @@ def test_she_went_out_at_eight_so_no_kettle_is_no_alert() -> None:
     assert [a for a in played.alerts if a.type == "not_done_by"] == []
     # Both checks were decided for the day (skipped while away), so her return at 12:30
     # without tea raises nothing either.
-    assert played.engine.state.presence == "home"
+    assert played.engine.state.presence.state == "home"
     assert played.engine.state.checks.decided == {"kettle_or_fridge": "2026-01-14",
                                                   "kitchen_activity": "2026-01-14"}
 
@@ -316,11 +316,11 @@ def test_a_kettle_at_seven_ten_is_activity_and_the_summary_sees_her_wake_and_mea
     d.add("07:13", "appliance", False, room="kitchen", role="kettle", device="plug-kettle")
     played = d.play("10:30")
     inactivity = [a for a in played.alerts if a.type == "inactivity"]
-    # Silence counted from the kettle (07:10 + the 150-min default), not from the bedroom
-    # (07:00 + the 180-min bedroom ceiling), and not from the kettle switching itself off.
-    assert [a.wall.astimezone(ZONE).strftime("%H:%M") for a in inactivity] == ["09:40"]
-    assert "last seen in kitchen at 07:10" in inactivity[0].data["reason"]
-    assert played.engine.state.last_role == "kettle"
+    # Silence counted from the kettle (07:10 + the 120-min default), not from the bedroom
+    # (07:00), and not from the kettle switching itself off.
+    assert [a.wall.astimezone(ZONE).strftime("%H:%M") for a in inactivity] == ["09:10"]
+    assert "since 07:10, last seen in kitchen" in inactivity[0].data["reason"]
+    assert played.engine.state.seen.role == "kettle"
 
 
 def test_the_daily_summary_counts_the_first_kettle_and_the_meals_prepared() -> None:

@@ -15,12 +15,12 @@ START = date(2026, 4, 1)
 
 
 def ordinary_day(day: date, *, nap: bool = True, night_visits: int = 1) -> list[Reading]:
-    """Up at 07:00, every 30 min in the kitchen, a nap 13:30-15:30, bed at 22:30."""
+    """Up at 07:00, every 30 min in the kitchen, a nap 13:30-15:00, bed at 22:30."""
     out: list[Reading] = []
     t = local(day, "07:00")
     end = local(day, "22:00")
     while t <= end:
-        in_nap = nap and local(day, "13:30") < t < local(day, "15:30")
+        in_nap = nap and local(day, "13:30") < t < local(day, "15:00")
         if not in_nap:
             out.append(reading(t, "motion", True, room="kitchen", device="pir-kitchen"))
         t += timedelta(minutes=30)
@@ -48,7 +48,7 @@ def test_percentile_is_nearest_rank() -> None:
 def test_defaults_until_a_week_of_history_then_clamped_learned_limits() -> None:
     settings = HeuristicsSettings()
     routine = LearnedRoutine(settings)
-    assert routine.limit_seconds("2026-04-10", 10) == 150 * 60
+    assert routine.limit_seconds("2026-04-10", 10) == 120 * 60  # the default while learning
     for n in range(10):
         key = (START + timedelta(days=n)).isoformat()
         for hour in range(7, 22):
@@ -57,7 +57,7 @@ def test_defaults_until_a_week_of_history_then_clamped_learned_limits() -> None:
     today = (START + timedelta(days=10)).isoformat()
     assert routine.limit_seconds(today, 10) == 60 * 60          # 30 min * 1.25 -> floor
     assert routine.limit_seconds(today, 14) == 150 * 60         # 120 min * 1.25
-    assert routine.limit_seconds(today, 3) == 150 * 60          # never awake then: default
+    assert routine.limit_seconds(today, 3) == 120 * 60          # never awake then: default
 
 
 def test_her_own_afternoon_nap_is_no_alarm_but_a_silent_morning_is() -> None:
