@@ -28,6 +28,7 @@ from edgeagent.updates.bundle import (
     verify_bundle,
 )
 from edgeagent.updates.health import baseline_from_socket, control_probe, systemd_probe
+from edgeagent.updates.request import REQUEST
 
 EXIT_APPLIED, EXIT_REFUSED, EXIT_ROLLED_BACK, EXIT_FAILED = 0, 1, 3, 4
 
@@ -128,6 +129,14 @@ def cmd_apply(args: argparse.Namespace) -> int:
     return _print_outcome(outcome)
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """The updater unit's job: recover from a cut, then the agent's request, if any."""
+    outcomes = _updater(args, need_keys=False).run(
+        args.request, lambda: trusted_keys(args.pubkey, args.keys_dir))
+    codes = [_print_outcome(outcome) for outcome in outcomes]
+    return codes[-1] if codes else 0
+
+
 def cmd_recover(args: argparse.Namespace) -> int:
     outcome = _updater(args, need_keys=False).recover()
     if outcome is None:
@@ -188,6 +197,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        help="accept a bundle older than the installed version")
     _apply_options(apply)
     apply.set_defaults(func=cmd_apply)
+
+    run = update_sub.add_parser("run", help="the updater unit: recover, then the agent's "
+                                            "request (update-request.json), if any")
+    _apply_options(run)
+    run.add_argument("--request", type=Path, default=Path("/var/lib/edgeagent") / REQUEST,
+                     help="the request file the agent writes")
+    run.set_defaults(func=cmd_run)
 
     recover = update_sub.add_parser("recover", help="after a cut: back to the last good release")
     _apply_options(recover)

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,8 +32,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edgeagent import __version__
 from edgeagent.signing import lock_text
-from edgeagent.updates.bundle import Manifest, verify_bundle
+from edgeagent.updates.bundle import BundleRefused, Manifest, verify_bundle
 from edgeagent.updates.health import Baseline, Probe, wait_healthy
+from edgeagent.updates.request import BadRequest, take_request
 
 DEFAULT_ROOT = Path("/opt/edgeagent")
 KEEP_PREVIOUS = 2
@@ -51,6 +52,7 @@ class Outcome:
     previous_version: str | None  # what ran before the update
     running: str | None  # what `current` names now
     reason: str = ""
+    id: str | None = None  # the remote command's, when the agent asked for the update
 
     def as_dict(self) -> dict[str, object]:
         return {**asdict(self), "ts": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
@@ -120,14 +122,20 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _write_json(path: Path, doc: dict[str, object]) -> None:
-    """Atomically (temp file, fsync, rename): a reader or a power cut sees old or new."""
+    """Atomically (temp file, fsync, rename): a reader or a power cut sees old or new.
+
+    The report goes into the agent's state directory, which the agent owns: the
+    temporary file is created exclusively and never through a link it planted.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(doc, fh)
         fh.flush()
         os.fsync(fh.fileno())
-    tmp.replace(path)
+    os.replace(tmp, path)
 
 
 def _hold(step: str) -> None:
@@ -153,6 +161,7 @@ class Updater:
         self.health_s = health_s
         self.report = report
         self.python = python
+        self.command_id: str | None = None  # set for the run of a remote request
 
     def installed_version(self) -> str:
         return self.releases.current_version() or __version__
@@ -195,6 +204,31 @@ class Updater:
             rel.prune(set())
             return self._finish(Outcome(APPLIED, version, previous, version))
         return self._roll_back(previous, version, verdict_reason, baseline)
+
+    def run(self, request: Path,
+            keys: Callable[[], list[Ed25519PublicKey]]) -> list[Outcome]:
+        """The updater unit's job: recover from a cut, then apply the agent's request.
+
+        The request is removed when taken and its download once used; a refusal
+        (bad request, bundle that fails verification) is reported like any outcome.
+        """
+        outcomes = [o for o in [self.recover()] if o is not None]
+        try:
+            taken = take_request(request)
+        except BadRequest as exc:
+            return [*outcomes, self.refused(f"bad request: {exc}")]
+        if taken is None:
+            return outcomes
+        self.command_id, bundle = taken["id"], taken["bundle"]
+        try:
+            self.keys = keys()
+            outcome = self.apply(bundle)
+        except BundleRefused as exc:
+            outcome = self.refused(str(exc))
+        finally:
+            bundle.unlink(missing_ok=True)  # verified or not, the download has served
+            self.command_id = None
+        return [*outcomes, outcome]
 
     def recover(self) -> Outcome | None:
         """After a killed run or a power cut: back to the release the journal names as `from`."""
@@ -266,8 +300,15 @@ class Updater:
             reason = f"{reason}; the previous release {previous} is not healthy either: {again}"
         return self._finish(Outcome(ROLLED_BACK, version, previous, previous, reason))
 
+    def refused(self, reason: str, command_id: str | None = None) -> Outcome:
+        """Report a request that did not get as far as an install (nothing changed)."""
+        current = self.releases.current_version()
+        return self._finish(Outcome(FAILED, None, current, current, reason, command_id))
+
     def _finish(self, outcome: Outcome) -> Outcome:
         """Report first, then forget the journal: a cut in between reports twice, never zero."""
+        if self.command_id is not None and outcome.id is None:
+            outcome = replace(outcome, id=self.command_id)
         if self.report is not None:
             _write_json(self.report, outcome.as_dict())
         self.releases.journal.unlink(missing_ok=True)

@@ -9,11 +9,14 @@ and the next run must leave a working release.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,7 @@ from edgeagent.signing import keygen
 from edgeagent.updates.apply import APPLIED, HOLD_ENV, ROLLED_BACK, STEPS, Releases, Updater
 from edgeagent.updates.bundle import BundleRefused, trusted_keys
 from edgeagent.updates.health import Baseline, Verdict
+from edgeagent.updates.request import DOWNLOADS, read_result, write_update_request
 from tests.support.platform import PlatformSubscriber
 from tests.support.waiting import wait_until
 from tests.updates.release_kit import KitService, agent_config, release_bundle
@@ -188,3 +192,47 @@ def test_an_updater_killed_at_any_step_leaves_a_working_release(tmp_path, keys, 
     # And the update, tried again, goes through.
     assert quiet.apply(bundle).state == APPLIED
     assert rel.current_version() == "0.2.0"
+
+
+def test_the_updater_takes_the_agents_request_and_reports_with_its_id(tmp_path, keys):
+    private, public = keys
+    root, state = tmp_path / "opt", tmp_path / "state"
+    (state / DOWNLOADS).mkdir(parents=True)
+    quiet = Updater(root, trusted_keys(public), restart=lambda: None,
+                    probe=lambda _: Verdict(True), baseline=Baseline,
+                    report=state / "update-result.json")
+    assert quiet.apply(release_bundle(tmp_path, private, "0.1.0")).state == APPLIED
+    request = state / "update-request.json"
+
+    def ask(bundle: Path, command_id: str) -> dict[str, object]:
+        download = state / DOWNLOADS / bundle.name
+        shutil.copy(bundle, download)
+        write_update_request(state, download, command_id)
+        outcomes = quiet.run(request, lambda: trusted_keys(public))
+        assert not request.exists() and not download.exists()  # taken, then used up
+        result = read_result(state)
+        assert result is not None and result["id"] == command_id
+        assert outcomes[-1].as_dict()["state"] == result["state"]
+        return result
+
+    good = ask(release_bundle(tmp_path, private, "0.2.0"), "cmd-1")
+    assert (good["state"], good["version"], good["previous_version"]) == (
+        "applied", "0.2.0", "0.1.0")
+    tampered = release_bundle(tmp_path, private, "0.3.0")
+    with tarfile.open(tampered) as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]  # type: ignore[union-attr]
+    with tarfile.open(tampered, "w") as tar:
+        for info, data in members:
+            if info.name.endswith(".whl"):
+                data += b"\0"
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    bad = ask(tampered, "cmd-2")
+    assert bad["state"] == "failed" and bad["reason"].startswith("hash mismatch: ")
+    assert Releases(root).current_version() == "0.2.0"
+    # The agent's directory is the agent's: a planted link is refused, never followed.
+    request.symlink_to("/etc/passwd")
+    [outcome] = quiet.run(request, lambda: trusted_keys(public))
+    assert outcome.state == "failed" and outcome.reason.startswith("bad request: ")
+    assert not request.is_symlink()
+    assert quiet.run(request, lambda: trusted_keys(public)) == []  # nothing asked

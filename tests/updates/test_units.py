@@ -1,0 +1,50 @@
+"""systemd/edgeagent-updater.{service,path}: valid, and wired to what the CLI reads and writes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgeagent.cli.main import build_parser
+from edgeagent.updates.request import REQUEST
+
+SYSTEMD = Path(__file__).resolve().parents[2] / "systemd"
+ANALYZE = shutil.which("systemd-analyze")
+
+
+def test_the_path_unit_watches_the_request_the_updater_takes():
+    path_unit = (SYSTEMD / "edgeagent-updater.path").read_text()
+    service = (SYSTEMD / "edgeagent-updater.service").read_text()
+    assert f"PathExists=/var/lib/edgeagent/{REQUEST}\n" in path_unit
+    assert "Unit=edgeagent-updater.service\n" in path_unit
+    exec_start = next(line for line in service.splitlines() if line.startswith("ExecStart="))
+    argv = exec_start.removeprefix("ExecStart=").split()
+    assert argv[0] == "/opt/edgeagent/current/bin/edgeagent"
+    args = build_parser().parse_args(argv[1:])
+    assert args.func.__name__ == "cmd_run"
+    assert args.request == Path(f"/var/lib/edgeagent/{REQUEST}")
+    assert str(args.root) == "/opt/edgeagent"
+    # Root (it restarts the agent and writes /opt), and no ordering that would deadlock
+    # its own `systemctl restart edgeagent`.
+    assert "User=" not in service and "Before=edgeagent.service" not in service
+    assert "ReadWritePaths=/opt/edgeagent /var/lib/edgeagent\n" in service
+
+
+@pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed here")
+def test_systemd_analyze_verify_is_clean(tmp_path):
+    exe = Path(sys.executable).parent / "edgeagent"
+    if not exe.exists():
+        pytest.skip("no edgeagent console script beside this interpreter")
+    for name in ("edgeagent-updater.service", "edgeagent-updater.path"):
+        text = (SYSTEMD / name).read_text().replace("/opt/edgeagent/current/bin/edgeagent",
+                                                     str(exe))
+        (tmp_path / name).write_text(text)
+    done = subprocess.run([ANALYZE, "verify", str(tmp_path / "edgeagent-updater.path"),
+                           str(tmp_path / "edgeagent-updater.service")], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "edgeagent-updater" not in done.stderr, done.stderr
