@@ -31,7 +31,7 @@ from tests.support.mosquitto import free_port
 
 YEAR = 365 * 86400
 SILENCE_ALERTS = {"inactivity", "fall_suspected", "bed_exit_no_return"}
-DEFAULT_LIMIT = 150 * 60  # inactivity_default_minutes, before any routine is learned
+DEFAULT_LIMIT = 120 * 60  # inactivity_default_minutes, before any routine is learned
 
 
 class Home:
