@@ -13,6 +13,11 @@ their kind (`power`, `temperature`, ...). A `power` entry with a role or a
 threshold for `on_after_s` emits `appliance` True (with the role), below for
 `off_after_s` emits False. Timers run on the injected clock.
 
+A button configured as a pendant (`kind = "sos"` on its `action` field) makes
+`sos` True on every press message ("single", "double", "hold", "emergency",
+...; not "release" or the empty action), never damped, with role "sos" like
+`gpio.sos`; a retained message is an old press and never raises.
+
 Malformed JSON, unmapped topics, missing fields and unusable values are
 counted and logged, never raised. paho runs its network thread; every
 message is handed to the asyncio loop, which alone touches driver state.
@@ -66,6 +71,8 @@ MAX_INT_MAGNITUDE = 2**53
 DEFAULT_STEP = {"power": 10.0, "temperature": 0.2, "humidity": 2.0, "energy": 0.01}
 TRUE_WORDS = frozenset({"on", "true", "1", "yes", "closed", "close", "detected", "occupied"})
 FALSE_WORDS = frozenset({"off", "false", "0", "no", "open", "clear", "vacant"})
+# Button actions that are not a press (kind "sos"): releases and Zigbee2MQTT's cleared action.
+NOT_A_PRESS = frozenset({"", "release", "none"})
 # A mapped topic's payload above this is dropped unread (counted): a Zigbee2MQTT or
 # Tasmota message is well under 4 KiB, and one 1 MB value became one 1 MB event.
 MAX_PAYLOAD_BYTES = 256 * 1024
@@ -226,9 +233,21 @@ def to_bool(value: Any) -> bool:
     raise BadValue(f"{value!r} is not on/off")
 
 
+def pendant_pressed(raw: Any) -> bool:
+    """A Zigbee2MQTT button `action` ("single", "double", "hold", "emergency", ...) is a press;
+    "release" and the empty action Zigbee2MQTT sends after one are not."""
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and len(raw) <= MAX_TEXT_CHARS:
+        return raw.strip().lower() not in NOT_A_PRESS
+    raise BadValue(f"{_shown(raw)} is not a button action")
+
+
 def convert(entry: MapEntry, raw: Any) -> tuple[str, Any]:
     """(sensor, value) of a reading for one mapped value; BadValue if unusable."""
     kind = entry.kind
+    if kind == "sos":  # a button configured as a pendant: each press is an SOS
+        return "sos", pendant_pressed(raw)
     if kind in NUMERIC_KINDS:
         return kind, to_number(raw, kind)
     if kind in BINARY_KINDS:
@@ -310,7 +329,8 @@ class MqttLocalDriver(Driver):
                                                             "unreachable); retrying")
 
         def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-            loop.call_soon_threadsafe(self.handle_message, msg.topic, bytes(msg.payload))
+            loop.call_soon_threadsafe(self.handle_message, msg.topic, bytes(msg.payload),
+                                      bool(msg.retain))
 
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
@@ -355,7 +375,7 @@ class MqttLocalDriver(Driver):
 
     # --- messages to readings (event loop only) ---
 
-    def handle_message(self, topic: str, payload: bytes) -> None:
+    def handle_message(self, topic: str, payload: bytes, retained: bool = False) -> None:
         self.count("messages")
         slots = [s for s in self.slots if mqtt.topic_matches_sub(s.entry.topic, topic)]
         if not slots:
@@ -387,6 +407,9 @@ class MqttLocalDriver(Driver):
             doc = text  # ESPHome and Tasmota stat topics send plain values
         now = self.context.clock.monotonic()
         for slot in slots:
+            if retained and slot.entry.kind == "sos":
+                self.count("retained_presses_ignored")  # an old press replayed at subscribe
+                continue
             self._apply(slot, topic, doc, now)
         self._details()
 
@@ -408,7 +431,7 @@ class MqttLocalDriver(Driver):
             self.count("values_truncated")
             value = value[:MAX_TEXT_CHARS]
         self.count("values")
-        if self._due(slot, value, now):
+        if self._due(slot, value, now) or (sensor == "sos" and value is True):
             slot.last = (value, now)
             data: dict[str, Any] = {"topic": topic, "field": entry.field, "kind": entry.kind}
             if entry.kind in UNITS:
@@ -416,8 +439,12 @@ class MqttLocalDriver(Driver):
             if entry.kind in ("temperature", "humidity"):
                 data["ambient"] = True  # a home-automation sensor measures the room, not her
             self.count("readings")
+            if sensor == "sos":
+                data["action"] = raw
             self.context.emit(self.reading(sensor, value, device=entry.device_name(),
-                                           room=entry.room, role=entry.role, data=data))
+                                           room=entry.room,
+                                           role="sos" if sensor == "sos" else entry.role,
+                                           data=data))
         if slot.detector is not None and isinstance(value, float):
             self._appliance(slot, slot.detector.feed(value, now))
 
