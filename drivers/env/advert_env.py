@@ -3,8 +3,8 @@
 Cheap BLE thermometers broadcast temperature, humidity and battery every few
 seconds; a passive scan hears them without connecting (no pairing, no extra
 battery drain, any number of sensors). Supported formats: BTHome v2 (0xFCD2,
-unencrypted) and the atc1441 / pvvx custom firmware layouts (0x181A); see
-docs/environment.md.
+encrypted ones with their bind key in `keys_file`) and the atc1441 / pvvx
+custom firmware layouts (0x181A); see docs/environment.md and docs/ble.md.
 
 The scanner, backends ("bleak" or the fake one) and "restart a silent scanner"
 follow `ble.vitals`. Adverts repeat far more often than anyone needs, so a
@@ -40,7 +40,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState
 from edgeagent.errors import PayloadError
 
-from .formats import SUPPORTED_UUIDS, EncryptedPayloadError, EnvFrame, decode
+from .formats import SUPPORTED_UUIDS, DecryptionError, EncryptedPayloadError, EnvFrame
+from .secure_adverts import (
+    AdvertDecoder,
+    DuplicateFrameError,
+    KeysFileOptions,
+    ReplayedCounterError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +74,7 @@ class EnvSensorOptions(BaseModel):
         return self
 
 
-class AdvertEnvOptions(BleAdapterOptions):
+class AdvertEnvOptions(BleAdapterOptions, KeysFileOptions):
     """The `[[drivers]]` table of type `ble.advert_env` (keys in docs/environment.md)."""
 
     sensors: list[EnvSensorOptions] = Field(min_length=1)
@@ -118,6 +124,7 @@ class AdvertEnvDriver(Driver):
         self.options = options
         self.backend = backend if backend is not None else BACKENDS[options.backend]()
         self._sleep: SleepFn = sleep or asyncio.sleep
+        self.decoder = AdvertDecoder(options.bind_keys())
         now = context.clock.monotonic()
         self.sensors = {
             s.id: _Sensor(s, s.expected_interval_s or options.expected_interval_s, now)
@@ -172,9 +179,14 @@ class AdvertEnvDriver(Driver):
     def handle_payload(self, sensor: _Sensor, uuid16: str, payload: bytes) -> None:
         """Decode one frame; a bad one is counted and logged, never raised."""
         try:
-            frame = decode(uuid16, payload)
+            frame = self.decoder.decode(sensor.address or "", uuid16, payload)
+        except DuplicateFrameError:
+            self.count("duplicate_frames")
+            return
         except PayloadError as exc:
-            counter = ("encrypted_payloads" if isinstance(exc, EncryptedPayloadError)
+            counter = ("decrypt_failures" if isinstance(exc, DecryptionError)
+                       else "replayed_counters" if isinstance(exc, ReplayedCounterError)
+                       else "encrypted_payloads" if isinstance(exc, EncryptedPayloadError)
                        else "malformed_payloads")
             self.count(counter)
             reason = str(exc)
@@ -263,7 +275,7 @@ class AdvertEnvDriver(Driver):
             return
         problems = [f"{s.opts.id} offline" for s in self.sensors.values() if s.offline]
         problems += [f"{s.opts.id}: {s.last_error}" for s in self.sensors.values()
-                     if "encrypted" in s.last_error]
+                     if "encrypted" in s.last_error or "bind key" in s.last_error]
         if problems:
             self.set_health(HealthState.DEGRADED, "; ".join(problems))
         else:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 from edgeagent_drivers.ble.vitals import BleBackend
 from edgeagent_drivers.env.advert_env import AdvertEnvDriver, AdvertEnvOptions
-from edgeagent_mocks.ble import FakeAdapter, FakePeripheral, VirtualTime
+from edgeagent_mocks.ble import FakeAdapter, FakePeripheral, VirtualTime, encoders
 from pydantic import ValidationError
 
 from edgeagent.clock import ManualClock
@@ -187,3 +188,23 @@ def test_options_are_checked() -> None:
 
 def test_registered_entry_point() -> None:
     assert load_driver_class("ble.advert_env") is AdvertEnvDriver
+
+
+async def test_encrypted_bthome_thermometer_with_its_bind_key(env: Env, tmp_path) -> None:
+    key = bytes.fromhex("231d39c1d7cc1ab1aee224cd096db932")
+    keys = tmp_path / "ble-keys.toml"
+    keys.write_text(f'[devices."{LIVING}"]\nkey = "{key.hex()}"\n')
+    os.chmod(keys, 0o600)
+    living = thermometer(LIVING)
+    env.adapter.add(living)
+    driver = env.start(SENSORS[:1], keys_file=str(keys))
+    living.broadcast("fcd2", encoders.bthome_encrypted(bthome(21.5, 40.0, 80), LIVING, key, 7))
+    await env.until(lambda: len(env.of("temperature")) == 1)
+    assert env.of("temperature")[0].value == 21.5
+    living.broadcast("fcd2", encoders.bthome_encrypted(bthome(25.0, 40.0, 80), LIVING, key, 6))
+    living.broadcast("fcd2", encoders.bthome_encrypted(bthome(25.0, 40.0, 80), LIVING,
+                                                       bytes(16), 8))
+    assert [r.value for r in env.of("temperature")] == [21.5]
+    assert driver.health.counters["replayed_counters"] == 1
+    assert driver.health.counters["decrypt_failures"] == 1
+    assert "wrong bind key" in driver.health.reason
