@@ -1,0 +1,85 @@
+"""The agent's wire contract as the platform sees it: topics and the v1 event schema.
+
+Only the JSON Schema file shipped with the agent is read (as package data); none of
+the agent's code is imported.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+SCHEMA_PACKAGE = "edgeagent.schema"
+SCHEMA_FILE = "event-v1.schema.json"
+MAX_EVENT_BYTES = 64 * 1024  # the agent's MQTT 5 packet limit; anything bigger is not ours
+
+
+def load_schema() -> dict[str, Any]:
+    """The shipped `edgeagent.event/1` JSON Schema."""
+    text = resources.files(SCHEMA_PACKAGE).joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """`<prefix>/<home>/events/<kind>/<type>`, `.../status`, `.../cmd/<name>[/reply]`."""
+
+    prefix: str
+
+    def events_filter(self, group: str | None) -> str:
+        plain = f"{self.prefix}/+/events/#"
+        return f"$share/{group}/{plain}" if group else plain
+
+    def replies_filter(self, group: str | None) -> str:
+        plain = f"{self.prefix}/+/cmd/resend/reply"
+        return f"$share/{group}/{plain}" if group else plain
+
+    @property
+    def status_filter(self) -> str:
+        return f"{self.prefix}/+/status"
+
+    def resend(self, home: str) -> str:
+        return f"{self.prefix}/{home}/cmd/resend"
+
+    def parse(self, topic: str) -> tuple[str, str] | None:
+        """`(home, what)` where what is "events", "status" or "reply"; None if not ours."""
+        head = self.prefix + "/"
+        if not topic.startswith(head):
+            return None
+        parts = topic[len(head):].split("/")
+        if len(parts) == 4 and parts[1] == "events" and all(parts):
+            return parts[0], "events"
+        if len(parts) == 2 and parts[1] == "status" and parts[0]:
+            return parts[0], "status"
+        if parts[1:] == ["cmd", "resend", "reply"] and parts[0]:
+            return parts[0], "reply"
+        return None
+
+
+class EventValidator:
+    """Schema and topic checks for one event message: the event, or why it is refused."""
+
+    def __init__(self) -> None:
+        self._validator = Draft202012Validator(load_schema())
+
+    def check(self, home: str, topic: str, payload: bytes) -> tuple[dict[str, Any] | None, str]:
+        if len(payload) > MAX_EVENT_BYTES:
+            return None, f"payload of {len(payload)} bytes exceeds {MAX_EVENT_BYTES}"
+        try:
+            event = json.loads(payload)
+        except (ValueError, RecursionError) as exc:
+            return None, f"not JSON: {str(exc)[:120]}"
+        error = next(iter(self._validator.iter_errors(event)), None)
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+            return None, f"schema: {where}: {error.message[:200]}"
+        if event["home"] != home:
+            return None, f"home {event['home']!r} in the body, {home!r} in the topic"
+        if not topic.endswith(f"/events/{event['kind']}/{event['type']}"):
+            return None, "topic does not match the body's kind/type"
+        return event, ""

@@ -1,0 +1,295 @@
+"""One ingest worker: MQTT in, schema check, de-duplicated store, gap repair.
+
+N workers share the load through an MQTT 5 shared subscription
+(`$share/<group>/<prefix>/+/events/#`): the broker hands each event to one of
+them, and a dead worker's share moves to the live ones. Each message is
+acknowledged (PUBACK) only after the batch holding it is committed, so a worker
+killed mid-batch loses nothing the broker still holds; what the broker itself
+dropped shows as a `seq` gap. One worker at a time (a lease in the database)
+tracks the watermark per home and asks the agent to `resend` a gap that stays
+open past `gap_grace_s`, less often each time; a gap becomes `lost` only when
+the agent answers that those seqs are unavailable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlparse
+
+import paho.mqtt.client as mqtt
+from edgeagent_platform.contract import EventValidator, Topics
+from edgeagent_platform.gaps import advance, limit_ask, next_ask_delay, overlaps
+from edgeagent_platform.store import Row, Store
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+log = logging.getLogger(__name__)
+
+BATCH = 1000  # messages per transaction at most
+BATCH_WAIT_S = 0.02  # how long a batch waits to fill once its first message is in
+LEASE_S = 5.0  # a tracker that stops renewing is replaced after this
+
+
+@dataclass
+class WorkerConfig:
+    broker: str = "mqtt://127.0.0.1:1883"
+    prefix: str = "care"
+    db: str = "sqlite:///edgeagent-platform.db"
+    group: str | None = "ingest"  # None: a plain subscription (MQTT 3.1.1 brokers, one worker)
+    protocol: str = "5"
+    name: str = field(default_factory=lambda: f"w-{uuid.uuid4().hex[:8]}")
+    gap_grace_s: float = 30.0
+    tick_s: float = 1.0
+    session_expiry_s: int = 300  # the broker keeps (and queues for) a worker this long
+
+
+@dataclass(slots=True)
+class _Message:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    resent: bool
+
+
+class Worker:
+    """Run with `run(stop)`; `counters` say what it did (stored, duplicates, invalid, ...)."""
+
+    def __init__(self, cfg: WorkerConfig) -> None:
+        self.cfg = cfg
+        self.topics = Topics(cfg.prefix)
+        self.validator = EventValidator()
+        self.store = Store(cfg.db)
+        self.counters: dict[str, int] = {"received": 0, "stored": 0, "duplicates": 0,
+                                         "invalid": 0, "resend_asked": 0, "probes": 0}
+        self._inbox: queue.Queue[_Message] = queue.Queue()
+        self.connected = threading.Event()
+        self.subscribed = threading.Event()  # SUBACK for this connection's subscriptions
+        self._client = self._new_client()
+        self._last_tick = 0.0
+
+    # -- MQTT ---------------------------------------------------------------------------
+
+    def _new_client(self) -> mqtt.Client:
+        v5 = self.cfg.protocol == "5"
+        client = mqtt.Client(CallbackAPIVersion.VERSION2,
+                             client_id=f"edgeagent-platform-{self.cfg.name}",
+                             protocol=MQTTProtocolVersion.MQTTv5 if v5
+                             else MQTTProtocolVersion.MQTTv311,
+                             clean_session=None if v5 else False)
+        client.manual_ack_set(True)  # PUBACK after the commit, not on arrival
+        client.reconnect_delay_set(1, 5)
+        client.on_connect = self._on_connect
+        client.on_message = self._on_message
+        client.on_subscribe = lambda *_a: self.subscribed.set()
+        client.on_disconnect = self._on_disconnect
+        return client
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if getattr(rc, "is_failure", False):
+            log.warning("platform: broker refused the connection: %s", rc)
+            return
+        group = self.cfg.group if self.cfg.protocol == "5" else None
+        client.subscribe([(self.topics.events_filter(group), 1),
+                          (self.topics.replies_filter(group), 1),
+                          (self.topics.status_filter, 1)])
+        self.connected.set()
+
+    def _on_disconnect(self, *_args: Any) -> None:
+        self.connected.clear()
+        self.subscribed.clear()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        props = dict(getattr(msg.properties, "UserProperty", None) or [])
+        self._inbox.put(_Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos,
+                                 props.get("resent") == "1"))
+
+    def _connect(self) -> None:
+        parsed = urlparse(self.cfg.broker)
+        kwargs: dict[str, Any] = {"keepalive": 30}
+        if self.cfg.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = self.cfg.session_expiry_s
+            # Acks wait for the commit: let the broker have a batch's worth in flight.
+            props.ReceiveMaximum = BATCH
+            kwargs["clean_start"] = False
+            kwargs["properties"] = props
+        self._client.connect_async(parsed.hostname or "127.0.0.1", parsed.port or 1883, **kwargs)
+        self._client.loop_start()
+
+    # -- running ------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        self._connect()
+        try:
+            while not stop.is_set():
+                batch = self._take_batch()
+                if batch:
+                    self._process(batch)
+                now = time.time()
+                if now - self._last_tick >= self.cfg.tick_s:
+                    self._last_tick = now
+                    self.tick(now)
+        finally:
+            self._client.disconnect()
+            self._client.loop_stop()
+            self.store.close()
+
+    def _take_batch(self) -> list[_Message]:
+        try:
+            first = self._inbox.get(timeout=min(0.2, self.cfg.tick_s))
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + BATCH_WAIT_S
+        while len(batch) < BATCH:
+            try:
+                batch.append(self._inbox.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+        return batch
+
+    def _process(self, batch: list[_Message]) -> None:
+        """Validate, store in one transaction, then acknowledge every message of the batch."""
+        now = time.time()
+        events: list[Row] = []
+        invalid: list[Row] = []
+        for msg in batch:
+            parsed = self.topics.parse(msg.topic)
+            if parsed is None:
+                continue
+            home, what = parsed
+            if what == "status":
+                self._on_status(home, msg.payload, now)
+            elif what == "reply":
+                self._on_reply(home, msg.payload, now)
+            else:
+                self.counters["received"] += 1
+                event, why = self.validator.check(home, msg.topic, msg.payload)
+                if event is None:
+                    invalid.append((now, msg.topic, why, msg.payload[:4096].decode(
+                        "utf-8", "replace")))
+                    continue
+                alert = event.get("alert") or {}
+                events.append((event["id"], home, event["seq"], event["kind"], event["type"],
+                               event["severity"], event["ts"], alert.get("id"),
+                               alert.get("state"), msg.payload.decode(), now, int(msg.resent)))
+        if invalid:
+            self.counters["invalid"] += len(invalid)
+            log.warning("platform: %d invalid messages quarantined (last: %s: %s)",
+                        len(invalid), invalid[-1][1], invalid[-1][2])
+        if events or invalid:
+            inserted = self.store.store_batch(events, invalid, {"invalid": len(invalid)})
+            self.counters["stored"] += inserted
+            self.counters["duplicates"] += len(events) - inserted
+        for msg in batch:
+            if msg.qos:
+                self._client.ack(msg.mid, msg.qos)
+
+    def _on_status(self, home: str, payload: bytes, now: float) -> None:
+        """The retained birth / Last Will: liveness, and what the agent has stored."""
+        try:
+            doc = json.loads(payload) if payload else {}
+        except ValueError:
+            doc = {}
+        if not isinstance(doc, dict):
+            doc = {}
+        self.store.set_status(home, doc.get("state") == "online",
+                              payload[:65536].decode("utf-8", "replace"), now)
+        last_seq = doc.get("last_seq")
+        if isinstance(last_seq, int) and not isinstance(last_seq, bool):
+            self.store.saw_last_seq(home, last_seq)
+
+    def _on_reply(self, home: str, payload: bytes, now: float) -> None:
+        """The agent's answer to a `resend`: unavailable seqs are lost, nothing else is."""
+        try:
+            doc = json.loads(payload)
+        except ValueError:
+            return
+        result = doc.get("result") if isinstance(doc, dict) and doc.get("ok") else None
+        if not isinstance(result, dict):
+            if isinstance(doc, dict):
+                log.warning("platform: %s refused resend: %s", home, str(doc.get("error"))[:200])
+            return
+        lost = [(int(a), int(b)) for a, b in result.get("unavailable") or []
+                if isinstance(a, int) and isinstance(b, int)]
+        if lost:
+            self.store.add_lost(home, lost, now)
+            log.warning("platform: %s says seqs %s are unavailable: marked lost", home, lost)
+        last_seq = result.get("last_seq")
+        if isinstance(last_seq, int) and not isinstance(last_seq, bool):
+            self.store.saw_last_seq(home, last_seq)
+
+    # -- gap tracking (the lease holder only) ---------------------------------------------
+
+    def tick(self, now: float) -> None:
+        if not self.store.take_lease(self.cfg.name, now, LEASE_S):
+            return
+        for home, watermark, known_last, last_event_at, probed_at, online in self.store.homes():
+            self._track(str(home), int(watermark), int(known_last), now)
+            self._probe_tail(str(home), last_event_at, probed_at, online, now)
+
+    def _track(self, home: str, watermark: int, known_last: int, now: float) -> None:
+        present = self.store.seqs_above(home, watermark)
+        lost = self.store.lost_ranges(home)
+        mark, gaps = advance(watermark, present, lost)
+        top = max([watermark, *present[-1:]])
+        if known_last > top:  # the agent has more than we saw: the tail is a gap too
+            gaps.append((top + 1, known_last))
+        old = self.store.gap_rows(home)
+        if not gaps and not old:
+            if mark != watermark:
+                self.store.save_tracking(home, mark, [], [])
+            return
+        grace = self.cfg.gap_grace_s
+        rows: list[Row] = []
+        for low, high in gaps:
+            before = [r for r in old if overlaps((low, high), (int(r[0]), int(r[1])))]
+            if before:
+                opened = min(float(r[2]) for r in before)
+                attempts = max(int(r[3]) for r in before)
+                due = max(float(r[4]) for r in before)
+            else:
+                opened, attempts, due = now, 0, now + grace
+            rows.append((low, high, opened, attempts, due))
+        repaired = [(r[0], r[1], r[2], now, r[3]) for r in old
+                    if not any(overlaps((int(r[0]), int(r[1])), g) for g in gaps)
+                    and not any(overlaps((int(r[0]), int(r[1])), x) for x in lost)]
+        asked = [(int(r[0]), int(r[1])) for r in rows if now >= float(r[4])]
+        if asked:
+            ranges = limit_ask(asked)
+            self._ask(home, ranges)
+            rows = [(lo, hi, op, att + 1, now + next_ask_delay(grace, att + 1))
+                    if any(overlaps((lo, hi), a) for a in ranges) else (lo, hi, op, att, due)
+                    for lo, hi, op, att, due in rows]
+        self.store.save_tracking(home, mark, rows, repaired)
+
+    def _probe_tail(self, home: str, last_event_at: Any, probed_at: Any, online: Any,
+                    now: float) -> None:
+        """Quiet after events: one `resend` just past the newest seq asks the agent for its
+        `last_seq`, so events the broker dropped at the end of a burst are found too."""
+        if last_event_at is None or not online:
+            return
+        if now - float(last_event_at) < self.cfg.gap_grace_s or float(probed_at) >= float(
+                last_event_at):
+            return
+        top = self.store.max_seq(home)
+        self.store.probed(home, now)
+        self.counters["probes"] += 1
+        self._ask(home, [(top + 1, top + 1)])
+
+    def _ask(self, home: str, ranges: list[tuple[int, int]]) -> None:
+        command = {"id": str(uuid.uuid4()), "ts": datetime.now(UTC).isoformat(),
+                   "args": {"ranges": [list(r) for r in ranges]}}
+        self._client.publish(self.topics.resend(home), json.dumps(command), qos=1)
+        self.counters["resend_asked"] += 1
+        log.info("platform: asked %s to resend %s", home, ranges)
