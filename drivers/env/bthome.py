@@ -44,6 +44,7 @@ BUTTON_EVENTS: dict[int, str] = {
     0x00: "none", 0x01: "press", 0x02: "double_press", 0x03: "triple_press",
     0x04: "long_press", 0x05: "long_double_press", 0x06: "long_triple_press",
     0x80: "hold_press",
+    0xFE: "hold_press",  # Shelly BLU firmware before 1.0.20
 }
 """The button event (object 0x3A) values of https://bthome.io/format/."""
 
