@@ -29,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="3.1.1: a plain subscription; run one worker only")
     run.add_argument("--name", help="this worker's stable name (its MQTT session)")
     run.add_argument("--gap-grace-s", type=float, default=30.0)
-    run.add_argument("--session-expiry-s", type=int, default=300)
+    run.add_argument("--session-expiry-s", type=int, default=0,
+                     help="keep this worker's session (and its queue) after a disconnect")
     run.add_argument("-v", "--verbose", action="store_true")
     status = sub.add_parser("status", help="per home: online, last event, watermark, gaps, "
                                            "lost, open alerts")

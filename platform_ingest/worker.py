@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 1000  # messages per transaction at most
 BATCH_WAIT_S = 0.02  # how long a batch waits to fill once its first message is in
-LEASE_S = 5.0  # a tracker that stops renewing is replaced after this
+LEASE_S = 2.0  # a tracker that stops renewing (killed, hung) is replaced after this
 
 
 @dataclass
@@ -48,8 +48,12 @@ class WorkerConfig:
     protocol: str = "5"
     name: str = field(default_factory=lambda: f"w-{uuid.uuid4().hex[:8]}")
     gap_grace_s: float = 30.0
-    tick_s: float = 1.0
-    session_expiry_s: int = 300  # the broker keeps (and queues for) a worker this long
+    tick_s: float = 0.0  # 0: gap_grace_s / 5, at most 1 s
+    # 0: a worker's session ends with its connection, so its share of a shared subscription
+    # moves to the live workers at once. Longer lets a restarted worker pick up what the
+    # broker queued meanwhile, but a broker that keeps routing to an offline session
+    # (mosquitto does) traps that share until it expires; gap repair covers both.
+    session_expiry_s: int = 0
 
 
 @dataclass(slots=True)
@@ -76,6 +80,7 @@ class Worker:
         self.subscribed = threading.Event()  # SUBACK for this connection's subscriptions
         self._client = self._new_client()
         self._last_tick = 0.0
+        self.tick_s = cfg.tick_s or min(1.0, cfg.gap_grace_s / 5)
 
     # -- MQTT ---------------------------------------------------------------------------
 
@@ -90,7 +95,7 @@ class Worker:
         client.reconnect_delay_set(1, 5)
         client.on_connect = self._on_connect
         client.on_message = self._on_message
-        client.on_subscribe = lambda *_a: self.subscribed.set()
+        client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         return client
 
@@ -103,6 +108,10 @@ class Worker:
                           (self.topics.replies_filter(group), 1),
                           (self.topics.status_filter, 1)])
         self.connected.set()
+
+    def _on_subscribe(self, *_args: Any) -> None:
+        log.info("platform: worker %s subscribed", self.cfg.name)
+        self.subscribed.set()
 
     def _on_disconnect(self, *_args: Any) -> None:
         self.connected.clear()
@@ -136,7 +145,7 @@ class Worker:
                 if batch:
                     self._process(batch)
                 now = time.time()
-                if now - self._last_tick >= self.cfg.tick_s:
+                if now - self._last_tick >= self.tick_s:
                     self._last_tick = now
                     self.tick(now)
         finally:
@@ -146,7 +155,7 @@ class Worker:
 
     def _take_batch(self) -> list[_Message]:
         try:
-            first = self._inbox.get(timeout=min(0.2, self.cfg.tick_s))
+            first = self._inbox.get(timeout=min(0.2, self.tick_s))
         except queue.Empty:
             return []
         batch = [first]
@@ -235,10 +244,11 @@ class Worker:
         if not self.store.take_lease(self.cfg.name, now, LEASE_S):
             return
         for home, watermark, known_last, last_event_at, probed_at, online in self.store.homes():
-            self._track(str(home), int(watermark), int(known_last), now)
-            self._probe_tail(str(home), last_event_at, probed_at, online, now)
+            if not self._track(str(home), int(watermark), int(known_last), now):
+                self._probe_tail(str(home), last_event_at, probed_at, online, now)
 
-    def _track(self, home: str, watermark: int, known_last: int, now: float) -> None:
+    def _track(self, home: str, watermark: int, known_last: int, now: float) -> bool:
+        """Move the watermark, keep the gap rows, ask for due gaps; True if any is open."""
         present = self.store.seqs_above(home, watermark)
         lost = self.store.lost_ranges(home)
         mark, gaps = advance(watermark, present, lost)
@@ -249,7 +259,7 @@ class Worker:
         if not gaps and not old:
             if mark != watermark:
                 self.store.save_tracking(home, mark, [], [])
-            return
+            return False
         grace = self.cfg.gap_grace_s
         rows: list[Row] = []
         for low, high in gaps:
@@ -272,6 +282,7 @@ class Worker:
                     if any(overlaps((lo, hi), a) for a in ranges) else (lo, hi, op, att, due)
                     for lo, hi, op, att, due in rows]
         self.store.save_tracking(home, mark, rows, repaired)
+        return bool(rows)
 
     def _probe_tail(self, home: str, last_event_at: Any, probed_at: Any, online: Any,
                     now: float) -> None:
