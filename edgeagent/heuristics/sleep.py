@@ -208,6 +208,7 @@ class SleepTracker:
         st = self.state
         started = st.up_since
         st.in_bed, st.in_bed_at = False, None
+        st.bedroom_since, st.bed_seen = None, False  # the night's bedroom stay is over
         self._clear_up()
         return started
 
