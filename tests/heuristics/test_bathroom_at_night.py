@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from edgeagent.heuristics.engine import SafetyEngine
 from edgeagent.heuristics.settings import HeuristicsSettings
 from edgeagent.models import Severity
-from edgeagent.heuristics.engine import SafetyEngine
 from tests.heuristics.home import ZONE_NAME, Day, new_engine, play
 
 
