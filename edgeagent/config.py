@@ -135,6 +135,20 @@ class CommandsConfig(_Section):
     reply_prefix: str | None = Field(default=None, max_length=200, pattern=_TOPIC_PREFIX)
 
 
+class UpdatesConfig(_Section):
+    """Remote updates (`cmd/update`, docs/updates.md): off until hosts are listed."""
+
+    # Bundles are downloaded only from these host names (exact match, http or https).
+    allowed_hosts: list[str] = Field(default_factory=list, max_length=32)
+    max_bytes: int = Field(default=300_000_000, ge=1_000_000, le=10**10)
+    # The trusted release keys (root-owned; installed by `edgeagent install`).
+    keys_dir: Path = Path("/etc/edgeagent/update-keys")
+    # How long a new release has to become healthy before the updater rolls it back.
+    update_health_s: float = Field(default=120.0, ge=10, le=3600)
+    # No update while a critical alert is open or was raised this recently.
+    quiet_after_critical_s: float = Field(default=600.0, ge=0, le=86_400)
+
+
 class AgentConfig(_Section):
     """The whole file. `drivers` holds each driver's own validated options."""
 
@@ -143,6 +157,7 @@ class AgentConfig(_Section):
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     control: ControlConfig = Field(default_factory=ControlConfig)
     commands: CommandsConfig = Field(default_factory=CommandsConfig)
+    updates: UpdatesConfig = Field(default_factory=UpdatesConfig)
     heuristics: HeuristicsSettings = Field(default_factory=HeuristicsSettings)
     drivers: list[DriverOptions] = Field(default_factory=list)
     source: str = Field(default="<defaults>", exclude=True)

@@ -31,7 +31,7 @@ from edgeagent.errors import DriverError, HardwareUnavailable, OutboxError, Outb
 from edgeagent.heuristics import Engine, build_engine
 from edgeagent.heuristics.passthrough import PassthroughEngine
 from edgeagent.limits import MAX_READING_BYTES, cap_reading
-from edgeagent.models import Draft, Reading
+from edgeagent.models import Draft, Kind, Reading, Severity
 from edgeagent.outbox import Outbox, StoredEvent
 from edgeagent.outbox_continuity import OutboxFileWatch, continue_seq
 from edgeagent.periodic import PeriodicGuard
@@ -43,12 +43,14 @@ from edgeagent.resend import resend_handler
 from edgeagent.secrets import check_private
 from edgeagent.timeline import STEP_THRESHOLD, Timeline
 from edgeagent.topics import Topics
+from edgeagent.updates.remote import CriticalAlerts, RemoteUpdates
 
 log = logging.getLogger(__name__)
 
 ENGINE_STATE_KEY = "engine"
 SKEW_STATE_KEY = "clock_skew"
 COMMAND_IDS_KEY = "command_ids"
+PREVIOUS_VERSION_KEY = "update_previous_version"
 MAX_UNSTORED = 10_000
 # Readings kept until the first clock sync, to replay into the engine at their corrected
 # times (edgeagent/timeline.py); the oldest go first. ~0.4 KB each in memory: 20 000
@@ -159,6 +161,16 @@ class Agent:
         self.router.register("resend", resend_handler(
             self.outbox.resend_plan, self.publisher.resend, lambda: self.outbox.last_seq))
         self.listeners: list[Listener] = []
+        # `update` (edgeagent/updates/remote.py): download, verify, hand to the root updater.
+        self.critical_alerts = CriticalAlerts(self.clock.monotonic)
+        self.listeners.append(self.critical_alerts.observe)
+        self.updates = RemoteUpdates(
+            config, config.outbox.path.parent, emit=self._update_event, installed=__version__,
+            alerts=self.critical_alerts, wall=self.clock.wall,
+            load_previous=lambda: self.outbox.load_state(PREVIOUS_VERSION_KEY),
+            save_previous=lambda v: self.outbox.append([], synced=self.synced,
+                                                       state={PREVIOUS_VERSION_KEY: v}))
+        self.router.register("update", self.updates.handle, changes_state=True)
         self.synced = False
         self.counters: dict[str, int] = {"readings": 0, "events": 0, "unstored": 0,
                                          "engine_errors": 0, "clock_steps": 0}
@@ -208,6 +220,7 @@ class Agent:
         return {
             "home": self.config.home.id,
             "version": __version__,
+            "previous_version": self.updates.previous_version,
             "boot_id": self.boot_id,
             "clock": "synced" if self.synced else "unsynced",
             "drivers": {slot.options.name: slot.health() for slot in self.slots},
@@ -240,6 +253,16 @@ class Agent:
 
     def _save_command_ids(self, raw: str) -> None:
         self.outbox.append([], synced=self.synced, state={COMMAND_IDS_KEY: raw})
+
+    def _update_event(self, data: dict[str, Any]) -> None:
+        """A remote update's progress or outcome, as a `status`/`update` event."""
+        failed = data.get("state") in ("failed", "rolled_back")
+        self._queue([Draft(kind=Kind.STATUS, type="update",
+                           severity=Severity.WARNING if failed else Severity.INFO,
+                           source={"driver": "edgeagent", "device": "updater"},
+                           mono=self.clock.monotonic(), wall=self.clock.wall(), data=data)])
+        if data.get("state") in ("applied", "rolled_back", "failed"):
+            self.publisher.publish_status()  # version and previous_version, retained
 
     async def _cmd_ping(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"pong": True, "version": __version__, "uptime_s": round(
@@ -516,6 +539,7 @@ class Agent:
         if lost is not None:
             self.outbox_lost = lost.data
             self._queue([lost])
+        self.updates.report_result()  # what the updater did before this start
         guard("clock", self._check_clock)
         publisher_task = asyncio.create_task(self.publisher.run(), name="publisher")
         for slot in self.slots:
@@ -536,6 +560,8 @@ class Agent:
                     last_sync = now
                     guard("clock", self._check_clock)
                     guard("outbox-file", self.outbox_file.check)
+                    # The updater writes its verdict after this start's health check.
+                    guard("update-result", self.updates.report_result)
                 if now - last_status >= self.status_interval:
                     last_status = now
                     guard("status", self.publisher.publish_status)
