@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 
 from edgeagent import __version__
+from edgeagent.config import AgentConfig, load_config
+from edgeagent.errors import ConfigError
 from edgeagent.signing import KeyFileError, load_private_key, wheel_pin
 from edgeagent.updates.apply import (
     APPLIED,
@@ -103,7 +105,24 @@ def _installed(root: Path | None) -> str:
     return (Releases(root).current_version() if root else None) or __version__
 
 
+def _from_config(args: argparse.Namespace) -> None:
+    """Options not given on the command line come from the kit's config (if readable)."""
+    config = AgentConfig()
+    if args.config.is_file():
+        try:
+            config = load_config(args.config)
+        except ConfigError as exc:
+            _err(f"{exc}; using the defaults")
+    if args.health_s is None:
+        args.health_s = config.updates.update_health_s
+    if args.socket is None:
+        args.socket = config.control.socket
+    if args.keys_dir is None and args.pubkey is None:
+        args.keys_dir = config.updates.keys_dir
+
+
 def _updater(args: argparse.Namespace, *, need_keys: bool = True) -> Updater:
+    _from_config(args)
     def restart() -> None:
         subprocess.run(["systemctl", "restart", args.unit],  # noqa: S603, S607
                        check=True, timeout=120, capture_output=True)
@@ -157,10 +176,13 @@ def _apply_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT,
                         help=f"where releases/ and current live (default {DEFAULT_ROOT})")
     parser.add_argument("--unit", default="edgeagent.service", help="the unit to restart")
-    parser.add_argument("--socket", type=Path, default=Path("/run/edgeagent/control.sock"),
-                        help="the agent's control socket (health)")
-    parser.add_argument("--health-s", type=float, default=120.0,
-                        help="how long the new release has to become healthy (default 120)")
+    parser.add_argument("--config", type=Path, default=Path("/etc/edgeagent/edgeagent.toml"),
+                        help="the kit's config: control.socket, updates.update_health_s and "
+                             "updates.keys_dir unless given here")
+    parser.add_argument("--socket", type=Path, help="the agent's control socket (health)")
+    parser.add_argument("--health-s", type=float,
+                        help="how long the new release has to become healthy "
+                             "(default: updates.update_health_s, 120)")
     parser.add_argument("--report", type=Path,
                         default=Path("/var/lib/edgeagent/update-result.json"),
                         help="where the outcome is written for the agent to publish")

@@ -48,3 +48,22 @@ def test_systemd_analyze_verify_is_clean(tmp_path):
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "edgeagent-updater" not in done.stderr, done.stderr
+
+
+def test_the_updater_takes_health_time_socket_and_keys_from_the_kits_config(tmp_path):
+    from edgeagent.cli.update import _from_config
+
+    config = tmp_path / "edgeagent.toml"
+    config.write_text('[control]\nsocket = "/run/x/control.sock"\n'
+                      f'[updates]\nupdate_health_s = 45\nkeys_dir = "{tmp_path}/keys"\n')
+    args = build_parser().parse_args(["update", "run", "--config", str(config)])
+    _from_config(args)
+    assert (args.health_s, args.socket, args.keys_dir) == (
+        45.0, Path("/run/x/control.sock"), tmp_path / "keys")
+    args = build_parser().parse_args(["update", "run", "--config", str(config),
+                                      "--health-s", "200"])
+    _from_config(args)
+    assert args.health_s == 200.0
+    args = build_parser().parse_args(["update", "run", "--config", str(tmp_path / "none")])
+    _from_config(args)
+    assert (args.health_s, args.socket) == (120.0, Path("/run/edgeagent/control.sock"))
