@@ -59,7 +59,8 @@ def cmd_install(args: argparse.Namespace) -> int:
     try:
         installer = inst.Installer(_system(args), template=args.config_template,
                                    home=args.home, executable=args.executable,
-                                   restrict_ip=args.restrict_ip, allow_ip=args.allow_ip)
+                                   restrict_ip=args.restrict_ip, allow_ip=args.allow_ip,
+                                   update_key=args.update_key)
         changes = installer.install(dry_run=args.dry_run)
     except (inst.InstallError, SystemError_, OSError) as exc:
         _err(_("install failed: {reason}").format(reason=exc))
@@ -270,6 +271,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                               "the configured brokers (resolved now) and the DNS servers")
     install.add_argument("--allow-ip", action="append", default=[], metavar="CIDR",
                          help="with --restrict-ip: one more address or network to allow")
+    install.add_argument("--update-key", type=Path, metavar="PUBLIC.pem",
+                         help="trust this release key for updates "
+                              "(/etc/edgeagent/update-keys/release.pem)")
     _common(install)
     install.set_defaults(func=cmd_install)
 

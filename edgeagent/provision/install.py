@@ -12,8 +12,11 @@ What an install leaves (see docs/install.md):
     /etc/edgeagent/edgeagent.toml   0640 root:edgeagent   written once, never overwritten
     /etc/edgeagent/secrets/         0700 edgeagent:edgeagent
     /etc/edgeagent/secrets/*        0600 edgeagent:edgeagent  (device key, MQTT password)
+    /etc/edgeagent/update-keys/     0750 root:edgeagent   trusted release keys (docs/updates.md)
+    /etc/edgeagent/update-keys/release.pem  0644 root:root  with --update-key
     /var/lib/edgeagent/             0750 edgeagent:edgeagent  (the outbox)
     /etc/systemd/system/edgeagent.service  0644 root:root, enabled
+    /etc/systemd/system/edgeagent-updater.{service,path}  0644 root:root, enabled
 
 The `edgeagent` account is a system user with no shell and no login whose
 only supplementary groups are gpio (GPIO chips), dialout (serial bed mats)
@@ -44,6 +47,10 @@ CONFIG_FILE = "/etc/edgeagent/edgeagent.toml"
 SECRETS_DIR = "/etc/edgeagent/secrets"
 STATE_DIR = "/var/lib/edgeagent"
 UNIT_FILE = f"/etc/systemd/system/{UNIT}"
+UPDATE_KEYS_DIR = "/etc/edgeagent/update-keys"
+UPDATE_KEY_FILE = f"{UPDATE_KEYS_DIR}/release.pem"
+# The root updater (docs/updates.md): run as they are, from /opt/edgeagent/current.
+UPDATER_UNITS = ("edgeagent-updater.service", "edgeagent-updater.path")
 OUTBOX_FILES = ("outbox.db", "outbox.db-wal", "outbox.db-shm")
 
 # Action words, translated when printed.
@@ -94,12 +101,23 @@ def config_template(name: str, home: str | None = None) -> str:
     return text
 
 
-def unit_source() -> str:
-    """The hardened unit: systemd/ in a source checkout, else the copy shipped in the wheel."""
-    checkout = Path(__file__).resolve().parents[2] / "systemd" / UNIT
+def unit_source(name: str = UNIT) -> str:
+    """A unit: systemd/ in a source checkout, else the copy shipped in the wheel."""
+    checkout = Path(__file__).resolve().parents[2] / "systemd" / name
     if checkout.is_file():
         return checkout.read_text(encoding="utf-8")
-    return (resources.files("edgeagent") / "templates" / UNIT).read_text(encoding="utf-8")
+    return (resources.files("edgeagent") / "templates" / name).read_text(encoding="utf-8")
+
+
+def update_key_text(path: Path) -> str:
+    """The PEM of an Ed25519 public key file, or InstallError saying what is wrong with it."""
+    from edgeagent.signing import KeyFileError, load_public_key  # noqa: PLC0415
+
+    try:
+        load_public_key(path)
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, KeyFileError) as exc:
+        raise InstallError(_("--update-key: {reason}").format(reason=exc)) from None
 
 
 def render_unit(text: str, executable: str) -> str:
@@ -131,8 +149,10 @@ class Installer:
 
     def __init__(self, system: System, *, template: str = "default", home: str | None = None,
                  executable: str | None = None, unit_text: str | None = None,
-                 restrict_ip: bool = False, allow_ip: Sequence[str] = ()) -> None:
+                 restrict_ip: bool = False, allow_ip: Sequence[str] = (),
+                 update_key: Path | None = None) -> None:
         self.system = system
+        self.update_key = update_key_text(update_key) if update_key is not None else None
         self.restrict_ip = restrict_ip
         self.allow_ip = tuple(allow_ip)
         self.config_text = config_template(template, home)
@@ -238,20 +258,23 @@ class Installer:
                 yield self._ensure(f"{SECRETS_DIR}/{file.name}", 0o600, USER, USER)
 
     def _unit(self) -> Iterator[Change]:
-        change = self._ensure(UNIT_FILE, 0o644, "root", "root", content=self.unit_text)
-        yield change
-        if change.changed:
+        units = [(UNIT, self.unit_text), *((name, unit_source(name)) for name in UPDATER_UNITS)]
+        changes = [self._ensure(f"/etc/systemd/system/{name}", 0o644, "root", "root",
+                                content=text) for name, text in units]
+        yield from changes
+        if any(change.changed for change in changes):
             if self.apply:
                 self.system.daemon_reload()
             yield Change(UPDATE, "systemd", _("daemon-reload"))
-        if change.action == CREATE and not self.apply:
-            yield Change(CREATE, f"enable {UNIT}")
-        elif self.system.unit_enabled(UNIT):
-            yield Change(UNCHANGED, f"enable {UNIT}")
-        else:
-            if self.apply:
-                self.system.enable_unit(UNIT)
-            yield Change(CREATE, f"enable {UNIT}")
+        for (name, _text), change in zip(units, changes, strict=True):
+            if change.action == CREATE and not self.apply:
+                yield Change(CREATE, f"enable {name}")
+            elif self.system.unit_enabled(name):
+                yield Change(UNCHANGED, f"enable {name}")
+            else:
+                if self.apply:
+                    self.system.enable_unit(name)
+                yield Change(CREATE, f"enable {name}")
 
     def _restricted_ip(self) -> Iterator[Change]:
         """Only with --restrict-ip: the IPAddressAllow= drop-in (see provision/restrict_ip.py)."""
@@ -283,6 +306,10 @@ class Installer:
                                     replace_content=False))
         changes.append(self._ensure(SECRETS_DIR, 0o700, USER, USER, directory=True))
         changes.extend(self._secrets())
+        changes.append(self._ensure(UPDATE_KEYS_DIR, 0o750, "root", USER, directory=True))
+        if self.update_key is not None:
+            changes.append(self._ensure(UPDATE_KEY_FILE, 0o644, "root", "root",
+                                        content=self.update_key))
         changes.append(self._ensure(STATE_DIR, 0o750, USER, USER, directory=True))
         changes.extend(self._unit())
         if self.restrict_ip:
@@ -297,15 +324,20 @@ def uninstall(system: System, *, purge: bool = False, dry_run: bool = False) -> 
     and a later install finds the same account again.
     """
     changes: list[Change] = []
-    unit = system.path(UNIT_FILE)
-    if unit.exists() or system.unit_enabled(UNIT):
-        if not dry_run:
-            system.disable_unit(UNIT)
-            unit.unlink(missing_ok=True)
-            system.daemon_reload()
-        changes.append(Change(REMOVE, UNIT_FILE, _("disabled and stopped")))
-    else:
-        changes.append(Change(UNCHANGED, UNIT_FILE, _("not installed")))
+    removed = False
+    for name in (UNIT, *UPDATER_UNITS):
+        absolute = f"/etc/systemd/system/{name}"
+        unit = system.path(absolute)
+        if unit.exists() or system.unit_enabled(name):
+            if not dry_run:
+                system.disable_unit(name)
+                unit.unlink(missing_ok=True)
+            removed = True
+            changes.append(Change(REMOVE, absolute, _("disabled and stopped")))
+        else:
+            changes.append(Change(UNCHANGED, absolute, _("not installed")))
+    if removed and not dry_run:
+        system.daemon_reload()
     for absolute in (CONFIG_DIR, STATE_DIR):
         path = system.path(absolute)
         if not path.exists():

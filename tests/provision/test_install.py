@@ -58,8 +58,11 @@ def test_install_creates_each_file_with_its_owner_mode_and_content(tmp_path: Pat
         "/etc/edgeagent": (0o750, 0, eg),
         "/etc/edgeagent/edgeagent.toml": (0o640, 0, eg),
         "/etc/edgeagent/secrets": (0o700, ea, eg),
+        "/etc/edgeagent/update-keys": (0o750, 0, eg),
         "/var/lib/edgeagent": (0o750, ea, eg),
         "/etc/systemd/system/edgeagent.service": (0o644, 0, 0),
+        "/etc/systemd/system/edgeagent-updater.service": (0o644, 0, 0),
+        "/etc/systemd/system/edgeagent-updater.path": (0o644, 0, 0),
     }
     found = tree(root)
     for path, (mode, uid, gid) in expected.items():
@@ -69,7 +72,10 @@ def test_install_creates_each_file_with_its_owner_mode_and_content(tmp_path: Pat
     assert others == {"/etc", "/etc/passwd", "/etc/group", "/var", "/var/lib",
                       "/etc/systemd", "/etc/systemd/system",
                       "/etc/systemd/system/multi-user.target.wants",
-                      "/etc/systemd/system/multi-user.target.wants/edgeagent.service"}
+                      "/etc/systemd/system/multi-user.target.wants/edgeagent.service",
+                      "/etc/systemd/system/multi-user.target.wants/edgeagent-updater.service",
+                      "/etc/systemd/system/paths.target.wants",
+                      "/etc/systemd/system/paths.target.wants/edgeagent-updater.path"}
     # Content: the config is the template with this home, and it is a valid config.
     config_text = (root / "etc/edgeagent/edgeagent.toml").read_text()
     assert "# edgeagent configuration" in config_text
@@ -130,7 +136,8 @@ def test_cli_reports_unchanged_on_the_second_run(tmp_path: Path,
     assert main(["--lang", "en", "install", "--root", root, "--executable", EXE]) == 0
     out = capsys.readouterr().out
     assert "everything unchanged" in out
-    assert "create" not in out and "update" not in out
+    actions = {line.split()[0] for line in out.splitlines() if line.strip()}
+    assert "create" not in actions and "update" not in actions
 
 
 def test_install_repairs_drift_and_keeps_the_technicians_config(tmp_path: Path) -> None:
@@ -237,13 +244,14 @@ def test_every_config_template_is_a_valid_config(name: str) -> None:
     assert parse_config(tomllib.loads(text), name).home.id == "home-1"
 
 
-def test_shipped_unit_copy_matches_the_repository_unit() -> None:
-    repo_unit = Path(__file__).resolve().parents[2] / "systemd" / "edgeagent.service"
-    shipped = Path(inst.__file__).resolve().parents[1] / "templates" / "edgeagent.service"
+@pytest.mark.parametrize("name", ["edgeagent.service", *inst.UPDATER_UNITS])
+def test_shipped_unit_copy_matches_the_repository_unit(name: str) -> None:
+    repo_unit = Path(__file__).resolve().parents[2] / "systemd" / name
+    shipped = Path(inst.__file__).resolve().parents[1] / "templates" / name
     if not repo_unit.exists():
-        pytest.skip("systemd/edgeagent.service not in this checkout")
+        pytest.skip(f"systemd/{name} not in this checkout")
     assert shipped.read_text() == repo_unit.read_text(), (
-        "run: cp systemd/edgeagent.service edgeagent/templates/edgeagent.service")
+        f"run: cp systemd/{name} edgeagent/templates/{name}")
 
 
 def test_unit_is_enabled_into_its_wantedby_target() -> None:

@@ -67,3 +67,23 @@ def test_the_updater_takes_health_time_socket_and_keys_from_the_kits_config(tmp_
     args = build_parser().parse_args(["update", "run", "--config", str(tmp_path / "none")])
     _from_config(args)
     assert (args.health_s, args.socket) == (120.0, Path("/run/edgeagent/control.sock"))
+
+
+def test_install_trusts_the_update_key_it_is_given_and_refuses_a_wrong_one(tmp_path):
+    from edgeagent.provision.install import Installer, InstallError
+    from edgeagent.provision.system import RootSystem
+    from edgeagent.signing import keygen
+
+    private, public = tmp_path / "release.key", tmp_path / "release.pub"
+    keygen(private, public)
+    root = tmp_path / "root"
+    Installer(RootSystem(root), executable="/opt/edgeagent/current/bin/edgeagent",
+              update_key=public).install()
+    trusted = root / "etc/edgeagent/update-keys/release.pem"
+    assert trusted.read_bytes() == public.read_bytes()
+    assert trusted.stat().st_mode & 0o777 == 0o644
+    assert (root / "etc/edgeagent/update-keys").stat().st_mode & 0o777 == 0o750
+    for name in ("edgeagent-updater.service", "edgeagent-updater.path"):
+        assert (root / "etc/systemd/system" / name).read_text() == (SYSTEMD / name).read_text()
+    with pytest.raises(InstallError, match=r"not a PEM public key|not an Ed25519 public key"):
+        Installer(RootSystem(root), update_key=private)
