@@ -12,10 +12,13 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 from edgeagent.signing import load_private_key
-from edgeagent.updates.bundle import build_bundle
+from edgeagent.updates.apply import Outcome, Updater
+from edgeagent.updates.bundle import build_bundle, trusted_keys
 from edgeagent.updates.health import Baseline, Probe, Verdict, baseline_from_socket, control_probe
 from tests.provision.test_offline_package import make_wheel
 
@@ -109,3 +112,29 @@ class KitService:
 
     def baseline(self) -> Baseline:
         return baseline_from_socket(self.socket)
+
+
+class PathUnit:
+    """Stands in for edgeagent-updater.path: runs the updater when the request appears."""
+
+    def __init__(self, updater: Updater, request: Path, keys: Path) -> None:
+        self.updater, self.request, self.keys = updater, request, keys
+        self.stop_event = threading.Event()
+        self.runs: list[list[Outcome]] = []
+        self.done_at: list[float] = []  # monotonic time each run ended (bench figures)
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self.stop_event.wait(0.05):
+            if self.request.exists():
+                outcomes = self.updater.run(self.request, lambda: trusted_keys(self.keys))
+                self.runs.append(outcomes)
+                self.done_at.append(time.monotonic())
+
+    def start(self) -> PathUnit:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.thread.join(30)

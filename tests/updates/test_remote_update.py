@@ -10,7 +10,6 @@ import json
 import shutil
 import tarfile
 import textwrap
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,33 +24,9 @@ from edgeagent.updates.bundle import trusted_keys
 from edgeagent.updates.request import REQUEST
 from tests.support.platform import PlatformSubscriber
 from tests.updates.bundle_server import BundleServer
-from tests.updates.release_kit import KitService, agent_config, release_bundle
+from tests.updates.release_kit import KitService, PathUnit, agent_config, release_bundle
 
 PREFIX = "care/home-1"
-
-
-class PathUnit:
-    """Stands in for edgeagent-updater.path: runs the updater when the request appears."""
-
-    def __init__(self, updater: Updater, request: Path, keys: Path) -> None:
-        self.updater, self.request, self.keys = updater, request, keys
-        self.stop_event = threading.Event()
-        self.runs: list[list[Any]] = []
-        self.thread = threading.Thread(target=self._watch, daemon=True)
-
-    def _watch(self) -> None:
-        while not self.stop_event.wait(0.05):
-            if self.request.exists():
-                self.runs.append(self.updater.run(self.request,
-                                                  lambda: trusted_keys(self.keys)))
-
-    def start(self) -> PathUnit:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        self.thread.join(30)
 
 
 @pytest.fixture
