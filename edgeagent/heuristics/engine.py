@@ -66,6 +66,8 @@ ESCALATION_WORDS = {
     **{rule.critical_alert: rule.escalation_words for rule in RULES.values()},
 }
 MAX_TIMERS_PER_STEP = 100_000
+# A contact in a room with a motion sensor counts at night once that sensor saw someone.
+PIR_CONFIRMS_SECONDS = 120.0
 
 
 class SafetyEngine:
@@ -332,6 +334,8 @@ class SafetyEngine:
         self._changed()  # any other reading may open an alert or move a tracker
         if sensor == "motion":
             self._check_visitor(reading.room, at)
+            if reading.room:
+                st.last_motion[reading.room] = at
             out.extend(self._activity(at, reading.room, reading.role, reading.device, "motion"))
         elif sensor == "appliance":
             if _truthy(value):
@@ -408,7 +412,6 @@ class SafetyEngine:
             if seen is not None and at - seen <= self.settings.visitor_seconds:
                 st.visitor_until = at + self.settings.visitor_minutes * 60
                 self._changed()
-        st.last_motion[room] = at
 
     @staticmethod
     def _add(out: list[Draft], draft: Draft | None) -> None:
@@ -503,7 +506,8 @@ class SafetyEngine:
             if what == "got_up" and sleep.state.in_bed:
                 self._woke(sleep.wake() or at)
         elif (sleep.state.in_bed and what != "motion" and room in st.layout.motion_rooms
-              and night):
+              and night and at - st.last_motion.get(room, -PIR_CONFIRMS_SECONDS)
+              > PIR_CONFIRMS_SECONDS):
             # A drawer or cupboard contact in a room whose PIR saw nobody is not a
             # person up at night (mercury switches chatter): wait for the PIR.
             pass
@@ -511,7 +515,8 @@ class SafetyEngine:
             moment = local.local(at)
             usual = self.routine.usual_wake_near(moment.date().isoformat(),
                                                  moment.hour * 60 + moment.minute)
-            if sleep.outside(at, room, device, night, usual):
+            if sleep.outside(at, room, device, night, usual, by_hand=what != "motion",
+                             early_morning=local.near_night_end(at)):
                 self._woke(sleep.wake() or at)
         if self.checks.checks:
             out.extend(self.checks.saw(book, at, room, role, what))

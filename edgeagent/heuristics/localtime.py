@@ -80,6 +80,16 @@ class LocalTime:
             return self.is_night(ts)
         return self.local(ts).time() < self.night_end
 
+    def near_night_end(self, ts: float, hours: float = 2.0) -> bool:
+        """Night, and within `hours` of its end (the hours early risers get up in)."""
+        if not self.is_night(ts):
+            return False
+        local = self.local(ts)
+        end = datetime.combine(local.date(), self.night_end, tzinfo=local.tzinfo)
+        if end < local:
+            end += timedelta(days=1)
+        return (end - local).total_seconds() <= hours * 3600
+
     def at(self, day: date, clock: time) -> float:
         """Epoch of local `clock` on `day`; a time skipped by DST maps to just after the gap."""
         naive = datetime.combine(day, clock)

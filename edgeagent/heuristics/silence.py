@@ -124,25 +124,37 @@ class SilenceRules:
             up = sleep.out_of_bed_at or sleep.up_since
             reason = (f"out of bed since {hhmm(up)}, {where}, no motion anywhere for "
                       "{silent} min")
-            if sleep.up_strong:
-                if (not st.layout.has_entrance and self._on_mat(st)
-                        and room not in self.bathrooms):
-                    # She may have gone out, and the mat says someone may be in bed.
-                    return Plan(Situation.OUT_OF_BED, last + short, None, reason,
-                                "the bed mat still reports someone lying down (a partner, a "
-                                "visitor, or a lagging mat) and without an entrance contact "
-                                "she may have gone out")
+            # A door contact sees the door, not her: a way out through a door she left
+            # open is unseen, and so is the way back. It proves an exit only if used.
+            person_sensed = st.layout.sees_person_in_bedroom(self.bedrooms)
+            strong = sleep.up_strong and (person_sensed or sleep.up_door)
+            on_mat = self._on_mat(st)
+            if strong and on_mat and not st.layout.has_entrance and room not in self.bathrooms:
+                # She may have gone out, and the mat says someone may be in bed.
+                return Plan(Situation.OUT_OF_BED, last + short, None, reason,
+                            "the bed mat still reports someone lying down (a partner, a "
+                            "visitor, or a lagging mat) and without an entrance contact "
+                            "she may have gone out")
+            if strong and on_mat and not sleep.up_by_hand:
+                return Plan(Situation.OUT_OF_BED, last + short, None, reason,
+                            "the bed mat still reports someone lying down and only motion "
+                            "sensors saw someone up: a pet or another person look the same")
+            if strong:
                 mat = (" (the bed mat still reports pressure: a lagging or stuck mat)"
-                       if self._on_mat(st) else "")
+                       if on_mat else "")
                 return Plan(Situation.OUT_OF_BED, None, last + short, reason + mat)
             if sleep.up_linked:
                 return Plan(Situation.OUT_OF_BED, last + short, last + urgent, reason,
                             "one sensor outside the bedroom saw her minutes after the mat "
                             "went empty: a sensor firing by itself looks the same")
-            return Plan(Situation.OUT_OF_BED, last + short,
-                        self._long(st, last) if home else None, reason,
+            weak_critical = None
+            if home:
+                weak_critical = self._long(st, last) if person_sensed else \
+                    self._morning(st, last, room, home).critical_at
+            return Plan(Situation.OUT_OF_BED, last + short, weak_critical, reason,
                         "one sensor outside the bedroom fired, nothing in the bedroom before "
-                        "it: a sensor firing by itself looks the same")
+                        "it: a sensor firing by itself looks the same" if person_sensed else
+                        "she may have gone back to bed through a door left open")
         if sleep.in_bed and (in_bedroom or sleep.up_since is None):
             not_up = self.not_up_deadline(sleep.in_bed_at or last)
             if last < not_up:

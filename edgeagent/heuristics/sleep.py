@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from edgeagent.heuristics.layout import BEDROOM_DOOR_ROLES
 from edgeagent.heuristics.settings import HeuristicsSettings
 
 InBedEvidence = Literal["mat", "passage", "weak"]
@@ -38,6 +39,8 @@ EXIT_LINK_SECONDS = 600.0
 # Events of one sensor closer than this are one movement: a PIR re-triggers every few
 # seconds while one person walks past it.
 SAME_MOVEMENT_SECONDS = 5.0
+# Night toilet trips last minutes; an hour up and about is not a trip out of bed.
+LONG_TRIP_SECONDS = 3600.0
 
 
 @dataclass(slots=True)
@@ -54,6 +57,8 @@ class SleepState:
     up_last: float | None = None
     up_strong: bool = False  # a bedroom event just before, or she kept moving outside
     up_linked: bool = False  # the mat went empty in the minutes before: a bed exit
+    up_door: bool = False  # she opened the bedroom door on her way out
+    up_by_hand: bool = False  # a door, a cupboard, a tap was used: a person, not a pet
     out_of_bed_at: float | None = None
     # Outside the bedroom since its last event (in bed or not): how long, how much.
     outside_since: float | None = None
@@ -61,6 +66,7 @@ class SleepState:
     outside_events: int = 0
     outside_devices: list[str] = field(default_factory=list)
     last_bedroom_event: float | None = None  # mats going empty included
+    last_bedroom_door: float | None = None
     last_bedroom_activity: float | None = None  # a person in the bedroom (not a mat emptying)
     bed_occupied: dict[str, bool] = field(default_factory=dict)
     bed_pressed_since: dict[str, float] = field(default_factory=dict)
@@ -142,6 +148,8 @@ class SleepTracker:
         """Activity in the bedroom; returns the trip it ends, if she was up at night."""
         st, s = self.state, self.settings
         st.last_bedroom_event = st.last_bedroom_activity = at
+        if what in BEDROOM_DOOR_ROLES:
+            st.last_bedroom_door = at
         st.outside_since, st.outside_last, st.outside_events = None, None, 0
         st.outside_devices = []
         trip = None
@@ -159,8 +167,14 @@ class SleepTracker:
         return trip
 
     def outside(self, at: float, room: str, device: str, night: bool,
-                usual_wake_soon: bool) -> bool:
-        """Activity outside the bedroom. Returns True when it ends the night (awake)."""
+                usual_wake_soon: bool, *, by_hand: bool = False,
+                early_morning: bool = False) -> bool:
+        """Activity outside the bedroom. Returns True when it ends the night (awake).
+
+        `by_hand`: the sensor is one a person operates (a door, a cupboard, a tap),
+        not a motion sensor a pet also sets off. `early_morning`: the last hours of
+        the night, when an hour up and about is getting up early, not a night trip.
+        """
         st, s = self.state, self.settings
         st.bedroom_since, st.bed_seen = None, False
         if st.outside_since is None:
@@ -182,6 +196,12 @@ class SleepTracker:
             bedroom = st.last_bedroom_event
             st.up_strong = bedroom is not None and at - bedroom <= s.exit_evidence_seconds
             st.up_linked = empty is not None and at - empty <= EXIT_LINK_SECONDS
+            door = st.last_bedroom_door
+            st.up_door = door is not None and at - door <= s.exit_evidence_seconds
+            st.up_by_hand = st.up_door
+        elif early_morning and at - st.up_since >= LONG_TRIP_SECONDS:
+            return True  # up and about for an hour at the end of the night: her day began
+        st.up_by_hand = st.up_by_hand or by_hand
         if st.up_events == 0 or at - (st.up_last or at) >= SAME_MOVEMENT_SECONDS:
             st.up_events += 1
         st.up_last = at
@@ -222,3 +242,4 @@ class SleepTracker:
         st = self.state
         st.up_since, st.up_rooms, st.up_devices, st.up_last = None, [], [], None
         st.up_events, st.up_strong, st.up_linked = 0, False, False
+        st.up_door, st.up_by_hand = False, False

@@ -150,3 +150,45 @@ def test_an_old_snapshot_in_the_night_still_raises_the_bed_exit() -> None:
     drafts = engine.tick(0.0, at("02:40"))
     alerts = [(d.type, d.severity) for d in drafts if d.alert]
     assert alerts == [("bed_exit_no_return", Severity.CRITICAL)]
+
+
+def test_a_pet_at_night_while_the_mat_says_she_is_lying_down_is_not_a_critical() -> None:
+    # In bed on the mat; at 02:00 motion in the bedroom, the hall and the kitchen (the
+    # cat), the mat still pressed, no door or cupboard touched.
+    day = Day()
+    day.motion("22:30", "bedroom").bed("22:31", "in_bed")
+    day.motion("02:00", "bedroom").motion("02:00:30", "hall").motion("02:01", "kitchen")
+    played = day.play("03:00", engine=pir_kit())
+    assert played.story() == [("02:21", "bed_exit_no_return", "warning", "raised")]
+    assert "a pet or another person" in played.alerts[0].data["reason"]
+    # Control: she opens the fridge on the way: a person, and the mat only lags.
+    day.door("02:01:30", "fridge", "kitchen")
+    person = day.play("03:00", engine=pir_kit())
+    assert ("02:21", "bed_exit_no_return", "critical", "raised") in person.story()
+
+
+def test_a_bedroom_door_she_did_not_use_proves_no_exit() -> None:
+    # Contacts only with a bedroom door contact: in bed at 22:40 through the door. At
+    # 02:00 the kitchen cupboard is used twice without the bedroom door: she may have
+    # left through the open door, and may go back through it unseen.
+    def night(with_door: bool) -> list[tuple[str, str, str, str]]:
+        day = Day()
+        day.door("21:30", "fridge", "kitchen").door("22:38", "door", "bedroom")
+        if with_door:
+            day.door("01:59:30", "door", "bedroom")
+        day.door("02:00", "cupboard", "kitchen").door("02:01", "cupboard", "kitchen")
+        return day.play("02:40", engine=contacts_kit()).story()
+
+    assert night(with_door=False) == [("02:21", "bed_exit_no_return", "warning", "raised")]
+    assert night(with_door=True) == [("02:21", "bed_exit_no_return", "critical", "raised")]
+
+
+def test_an_early_riser_up_for_an_hour_before_six_has_started_her_day() -> None:
+    day = Day()
+    day.motion("21:30", "bedroom").bed("21:31", "in_bed")
+    day.bed("04:15", "out_of_bed").motion("04:16", "kitchen")
+    for minute in range(20, 85, 5):  # an hour up and about: not a night trip
+        day.motion(f"{4 + minute // 60:02d}:{minute % 60:02d}", "kitchen")
+    played = day.play("05:50", engine=pir_kit())
+    assert played.alerts == []
+    assert played.engine.state.sleep.in_bed is False

@@ -190,9 +190,10 @@ def test_a_drawer_switch_bouncing_at_three_in_the_morning_wakes_nobody() -> None
     # half at 03:00 while she sleeps; nobody is in the kitchen.
     day = bouncing_drawer(contacts_only_night(), "03:00", 30, 3)
     assert day.play("04:30").alerts == []
-    # Control: without the chatter rule the same night raises a critical alarm.
+    # Control: without the chatter rule the same night raises an alarm (a warning: the
+    # bedroom door was not used, so she may have gone back to bed through it unseen).
     unfiltered = day.play("04:30", settings=HeuristicsSettings(chatter_changes=0))
-    assert ("bed_exit_no_return", "critical", "raised") in [s[1:] for s in unfiltered.story()]
+    assert ("bed_exit_no_return", "warning", "raised") in [s[1:] for s in unfiltered.story()]
 
 
 def test_a_real_night_trip_to_the_kitchen_drawer_still_counts() -> None:
