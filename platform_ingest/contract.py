@@ -6,12 +6,12 @@ the agent's code is imported.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
-
-from jsonschema import Draft202012Validator
 
 SCHEMA_PACKAGE = "edgeagent.schema"
 SCHEMA_FILE = "event-v1.schema.json"
@@ -61,11 +61,44 @@ class Topics:
         return None
 
 
+def schema_errors(fast: bool = True) -> Callable[[Any], str | None]:
+    """A check of one decoded event against the schema: None, or the first error.
+
+    jsonschema-rs (compiled, ~4 us an event) when installed, else the pure-Python
+    jsonschema (~200 us an event, which alone caps a worker near 5 000 events/s);
+    both implement JSON Schema 2020-12 and give the same verdicts.
+    """
+    schema = load_schema()
+    if fast and importlib.util.find_spec("jsonschema_rs") is not None:
+        import jsonschema_rs  # noqa: PLC0415 - optional, the fast path
+
+        compiled = jsonschema_rs.validator_for(schema)
+
+        def check_rs(doc: Any) -> str | None:
+            if compiled.is_valid(doc):
+                return None
+            error = next(iter(compiled.iter_errors(doc)))
+            where = "/".join(str(p) for p in error.instance_path) or "(root)"
+            return f"{where}: {error.message[:200]}"
+        return check_rs
+    from jsonschema import Draft202012Validator  # noqa: PLC0415
+
+    validator = Draft202012Validator(schema)
+
+    def check_py(doc: Any) -> str | None:
+        error = next(iter(validator.iter_errors(doc)), None)
+        if error is None:
+            return None
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        return f"{where}: {error.message[:200]}"
+    return check_py
+
+
 class EventValidator:
     """Schema and topic checks for one event message: the event, or why it is refused."""
 
-    def __init__(self) -> None:
-        self._validator = Draft202012Validator(load_schema())
+    def __init__(self, fast: bool = True) -> None:
+        self._schema_error = schema_errors(fast)
 
     def check(self, home: str, topic: str, payload: bytes) -> tuple[dict[str, Any] | None, str]:
         if len(payload) > MAX_EVENT_BYTES:
@@ -74,10 +107,9 @@ class EventValidator:
             event = json.loads(payload)
         except (ValueError, RecursionError) as exc:
             return None, f"not JSON: {str(exc)[:120]}"
-        error = next(iter(self._validator.iter_errors(event)), None)
+        error = self._schema_error(event)
         if error is not None:
-            where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-            return None, f"schema: {where}: {error.message[:200]}"
+            return None, f"schema: {error}"
         if event["home"] != home:
             return None, f"home {event['home']!r} in the body, {home!r} in the topic"
         if not topic.endswith(f"/events/{event['kind']}/{event['type']}"):

@@ -12,8 +12,10 @@ OPEN_ALERT_STATES = ("raised", "escalated")
 
 def home_report(store: Store) -> list[dict[str, Any]]:
     """Online, last event, watermark, open gaps, lost ranges and open alerts per home."""
-    homes = store.query("SELECT home, online, status_at, watermark, last_event_ts, "
-                        "last_event_at, known_last_seq FROM homes ORDER BY home")
+    homes = store.query(
+        "SELECT h.home, h.online, h.status_at, h.watermark, e.ts, e.received_at, "
+        "h.known_last_seq FROM homes h LEFT JOIN events e ON e.id = (SELECT id FROM events x "
+        "WHERE x.home = h.home ORDER BY x.seq DESC LIMIT 1) ORDER BY h.home")
     report = []
     for home, online, status_at, watermark, last_ts, last_at, known_last in homes:
         alerts: dict[str, tuple[int, str, str]] = {}
@@ -40,7 +42,12 @@ def home_report(store: Store) -> list[dict[str, Any]]:
 
 
 def counters(store: Store) -> dict[str, int]:
-    return {str(k): int(v) for k, v in store.query("SELECT name, value FROM counters")}
+    """Totals over all workers (each keeps its own rows, `<counter>@<worker>`)."""
+    totals: dict[str, int] = {}
+    for name, value in store.query("SELECT name, value FROM counters"):
+        key = str(name).split("@", 1)[0]
+        totals[key] = totals.get(key, 0) + int(value)
+    return totals
 
 
 def render(report: list[dict[str, Any]], totals: dict[str, int]) -> str:

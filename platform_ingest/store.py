@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlparse
@@ -21,9 +20,8 @@ DDL = (
     "alert_state TEXT, body TEXT, received_at DOUBLE PRECISION, resent INTEGER)",
     "CREATE INDEX IF NOT EXISTS events_home_seq ON events (home, seq)",
     "CREATE TABLE IF NOT EXISTS homes (home TEXT PRIMARY KEY, online INTEGER, status TEXT, "
-    "status_at DOUBLE PRECISION, watermark BIGINT NOT NULL DEFAULT 0, "
-    "last_event_at DOUBLE PRECISION, last_event_ts TEXT, known_last_seq BIGINT NOT NULL "
-    "DEFAULT 0, probed_at DOUBLE PRECISION NOT NULL DEFAULT 0)",
+    "status_at DOUBLE PRECISION, watermark BIGINT NOT NULL DEFAULT 0, known_last_seq BIGINT "
+    "NOT NULL DEFAULT 0, probed_at DOUBLE PRECISION NOT NULL DEFAULT 0)",
     "CREATE TABLE IF NOT EXISTS gaps (home TEXT NOT NULL, from_seq BIGINT NOT NULL, "
     "to_seq BIGINT NOT NULL, opened_at DOUBLE PRECISION, attempts INTEGER NOT NULL DEFAULT 0, "
     "next_ask_at DOUBLE PRECISION, PRIMARY KEY (home, from_seq))",
@@ -45,7 +43,7 @@ _SQLITE_INSERT = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES "  # 
 _PG_TYPES = ("text", "text", "bigint", "text", "text", "text", "text", "text", "text", "text",
              "float8", "int")
 _PG_INSERT = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) SELECT * FROM unnest("  # noqa: S608
-              + ", ".join(f"%s::{t}[]" for t in _PG_TYPES) + ") ON CONFLICT DO NOTHING")
+              + ", ".join(f"%b::{t}[]" for t in _PG_TYPES) + ") ON CONFLICT DO NOTHING")
 
 
 class StoreError(Exception):
@@ -115,25 +113,22 @@ class Store:
 
     # -- ingest ---------------------------------------------------------------------------
 
-    def store_batch(self, events: list[Row], invalid: list[Row],
-                    counters: dict[str, int]) -> int:
-        """Insert events (duplicates by id ignored) and quarantined messages in one
-        transaction; return how many events were new."""
-        now = time.time()
+    def store_batch(self, events: list[Row], invalid: list[Row], counters: dict[str, int],
+                    *, worker: str = "", new_homes: Sequence[str] = ()) -> int:
+        """Insert events (duplicates by id ignored), homes not seen before and quarantined
+        messages in one transaction; return how many events were new.
+
+        No row every worker writes is touched here (counters are per worker): concurrent
+        batches of several workers never wait for each other's locks.
+        """
         inserted = 0
         with self.transaction() as cur:
+            if new_homes:
+                cur.executemany(self._sql("INSERT INTO homes (home, watermark) VALUES (?, 0) "
+                                          "ON CONFLICT (home) DO NOTHING"),
+                                [(home,) for home in sorted(new_homes)])
             if events:
                 inserted = self._insert_events(cur, events)
-                latest: dict[str, str] = {}
-                for row in events:
-                    latest[row[1]] = max(latest.get(row[1], ""), row[6])
-                cur.executemany(self._sql(
-                    "INSERT INTO homes (home, watermark, last_event_at, last_event_ts) "
-                    "VALUES (?, 0, ?, ?) ON CONFLICT (home) DO UPDATE SET "
-                    "last_event_at = excluded.last_event_at, last_event_ts = CASE WHEN "
-                    "homes.last_event_ts IS NULL OR homes.last_event_ts < excluded.last_event_ts "
-                    "THEN excluded.last_event_ts ELSE homes.last_event_ts END"),
-                    [(home, now, ts) for home, ts in sorted(latest.items())])
             if invalid:
                 cur.executemany(self._sql("INSERT INTO quarantine (received_at, topic, reason, "
                                           "payload) VALUES (?, ?, ?, ?)"), invalid)
@@ -142,7 +137,7 @@ class Store:
             cur.executemany(self._sql(
                 "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE "
                 "SET value = counters.value + excluded.value"),
-                [(k, v) for k, v in sorted(counters.items()) if v])
+                [(f"{k}@{worker}", v) for k, v in sorted(counters.items()) if v])
         return inserted
 
     def _insert_events(self, cur: Any, events: list[Row]) -> int:
@@ -194,9 +189,11 @@ class Store:
             return bool(cur.rowcount == 1)
 
     def homes(self) -> list[Row]:
-        """(home, watermark, known_last_seq, last_event_at, probed_at, online) per home."""
-        return self.query("SELECT home, watermark, known_last_seq, last_event_at, probed_at, "
-                          "online FROM homes ORDER BY home")
+        """(home, watermark, known_last_seq, last_event_at, probed_at, online) per home;
+        last_event_at is when the event with the highest seq was received."""
+        return self.query("SELECT home, watermark, known_last_seq, (SELECT received_at FROM "
+                          "events e WHERE e.home = homes.home ORDER BY seq DESC LIMIT 1), "
+                          "probed_at, online FROM homes ORDER BY home")
 
     def seqs_above(self, home: str, watermark: int) -> list[int]:
         return [int(r[0]) for r in self.query(

@@ -79,7 +79,8 @@ class Worker:
         self.connected = threading.Event()
         self.subscribed = threading.Event()  # SUBACK for this connection's subscriptions
         self._client = self._new_client()
-        self._last_tick = 0.0
+        self._tracker_store: Store | None = None  # opened by the tracker thread
+        self._known_homes: set[str] = set()  # homes this worker has registered
         self.tick_s = cfg.tick_s or min(1.0, cfg.gap_grace_s / 5)
 
     # -- MQTT ---------------------------------------------------------------------------
@@ -138,24 +139,36 @@ class Worker:
     # -- running ------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
+        """Ingest on this thread, gap tracking on another (with its own connection), so a
+        tracker pass over many homes never holds up the batches."""
         self._connect()
+        tracker = threading.Thread(target=self._track_loop, args=(stop,), daemon=True,
+                                   name=f"tracker-{self.cfg.name}")
+        tracker.start()
         try:
             while not stop.is_set():
                 batch = self._take_batch()
                 if batch:
                     self._process(batch)
-                now = time.time()
-                if now - self._last_tick >= self.tick_s:
-                    self._last_tick = now
-                    self.tick(now)
         finally:
+            stop.set()
+            tracker.join(30)
             self._client.disconnect()
             self._client.loop_stop()
             self.store.close()
+            if self._tracker_store is not None:
+                self._tracker_store.close()
+
+    def _track_loop(self, stop: threading.Event) -> None:
+        while not stop.wait(self.tick_s):
+            try:
+                self.tick(time.time())
+            except Exception:
+                log.exception("platform: gap tracking failed; retrying next tick")
 
     def _take_batch(self) -> list[_Message]:
         try:
-            first = self._inbox.get(timeout=min(0.2, self.tick_s))
+            first = self._inbox.get(timeout=0.2)
         except queue.Empty:
             return []
         batch = [first]
@@ -197,7 +210,10 @@ class Worker:
             log.warning("platform: %d invalid messages quarantined (last: %s: %s)",
                         len(invalid), invalid[-1][1], invalid[-1][2])
         if events or invalid:
-            inserted = self.store.store_batch(events, invalid, {"invalid": len(invalid)})
+            homes = {row[1] for row in events} - self._known_homes
+            inserted = self.store.store_batch(events, invalid, {"invalid": len(invalid)},
+                                              worker=self.cfg.name, new_homes=sorted(homes))
+            self._known_homes |= homes
             self.counters["stored"] += inserted
             self.counters["duplicates"] += len(events) - inserted
         for msg in batch:
@@ -240,25 +256,32 @@ class Worker:
 
     # -- gap tracking (the lease holder only) ---------------------------------------------
 
+    @property
+    def tracker_store(self) -> Store:
+        if self._tracker_store is None:
+            self._tracker_store = Store(self.cfg.db)
+        return self._tracker_store
+
     def tick(self, now: float) -> None:
-        if not self.store.take_lease(self.cfg.name, now, LEASE_S):
+        store = self.tracker_store
+        if not store.take_lease(self.cfg.name, now, LEASE_S):
             return
-        for home, watermark, known_last, last_event_at, probed_at, online in self.store.homes():
+        for home, watermark, known_last, last_event_at, probed_at, online in store.homes():
             if not self._track(str(home), int(watermark), int(known_last), now):
                 self._probe_tail(str(home), last_event_at, probed_at, online, now)
 
     def _track(self, home: str, watermark: int, known_last: int, now: float) -> bool:
         """Move the watermark, keep the gap rows, ask for due gaps; True if any is open."""
-        present = self.store.seqs_above(home, watermark)
-        lost = self.store.lost_ranges(home)
+        present = self.tracker_store.seqs_above(home, watermark)
+        lost = self.tracker_store.lost_ranges(home)
         mark, gaps = advance(watermark, present, lost)
         top = max([watermark, *present[-1:]])
         if known_last > top:  # the agent has more than we saw: the tail is a gap too
             gaps.append((top + 1, known_last))
-        old = self.store.gap_rows(home)
+        old = self.tracker_store.gap_rows(home)
         if not gaps and not old:
             if mark != watermark:
-                self.store.save_tracking(home, mark, [], [])
+                self.tracker_store.save_tracking(home, mark, [], [])
             return False
         grace = self.cfg.gap_grace_s
         rows: list[Row] = []
@@ -274,6 +297,8 @@ class Worker:
         repaired = [(r[0], r[1], r[2], now, r[3]) for r in old
                     if not any(overlaps((int(r[0]), int(r[1])), g) for g in gaps)
                     and not any(overlaps((int(r[0]), int(r[1])), x) for x in lost)]
+        unchanged = mark == watermark and not repaired and [tuple(r) for r in old] == [
+            tuple(r) for r in rows]
         asked = [(int(r[0]), int(r[1])) for r in rows if now >= float(r[4])]
         if asked:
             ranges = limit_ask(asked)
@@ -281,7 +306,8 @@ class Worker:
             rows = [(lo, hi, op, att + 1, now + next_ask_delay(grace, att + 1))
                     if any(overlaps((lo, hi), a) for a in ranges) else (lo, hi, op, att, due)
                     for lo, hi, op, att, due in rows]
-        self.store.save_tracking(home, mark, rows, repaired)
+        if not (unchanged and not asked):
+            self.tracker_store.save_tracking(home, mark, rows, repaired)
         return bool(rows)
 
     def _probe_tail(self, home: str, last_event_at: Any, probed_at: Any, online: Any,
@@ -293,8 +319,8 @@ class Worker:
         if now - float(last_event_at) < self.cfg.gap_grace_s or float(probed_at) >= float(
                 last_event_at):
             return
-        top = self.store.max_seq(home)
-        self.store.probed(home, now)
+        top = self.tracker_store.max_seq(home)
+        self.tracker_store.probed(home, now)
         self.counters["probes"] += 1
         self._ask(home, [(top + 1, top + 1)])
 

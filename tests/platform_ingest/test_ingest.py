@@ -13,7 +13,9 @@ import uuid
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from edgeagent_platform.contract import EventValidator
 from edgeagent_platform.gaps import advance, limit_ask, next_ask_delay
+from edgeagent_platform.report import counters as totals
 from edgeagent_platform.report import home_report
 from edgeagent_platform.store import Store
 from edgeagent_platform.worker import WorkerConfig
@@ -53,7 +55,7 @@ def report(db: str) -> dict[str, dict[str, Any]]:
 def counters(db: str) -> dict[str, int]:
     store = Store(db)
     try:
-        return {k: int(v) for k, v in store.query("SELECT name, value FROM counters")}
+        return totals(store)
     finally:
         store.close()
 
@@ -66,6 +68,23 @@ def test_gap_bookkeeping_is_pure_and_bounded():
     assert advance(7, [], []) == (7, [])
     assert limit_ask([(1, 6000), (7000, 12000)]) == [(1, 6000), (7000, 10999)]
     assert [next_ask_delay(30, n) for n in (0, 1, 2)] == [30, 60, 120]
+
+
+def test_fast_and_pure_python_schema_checks_agree():
+    fast, pure = EventValidator(fast=True), EventValidator(fast=False)
+    missing = event("h1", 1)
+    del missing["source"]
+    text_seq = event("h1", 1)
+    text_seq["seq"] = "1"
+    samples = [event("h1", 1), event("h1", 0), event("h1", 1, extra=1), missing,
+               event("h1", 1, kind="gossip"), text_seq, [1, 2]]
+    for doc in samples:
+        payload = json.dumps(doc).encode()
+        verdicts = [v.check("h1", "care/h1/events/state/motion", payload)[0] is None
+                    for v in (fast, pure)]
+        assert verdicts[0] == verdicts[1], doc
+    assert [fast.check("h1", "care/h1/events/state/motion", json.dumps(d).encode())[0]
+            is not None for d in samples] == [True] + [False] * 6
 
 
 def test_events_are_validated_deduplicated_and_stored_once(tmp_path, mosquitto):
