@@ -174,14 +174,16 @@ async def ingest_and_fleet(args: argparse.Namespace, pg: Postgres, work: Path) -
         await wait(lambda: all(a.outbox.stats().pending == 0 for a in agents), 600,
                    "homes drained into the broker")
         expected = {a.config.home.id: args.events for a in agents}
-        start = time.monotonic()
         workers.start()
-        took = await wait(lambda: q(db, "SELECT COUNT(*) FROM events")[0][0]
-                          >= len(agents) * args.events, 600, "ingest")
+        await wait(lambda: q(db, "SELECT COUNT(*) FROM events")[0][0]
+                   >= len(agents) * args.events, 600, "ingest")
+        first, last = q(db, "SELECT MIN(received_at), MAX(received_at) FROM events")[0]
+        span = float(last) - float(first)
         result["ingest"] = {"events": len(agents) * args.events, "workers": args.workers,
-                            "seconds": round(took, 2),
-                            "events_per_s": round(len(agents) * args.events / took),
-                            "note": "backlog queued in the broker, then drained by the workers"}
+                            "seconds_first_to_last_insert": round(span, 2),
+                            "events_per_s": round(len(agents) * args.events / span),
+                            "note": "backlog queued in the broker, then drained by the workers; "
+                                    "rate from the first to the last batch received"}
         # Fleet: events flow while one worker is killed. The workers come back with sessions
         # that end with their connection (the default), so a dead worker's share moves.
         workers.stop()
