@@ -54,6 +54,10 @@ class Layout:
         """A mat or a bedroom motion sensor sees her, not a door that may stand open."""
         return self.has_bed or any(r in bedrooms for r in self.motion_rooms)
 
+    def sees_sitting(self) -> bool:
+        """Motion sensors see her move in a room; contacts only see her use things."""
+        return bool(self.motion_rooms)
+
     def limits(self, bedrooms: frozenset[str]) -> list[str]:
         """What this layout cannot tell apart, in words for alert reasons and docs."""
         out = []

@@ -164,6 +164,10 @@ class HeuristicsSettings(_Strict):
         default=240.0, gt=0,
         description="known home, silent this long in the day: critical (while learning, and "
                     "the least it ever is)")
+    long_silence_contacts_minutes: float = Field(
+        default=360.0, gt=0,
+        description="the same where only contacts are fitted (they see her use things, "
+                    "not sit: an afternoon in the armchair is silent)")
     long_silence_margin: float = Field(
         default=1.5, ge=1, description="learned: her longest ordinary day silence times this")
     routine_window_days: int = Field(default=28, ge=1)

@@ -173,7 +173,13 @@ class SilenceRules:
             tonight = self._night_start(last)
             visited = (sleep.last_bedroom_activity is not None
                        and sleep.last_bedroom_activity >= tonight)
-            bedtime = visited and self.sleep.out_of_bedroom(s.exit_confirm_seconds)
+            # Where only a door contact sees the bedroom, she must have gone out through
+            # that door (she will come back through it).
+            through_door = st.layout.sees_person_in_bedroom(self.bedrooms) or (
+                sleep.last_bedroom_door is not None
+                and sleep.last_bedroom_door == sleep.last_bedroom_activity)
+            bedtime = (visited and through_door
+                       and self.sleep.out_of_bedroom(s.exit_confirm_seconds))
             moment = local.local(last)
             # Up in the small hours and never in the bedroom tonight, seen by two sensors
             # or more (a person walking, not one sensor firing by itself), where a mat or
@@ -263,7 +269,9 @@ class SilenceRules:
         """Her longest ordinary silence at home, with a margin; never below the default."""
         s = self.settings
         learned = self.routine.longest_silence(self.local.day_key(last))
-        return last + max(s.long_silence_minutes * 60, learned * s.long_silence_margin)
+        default = s.long_silence_minutes if st.layout.sees_sitting() else \
+            s.long_silence_contacts_minutes
+        return last + max(default * 60, learned * s.long_silence_margin)
 
     def _in_sleep(self, ts: float) -> bool:
         return self.local.is_night(ts)

@@ -39,8 +39,9 @@ EXIT_LINK_SECONDS = 600.0
 # Events of one sensor closer than this are one movement: a PIR re-triggers every few
 # seconds while one person walks past it.
 SAME_MOVEMENT_SECONDS = 5.0
-# Night toilet trips last minutes; an hour up and about is not a trip out of bed.
-LONG_TRIP_SECONDS = 3600.0
+# A toilet trip takes minutes; twenty minutes up and moving in the last hours of the
+# night is the start of her day, not a trip out of bed.
+EARLY_DAY_SECONDS = 1200.0
 
 
 @dataclass(slots=True)
@@ -173,7 +174,7 @@ class SleepTracker:
 
         `by_hand`: the sensor is one a person operates (a door, a cupboard, a tap),
         not a motion sensor a pet also sets off. `early_morning`: the last hours of
-        the night, when an hour up and about is getting up early, not a night trip.
+        the night, when twenty minutes up and about is getting up early, not a trip.
         """
         st, s = self.state, self.settings
         st.bedroom_since, st.bed_seen = None, False
@@ -199,8 +200,9 @@ class SleepTracker:
             door = st.last_bedroom_door
             st.up_door = door is not None and at - door <= s.exit_evidence_seconds
             st.up_by_hand = st.up_door
-        elif early_morning and at - st.up_since >= LONG_TRIP_SECONDS:
-            return True  # up and about for an hour at the end of the night: her day began
+        elif (early_morning and at - st.up_since >= EARLY_DAY_SECONDS
+              and st.up_events >= s.fall_burst_events):
+            return True  # up and about at the end of the night: her day began
         st.up_by_hand = st.up_by_hand or by_hand
         if st.up_events == 0 or at - (st.up_last or at) >= SAME_MOVEMENT_SECONDS:
             st.up_events += 1

@@ -157,13 +157,14 @@ def test_getting_up_from_an_evening_nap_is_not_going_to_bed() -> None:
     day.door("21:20", "bathroom_door", "toilet")
     day.bed("21:30", "in_bed").bed("21:55", "out_of_bed")
     day.door("21:55:30", "bathroom_door", "toilet")
-    played = day.play("02:00")
+    played = day.play("04:10")
     # Not in bed (the mat is empty), home (entrance contact): the day's limits go on
-    # into the night: warning at 120 min, critical at the long limit (240 min).
+    # into the night: warning at 120 min, critical at the long limit of a kit of
+    # contacts (360 min: they cannot see her sitting still).
     assert played.story() == [
         ("23:55", "inactivity", "warning", "raised"),
-        ("01:55", "inactivity", "warning", "resolved"),
-        ("01:55", "fall_suspected", "critical", "raised"),
+        ("03:55", "inactivity", "warning", "resolved"),
+        ("03:55", "fall_suspected", "critical", "raised"),
     ]
 
 
