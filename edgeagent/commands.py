@@ -107,6 +107,7 @@ class CommandRouter:
         self.max_age_s = max_age_s
         self.max_future_s = max_future_s
         self.handlers: dict[str, Handler] = {}
+        self.payload_limits: dict[str, int] = {}  # commands allowed more than MAX_PAYLOAD
         self.changing: set[str] = set()
         self.disclosing: set[str] = set()
         self.allow_changes = False
@@ -122,8 +123,10 @@ class CommandRouter:
                                          "unanswered": 0, "reply_topic_refused": 0}
 
     def register(self, name: str, handler: Handler, *, changes_state: bool = False,
-                 discloses: bool = False) -> None:
+                 discloses: bool = False, max_payload: int = MAX_PAYLOAD) -> None:
         self.handlers[name] = handler
+        if max_payload != MAX_PAYLOAD:
+            self.payload_limits[name] = max_payload
         if changes_state:
             self.changing.add(name)
         if discloses:
@@ -256,9 +259,9 @@ class CommandRouter:
             answer = self._rate_limited()
             if answer is None:
                 return None
-        elif len(payload) > MAX_PAYLOAD:
+        elif len(payload) > (limit := self.payload_limits.get(name, MAX_PAYLOAD)):
             kind = "size" if name in self.handlers else "unknown"
-            answer = self._reject(kind, f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}"
+            answer = self._reject(kind, f"payload of {len(payload)} bytes exceeds {limit}"
                                   if kind == "size" else f"unknown command {_shown(name)}")
         else:
             try:

@@ -133,6 +133,8 @@ class CommandsConfig(_Section):
     rate_per_minute: int = Field(default=10, ge=1, le=10_000)
     # MQTT 5 response topics under this prefix are honoured (besides `.../cmd/<name>/reply`).
     reply_prefix: str | None = Field(default=None, max_length=200, pattern=_TOPIC_PREFIX)
+    # `cmd/config-set` may change [home], [mqtt], [outbox], [control], [commands], [updates].
+    allow_remote_core: bool = False
 
 
 class UpdatesConfig(_Section):

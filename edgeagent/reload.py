@@ -170,6 +170,9 @@ async def reload_from_file(agent: Agent, path: str | None = None) -> ReloadResul
                 result = await apply(agent, new)
     finally:
         systemd.notify("READY=1")
+    # Counted in the status, so whoever sent the HUP (the updater) sees that it took effect.
+    counter = "reloads" if result.ok else "reloads_refused"
+    agent.counters[counter] = agent.counters.get(counter, 0) + 1
     if result.ok:
         log.warning("%s", result.summary())
     else:

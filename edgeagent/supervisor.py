@@ -44,6 +44,7 @@ from edgeagent.secrets import check_private
 from edgeagent.timeline import STEP_THRESHOLD, Timeline
 from edgeagent.topics import Topics
 from edgeagent.updates.remote import CriticalAlerts, RemoteUpdates
+from edgeagent.updates.remote_config import RemoteConfig
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ ENGINE_STATE_KEY = "engine"
 SKEW_STATE_KEY = "clock_skew"
 COMMAND_IDS_KEY = "command_ids"
 PREVIOUS_VERSION_KEY = "update_previous_version"
+MAX_CONFIG_PAYLOAD = 64 * 1024  # cmd/config-set carries a whole config file
 MAX_UNSTORED = 10_000
 # Readings kept until the first clock sync, to replay into the engine at their corrected
 # times (edgeagent/timeline.py); the oldest go first. ~0.4 KB each in memory: 20 000
@@ -171,6 +173,12 @@ class Agent:
             save_previous=lambda v: self.outbox.append([], synced=self.synced,
                                                        state={PREVIOUS_VERSION_KEY: v}))
         self.router.register("update", self.updates.handle, changes_state=True)
+        # `config-set`/`config-get` (edgeagent/updates/remote_config.py); the file is written
+        # by the root updater, and kept only if the agent is healthy after the reload.
+        self.remote_config = RemoteConfig(lambda: self.config, config.outbox.path.parent)
+        self.router.register("config-set", self.remote_config.set, changes_state=True,
+                             max_payload=MAX_CONFIG_PAYLOAD)
+        self.router.register("config-get", self.remote_config.get, discloses=True)
         self.synced = False
         self.counters: dict[str, int] = {"readings": 0, "events": 0, "unstored": 0,
                                          "engine_errors": 0, "clock_steps": 0}
@@ -254,10 +262,10 @@ class Agent:
     def _save_command_ids(self, raw: str) -> None:
         self.outbox.append([], synced=self.synced, state={COMMAND_IDS_KEY: raw})
 
-    def _update_event(self, data: dict[str, Any]) -> None:
-        """A remote update's progress or outcome, as a `status`/`update` event."""
-        failed = data.get("state") in ("failed", "rolled_back")
-        self._queue([Draft(kind=Kind.STATUS, type="update",
+    def _update_event(self, event_type: str, data: dict[str, Any]) -> None:
+        """A remote update's (or config change's) progress or outcome, as a status event."""
+        failed = data.get("state") in ("failed", "rolled_back", "restored")
+        self._queue([Draft(kind=Kind.STATUS, type=event_type,
                            severity=Severity.WARNING if failed else Severity.INFO,
                            source={"driver": "edgeagent", "device": "updater"},
                            mono=self.clock.monotonic(), wall=self.clock.wall(), data=data)])

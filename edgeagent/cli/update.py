@@ -127,8 +127,13 @@ def _updater(args: argparse.Namespace, *, need_keys: bool = True) -> Updater:
         subprocess.run(["systemctl", "restart", args.unit],  # noqa: S603, S607
                        check=True, timeout=120, capture_output=True)
 
+    def reload() -> None:
+        subprocess.run(["systemctl", "reload", args.unit],  # noqa: S603, S607
+                       check=True, timeout=120, capture_output=True)
+
     keys = trusted_keys(args.pubkey, args.keys_dir) if need_keys else []
-    return Updater(args.root, keys, restart=restart,
+    return Updater(args.root, keys, restart=restart, reload=reload,
+                   config=args.config if args.config.is_file() else None,
                    probe=systemd_probe(args.unit, control_probe(args.socket)),
                    baseline=lambda: baseline_from_socket(args.socket),
                    health_s=args.health_s, report=args.report)

@@ -34,7 +34,7 @@ from edgeagent import __version__
 from edgeagent.signing import lock_text
 from edgeagent.updates.bundle import BundleRefused, Manifest, verify_bundle
 from edgeagent.updates.health import Baseline, Probe, wait_healthy
-from edgeagent.updates.request import BadRequest, take_request
+from edgeagent.updates.request import BadRequest, read_nofollow, take_request
 
 DEFAULT_ROOT = Path("/opt/edgeagent")
 KEEP_PREVIOUS = 2
@@ -53,6 +53,7 @@ class Outcome:
     running: str | None  # what `current` names now
     reason: str = ""
     id: str | None = None  # the remote command's, when the agent asked for the update
+    kind: str = "update"  # or "config" (cmd/config-set)
 
     def as_dict(self) -> dict[str, object]:
         return {**asdict(self), "ts": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
@@ -138,6 +139,22 @@ def _write_json(path: Path, doc: dict[str, object]) -> None:
     os.replace(tmp, path)
 
 
+def _replace_keeping_owner(path: Path, data: bytes, *, like: Path) -> None:
+    """Write `path` atomically with the mode and owner of `like` (the config is root:edgeagent)."""
+    st = like.stat()
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, st.st_mode & 0o777)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    if os.geteuid() == 0:
+        os.chown(tmp, st.st_uid, st.st_gid)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
 def _hold(step: str) -> None:
     """Fault tests only: at the named step, say so and wait to be killed."""
     if os.environ.get(HOLD_ENV) == step:
@@ -152,7 +169,8 @@ class Updater:
     def __init__(self, root: Path, keys: list[Ed25519PublicKey], *,
                  restart: Callable[[], None], probe: Probe, baseline: Callable[[], Baseline],
                  health_s: float = 120.0, report: Path | None = None,
-                 python: str = sys.executable) -> None:
+                 python: str = sys.executable, config: Path | None = None,
+                 reload: Callable[[], None] | None = None) -> None:
         self.releases = Releases(root)
         self.keys = keys
         self.restart = restart
@@ -162,6 +180,8 @@ class Updater:
         self.report = report
         self.python = python
         self.command_id: str | None = None  # set for the run of a remote request
+        self.config = config  # the kit's config file (cmd/config-set), None: not managed
+        self.reload = reload
 
     def installed_version(self) -> str:
         return self.releases.current_version() or __version__
@@ -219,6 +239,8 @@ class Updater:
             return [*outcomes, self.refused(f"bad request: {exc}")]
         if taken is None:
             return outcomes
+        if taken["kind"] == "config":
+            return [*outcomes, self._config_request(taken["file"], taken["id"])]
         self.command_id, bundle = taken["id"], taken["bundle"]
         try:
             self.keys = keys()
@@ -231,14 +253,18 @@ class Updater:
         return [*outcomes, outcome]
 
     def recover(self) -> Outcome | None:
-        """After a killed run or a power cut: back to the release the journal names as `from`."""
+        """After a killed run or a power cut: back to the release the journal names as `from`,
+        and back to the previous config if a config change was not yet judged healthy."""
+        config_outcome = self._recover_config()
         rel = self.releases
         rel.clean_leftovers()
         try:
             journal = json.loads(rel.journal.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             rel.journal.unlink(missing_ok=True)
-            return None
+            return config_outcome
+        if config_outcome is not None:
+            return config_outcome
         previous, version = journal.get("from"), journal.get("to")
         reason = "interrupted: the updater stopped before the new release passed its health check"
         if rel.current_version() == previous or previous is None \
@@ -300,10 +326,93 @@ class Updater:
             reason = f"{reason}; the previous release {previous} is not healthy either: {again}"
         return self._finish(Outcome(ROLLED_BACK, version, previous, previous, reason))
 
-    def refused(self, reason: str, command_id: str | None = None) -> Outcome:
+    # -- config changes (cmd/config-set) ----------------------------------------------------
+
+    @property
+    def _config_journal(self) -> Path:
+        return self.releases.root / "config-journal.json"
+
+    def _prev(self, config: Path) -> Path:
+        return config.with_name(config.name + ".prev")
+
+    def _config_request(self, new_file: Path, command_id: str | None) -> Outcome:
+        """Check the agent's file again, install it, reload, keep it only if healthy."""
+        self.command_id = command_id
+        try:
+            return self.apply_config(new_file)
+        finally:
+            new_file.unlink(missing_ok=True)
+            self.command_id = None
+
+    def apply_config(self, new_file: Path) -> Outcome:
+        from edgeagent.config import load_config  # noqa: PLC0415
+        from edgeagent.errors import ConfigError  # noqa: PLC0415
+        from edgeagent.updates.config_change import (  # noqa: PLC0415
+            MAX_CONFIG_BYTES,
+            ConfigChangeRefused,
+            check_change,
+            parse_new,
+        )
+
+        config, current = self.config, self.releases.current_version()
+        if config is None or self.reload is None:
+            return self.refused("config changes are not managed by this updater",
+                                kind="config")
+        try:
+            text = read_nofollow(new_file, MAX_CONFIG_BYTES).decode("utf-8")
+            diff = check_change(load_config(config), parse_new(text))
+        except (BadRequest, UnicodeDecodeError, ConfigChangeRefused, ConfigError) as exc:
+            return self.refused(f"config refused: {exc}", kind="config")
+        if not diff:
+            return self._finish(Outcome(APPLIED, None, current, current, "config unchanged",
+                                        kind="config"))
+        baseline = replace(self.baseline(), await_reload=True)
+        old = config.read_bytes()
+        _replace_keeping_owner(self._prev(config), old, like=config)
+        _write_json(self._config_journal, {"config": str(config)})
+        _replace_keeping_owner(config, text.encode(), like=config)
+        verdict = self._reload_and_wait(baseline)
+        if verdict is None:
+            self._config_journal.unlink(missing_ok=True)
+            return self._finish(Outcome(APPLIED, None, current, current,
+                                        "config: " + "; ".join(diff), kind="config"))
+        _replace_keeping_owner(config, old, like=config)
+        again = self._reload_and_wait(replace(self.baseline(), await_reload=True,
+                                              healthy_drivers=baseline.healthy_drivers))
+        self._config_journal.unlink(missing_ok=True)
+        reason = f"config restored: {verdict}" + (f"; after the restore: {again}" if again else "")
+        return self._finish(Outcome(ROLLED_BACK, None, current, current, reason, kind="config"))
+
+    def _reload_and_wait(self, baseline: Baseline) -> str | None:
+        assert self.reload is not None
+        try:
+            self.reload()
+        except (OSError, subprocess.SubprocessError) as exc:
+            return f"reload failed: {exc}"
+        verdict = wait_healthy(self.probe, baseline, self.health_s)
+        return None if verdict.healthy else verdict.reason
+
+    def _recover_config(self) -> Outcome | None:
+        """A cut between writing a new config and its health verdict: the old one comes back."""
+        journal = self._config_journal
+        if not journal.exists() or self.config is None:
+            return None
+        prev = self._prev(self.config)
+        if prev.is_file():
+            _replace_keeping_owner(self.config, prev.read_bytes(), like=self.config)
+        journal.unlink(missing_ok=True)
+        if self.reload is not None:
+            self._reload_and_wait(self.baseline())
+        current = self.releases.current_version()
+        return self._finish(Outcome(ROLLED_BACK, None, current, current,
+                                    "config restored: interrupted before the health check",
+                                    kind="config"))
+
+    def refused(self, reason: str, command_id: str | None = None,
+                kind: str = "update") -> Outcome:
         """Report a request that did not get as far as an install (nothing changed)."""
         current = self.releases.current_version()
-        return self._finish(Outcome(FAILED, None, current, current, reason, command_id))
+        return self._finish(Outcome(FAILED, None, current, current, reason, command_id, kind))
 
     def _finish(self, outcome: Outcome) -> Outcome:
         """Report first, then forget the journal: a cut in between reports twice, never zero."""

@@ -26,6 +26,9 @@ class Baseline:
 
     healthy_drivers: frozenset[str] = frozenset()
     last_seq: int = 0
+    reloads: int = 0  # the agent's reload counters before a config change
+    reloads_refused: int = 0
+    await_reload: bool = False  # healthy only once the agent has applied a new reload
 
 
 @dataclass(slots=True)
@@ -47,7 +50,9 @@ def baseline_from_socket(socket: Path) -> Baseline:
     drivers = status.get("drivers") or {}
     healthy = frozenset(name for name, h in drivers.items()
                         if isinstance(h, dict) and h.get("state") == "ok")
-    return Baseline(healthy, int((status.get("outbox") or {}).get("last_seq") or 0))
+    counters = status.get("counters") or {}
+    return Baseline(healthy, int((status.get("outbox") or {}).get("last_seq") or 0),
+                    int(counters.get("reloads") or 0), int(counters.get("reloads_refused") or 0))
 
 
 def control_probe(socket: Path) -> Probe:
@@ -58,6 +63,12 @@ def control_probe(socket: Path) -> Probe:
             status = ControlClient(socket, timeout=5).request({"cmd": "status"})
         except (DaemonUnreachable, RuntimeError, OSError, ValueError) as exc:
             return Verdict(False, f"control socket: {exc}")
+        if baseline.await_reload:
+            counters = status.get("counters") or {}
+            if int(counters.get("reloads_refused") or 0) > baseline.reloads_refused:
+                return Verdict(False, "the agent refused the new config on reload (see its log)")
+            if int(counters.get("reloads") or 0) <= baseline.reloads:
+                return Verdict(False, "the new config is not loaded yet")
         mqtt = (status.get("mqtt") or {}).get("state")
         if mqtt != "connected":
             return Verdict(False, f"broker link {mqtt}")

@@ -14,6 +14,7 @@ reports the result it finds (see `report_result`).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -39,7 +40,7 @@ from edgeagent.updates.request import (
 log = logging.getLogger(__name__)
 
 SAFE_POLL_S = 30.0
-Emit = Callable[[dict[str, Any]], None]  # the `data` of one status/update event
+Emit = Callable[[str, dict[str, Any]], None]  # (event type, data) of one status event
 
 
 class CriticalAlerts:
@@ -55,7 +56,16 @@ class CriticalAlerts:
         if what != "event" or payload.get("kind") != "alert":
             return
         body = payload.get("body") or {}
+        if isinstance(body, str | bytes):  # the stored event's JSON text
+            try:
+                body = json.loads(body)
+            except ValueError:
+                return
+        if not isinstance(body, dict):
+            return
         alert = body.get("alert") or {}
+        if not isinstance(alert, dict):
+            return
         alert_id, state = alert.get("id"), alert.get("state")
         if not isinstance(alert_id, str):
             return
@@ -126,7 +136,7 @@ class RemoteUpdates:
         folder = self.state_dir / DOWNLOADS
         bundle = folder / f"edgeagent-{version}.tar"
         try:
-            self.emit({**base, "state": "downloading", "url": url})
+            self.emit("update", {**base, "state": "downloading", "url": url})
             folder.mkdir(mode=0o700, exist_ok=True)
             await asyncio.to_thread(download, url, bundle, sha256=sha256,
                                     max_bytes=self.config.updates.max_bytes)
@@ -136,7 +146,7 @@ class RemoteUpdates:
             if manifest.version != version:
                 raise BundleRefused("version mismatch", f"the bundle is {manifest.version}, "
                                     f"the command said {version}")
-            self.emit({**base, "state": "verified"})
+            self.emit("update", {**base, "state": "verified"})
             await self._wait_for_safe_moment(force)
             write_update_request(self.state_dir, bundle, None)
             log.warning("update to %s verified and handed to the updater", version)
@@ -145,7 +155,7 @@ class RemoteUpdates:
             bundle.with_name(bundle.name + ".part").unlink(missing_ok=True)
             reason = str(exc)
             log.warning("update to %s failed: %s", version, reason)
-            self.emit({**base, "state": "failed", "reason": reason})
+            self.emit("update", {**base, "state": "failed", "reason": reason})
 
     async def _wait_for_safe_moment(self, force: bool) -> None:
         while not self.safe_now(force):
@@ -173,14 +183,22 @@ class RemoteUpdates:
         state = result.get("state")
         if state not in ("applied", "rolled_back", "failed"):
             state = "failed"
+        if result.get("kind") == "config":  # cmd/config-set: the updater's verdict
+            self.emit("config", {"state": "restored" if state == "rolled_back" else state,
+                                 "reason": result.get("reason", "")})
+            self._forget_result()
+            return
         previous = result.get("previous_version")
         if result.get("state") == "applied" and isinstance(previous, str) \
                 and previous != result.get("version"):
             self.previous_version = previous
             self.save_previous(previous)
-        self.emit({"state": state, "version": result.get("version"),
+        self.emit("update", {"state": state, "version": result.get("version"),
                    "previous_version": result.get("previous_version"),
                    "running": result.get("running"), "reason": result.get("reason", "")})
+        self._forget_result()
+
+    def _forget_result(self) -> None:
         try:
             (self.state_dir / RESULT).unlink()
         except OSError as exc:

@@ -20,6 +20,7 @@ from typing import Any
 
 REQUEST = "update-request.json"
 RESULT = "update-result.json"
+CONFIG_NEW = "config-new.toml"  # cmd/config-set's file, beside the request
 DOWNLOADS = "updates"  # the agent's downloads, inside the state directory
 _BUNDLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}\.tar$")
 MAX_REQUEST_BYTES = 4096
@@ -47,6 +48,32 @@ def write_update_request(state_dir: Path, bundle: Path, command_id: str | None) 
     return path
 
 
+def write_config_request(state_dir: Path, text: str, command_id: str | None) -> Path:
+    """Agent side: ask the updater to install `text` as the config (cmd/config-set)."""
+    new = state_dir / CONFIG_NEW
+    tmp = new.with_name(f".{new.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(new)
+    path = state_dir / REQUEST
+    write_json_atomic(path, {"kind": "config", "id": command_id})
+    return path
+
+
+def read_nofollow(path: Path, limit: int) -> bytes:
+    """A file of the agent's directory, never through a link it planted; at most `limit`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:  # a link (ELOOP), a FIFO, or nothing there
+        raise BadRequest(f"{path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(limit + 1)
+
+
 def take_request(path: Path) -> dict[str, Any] | None:
     """Updater side: read and remove the request (a crash must not replay it forever).
 
@@ -67,13 +94,17 @@ def take_request(path: Path) -> dict[str, Any] | None:
         doc = json.loads(raw) if len(raw) <= MAX_REQUEST_BYTES else None
     except ValueError:
         doc = None
+    if isinstance(doc, dict) and doc.get("kind") == "config":
+        command_id = doc.get("id")
+        return {"kind": "config", "id": command_id if isinstance(command_id, str) else None,
+                "file": path.parent / CONFIG_NEW}
     if not isinstance(doc, dict) or doc.get("kind") != "update":
         raise BadRequest(f"{path}: not an update request")
     name = doc.get("bundle")
     if not isinstance(name, str) or not _BUNDLE_NAME.match(name):
         raise BadRequest(f"{path}: bundle must be a file name in {DOWNLOADS}/")
     command_id = doc.get("id")
-    return {"id": command_id if isinstance(command_id, str) else None,
+    return {"kind": "update", "id": command_id if isinstance(command_id, str) else None,
             "bundle": path.parent / DOWNLOADS / name}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, time
 from pathlib import Path
 
@@ -18,8 +19,9 @@ class FakeMono:
 
 
 def alert(alert_id: str, state: str, severity: str = "critical") -> dict[str, object]:
+    """What the agent's listeners get for a stored event: its body as the stored JSON text."""
     return {"kind": "alert", "type": "fall_suspected",
-            "body": {"severity": severity, "alert": {"id": alert_id, "state": state}}}
+            "body": json.dumps({"severity": severity, "alert": {"id": alert_id, "state": state}})}
 
 
 def updates(tmp_path: Path, mono: FakeMono, wall: datetime) -> RemoteUpdates:
