@@ -223,3 +223,23 @@ def test_config_set_is_kept_when_healthy_and_restored_when_not(tmp_path, mosquit
     finally:
         unit.stop()
         agent.stop()
+
+
+def test_a_cut_between_writing_the_config_and_its_verdict_restores_the_old_one(tmp_path):
+    """The state a power cut leaves (journal, .prev, new file) is undone by the next run."""
+    conf = tmp_path / "edgeagent.toml"
+    conf.write_text("old = 1\n")
+    reloads: list[str] = []
+    updater = Updater(tmp_path / "opt", [], restart=lambda: None, probe=lambda _: Verdict(True),
+                      baseline=Baseline, config=conf, reload=lambda: reloads.append("hup"),
+                      report=tmp_path / "update-result.json")
+    (tmp_path / "opt").mkdir()
+    (tmp_path / "edgeagent.toml.prev").write_text("old = 1\n")
+    conf.write_text("new = 1\n")
+    (tmp_path / "opt" / "config-journal.json").write_text(json.dumps({"config": str(conf)}))
+    outcome = updater.recover()
+    assert outcome is not None and outcome.kind == "config" and outcome.state == "rolled_back"
+    assert conf.read_text() == "old = 1\n" and reloads == ["hup"]
+    assert not (tmp_path / "opt" / "config-journal.json").exists()
+    assert json.loads((tmp_path / "update-result.json").read_text())["kind"] == "config"
+    assert updater.recover() is None
