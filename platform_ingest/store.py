@@ -75,6 +75,10 @@ class Store:
                                  "'edgeagent[postgresql]'") from exc
             self._conn = psycopg.connect(url, autocommit=True)
         with self.transaction() as cur:
+            if self.dialect == "postgresql":
+                # Workers started together would race on CREATE TABLE IF NOT EXISTS
+                # (PostgreSQL checks the catalog before it locks): one at a time.
+                cur.execute("SELECT pg_advisory_xact_lock(4242001)")
             for statement in DDL:
                 cur.execute(statement)
             cur.execute(self._sql("INSERT INTO lease (name, holder, until) VALUES (?, '', 0) "
