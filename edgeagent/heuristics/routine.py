@@ -68,9 +68,10 @@ class LearnedRoutine:
         return max(past, default=0.0)
 
     def usual_wake_near(self, today: str, minutes: float) -> bool:
-        """Within half an hour of her earliest usual wake time (once a week is known)."""
+        """In the morning, no earlier than half an hour before her earliest usual wake
+        time (once a week of wakes is known)."""
         past = [m for d, m in sorted(self.state.wakes.items()) if d < today]
-        if len(past) < self.settings.routine_min_days:
+        if len(past) < self.settings.routine_min_days or minutes >= 12 * 60:
             return False
         return minutes >= percentile(past, 0.1) - 30
 

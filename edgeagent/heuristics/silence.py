@@ -178,7 +178,9 @@ class SilenceRules:
             through_door = st.layout.sees_person_in_bedroom(self.bedrooms) or (
                 sleep.last_bedroom_door is not None
                 and sleep.last_bedroom_door == sleep.last_bedroom_activity)
-            bedtime = (visited and through_door
+            # On her way to bed, that is: not after getting up from this night's sleep.
+            up_tonight = sleep.woke_at is not None and sleep.woke_at >= tonight
+            bedtime = (visited and through_door and not up_tonight
                        and self.sleep.out_of_bedroom(s.exit_confirm_seconds))
             moment = local.local(last)
             # Up in the small hours and never in the bedroom tonight, seen by two sensors

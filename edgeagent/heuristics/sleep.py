@@ -68,6 +68,7 @@ class SleepState:
     outside_devices: list[str] = field(default_factory=list)
     last_bedroom_event: float | None = None  # mats going empty included
     last_bedroom_door: float | None = None
+    woke_at: float | None = None  # the end of her last night in bed
     last_bedroom_activity: float | None = None  # a person in the bedroom (not a mat emptying)
     bed_occupied: dict[str, bool] = field(default_factory=dict)
     bed_pressed_since: dict[str, float] = field(default_factory=dict)
@@ -229,6 +230,7 @@ class SleepTracker:
         """End the night; returns when she got up (the start of the trip, if one)."""
         st = self.state
         started = st.up_since
+        st.woke_at = st.outside_last or st.last_bedroom_event
         st.in_bed, st.in_bed_at = False, None
         st.bedroom_since, st.bed_seen = None, False  # the night's bedroom stay is over
         self._clear_up()
