@@ -224,34 +224,37 @@ class Worker:
         """The retained birth / Last Will: liveness, and what the agent has stored."""
         try:
             doc = json.loads(payload) if payload else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             doc = {}
         if not isinstance(doc, dict):
             doc = {}
         self.store.set_status(home, doc.get("state") == "online",
                               payload[:65536].decode("utf-8", "replace"), now)
-        last_seq = doc.get("last_seq")
-        if isinstance(last_seq, int) and not isinstance(last_seq, bool):
+        last_seq = _seq(doc.get("last_seq"))
+        if last_seq is not None:
             self.store.saw_last_seq(home, last_seq)
 
     def _on_reply(self, home: str, payload: bytes, now: float) -> None:
         """The agent's answer to a `resend`: unavailable seqs are lost, nothing else is."""
         try:
             doc = json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):
             return
         result = doc.get("result") if isinstance(doc, dict) and doc.get("ok") else None
         if not isinstance(result, dict):
             if isinstance(doc, dict):
                 log.warning("platform: %s refused resend: %s", home, str(doc.get("error"))[:200])
             return
-        lost = [(int(a), int(b)) for a, b in result.get("unavailable") or []
-                if isinstance(a, int) and isinstance(b, int)]
+        unavailable = result.get("unavailable")
+        lost = [(int(item[0]), int(item[1])) for item in
+                (unavailable if isinstance(unavailable, list) else [])
+                if isinstance(item, list) and len(item) == 2
+                and None not in (_seq(item[0]), _seq(item[1])) and 1 <= item[0] <= item[1]]
         if lost:
             self.store.add_lost(home, lost, now)
             log.warning("platform: %s says seqs %s are unavailable: marked lost", home, lost)
-        last_seq = result.get("last_seq")
-        if isinstance(last_seq, int) and not isinstance(last_seq, bool):
+        last_seq = _seq(result.get("last_seq"))
+        if last_seq is not None:
             self.store.saw_last_seq(home, last_seq)
 
     # -- gap tracking (the lease holder only) ---------------------------------------------
@@ -330,3 +333,10 @@ class Worker:
         self._client.publish(self.topics.resend(home), json.dumps(command), qos=1)
         self.counters["resend_asked"] += 1
         log.info("platform: asked %s to resend %s", home, ranges)
+
+
+def _seq(value: Any) -> int | None:
+    """A seq from the network: an integer a BIGINT column holds, or None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63:
+        return value
+    return None

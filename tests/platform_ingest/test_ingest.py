@@ -103,8 +103,18 @@ def test_events_are_validated_deduplicated_and_stored_once(tmp_path, mosquitto):
                ("care/h1/events/state/motion", json.dumps(event("h1", 6, extra=1)).encode())]
         for topic, payload in bad:
             client.publish(topic, payload, qos=1).wait_for_publish()
+        # Hostile replies and statuses (anyone allowed on those topics can send them) are
+        # ignored or taken for what they say; they never stop the worker.
+        hostile = [b"[[[[" * 5000, b'{"ok": true, "result": {"unavailable": [1, [2], ["a", 3], '
+                   b'[5, 4], [true, 2], [1, 99999999999999999999]], "last_seq": 1e400}}',
+                   b'{"ok": true, "result": {"last_seq": 99999999999999999999999}}', b"\xff"]
+        for payload in hostile:
+            client.publish("care/h1/cmd/resend/reply", payload, qos=1).wait_for_publish()
+            client.publish("care/h1/status", payload, qos=1).wait_for_publish()
+        after = event("h1", 4)
+        client.publish("care/h1/events/state/motion", json.dumps(after), qos=1).wait_for_publish()
         wait_until(lambda: counters(db).get("invalid", 0) == 4, 10, "quarantined")
-        wait_until(lambda: counters(db).get("stored", 0) == 3, 10, "stored")
+        wait_until(lambda: counters(db).get("stored", 0) == 4, 10, "stored")
         assert counters(db)["duplicates"] == 1
         store = Store(db)
         reasons = [r[0] for r in store.query("SELECT reason FROM quarantine ORDER BY rowid")]
@@ -114,8 +124,11 @@ def test_events_are_validated_deduplicated_and_stored_once(tmp_path, mosquitto):
         assert "schema: seq" in reasons[1]
         assert "in the body" in reasons[2]  # a home publishing as another
         assert "Additional properties" in reasons[3]
-        assert rows == [(n, good[n - 1]["id"]) for n in (1, 2, 3)]
-        wait_until(lambda: report(db)["h1"]["watermark"] == 3, 10, "watermark")
+        assert rows == [(n, [*good, after][n - 1]["id"]) for n in (1, 2, 3, 4)]
+        assert ingest.thread.is_alive()
+        home = report(db)["h1"]
+        assert home["lost"] == [] and home["agent_last_seq"] == 0  # nothing taken from junk
+        wait_until(lambda: report(db)["h1"]["watermark"] == 4, 10, "watermark")
     finally:
         client.loop_stop()
         client.disconnect()
