@@ -31,6 +31,7 @@ from edgeagent.updates.bundle import BundleRefused, parse_version, trusted_keys,
 from edgeagent.updates.download import DownloadError, check_url, download
 from edgeagent.updates.request import (
     DOWNLOADS,
+    REQUEST,
     RESULT,
     BadRequest,
     read_result,
@@ -104,6 +105,17 @@ class RemoteUpdates:
         self.task: asyncio.Task[None] | None = None
         self.save_previous = save_previous
         self.previous_version = load_previous()  # kept across restarts (outbox state)
+        self._drop_stale_downloads()
+
+    def _drop_stale_downloads(self) -> None:
+        """A download this agent was waiting with (stopped before a safe moment) is not
+        resumed after a restart: the platform sends the command again. Unless the
+        updater still has to take it, it only fills the SD card."""
+        if (self.state_dir / REQUEST).exists():
+            return
+        for stale in (self.state_dir / DOWNLOADS).glob("*"):
+            if stale.is_file() and not stale.is_symlink():
+                stale.unlink(missing_ok=True)
 
     # -- the command ----------------------------------------------------------------------
 

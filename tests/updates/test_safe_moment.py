@@ -63,3 +63,17 @@ def test_the_night_window_holds_it_unless_forced(tmp_path):
     assert in_window(time(5, 59), time(22, 0), time(6, 0))
     assert not in_window(time(6, 0), time(22, 0), time(6, 0))
     assert not in_window(time(12, 0), time(13, 0), time(13, 0))  # empty window
+
+
+def test_a_download_left_by_a_stopped_agent_is_removed_unless_the_updater_still_needs_it(
+        tmp_path):
+    downloads = tmp_path / "updates"
+    downloads.mkdir()
+    stale = downloads / "edgeagent-0.2.0.tar.part"
+    stale.write_bytes(b"half a bundle")
+    (tmp_path / "update-request.json").write_text("{}")
+    updates(tmp_path, FakeMono(), datetime(2026, 6, 1, 10, 0, tzinfo=UTC))
+    assert stale.exists()  # the updater has not taken its request yet
+    (tmp_path / "update-request.json").unlink()
+    updates(tmp_path, FakeMono(), datetime(2026, 6, 1, 10, 0, tzinfo=UTC))
+    assert not stale.exists()
