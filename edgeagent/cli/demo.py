@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from edgeagent.clock import ScaledClock
 from edgeagent.config import parse_config
+from edgeagent.demo import ingest as demo_ingest
 from edgeagent.demo.platform_view import PlatformView
 from edgeagent.errors import ConfigError
 from edgeagent.supervisor import Agent
@@ -98,6 +99,10 @@ async def run_demo(args: argparse.Namespace) -> int:
                   tick_interval=0.05, status_interval=max(1.0, 600.0 / args.speed))
     view = PlatformView(url, "care", DEMO_HOME, DEMO_TZ, alerts_only=args.alerts_only)
     await asyncio.get_running_loop().run_in_executor(None, view.start)
+    ingest = None
+    if demo_ingest.available():  # the reference ingest too, as a municipality runs it
+        ingest = demo_ingest.DemoIngest(url, "care", data_dir / "platform.db")
+        await asyncio.get_running_loop().run_in_executor(None, ingest.start)
     duration = args.duration if args.duration is not None else 86_400 / args.speed
     print(f"edgeagent demo: home {DEMO_HOME}, broker {url}, {args.speed:g}x time from "
           f"{args.start} local, {duration:.0f} s; outbox {data_dir / 'outbox.db'}", flush=True)
@@ -110,11 +115,15 @@ async def run_demo(args: argparse.Namespace) -> int:
         await agent.run(stop)
     finally:
         await loop.run_in_executor(None, view.stop)
+        if ingest is not None:
+            await loop.run_in_executor(None, ingest.stop)
         if broker is not None:
             await broker.stop()
     alerts = {k: v for k, v in sorted(view.counts.items()) if k.startswith("alert/")}
     print(f"edgeagent demo: done. {sum(view.counts.values())} events at the platform; "
           f"alerts: {alerts or 'none'}", flush=True)
+    if ingest is not None:
+        print(f"edgeagent demo: platform ingest ({ingest.db}):\n{ingest.summary()}", flush=True)
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -25,6 +26,13 @@ def test_demo_runs_to_completion_and_shows_bed_exit_alert_and_resolution(tmp_pat
     assert "is online" in out and "is offline" in out
     assert (tmp_path / "outbox.db").exists()
     assert "alerts: {'alert/bed_exit_no_return': 2}" in out
+    # The reference ingest ran beside the view: every event stored once, in seq, no gap.
+    shown = int(re.search(r"done\. (\d+) events at the platform", out).group(1))
+    ingest = re.search(r"demo-001: OFFLINE; .*watermark (\d+) \(max (\d+)\); open gaps none; "
+                       r"lost none; open alerts none", out)
+    assert ingest, out[-1500:]
+    assert int(ingest.group(1)) == int(ingest.group(2)) == shown
+    assert f"stored {shown}, duplicates 0, invalid 0" in out
 
 
 def test_platform_view_line_for_an_alert():
