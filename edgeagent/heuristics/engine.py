@@ -29,6 +29,7 @@ from edgeagent.heuristics import environment, inputs
 from edgeagent.heuristics.alerts import AlertBook
 from edgeagent.heuristics.daily import close_day
 from edgeagent.heuristics.daily_checks import DailyChecks
+from edgeagent.heuristics.fence import Fence, FenceSettings
 from edgeagent.heuristics.forward import reading_draft
 from edgeagent.heuristics.inputs import truthy as _truthy
 from edgeagent.heuristics.localtime import LocalTime, epoch
@@ -62,6 +63,7 @@ ESCALATION_WORDS = {
     "night_exit": "resident not back inside",
     "cold_home": "home still cold",
     "hot_home": "home still hot",
+    "wandering": "wristband still not back",
     **{rule.alert: rule.escalation_words for rule in RULES.values()},
     **{rule.critical_alert: rule.escalation_words for rule in RULES.values()},
 }
@@ -85,6 +87,7 @@ class SafetyEngine:
         self.checks = DailyChecks(settings, self.local)
         self.presence = PresenceTracker(settings)
         self.sleep = SleepTracker(settings)
+        self.fence = Fence(FenceSettings(fence_minutes=settings.fence_minutes))
         self.rules = SilenceRules(settings, self.local, self.routine, self.sleep, self.alerts,
                                   self._bedrooms, self._bathrooms)
         self._bind(HomeState())
@@ -96,6 +99,7 @@ class SafetyEngine:
         self.checks.state = state.checks
         self.presence.state = state.presence
         self.sleep.state = state.sleep
+        self.fence.state = state.fence
         self._plan: tuple[Plan | None] | None = None
         # The next timer, valid until the state changes (a 1-tuple so None can be cached).
         self._due: tuple[tuple[float, Timer, str] | None] | None = None
@@ -205,7 +209,11 @@ class SafetyEngine:
 
         offer(st.next_summary_at, Timer.SUMMARY)
         offer(book.next_escalation(), Timer.ESCALATE)
-        offer(self.presence.away_due(), Timer.AWAY)
+        away = self.presence.away_due()
+        if away is not None and self.fence.away():
+            away = st.now or away  # her wristband went out through that door: away now
+        offer(away, Timer.AWAY)
+        offer(self.fence.deadline(), Timer.FENCE)
         if self.checks.checks:
             check = self.checks.next_due(st.presence.door_pending_since)
             if check is not None:
@@ -259,6 +267,13 @@ class SafetyEngine:
                 st.ledger.sleep_onset = onset
         elif timer is Timer.SILENCE:
             out.extend(self._raise_silence(at))
+        elif timer is Timer.FENCE:
+            s = self.settings
+            for gone in self.fence.check(
+                    at, lambda door: s.fence_always or self.local.is_night(door), hhmm):
+                self._add(out, book.raise_(
+                    "wandering", Severity.CRITICAL, at, gone.reason, key=gone.tag,
+                    source={"device": gone.tag}, escalate_after=s.escalate_critical_minutes * 60))
         return out
 
     def _raise_silence(self, at: float) -> list[Draft]:
@@ -329,6 +344,9 @@ class SafetyEngine:
                                         key=reading.device))
         if st.layout.note(sensor, reading.room, reading.role, self._bedrooms):
             self._changed()
+        back = self.fence.observe(reading, at, self.local.hhmm)
+        if back is not None:
+            self._add(out, book.resolve("wandering", at, back.reason, key=back.tag))
         if sensor == "motion" and not _truthy(value):
             return out  # a PIR falling quiet changes nothing
         self._changed()  # any other reading may open an alert or move a tracker

@@ -22,7 +22,7 @@ the door opened, looks like her leaving.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from edgeagent.models import Reading
@@ -47,21 +47,41 @@ class FenceAlert:
 
 
 @dataclass(slots=True)
-class _Departure:
+class Departure:
     door_at: float
     last_heard: float
     judged: bool = False     # its deadline passed (raised, or outside the window)
     raised: bool = False
 
 
+@dataclass(slots=True)
+class FenceState:
+    """What the fence remembers (part of the engine's snapshot, so a restart keeps it)."""
+
+    door_opened_at: float | None = None
+    absent_since: dict[str, float] = field(default_factory=dict)  # tag -> last strong advert
+    departures: dict[str, Departure] = field(default_factory=dict)
+
+
 class Fence:
     """Per tag: absent since when, and whether that followed an entrance opening."""
 
-    def __init__(self, settings: FenceSettings | None = None) -> None:
+    def __init__(self, settings: FenceSettings | None = None,
+                 state: FenceState | None = None) -> None:
         self.settings = settings or FenceSettings()
-        self.door_opened_at: float | None = None
-        self.absent_since: dict[str, float] = {}    # tag -> its last strong advert
-        self.departures: dict[str, _Departure] = {}
+        self.state = state or FenceState()
+
+    @property
+    def door_opened_at(self) -> float | None:
+        return self.state.door_opened_at
+
+    @property
+    def absent_since(self) -> dict[str, float]:
+        return self.state.absent_since
+
+    @property
+    def departures(self) -> dict[str, Departure]:
+        return self.state.departures
 
     def observe(self, reading: Reading, at: float,
                 hhmm: Callable[[float], str]) -> FenceAlert | None:
@@ -78,7 +98,7 @@ class Fence:
         return None
 
     def entrance_opened(self, at: float) -> None:
-        self.door_opened_at = at
+        self.state.door_opened_at = at
         for tag, last_heard in self.absent_since.items():
             self._maybe_departed(tag, last_heard)
 
@@ -103,7 +123,7 @@ class Fence:
             return
         s = self.settings
         if door - s.door_grace_s <= last_heard <= door + s.linger_s:
-            self.departures[tag] = _Departure(door, last_heard)
+            self.departures[tag] = Departure(door, last_heard)
 
     def away(self) -> bool:
         """Evidence for the presence model: a tag went out through the entrance door."""
@@ -114,7 +134,7 @@ class Fence:
         due = [self._due(d) for d in self.departures.values() if not d.judged]
         return min(due) if due else None
 
-    def _due(self, departure: _Departure) -> float:
+    def _due(self, departure: Departure) -> float:
         return max(departure.door_at, departure.last_heard) + self.settings.fence_minutes * 60
 
     def check(self, at: float, in_window: Callable[[float], bool],

@@ -148,6 +148,12 @@ class HeuristicsSettings(_Strict):
         default=60.0, ge=0, description="silence alarms wait this long after a visitor is seen")
     away_minutes: float = Field(
         default=10.0, gt=0, description="entrance door then nothing inside for this long = away")
+    fence_minutes: float = Field(
+        default=5.0, gt=0,
+        description="her wristband gone after the entrance door opened, not back this long: "
+                    "wandering (critical)")
+    fence_always: bool = Field(
+        default=False, description="the fence applies day and night (else the night window)")
     return_sensors: int = Field(
         default=3, ge=1,
         description="away, back without the entrance door only on this many sensors ...")

@@ -35,6 +35,7 @@ class Timer(StrEnum):
     ESCALATE = "escalate"
     AWAY = "away"
     CHECK = "check"
+    FENCE = "fence"
     SETTLE = "settle"
     SILENCE = "silence"
 

@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 
 from edgeagent.heuristics.daily_checks import ChecksState
 from edgeagent.heuristics.environment import RoomTemperature
+from edgeagent.heuristics.fence import FenceState
 from edgeagent.heuristics.layout import Layout
 from edgeagent.heuristics.presence import PresenceState
 from edgeagent.heuristics.routine import RoutineState
@@ -56,6 +57,7 @@ class HomeState:
     presence: PresenceState = field(default_factory=PresenceState)
     sleep: SleepState = field(default_factory=SleepState)
     bathroom: BathroomState = field(default_factory=BathroomState)
+    fence: FenceState = field(default_factory=FenceState)
     silence_started: float | None = None  # the day silence in progress began (learning)
     last_motion: dict[str, float] = field(default_factory=dict)
     visitor_until: float | None = None

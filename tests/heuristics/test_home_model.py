@@ -192,3 +192,26 @@ def test_an_early_riser_up_for_an_hour_before_six_has_started_her_day() -> None:
     played = day.play("05:50", engine=pir_kit())
     assert played.alerts == []
     assert played.engine.state.sleep.in_bed is False
+
+
+def test_her_wristband_gone_through_the_door_at_night_is_wandering_and_resolves_on_return(
+) -> None:
+    day = Day()
+    day.motion("22:30", "bedroom").bed("22:31", "in_bed")
+    day.bed("02:10", "out_of_bed").motion("02:11", "hall")
+    day.door("02:13", "entrance", "hall")
+    day.add("02:16", "tag", "absent", device="anna-wristband", data={"silent_for_s": 120})
+    day.add("02:40", "tag", "present", device="anna-wristband")
+    played = day.play("02:45", engine=pir_kit())
+    wandering = [s for s in played.story() if s[1] == "wandering"]
+    assert wandering == [("02:19", "wandering", "critical", "raised"),
+                         ("02:40", "wandering", "critical", "resolved")]
+    raised = next(a for a in played.alerts if a.type == "wandering")
+    assert raised.data["reason"] == (
+        "anna-wristband not heard since 02:14, entrance door opened at 02:13")
+    # In the day the same departure is an outing: no wandering alert.
+    noon = Day(start=date(2026, 3, 3), overnight=False)
+    noon.motion("12:11", "hall").door("12:13", "entrance", "hall")
+    noon.add("12:16", "tag", "absent", device="anna-wristband", data={"silent_for_s": 120})
+    assert not [a for a in noon.play("13:00", engine=pir_kit()).alerts
+                if a.type == "wandering"]
