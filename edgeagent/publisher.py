@@ -627,7 +627,9 @@ class Publisher:
         if link.dropped_by_peer and not self._stopping and self._inflight:
             self.health.link_drops += 1
             note = self._drops.link_dropped(self._inflight.values(), reason)
-            self.health.last_drop = self.health.last_refusal = note
+            self.health.last_drop = note
+            if not self.health.last_refusal:  # the broker's own refusal says more
+                self.health.last_refusal = note
             log.warning("mqtt: %s", note)
         if link.dropped_by_peer and not self._stopping:
             self.resends.link_dropped()

@@ -80,7 +80,8 @@ async def test_another_homes_certificate_cannot_publish_here_and_agent_reports(
     agent = Agent(kit_config(tmp_path, pki, tls_broker.port, "home-2"), sync_probe=always_synced,
                   tick_interval=0.05)
     async with RunningAgent(agent):
-        await until(lambda: agent.publisher.health.last_refusal != "", 20, "ACL refusal")
+        await until(lambda: "Not authorized" in agent.publisher.health.last_refusal, 20,
+                    "ACL refusal")
         health = agent.publisher.health
         assert "Not authorized" in health.last_refusal, health.last_refusal
         assert agent.status()["mqtt"]["last_refusal"] == health.last_refusal
