@@ -347,6 +347,9 @@ class SafetyEngine:
         back = self.fence.observe(reading, at, self.local.hhmm)
         if back is not None:
             self._add(out, book.resolve("wandering", at, back.reason, key=back.tag))
+        if sensor == "tag" and value == "present" and self.presence.tag_back(
+                reading.device, self.local.hhmm(at)):
+            self._changed()
         if sensor == "motion" and not _truthy(value):
             return out  # a PIR falling quiet changes nothing
         self._changed()  # any other reading may open an alert or move a tracker

@@ -6,6 +6,7 @@ A person leaves and comes home through a door. So:
   the door;
 - the entrance contact, then activity inside: home (she stayed in, or came
   in);
+- away, and her wristband (`ble.presence`) heard at home again: home;
 - away, and events inside without the entrance contact: one event is not a
   person coming home (a pet, a seat pad, a contact glitching, a sensor
   firing by itself in an empty flat). She is taken to be back only on
@@ -25,7 +26,7 @@ from typing import Literal
 from edgeagent.heuristics.settings import HeuristicsSettings
 
 Presence = Literal["home", "away", "unknown"]
-HowKnown = Literal["door", "inside", "sensors", ""]
+HowKnown = Literal["door", "inside", "sensors", "tag", ""]
 
 
 @dataclass(slots=True)
@@ -74,6 +75,16 @@ class PresenceTracker:
         st.evidence = f"entrance door at {when}, then nothing inside"
         st.inside_while_away = []
         return door
+
+    def tag_back(self, tag: str, when: str) -> bool:
+        """Her wristband is heard again at home: she is back. True when that changed."""
+        st = self.state
+        if st.state != "away":
+            return False
+        st.state, st.how = "home", "tag"
+        st.evidence = f"her wristband ({tag}) heard at home again at {when}"
+        st.away_since, st.inside_while_away, st.door_pending_since = None, [], None
+        return True
 
     def inside(self, at: float, device: str, room: str, what: str, when: str,
                has_entrance: bool) -> bool:

@@ -209,6 +209,7 @@ def test_her_wristband_gone_through_the_door_at_night_is_wandering_and_resolves_
     raised = next(a for a in played.alerts if a.type == "wandering")
     assert raised.data["reason"] == (
         "anna-wristband not heard since 02:14, entrance door opened at 02:13")
+    assert played.engine.state.presence.how == "tag"  # back: her wristband heard again
     # In the day the same departure is an outing: no wandering alert.
     noon = Day(start=date(2026, 3, 3), overnight=False)
     noon.motion("12:11", "hall").door("12:13", "entrance", "hall")
