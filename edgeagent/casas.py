@@ -28,6 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgeagent.models import Reading
+from edgeagent.names import canonical_role, canonical_room, known_roles, near_rule_role
 
 DRIVER = "replay"
 ON_VALUES = frozenset({"ON", "OPEN", "PRESENT", "1", "TRUE", "ACTIVE"})
@@ -116,12 +117,24 @@ class MapError(ValueError):
 
 
 def parse_map(data: dict[str, Any], source: str = "<map>") -> SensorMap:
+    """Validate a map; rooms and roles in the heuristics' spelling (`卫生间` -> `bathroom`)."""
     try:
-        return SensorMap.model_validate(data)
+        parsed = SensorMap.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
         raise MapError(f"{source}: {key}: {err['msg']}") from None
+    sensors: dict[str, SensorSpec] = {}
+    for sensor_id, spec in parsed.sensors.items():
+        role = canonical_role(spec.role)
+        near = near_rule_role(role) if role is not None else None
+        if near is not None:
+            raise MapError(f"{source}: sensors.{sensor_id}.role: unknown role {spec.role!r} "
+                           f"(did you mean {near!r}?); roles: {', '.join(known_roles())}")
+        sensors[sensor_id] = spec.model_copy(
+            update={"room": canonical_room(spec.room), "role": role})
+    parsed.sensors = sensors
+    return parsed
 
 
 def load_map(path: str | Path) -> SensorMap:

@@ -25,9 +25,11 @@ from pydantic import (
     field_validator,
 )
 
+from edgeagent.config_lint import role_errors
 from edgeagent.driver import Driver, DriverOptions, UnknownDriverType, load_driver_class
 from edgeagent.errors import ConfigError
 from edgeagent.heuristics.settings import HeuristicsSettings
+from edgeagent.names import canonical_role, canonical_room
 from edgeagent.provision.i18n import _
 
 ENV_CONFIG = "EDGEAGENT_CONFIG"
@@ -62,6 +64,9 @@ TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
 class HomeConfig(_Section):
     id: str = Field(default="demo-001", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     timezone: TimeZoneName = "Asia/Shanghai"
+    # The installer's own room names -> canonical rooms (`"主卧" = "bedroom"`); Chinese and
+    # English names such as 卫生间, 厕所, 卧室, 厨房, 客厅, 玄关 and any case are built in.
+    room_aliases: dict[str, str] = Field(default_factory=dict, max_length=200)
 
 
 class MqttConfig(_Section):
@@ -281,7 +286,32 @@ def parse_config(data: dict[str, Any], source: str = "<memory>") -> AgentConfig:
         raise _first_error(exc, source) from None
     config.drivers = _validate_drivers(raw_drivers, source)
     config.source = source
+    _canonical_heuristics_names(config)
+    errors = role_errors(config)
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(source, errors[0].key, errors[0].message + more)
     return config
+
+
+def _canonical_heuristics_names(config: AgentConfig) -> None:
+    """The heuristics' room and role lists in the spelling readings arrive in (names.py)."""
+    aliases = config.home.room_aliases
+
+    def rooms(names: list[str]) -> list[str]:
+        return [canonical_room(n, aliases) or n for n in names]
+
+    def roles(names: list[str]) -> list[str]:
+        return [canonical_role(n) or n for n in names]
+
+    h = config.heuristics
+    checks = [c.model_copy(update={"rooms": rooms(c.rooms), "roles": roles(c.roles)})
+              for c in h.daily_checks]
+    config.heuristics = h.model_copy(update={
+        "bathroom_rooms": rooms(h.bathroom_rooms), "bedroom_rooms": rooms(h.bedroom_rooms),
+        "distant_rooms": [(canonical_room(a, aliases) or a, canonical_room(b, aliases) or b)
+                          for a, b in h.distant_rooms],
+        "meal_roles": roles(h.meal_roles), "daily_checks": checks})
 
 
 def load_config(path: str | os.PathLike[str] | None) -> AgentConfig:

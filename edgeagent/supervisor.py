@@ -29,6 +29,7 @@ from edgeagent.control import start_control
 from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState, load_driver_class
 from edgeagent.errors import DriverError, HardwareUnavailable, OutboxError, OutboxFull
 from edgeagent.heuristics import Engine, build_engine
+from edgeagent.heuristics.forward import reading_draft
 from edgeagent.heuristics.passthrough import PassthroughEngine
 from edgeagent.limits import MAX_READING_BYTES, cap_reading
 from edgeagent.models import Draft, Kind, Reading, Severity
@@ -36,6 +37,7 @@ from edgeagent.outbox import Outbox, StoredEvent
 from edgeagent.outbox_continuity import OutboxFileWatch, continue_seq
 from edgeagent.periodic import PeriodicGuard
 from edgeagent.publisher import Publisher
+from edgeagent.reading_gate import ReadingGate
 from edgeagent.reload import ReloadResult
 from edgeagent.reload import apply as apply_reload
 from edgeagent.replay_window import ReplayWindow
@@ -121,6 +123,7 @@ class Agent:
         driver_factory: Callable[[DriverOptions, DriverContext], Driver] | None = None,
     ) -> None:
         self.config = config
+        self.gate = ReadingGate(lambda: self.config)
         self.clock: Clock = clock or SystemClock()
         self.sync_probe = sync_probe
         self.engine: Engine = engine or build_default_engine(config)
@@ -284,6 +287,7 @@ class Agent:
     def _emit(self, reading: Reading) -> None:
         """Every driver reading enters here, on the event loop."""
         self.counters["readings"] += 1
+        reading = self.gate.canonical(reading)  # the heuristics' spelling of rooms and roles
         capped = cap_reading(reading)  # one huge value must not become one huge event
         if capped is not None:
             count = self.counters["readings_capped"] = self.counters.get("readings_capped", 0) + 1
@@ -301,16 +305,27 @@ class Agent:
                                  "sensor": reading.sensor, "value": reading.value,
                                  "room": reading.room, "role": reading.role})
         self._check_step(reading.mono, reading.wall)  # a step is seen by its first reading
-        if not self._ever_synced:
+        baseline = self.gate.is_baseline(reading)  # a start-up state: reported, not a change
+        if not self._ever_synced and not baseline:
             self._presync.append(reading)
         stamped = self.timeline.for_engine(reading)
+        if baseline:
+            self.counters["baselines"] = self.counters.get("baselines", 0) + 1
+            draft = reading_draft(stamped, send_raw_states=self.config.outbox.send_raw_states)
+            drafts = [draft] if draft is not None else []
+        else:
+            drafts = self._engine_feed(stamped)
+        drafts = self.gate.mark(reading, drafts)
+        self._queue([self.timeline.for_outbox(d) for d in drafts])
+
+    def _engine_feed(self, stamped: Reading) -> list[Draft]:
         try:
             drafts = self.engine.feed(stamped)
         except Exception:
             self.counters["engine_errors"] += 1
-            log.exception("heuristics failed on %s; forwarding the reading unchanged", reading)
+            log.exception("heuristics failed on %s; forwarding the reading unchanged", stamped)
             drafts = PassthroughEngine().feed(stamped)
-        self._queue([self.timeline.for_outbox(d) for d in drafts])
+        return drafts
 
     def _queue(self, drafts: list[Draft]) -> None:
         if not drafts:

@@ -410,10 +410,11 @@ class MqttLocalDriver(Driver):
             if retained and slot.entry.kind == "sos":
                 self.count("retained_presses_ignored")  # an old press replayed at subscribe
                 continue
-            self._apply(slot, topic, doc, now)
+            self._apply(slot, topic, doc, now, retained)
         self._details()
 
-    def _apply(self, slot: _Slot, topic: str, doc: Any, now: float) -> None:
+    def _apply(self, slot: _Slot, topic: str, doc: Any, now: float,
+               retained: bool = False) -> None:
         entry = slot.entry
         try:
             raw = lookup(doc, entry.field)
@@ -441,6 +442,8 @@ class MqttLocalDriver(Driver):
             self.count("readings")
             if sensor == "sos":
                 data["action"] = raw
+            if retained:
+                data["initial"] = True  # the state at subscribe: a baseline, not a change
             self.context.emit(self.reading(sensor, value, device=entry.device_name(),
                                            room=entry.room,
                                            role="sos" if sensor == "sos" else entry.role,

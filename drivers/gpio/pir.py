@@ -47,8 +47,10 @@ class PirDriver(GpioDriver):
         self.machine = MotionHoldOff(o.hold_off, o.repeat_every, o.stuck_after)
 
     def _start(self, active: bool, t: float) -> list[Change]:
+        # The level read at start is a baseline (the core's reading gate), not motion.
         changes = self.machine.feed(active, t)
-        return changes or [Change(False, t, data={"initial": True})]
+        return [Change(c.value, c.at, c.sensor, {**c.data, "initial": True}) for c in changes] \
+            or [Change(False, t, data={"initial": True})]
 
     def _edge(self, active: bool, t: float) -> list[Change]:
         changes = self.machine.feed(active, t)

@@ -12,6 +12,7 @@ from typing import Any
 
 from edgeagent import outbox as outbox_module
 from edgeagent.config import AgentConfig, load_config, resolve_config_path
+from edgeagent.config_lint import lint
 from edgeagent.errors import ConfigError, OutboxError, OutboxLocked, OutboxUnwritable
 from edgeagent.instance_lock import hold_instance_lock
 from edgeagent.provision.i18n import _
@@ -22,6 +23,8 @@ from edgeagent.supervisor import Agent
 
 log = logging.getLogger(__name__)
 EXIT_CONFIG = 2
+CONFIG_HELP = ("config file (default: $EDGEAGENT_CONFIG, then /etc/edgeagent/edgeagent.toml, "
+               "then built-in)")
 EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: the outbox is busy (another agent, a held lock); retry later
 
 
@@ -74,20 +77,31 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    config = load_or_explain(args.path)
+    path = args.path or resolve_config_path(args.config)
+    shown = path or "<built-in defaults>"
+    config = load_or_explain(path)
     if config is None:
         return EXIT_CONFIG
+    findings = lint(config, path)
+    failed = [f for f in findings if f.level != "warning"]
     summary: dict[str, Any] = {
-        "file": args.path, "home": config.home.id,
+        "file": shown, "home": config.home.id,
         "drivers": [f"{d.name} ({d.type})" for d in config.drivers],
         "brokers": [strip_credentials(url) for url in config.mqtt.urls],
+        "warnings": [{"key": f.key, "reason": f.message} for f in findings
+                     if f.level == "warning"],
+        "failures": [{"key": f.key, "reason": f.message} for f in failed],
     }
     if args.json:
-        print(json.dumps({"ok": True, **summary}))
+        print(json.dumps({"ok": not failed, **summary}, ensure_ascii=False))
     else:
-        print(f"{args.path}: OK — home {config.home.id}, {len(config.drivers)} drivers, "
+        for finding in findings:
+            label = "WARN" if finding.level == "warning" else "FAIL"
+            print(f"{label} {finding.key}: {finding.message}")
+        verdict = "FAIL" if failed else "OK"
+        print(f"{shown}: {verdict} — home {config.home.id}, {len(config.drivers)} drivers, "
               f"brokers {', '.join(summary['brokers'])}")
-    return 0
+    return EXIT_CONFIG if failed else 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -97,15 +111,17 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = sub.add_parser("run", help="run the agent (systemd runs this)")
-    run.add_argument("--config", "-c", help="config file (default: $EDGEAGENT_CONFIG, then "
-                                            "/etc/edgeagent/edgeagent.toml, then built-in)")
+    run.add_argument("--config", "-c", help=CONFIG_HELP)
     run.set_defaults(func=cmd_run)
 
     config = sub.add_parser("config", help="validate a config file")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
-    check = config_sub.add_parser("check", help="validate PATH; exit 2 naming the key on error")
-    check.add_argument("path")
-    check.add_argument("--json", action="store_true")
+    check = config_sub.add_parser(
+        "check", help="validate the config and lint it for commissioning; exit 2 naming the "
+                      "key on error (warnings do not change the exit code)")
+    check.add_argument("path", nargs="?", help="config file (same as --config)")
+    check.add_argument("--config", "-c", help=CONFIG_HELP)
+    check.add_argument("--json", action="store_true", help="one JSON document on stdout")
     check.set_defaults(func=cmd_config_check)
 
     schema = sub.add_parser("schema", help="print the event JSON Schema")

@@ -6,6 +6,7 @@ import stat
 from pathlib import Path
 
 from edgeagent.config import AgentConfig, load_config
+from edgeagent.config_lint import lint
 from edgeagent.errors import ConfigError
 from edgeagent.provision.i18n import _
 
@@ -30,7 +31,22 @@ def check_config(path: str | None) -> tuple[list[CheckResult], AgentConfig | Non
                                       id=config.home.id,
                                       drivers=len(config.drivers)), home=config.home.id)]
     results.extend(check_secret_files(config))
+    results.extend(lint_results(config, path))
     return results, config
+
+
+def lint_results(config: AgentConfig, path: str | None) -> list[CheckResult]:
+    """`config.lint[KEY]`: placeholder id, no sensors, rooms, time zone, simulated drivers."""
+    results: list[CheckResult] = []
+    for finding in lint(config, path):
+        name = f"config.lint[{finding.key}]"
+        if finding.level == "warning":
+            results.append(warn(name, finding.message, _("correct {key} in the config").format(
+                key=finding.key), key=finding.key))
+        else:
+            results.append(fail(name, finding.message, _("correct {key} in the config").format(
+                key=finding.key), key=finding.key))
+    return results
 
 
 def check_secret_files(config: AgentConfig) -> list[CheckResult]:

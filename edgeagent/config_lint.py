@@ -1,0 +1,143 @@
+"""Commissioning lint: a config that validates can still switch safety rules off.
+
+Errors (a role one typo away from a rule's role) stop `config check` and `run`:
+the rule would be silently gone. Warnings (a placeholder home id, no sensors, no
+bathroom or bedroom, a time zone other than the machine's, simulated drivers) are
+shown by `config check` and `doctor`; on a real install (/etc/edgeagent)
+simulated drivers and the mock pin factory are failures.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from edgeagent.names import (
+    KNOWN_ROOMS,
+    canonical_role,
+    canonical_room,
+    known_roles,
+    near_rule_role,
+)
+
+if TYPE_CHECKING:
+    from edgeagent.config import AgentConfig
+    from edgeagent.driver import DriverOptions
+
+REAL_INSTALL_DIR = Path("/etc/edgeagent")
+PLACEHOLDER_IDS = frozenset({"change-me", "changeme", "change_me", "todo", "xxx"})
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    level: Literal["error", "warning", "fail"]
+    key: str
+    message: str
+
+
+def named_values(options: DriverOptions, where: str) -> Iterator[tuple[str, str, str]]:
+    """(key path, `room` or `role`, value) for every room/role a driver's options give."""
+    stack: list[tuple[str, Any]] = [(where, options.model_dump())]
+    while stack:
+        key, value = stack.pop()
+        if isinstance(value, dict):
+            for k, v in value.items():
+                path = f"{key}.{k}"
+                if k in ("room", "role") and isinstance(v, str):
+                    yield path, k, v
+                else:
+                    stack.append((path, v))
+        elif isinstance(value, list):
+            stack.extend((f"{key}[{i}]", v) for i, v in enumerate(value))
+
+
+def role_errors(config: AgentConfig) -> list[Finding]:
+    """Roles that are near misses of a rule's role: errors naming the key and valid roles."""
+    extra = [*config.heuristics.meal_roles,
+             *(r for check in config.heuristics.daily_checks for r in check.roles)]
+    out: list[Finding] = []
+    for index, options in enumerate(config.drivers):
+        for key, what, value in named_values(options, f"drivers[{index}]"):
+            if what != "role":
+                continue
+            role = canonical_role(value) or ""
+            near = near_rule_role(role)
+            if near is not None and role not in extra:
+                out.append(Finding("error", key, (
+                    f"unknown role {value!r} (did you mean {near!r}?); roles: "
+                    + ", ".join(known_roles(extra)))))
+    return out
+
+
+def is_simulated(options: DriverOptions) -> bool:
+    """A driver whose readings are made up: a mock or replay driver, or GPIO on mock pins."""
+    factory = getattr(options, "pin_factory", None)
+    return (options.type.startswith("mock.") or options.type == "replay"
+            or (isinstance(factory, str) and factory.lower() == "mock"))
+
+
+def system_zone() -> str | None:
+    """The machine's IANA zone name ($TZ, then /etc/localtime's link), or None if unknown."""
+    tz = os.environ.get("TZ", "").lstrip(":")
+    if tz and "/" in tz and not tz.startswith("/"):
+        return tz
+    try:
+        target = os.readlink("/etc/localtime")
+    except OSError:
+        return None
+    marker = "zoneinfo/"
+    return target.split(marker, 1)[1] if marker in target else None
+
+
+def lint(config: AgentConfig, config_path: str | None,
+         machine_zone: str | None = None) -> list[Finding]:
+    """Everything worth telling a technician about a valid config."""
+    out = role_errors(config)
+    if config.home.id.casefold() in PLACEHOLDER_IDS:
+        out.append(Finding("warning", "home.id",
+                           f"home id {config.home.id!r} is a placeholder: set the platform's id"))
+    enabled = [(i, d) for i, d in enumerate(config.drivers) if d.enabled]
+    if not enabled:
+        out.append(Finding("warning", "drivers", "no sensors configured"))
+    aliases = config.home.room_aliases
+    rooms: set[str] = set()
+    declared = (KNOWN_ROOMS | set(config.heuristics.bathroom_rooms)
+                | set(config.heuristics.bedroom_rooms)
+                | {canonical_room(target) or "" for target in aliases.values()})
+    for index, options in enabled:
+        for key, what, value in named_values(options, f"drivers[{index}]"):
+            if what != "room":
+                continue
+            room = canonical_room(value, aliases) or ""
+            rooms.add(room)
+            if room not in declared:
+                out.append(Finding("warning", key, (
+                    f"room {value!r} is not a known room; declare it in home.room_aliases "
+                    f"(known: {', '.join(sorted(KNOWN_ROOMS))})")))
+    if enabled and not rooms & set(config.heuristics.bathroom_rooms):
+        out.append(Finding("warning", "drivers", "no sensor in a room that counts as bathroom "
+                           f"({', '.join(config.heuristics.bathroom_rooms)}): "
+                           "bathroom_overstay is off"))
+    if enabled and not rooms & set(config.heuristics.bedroom_rooms):
+        out.append(Finding("warning", "drivers", "no sensor in a room that counts as bedroom "
+                           f"({', '.join(config.heuristics.bedroom_rooms)}): night rules "
+                           "see less"))
+    zone = machine_zone if machine_zone is not None else system_zone()
+    if zone and zone != config.home.timezone:
+        out.append(Finding("warning", "home.timezone",
+                           f"{config.home.timezone} differs from this machine's zone {zone}"))
+    real = config_path is not None and Path(config_path).resolve().is_relative_to(
+        REAL_INSTALL_DIR)
+    for index, options in enumerate(config.drivers):
+        if options.enabled and is_simulated(options):
+            factory = getattr(options, "pin_factory", None)
+            what = (f"pin_factory = {factory!r}" if not options.type.startswith("mock.")
+                    and options.type != "replay" else f"type {options.type!r}")
+            key = f"drivers[{index}]" + (".pin_factory" if what.startswith("pin") else ".type")
+            out.append(Finding("fail" if real else "warning", key,
+                               f"{options.name}: simulated driver ({what}): its events are "
+                               "made up" + (" on a real install" if real else "")))
+    return out
