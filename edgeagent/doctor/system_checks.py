@@ -151,6 +151,16 @@ def check_outbox(config: AgentConfig, env: DoctorEnv) -> list[CheckResult]:
                               "are long"), **stats["evicted"]))
     else:
         results.append(ok("outbox.evictions", _("no events evicted")))
+    quarantined = int(stats.get("quarantined") or 0)
+    if quarantined:
+        seqs = ", ".join(str(seq) for seq in stats.get("quarantined_seqs") or [])
+        results.append(warn("outbox.quarantine",
+                            _("{count} events set aside: the broker dropped the link each time "
+                              "they were sent (seq {seqs})").format(count=quarantined, seqs=seqs),
+                            _("export them with edgeagent outbox export --quarantined; check "
+                              "the broker's max_packet_size"), quarantined=quarantined))
+    else:
+        results.append(ok("outbox.quarantine", _("no events set aside")))
     return results
 
 

@@ -293,3 +293,15 @@ def test_unreadable_outbox_fails_standalone_and_uses_the_daemon_stats_when_live(
     assert results["outbox.oldest"].status is Status.WARN
     assert "30 min" in results["outbox.oldest"].reason
     assert results["outbox.evictions"].status is Status.WARN
+
+
+def test_outbox_quarantined_events_warn_with_their_seqs(tmp_path):
+    config = make_config(tmp_path, "mqtt://127.0.0.1:1")
+    outbox = Outbox(config.outbox.path, "home-1", boot_id="b")
+    outbox.append([draft(), draft()], synced=True)
+    assert by_name(check_outbox(config, quiet_env()))["outbox.quarantine"].status is Status.PASS
+    assert outbox.set_aside(2, attempts=3, reason="broker dropped the link") == "quarantined"
+    outbox.close()
+    result = by_name(check_outbox(config, quiet_env()))["outbox.quarantine"]
+    assert result.status is Status.WARN
+    assert "1 events set aside" in result.reason and "seq 2" in result.reason
