@@ -1,7 +1,10 @@
 """`ble.presence`: her wristband or pendant as a beacon, present or absent in the home.
 
-A tag is found by its fixed `address` (a BTHome pendant, a band with a
-static address) or by iBeacon `ibeacon_uuid` (+ optional `major`, `minor`).
+A tag is found by its fixed `address` (any advert from it), by iBeacon
+`ibeacon_uuid` (+ optional `major`, `minor`), or as a BTHome device by
+`bthome_address`: plain BTHome adverts from that address, or, when the keys
+file holds its bind key, encrypted adverts that decrypt with that key from
+any address (a tag with a rotating random address; see `bthome_tag`).
 `TagPresence` turns its adverts into present/absent with RSSI hysteresis
 and a miss window; each change is one reading: sensor `tag`, value
 "present" or "absent", data with the RSSI and, when absent, `silent_for_s`
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
@@ -30,6 +34,7 @@ from edgeagent_drivers.ble.vitals import (
     BleAdapterOptions,
     BleBackend,
     reject_ids_used_twice,
+    short_or_none,
 )
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -37,13 +42,18 @@ from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState
 
 from .ble_keys import normal_mac
 from .bthome import SERVICE_UUID16
+from .bthome_tag import BthomeTag, Verdict
+from .secure_adverts import KeysFileOptions
 from .tag_presence import IBeacon, TagPresence, parse_ibeacon
+
+log = logging.getLogger(__name__)
 
 SleepFn = Callable[[float], Awaitable[None]]
 
 
 class TagOptions(BaseModel):
-    """One tag: a fixed address, or an iBeacon UUID (with major/minor if shared)."""
+    """One tag: a fixed address, an iBeacon UUID (with major/minor if shared), or a BTHome
+    device's address (its bind key, if it encrypts, in the keys file)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -53,16 +63,21 @@ class TagOptions(BaseModel):
                                      pattern=r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
     major: int | None = Field(default=None, ge=0, le=0xFFFF)
     minor: int | None = Field(default=None, ge=0, le=0xFFFF)
+    bthome_address: str | None = None
 
-    @field_validator("address")
+    @field_validator("address", "bthome_address")
     @classmethod
     def _mac(cls, value: str | None) -> str | None:
         return normal_mac(value) if value is not None else None
 
     @model_validator(mode="after")
     def _findable(self) -> TagOptions:
-        if (self.address is None) == (self.ibeacon_uuid is None):
-            raise ValueError(f"tag {self.id!r} needs address or ibeacon_uuid (one of them)")
+        ways = [self.address, self.ibeacon_uuid, self.bthome_address]
+        if sum(way is not None for way in ways) != 1:
+            raise ValueError(f"tag {self.id!r} needs exactly one of address, ibeacon_uuid or "
+                             "bthome_address")
+        if (self.major is not None or self.minor is not None) and self.ibeacon_uuid is None:
+            raise ValueError(f"tag {self.id!r}: major and minor belong to an ibeacon_uuid")
         return self
 
     def matches(self, address: str, beacon: IBeacon | None) -> bool:
@@ -73,7 +88,7 @@ class TagOptions(BaseModel):
                 and self.major in (None, beacon.major) and self.minor in (None, beacon.minor))
 
 
-class PresenceOptions(BleAdapterOptions):
+class PresenceOptions(BleAdapterOptions, KeysFileOptions):
     """The `[[drivers]]` table of type `ble.presence` (docs/ble.md)."""
 
     tags: list[TagOptions] = Field(min_length=1)
@@ -86,6 +101,8 @@ class PresenceOptions(BleAdapterOptions):
     @model_validator(mode="after")
     def _consistent(self) -> PresenceOptions:
         reject_ids_used_twice([t.id for t in self.tags], "tag")
+        reject_ids_used_twice([t.bthome_address for t in self.tags
+                               if t.bthome_address is not None], "tag bthome_address")
         if self.absent_rssi > self.present_rssi:
             raise ValueError("absent_rssi must be at or below present_rssi (the hysteresis)")
         return self
@@ -108,6 +125,10 @@ class PresenceDriver(Driver):
         self.states = {t.id: TagPresence(options.present_rssi, options.absent_rssi,
                                          options.miss_window_s, now) for t in options.tags}
         self.rssi: dict[str, int | None] = {}
+        keys = options.bind_keys()
+        self.bthome_tags = {t.id: BthomeTag(t.bthome_address, keys.get(t.bthome_address))
+                            for t in options.tags if t.bthome_address is not None}
+        self.problems: dict[str, str] = {}
 
     async def run(self) -> None:
         self.set_health(HealthState.OK, "")
@@ -138,14 +159,43 @@ class PresenceDriver(Driver):
 
     def on_advertisement(self, device: BLEDevice, adv: AdvertisementData) -> None:
         beacon = parse_ibeacon(dict(adv.manufacturer_data))
-        now = self.context.clock.monotonic()
+        payload = next((bytes(data) for uuid, data in adv.service_data.items()
+                        if short_or_none(uuid) == SERVICE_UUID16), None)
         for tag in self.options.tags:
-            if tag.matches(device.address, beacon):
-                self.rssi[tag.id] = adv.rssi
-                if self.states[tag.id].heard(adv.rssi, now):
-                    self._emit(tag.id, True, {"rssi": adv.rssi})
-                return
+            bthome_tag = self.bthome_tags.get(tag.id)
+            if bthome_tag is not None:
+                if payload is None:
+                    continue
+                verdict = bthome_tag.check(device.address, payload)
+                if not verdict.hers:
+                    continue
+                self._bthome_verdict(tag.id, verdict)
+                if not verdict.heard:
+                    return
+            elif not tag.matches(device.address, beacon):
+                continue
+            self._heard(tag.id, adv.rssi)
+            return
         self.count("ignored_adverts")
+
+    def _heard(self, tag_id: str, rssi: int | None) -> None:
+        self.rssi[tag_id] = rssi
+        if self.states[tag_id].heard(rssi, self.context.clock.monotonic()):
+            self._emit(tag_id, True, {"rssi": rssi})
+
+    def _bthome_verdict(self, tag_id: str, verdict: Verdict) -> None:
+        """Count the frame; a problem is logged once when it changes and shown in health."""
+        self.count(verdict.counter)
+        if verdict.counter == "duplicate_frames":
+            return
+        old = self.problems.get(tag_id, "")
+        if verdict.problem != old:
+            if verdict.problem:
+                log.warning("tag %s: %s", tag_id, verdict.problem)
+            else:
+                log.info("tag %s: frames decode again", tag_id)
+            self.problems[tag_id] = verdict.problem
+            self._refresh_health()
 
     def tick(self) -> None:
         now = self.context.clock.monotonic()
@@ -164,6 +214,20 @@ class PresenceDriver(Driver):
         self._refresh_health()
 
     def _refresh_health(self) -> None:
-        self.health.details = {
-            tag_id: {"present": state.present, "rssi": self.rssi.get(tag_id)}
-            for tag_id, state in self.states.items()}
+        details: dict[str, Any] = {}
+        for tag_id, state in self.states.items():
+            details[tag_id] = {"present": state.present, "rssi": self.rssi.get(tag_id)}
+            bthome_tag = self.bthome_tags.get(tag_id)
+            if bthome_tag is not None:
+                details[tag_id].update({
+                    "encrypted": bthome_tag.encrypted, "heard_from": bthome_tag.last_address,
+                    "problem": self.problems.get(tag_id, "")})
+        self.health.details = details
+        if self.health.state == HealthState.FAILED:
+            return
+        problems = [f"tag {tag_id}: {problem}" for tag_id, problem in self.problems.items()
+                    if problem]
+        if problems:
+            self.set_health(HealthState.DEGRADED, "; ".join(problems))
+        elif self.health.state == HealthState.DEGRADED:
+            self.set_health(HealthState.OK, "")

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from edgeagent_drivers.ble.vitals import BleBackend
@@ -17,7 +19,7 @@ from edgeagent_mocks.ble import FakeAdapter, FakePeripheral, VirtualTime, encode
 from pydantic import ValidationError
 
 from edgeagent.clock import ManualClock
-from edgeagent.driver import Driver, DriverContext
+from edgeagent.driver import Driver, DriverContext, HealthState
 from edgeagent.heuristics.fence import Fence, FenceAlert, FenceSettings
 from edgeagent.models import Reading
 from tests.support.waiting import until_while_running
@@ -118,7 +120,8 @@ async def test_hysteresis_and_miss_window_keep_a_weak_or_lossy_tag_present(home:
 
 
 def test_a_tag_needs_exactly_one_way_to_be_found() -> None:
-    with pytest.raises(ValidationError, match="address or ibeacon_uuid"):
+    with pytest.raises(ValidationError, match="exactly one of address, ibeacon_uuid or "
+                                              "bthome_address"):
         PresenceOptions.model_validate({"type": "ble.presence", "name": "t",
                                         "tags": [{"id": "band"}]})
     with pytest.raises(ValidationError, match="hysteresis"):
@@ -214,3 +217,140 @@ def test_fence_rules_without_drivers() -> None:
     resolved = fence.tag_present("band", 2400.0, fmt)
     assert resolved is not None and resolved.action == "resolve"
     assert resolved.reason == "band back at t2400"
+
+
+# --- BTHome tags: plain by address, encrypted by bind key (rotating addresses) ---
+
+PENDANT = "3C:2E:F5:00:00:09"       # her pendant's own address (printed on it, in the keys file)
+PENDANT_KEY = bytes.fromhex("00112233445566778899aabbccddeeff")
+NEIGHBOUR = "3C:2E:F5:00:00:0A"
+NEIGHBOUR_KEY = bytes.fromhex("ffeeddccbbaa99887766554433221100")
+
+
+def keys_file(tmp_path: Path, keys: dict[str, bytes]) -> str:
+    path = tmp_path / "ble-keys.toml"
+    path.write_text("".join(f'[devices."{mac}"]\nkey = "{key.hex()}"\n'
+                            for mac, key in keys.items()))
+    os.chmod(path, 0o600)
+    return str(path)
+
+
+def pendant_tags() -> list[dict[str, object]]:
+    return [{"id": "anna-pendant", "bthome_address": PENDANT.lower().replace(":", "-")}]
+
+
+class Beacon:
+    """A BTHome tag in beacon mode: one frame a second, a new packet id (and counter) each."""
+
+    def __init__(self, home: Home, address: str, key: bytes | None, seal_mac: str | None = None,
+                 rssi: int = -70) -> None:
+        self.home = home
+        self.radio = FakePeripheral(address, None, profiles=(), rssi=rssi)
+        self.key = key
+        self.seal_mac = seal_mac or address   # the MAC in its nonce: its own address
+        self.count = 0
+        self.sent: list[bytes] = []
+        home.adapter.add(self.radio)
+
+    def frame(self) -> bytes:
+        self.count += 1
+        plain = encoders.bthome((0x00, 1, self.count % 256), (0x01, 1, 90))
+        if self.key is None:
+            return plain
+        return encoders.bthome_encrypted(plain, self.seal_mac, self.key, self.count)
+
+    async def advertise_for(self, seconds: int) -> None:
+        for _ in range(seconds):
+            payload = self.frame()
+            self.sent.append(payload)
+            self.radio.broadcast("fcd2", payload)
+            await self.home.vt.advance(1)
+
+    def rotate(self, n: int) -> None:
+        """A resolvable private address: a new random address (top bits 01)."""
+        self.radio.change_address(f"4A:{n:02X}:17:9C:5E:{n:02X}")
+
+
+async def test_a_plain_bthome_tag_is_present_then_absent_after_the_miss_window(
+        home: Home, tmp_path: Path) -> None:
+    driver = home.presence(tags=pendant_tags(), miss_window_s=60,
+                           keys_file=keys_file(tmp_path, {}))
+    pendant = Beacon(home, PENDANT, key=None)
+    other = Beacon(home, NEIGHBOUR, key=None)            # a neighbour's BTHome button
+    await home.scanning()
+    pendant.radio.rssi = -92                             # weak: not yet present
+    await pendant.advertise_for(3)
+    assert home.tags() == []
+    pendant.radio.rssi = -70
+    await pendant.advertise_for(5)
+    assert home.tags() == ["present"]
+    frames = driver.health.counters["frames"]
+    pendant.radio.in_range = False                       # she leaves with it
+    await other.advertise_for(70)                        # other BTHome adverts are not hers
+    [*_, absent] = [r for r in home.readings if r.sensor == "tag"]
+    assert home.tags() == ["present", "absent"]
+    assert absent.device == "anna-pendant" and absent.data["silent_for_s"] >= 60
+    assert driver.health.counters["frames"] == frames
+    assert driver.health.counters["ignored_adverts"] >= 70
+    assert driver.health.details["anna-pendant"]["heard_from"] == PENDANT
+
+
+async def test_an_encrypted_tag_with_a_rotating_address_is_recognised_by_its_key(
+        home: Home, tmp_path: Path) -> None:
+    driver = home.presence(tags=pendant_tags(), miss_window_s=60, keys_file=keys_file(
+        tmp_path, {PENDANT: PENDANT_KEY, NEIGHBOUR: NEIGHBOUR_KEY}))
+    pendant = Beacon(home, "4A:00:17:9C:5E:00", key=PENDANT_KEY, seal_mac=PENDANT)
+    neighbour = Beacon(home, "52:11:22:33:44:55", key=NEIGHBOUR_KEY, seal_mac=NEIGHBOUR)
+    await home.scanning()
+    await neighbour.advertise_for(5)                     # decrypts, but not with her key
+    assert home.tags() == []
+    await pendant.advertise_for(5)
+    assert home.tags() == ["present"]
+    for n in range(1, 4):                                # a new address every 40 s
+        pendant.rotate(n)
+        await pendant.advertise_for(40)
+    assert home.tags() == ["present"]
+    assert driver.health.details["anna-pendant"]["heard_from"] == "4A:03:17:9C:5E:03"
+    # A frame sealed with the address it is sent from (the other nonce a device may use).
+    pendant.seal_mac = pendant.radio.address
+    await pendant.advertise_for(1)
+    assert driver.health.counters["frames"] == 5 + 120 + 1
+    # She leaves; someone replays her recorded frames from another radio: not her.
+    pendant.radio.in_range = False
+    replayer = FakePeripheral("66:66:66:66:66:66", None, profiles=())
+    home.adapter.add(replayer)
+    for old in pendant.sent[-71:-1]:                     # those sealed with her own address
+        replayer.broadcast("fcd2", old)
+        await home.vt.advance(1)
+    assert home.tags() == ["present", "absent"]
+    assert driver.health.counters["replayed_counters"] == 70
+    # (each address change re-advertised the last frame: a repeat, not heard again)
+    assert driver.health.counters["duplicate_frames"] == 3
+    assert "replayed or old frame refused" in driver.health.reason
+
+
+async def test_a_wrong_key_is_not_her_tag(home: Home, tmp_path: Path,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    driver = home.presence(tags=pendant_tags(), miss_window_s=60, keys_file=keys_file(
+        tmp_path, {PENDANT: NEIGHBOUR_KEY}))               # the key of another device
+    at_her_address = Beacon(home, PENDANT, key=PENDANT_KEY)
+    rotating = Beacon(home, "4A:00:17:9C:5E:00", key=PENDANT_KEY, seal_mac=PENDANT)
+    plain = Beacon(home, PENDANT, key=None)                # unencrypted, from her address
+    await home.scanning()
+    await home.vt.advance(0)
+    ignored = driver.health.counters.get("ignored_adverts", 0)   # the first, empty adverts
+    with caplog.at_level(logging.WARNING, logger="edgeagent_drivers.env.presence_tags"):
+        await at_her_address.advertise_for(10)
+        await rotating.advertise_for(10)
+        await plain.advertise_for(10)
+        await home.vt.advance(60)
+    assert home.tags() == ["absent"]                     # never heard, then the window passed
+    counters = driver.health.counters
+    assert counters["decrypt_failures"] == 10 and counters["unencrypted_frames"] == 10
+    assert counters["ignored_adverts"] - ignored == 10   # rotating address, wrong key: not hers
+    assert counters.get("frames", 0) == 0
+    assert driver.health.state == HealthState.DEGRADED
+    assert "anna-pendant" in driver.health.reason
+    decrypt_warnings = [r for r in caplog.records if "do not decrypt" in r.getMessage()]
+    assert len(decrypt_warnings) == 1                    # one message, not one per advert
+    assert NEIGHBOUR_KEY.hex() not in caplog.text and PENDANT_KEY.hex() not in caplog.text
