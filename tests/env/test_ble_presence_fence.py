@@ -128,6 +128,21 @@ def test_a_tag_needs_exactly_one_way_to_be_found() -> None:
         PresenceOptions.model_validate({"type": "ble.presence", "name": "t",
                                         "present_rssi": -90, "absent_rssi": -80,
                                         "tags": [{"id": "b", "address": DOOR}]})
+    with pytest.raises(ValidationError, match="exactly one of"):
+        PresenceOptions.model_validate({"type": "ble.presence", "name": "t", "tags": [
+            {"id": "b", "address": DOOR, "bthome_address": DOOR}]})
+    with pytest.raises(ValidationError, match=r"bthome_address[\s\S]*not a MAC address"):
+        PresenceOptions.model_validate({"type": "ble.presence", "name": "t", "tags": [
+            {"id": "b", "bthome_address": "3C:2E:F5"}]})
+
+
+def test_a_keys_file_others_can_read_is_refused_naming_keys_file(tmp_path: Path) -> None:
+    path = Path(keys_file(tmp_path, {PENDANT: PENDANT_KEY}))
+    os.chmod(path, 0o644)
+    with pytest.raises(ValidationError, match="keys_file: secret file is readable") as err:
+        PresenceOptions.model_validate({"type": "ble.presence", "name": "t",
+                                        "keys_file": str(path), "tags": pendant_tags()})
+    assert PENDANT_KEY.hex() not in str(err.value)
 
 
 def _hhmm(clock: ManualClock, at: float) -> str:
