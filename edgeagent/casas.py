@@ -6,9 +6,12 @@ are the home's local wall time. The map file (TOML) says what each sensor
 is::
 
     [sensors.M003]
-    kind = "motion"      # motion | contact | bed | ignore
+    kind = "motion"      # motion | contact | bed | occupancy | ignore
     room = "bedroom"
     role = "entrance"    # optional: entrance, bathroom_door, fridge, window, door, ...
+
+`occupancy` is a sensor that holds a state for as long as she is there (a
+chair or sofa pad, a presence radar; role `chair`, `sofa` or `radar`).
 
 Everything here is pure apart from `load_map`, which reads one file.
 Stable API (the replay driver and `edgeagent replay` use it):
@@ -102,7 +105,7 @@ class SensorSpec(BaseModel):
     """What one sensor of the recording is."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    kind: Literal["motion", "contact", "bed", "ignore"]
+    kind: Literal["motion", "contact", "bed", "occupancy", "ignore"]
     room: str | None = None
     role: str | None = None
 
@@ -173,8 +176,9 @@ def to_reading(record: CasasRecord, spec: SensorSpec | None, zone: tzinfo,
     None for an unmapped or `ignore` sensor, or a value that is not ON/OFF.
     Motion ON/OFF -> `motion` True/False; contact ON -> `door` "open" (OFF
     "closed"), role from the map; bed ON -> `bed` "in_bed" (OFF
-    "out_of_bed"). `mono` defaults to the UTC epoch seconds of the line;
-    `fold` picks the second pass through a repeated DST hour.
+    "out_of_bed"); occupancy ON/OFF -> `occupancy` True/False, a held state.
+    `mono` defaults to the UTC epoch seconds of the line; `fold` picks the
+    second pass through a repeated DST hour.
     """
     if spec is None or spec.kind == "ignore":
         return None
@@ -192,6 +196,8 @@ def to_reading(record: CasasRecord, spec: SensorSpec | None, zone: tzinfo,
         sensor, value = "motion", state
     elif spec.kind == "contact":
         sensor, value = "door", "open" if state else "closed"
+    elif spec.kind == "occupancy":
+        sensor, value = "occupancy", state
     else:
         sensor, value = "bed", "in_bed" if state else "out_of_bed"
     return Reading(

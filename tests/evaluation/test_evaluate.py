@@ -96,6 +96,20 @@ def test_a_pad_being_pressed_is_not_where_she_falls() -> None:
     assert at(5, "03:01:10") in falls and at(5, "03:01:30") not in falls
 
 
+def test_a_chair_pad_mapped_as_occupancy_is_a_pad_like_the_bed() -> None:
+    as_chair = parse_map({"sensors": home.MAP | {"SEAT": {"kind": "occupancy", "room": "living",
+                                                          "role": "chair"}}})
+    assert [f.at for f in night_falls(home.records(), as_chair, home.activities())] == NIGHT_FALLS
+    assert [f.at for f in day_falls(home.records(), as_chair, home.activities())] == DAY_FALLS
+    # 4 Mar at home all day: she sits down at 10:10; the first activity is still 10:30.
+    sits = CasasRecord(0, at(2, "10:10:00"), "SEAT", "ON")
+    records = sorted([*home.records(), sits], key=lambda r: r.when)
+    home_all_day = [a for a in home.activities() if a.name != "leave_house"]
+    assert day_falls(records, as_chair, home_all_day)[1].at == at(2, "10:30:01")
+    as_motion = parse_map({"sensors": home.MAP | {"SEAT": {"kind": "motion", "room": "living"}}})
+    assert day_falls(records, as_motion, home_all_day)[1].at == at(2, "10:10:01")
+
+
 def test_day_falls_skip_pads_the_front_door_ignored_sensors_and_outings() -> None:
     falls = day_falls(home.records(), home.sensor_map(), home.activities())
     # 2 Mar: first event after 10:00 is at 20:00 (after 16:00); 5 Mar: 16:30; 9 Mar: the

@@ -85,6 +85,27 @@ def test_records_become_the_readings_a_driver_would_emit() -> None:
     assert to_reading(off, None, AMS) is None
 
 
+def test_a_chair_pad_or_radar_is_a_held_occupancy_reading(tmp_path: Path) -> None:
+    smap = tmp_path / "map.toml"
+    smap.write_text('[sensors.CHAIR]\nkind = "occupancy"\nroom = "Living Room"\nrole = "Chair"\n'
+                    '[sensors.FP2]\nkind = "occupancy"\nroom = "living"\nrole = "radar"\n')
+    sensors = load_map(smap).sensors
+    assert sensors["CHAIR"] == SensorSpec(kind="occupancy", room="living", role="chair")
+    for line, value in (("2026-03-02 13:38:00 CHAIR ON", True),
+                        ("2026-03-02 16:09:00 CHAIR OFF", False)):
+        record = parse_line(line, 1)
+        assert isinstance(record, CasasRecord)
+        reading = to_reading(record, sensors["CHAIR"], AMS)
+        assert reading is not None
+        assert (reading.sensor, reading.value, reading.room, reading.role) == (
+            "occupancy", value, "living", "chair")
+    present = parse_line("2026-03-02 13:38:00 FP2 PRESENT", 2)
+    assert isinstance(present, CasasRecord)
+    radar = to_reading(present, sensors["FP2"], AMS)
+    assert radar is not None and (radar.sensor, radar.value, radar.role) == (
+        "occupancy", True, "radar")
+
+
 LOG = """\
 2026-03-02 22:30:00.000000 M_BED ON
 2026-03-02 22:30:05.000000 M_BED OFF
@@ -182,6 +203,20 @@ def test_replay_refuses_bad_inputs_with_exit_2(tmp_path: Path,
     assert main(["replay", str(log), "--map", str(bad_map)]) == 2
     assert "map error" in capsys.readouterr().err
     assert main(["replay", str(tmp_path / "nope.txt"), "--map", str(sensor_map)]) == 2
+
+
+def test_replay_accepts_a_chair_pad_in_the_map(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    log, sensor_map = write_log(tmp_path)
+    sensor_map.write_text(MAP + '[sensors.CHAIR]\nkind = "occupancy"\nroom = "living"\n'
+                                'role = "chair"\n')
+    log.write_text("2026-03-02 13:38:00.000000 CHAIR ON\n2026-03-02 16:09:00.000000 CHAIR OFF\n"
+                   + LOG)
+    assert main(["replay", str(log), "--map", str(sensor_map), "--timezone",
+                 "Europe/Amsterdam", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["summary"]["unmapped_or_ignored"] == 1  # X9 only: the pad is read
+    assert doc["summary"]["readings"] == 9  # the 7 mapped lines of LOG and the pad's 2
 
 
 def test_replay_walks_through_the_repeated_autumn_hour(
