@@ -5,9 +5,12 @@
 # Checks the bundle first: SHA256SUMS must carry a valid Ed25519 signature by the release
 # key (--public-key, brought separately; later upgrades reuse PREFIX/release.pub), every
 # file must be listed in it with the right hash, and no unlisted file may be present.
-# Then creates PREFIX/venv, installs exactly the wheels of requirements.lock (pip
-# --require-hashes --no-index), links /usr/local/bin/edgeagent and runs `edgeagent
-# install` (user, dirs, unit). Running it again upgrades in place.
+# Then creates the release PREFIX/releases/<version> (the layout `edgeagent update apply`
+# uses), installs exactly the wheels of requirements.lock into it (pip --require-hashes
+# --no-index), marks it complete and switches PREFIX/current to it (`edgeagent update
+# adopt`; an earlier PREFIX/venv install becomes a release to roll back to), links
+# /usr/local/bin/edgeagent and runs `edgeagent install` (user, dirs, unit starting
+# PREFIX/current/bin/edgeagent). Running it again with the same version upgrades in place.
 set -o errexit -o pipefail -o nounset
 here=$(cd "$(dirname "$0")" && pwd)
 prefix=/opt/edgeagent
@@ -41,19 +44,29 @@ unlisted=$(cd "$here" && comm -23 \
 
 python=${PYTHON:-python3}
 "$python" -c 'import sys; assert sys.version_info >= (3, 11), "edgeagent needs Python 3.11+"'
-if [ ! -x "$prefix/venv/bin/python" ]; then
+version=$(sed -n 's/^edgeagent==\([^ ]*\) .*/\1/p' "$here/requirements.lock")
+[ -n "$version" ] || refuse "requirements.lock pins no edgeagent version"
+release="$prefix/releases/$version"
+if [ "$(readlink "$prefix/current" 2>/dev/null || true)" != "releases/$version" ]; then
+    # Not the running release: built afresh (a leftover of a cut-short run is replaced).
+    rm -rf "$release"
+fi
+if [ ! -x "$release/bin/python" ]; then
+    mkdir -p "$prefix/releases"
     # --without-pip: works even where Debian's python3-venv (ensurepip) is not installed.
-    "$python" -m venv --without-pip "$prefix/venv"
+    "$python" -m venv --without-pip "$release"
 fi
 pipwheel=$(ls "$here"/wheelhouse/pip-*.whl | head -n 1)
 # 3. Exactly the locked wheels: pip refuses any distribution without a matching hash.
-"$prefix/venv/bin/python" "$pipwheel/pip" install --quiet --no-index --require-hashes \
+"$release/bin/python" "$pipwheel/pip" install --quiet --no-index --require-hashes \
     --find-links "$here/wheelhouse" --upgrade -r "$here/requirements.lock"
 if [ "$pubkey" != "$prefix/release.pub" ]; then
     install -m 0644 "$pubkey" "$prefix/release.pub"  # trusted for the next upgrade
 fi
+# 4. Complete mark and atomic switch of `current`: the updater's own code, so both agree.
+"$release/bin/edgeagent" update adopt "$version" --root "$prefix" --wheelhouse "$here/wheelhouse"
 
 if [ -n "$link" ]; then
-    ln -sfn "$prefix/venv/bin/edgeagent" "$link"
+    ln -sfn "$prefix/current/bin/edgeagent" "$link"
 fi
-exec "$prefix/venv/bin/edgeagent" install --executable "$prefix/venv/bin/edgeagent" "${args[@]}"
+exec "$prefix/current/bin/edgeagent" install --executable "$prefix/current/bin/edgeagent" "${args[@]}"

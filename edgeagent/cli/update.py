@@ -169,6 +169,23 @@ def cmd_recover(args: argparse.Namespace) -> int:
     return _print_outcome(outcome)
 
 
+def cmd_adopt(args: argparse.Namespace) -> int:
+    """install.sh's last step: the release it built becomes complete and current."""
+    releases = Releases(args.root)
+    if not (releases.path(args.version) / "bin" / "edgeagent").exists():
+        _err(f"no release {args.version} under {releases.dir}")
+        return 2
+    legacy = releases.adopt_legacy_venv(args.root / "venv")
+    if legacy is not None:
+        print(f"the earlier install in {args.root / 'venv'} is release {legacy}")
+    wheels = sorted(w.name for w in args.wheelhouse.glob("*.whl")) if args.wheelhouse else []
+    releases.mark_complete(args.version, wheels)
+    releases.switch_to(args.version)
+    releases.prune(set())
+    print(f"current -> releases/{args.version}")
+    return 0
+
+
 def _key_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pubkey", type=Path, help="trust only this public key (PEM)")
     parser.add_argument("--keys-dir", type=Path,
@@ -235,3 +252,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     recover = update_sub.add_parser("recover", help="after a cut: back to the last good release")
     _apply_options(recover)
     recover.set_defaults(func=cmd_recover)
+
+    adopt = update_sub.add_parser("adopt", help="the offline installer's last step: mark "
+                                                "ROOT/releases/VERSION complete, make it current")
+    adopt.add_argument("version")
+    adopt.add_argument("--root", type=Path, default=DEFAULT_ROOT,
+                       help=f"where releases/ and current live (default {DEFAULT_ROOT})")
+    adopt.add_argument("--wheelhouse", type=Path, help="the wheels the release was built from")
+    adopt.set_defaults(func=cmd_adopt)

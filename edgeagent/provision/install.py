@@ -136,8 +136,17 @@ def render_unit(text: str, executable: str) -> str:
     return "".join(out)
 
 
-def default_executable() -> str:
-    """The `edgeagent` script beside this interpreter (the venv's), else the one on PATH."""
+def default_executable(venv: Path | None = None) -> str:
+    """The `edgeagent` script beside this interpreter (the venv's), else the one on PATH.
+
+    A venv that is a release (ROOT/releases/<version>, as the offline installer and
+    `update apply` make them) is started through ROOT/current, so an update or a
+    rollback switches what the unit runs without rewriting it.
+    """
+    venv = venv or Path(sys.prefix)
+    current = venv.parent.parent / "current"
+    if venv.parent.name == "releases" and current.is_symlink():
+        return str(current / "bin" / "edgeagent")
     beside = Path(sys.executable).parent / "edgeagent"
     if beside.exists():
         return str(beside)

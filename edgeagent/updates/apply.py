@@ -82,6 +82,44 @@ class Releases:
     def is_complete(self, version: str) -> bool:
         return (self.path(version) / COMPLETE_MARK).is_file()
 
+    def mark_complete(self, version: str, wheel_names: list[str]) -> None:
+        """Declare a release whole: its files reach the disk first, then the mark (fsynced)."""
+        os.sync()
+        _write_json(self.path(version) / COMPLETE_MARK, {"version": version,
+                                                          "wheels": wheel_names})
+
+    def remove(self, version: str) -> None:
+        """Delete a release; an adopted legacy venv (a link under releases/) goes with its link."""
+        release = self.path(version)
+        if release.is_symlink():
+            target = release.resolve()
+            release.unlink()
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            shutil.rmtree(release, ignore_errors=True)
+
+    def adopt_legacy_venv(self, venv: Path) -> str | None:
+        """Make an install from before the releases layout (ROOT/venv) a release to roll back to.
+
+        A venv cannot be moved (its scripts name its path), so releases/<version>
+        becomes a relative link to it, marked complete. Returns the adopted
+        version; None when there is no such venv or a release of its version exists.
+        """
+        if venv.is_symlink() or not (venv / "bin" / "edgeagent").exists():
+            return None
+        infos = sorted(venv.glob("lib/python*/site-packages/edgeagent-*.dist-info"))
+        if not infos:
+            return None
+        version = infos[-1].name.removeprefix("edgeagent-").removesuffix(".dist-info")
+        release = self.path(version)
+        if release.exists() or release.is_symlink():
+            return None
+        self.dir.mkdir(parents=True, exist_ok=True)
+        os.symlink(Path("..") / os.path.relpath(venv, self.root), release)
+        self.mark_complete(version, [])
+        _fsync_dir(self.dir)
+        return version
+
     def switch_to(self, version: str) -> None:
         """Point `current` at a release: a new link renamed over the old one (atomic)."""
         tmp = self.root / ".current.tmp"
@@ -97,7 +135,7 @@ class Releases:
         if self.dir.is_dir():
             for release in self.dir.iterdir():
                 if release.name != current and not (release / COMPLETE_MARK).is_file():
-                    shutil.rmtree(release, ignore_errors=True)
+                    self.remove(release.name)
         shutil.rmtree(self.staging, ignore_errors=True)
         (self.root / ".current.tmp").unlink(missing_ok=True)
 
@@ -106,10 +144,10 @@ class Releases:
         current = self.current_version()
         others = sorted((p for p in self.dir.iterdir()
                          if p.is_dir() and p.name != current and p.name not in keep),
-                        key=lambda p: p.stat().st_mtime, reverse=True)
+                        key=lambda p: p.lstat().st_mtime, reverse=True)
         removed = []
         for old in others[KEEP_PREVIOUS:]:
-            shutil.rmtree(old, ignore_errors=True)
+            self.remove(old.name)
             removed.append(old.name)
         return removed
 
@@ -279,7 +317,7 @@ class Updater:
         rel = self.releases
         rel.dir.mkdir(parents=True, exist_ok=True)
         release = rel.path(manifest.version)
-        shutil.rmtree(release, ignore_errors=True)  # an earlier, rolled-back or partial copy
+        rel.remove(manifest.version)  # an earlier, rolled-back or partial copy
         wheels = [rel.staging / name for name in manifest.wheel_names]
         lock = rel.staging / "requirements.lock"
         lock.write_text(lock_text(wheels), encoding="utf-8")
@@ -297,9 +335,7 @@ class Updater:
         if done.returncode != 0:
             shutil.rmtree(release, ignore_errors=True)
             raise RuntimeError(f"pip install failed: {done.stderr.strip()[-2000:]}")
-        os.sync()  # the venv's files reach the disk before the mark that declares them whole
-        _write_json(release / COMPLETE_MARK, {"version": manifest.version,
-                                              "wheels": manifest.wheel_names})
+        rel.mark_complete(manifest.version, manifest.wheel_names)
         shutil.rmtree(rel.staging, ignore_errors=True)
 
     def _restart_and_wait(self, baseline: Baseline) -> str | None:
@@ -321,7 +357,7 @@ class Updater:
         rel.switch_to(previous)
         again = self._restart_and_wait(baseline)
         if version and version != previous:
-            shutil.rmtree(rel.path(version), ignore_errors=True)  # known broken
+            rel.remove(version)  # known broken
         if again is not None:
             reason = f"{reason}; the previous release {previous} is not healthy either: {again}"
         return self._finish(Outcome(ROLLED_BACK, version, previous, previous, reason))

@@ -296,3 +296,15 @@ def test_restrict_ip_refuses_a_broker_name_that_does_not_resolve(
     assert main(["--lang", "en", "install", "--root", str(root), "--executable", EXE,
                  "--restrict-ip"]) != 0
     assert "--restrict-ip" in capsys.readouterr().err
+
+
+def test_a_release_venv_is_started_through_the_current_link(tmp_path):
+    release = tmp_path / "opt" / "releases" / "0.1.0"
+    (release / "bin").mkdir(parents=True)
+    os.symlink("releases/0.1.0", tmp_path / "opt" / "current")
+    executable = inst.default_executable(release)
+    assert executable == str(tmp_path / "opt" / "current" / "bin" / "edgeagent")
+    unit = render_unit("[Service]\nExecStart=/usr/bin/edgeagent run\n", executable)
+    assert f"ExecStart={tmp_path}/opt/current/bin/edgeagent run" in unit
+    plain = tmp_path / "venv"  # not a release: its own script, as before
+    assert inst.default_executable(plain) != executable

@@ -5,13 +5,17 @@ installed by the real packaging/install.sh into a temporary prefix. Its
 wheels are pip (from CPython's ensurepip) and two small wheels built here:
 `edgeagent` (whose console script records how install.sh called it) and a
 dependency. An attacker's extra wheel, a re-listed manifest, a wrong key and
-a pyproject without upper bounds are each refused.
+a pyproject without upper bounds are each refused. The stub's other commands
+run this checkout's real agent, so the release install.sh makes is marked and
+switched by the updater's own code and a real agent can run from it.
 """
 
 from __future__ import annotations
 
 import ensurepip
 import hashlib
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,6 +25,8 @@ from base64 import urlsafe_b64encode
 from pathlib import Path
 
 import pytest
+
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SEAL = ROOT / "packaging" / "seal.py"
@@ -53,6 +59,16 @@ def make_wheel(dest: Path, name: str, version: str, files: dict[str, str],
     return wheel
 
 
+# `install` is recorded (it would create users and units); everything else is the real agent.
+STUB = ("import os, sys\n"
+        f"PY = {sys.executable!r}\n"
+        "def main():\n"
+        "    if sys.argv[1:2] == ['install']:\n"
+        "        open(os.environ['STUB_OUT'], 'w').write(' '.join(sys.argv[1:]))\n"
+        "        return\n"
+        "    os.execv(PY, [PY, '-m', 'edgeagent.cli.main', *sys.argv[1:]])\n")
+
+
 def seal(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(SEAL), *args], capture_output=True, text=True,
                           timeout=60, check=True)
@@ -68,11 +84,8 @@ def bundle(tmp_path: Path) -> tuple[Path, Path, Path]:
     wheelhouse.mkdir(parents=True)
     bundled = Path(ensurepip.__file__).parent / "_bundled"
     shutil.copy(next(bundled.glob("pip-*.whl")), wheelhouse)
-    make_wheel(wheelhouse, "edgeagent", "0.1.0", {
-        "edgeagent_stub.py": "import os, sys\n"
-                             "def main():\n"
-                             "    open(os.environ['STUB_OUT'], 'w').write(' '.join(sys.argv[1:]))\n"},
-        requires=["tinydep"], scripts={"edgeagent": "edgeagent_stub:main"})
+    make_wheel(wheelhouse, "edgeagent", "0.1.0", {"edgeagent_stub.py": STUB},
+               requires=["tinydep"], scripts={"edgeagent": "edgeagent_stub:main"})
     make_wheel(wheelhouse, "tinydep", "1.0", {"tinydep.py": "VALUE = 1\n"})
     shutil.copy(INSTALL, root / "install.sh")
     seal(str(root), "--signing-key", str(key))
@@ -106,10 +119,83 @@ def test_signed_bundle_installs_exactly_the_locked_wheels(bundle, tmp_path):
     done = run_install(root, prefix, "--public-key", str(pub), "--home", "h-1")
     assert done.returncode == 0, done.stderr
     assert (prefix / "ran").read_text() == (
-        f"install --executable {prefix}/venv/bin/edgeagent --home h-1")
+        f"install --executable {prefix}/current/bin/edgeagent --home h-1")
     assert (prefix / "release.pub").read_bytes() == pub.read_bytes()  # pinned for upgrades
+    assert_installed_release(prefix, "0.1.0")
     again = run_install(root, prefix)  # the upgrade path: the pinned key
     assert again.returncode == 0, again.stderr
+    assert_installed_release(prefix, "0.1.0")
+
+
+def assert_installed_release(prefix: Path, version: str) -> None:
+    """The updater's layout: a complete release, `current` naming it, no PREFIX/venv."""
+    from edgeagent.updates.apply import COMPLETE_MARK, Releases
+
+    releases = Releases(prefix)
+    assert releases.current_version() == version
+    assert os.readlink(prefix / "current") == f"releases/{version}"
+    assert releases.is_complete(version)
+    mark = json.loads((releases.path(version) / COMPLETE_MARK).read_text())
+    assert mark["version"] == version and "tinydep-1.0-py3-none-any.whl" in mark["wheels"]
+    assert (prefix / "current" / "bin" / "edgeagent").exists()
+    assert not (prefix / "venv").exists()
+
+
+@needs_tools
+@pytest.mark.timeout(180)
+def test_a_crashing_first_update_rolls_back_to_the_offline_install(bundle, tmp_path, mosquitto):
+    from edgeagent.updates.apply import ROLLED_BACK, Updater
+    from edgeagent.updates.bundle import trusted_keys
+    from tests.updates.release_kit import KitService, agent_config, release_bundle
+
+    root, key, pub = bundle
+    prefix = tmp_path / "opt"
+    done = run_install(root, prefix, "--public-key", str(pub))
+    assert done.returncode == 0, done.stderr
+    kit = KitService(prefix, agent_config(tmp_path, mosquitto.url), tmp_path / "agent.log")
+    try:
+        kit.restart()  # systemd starting the installed release
+        wait_until(lambda: kit.baseline().last_seq >= 5, 30, "the installed release running")
+        broken = release_bundle(tmp_path, key, "0.2.0", broken=True)
+        outcome = Updater(prefix, trusted_keys(pub), restart=kit.restart, probe=kit.probe(),
+                          baseline=kit.baseline, health_s=3).apply(broken)
+        assert outcome.state == ROLLED_BACK, (outcome, kit.log.read_text()[-2000:])
+        assert (outcome.previous_version, outcome.running) == ("0.1.0", "0.1.0")
+        assert "agent not running (exit 1)" in outcome.reason
+        assert os.readlink(prefix / "current") == "releases/0.1.0"
+        assert kit.started == ["0.1.0", "0.2.0", "0.1.0"]
+        before = kit.baseline().last_seq
+        wait_until(lambda: kit.baseline().last_seq > before, 30, "events after the rollback")
+    finally:
+        kit.stop()
+
+
+@needs_tools
+@pytest.mark.timeout(180)
+def test_an_earlier_venv_install_becomes_a_release_to_roll_back_to(bundle, tmp_path):
+    root, _, pub = bundle
+    prefix = tmp_path / "opt"
+    legacy = prefix / "venv"  # what the installer made before the releases layout
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(legacy)], check=True,
+                   timeout=60)
+    old = make_wheel(tmp_path, "edgeagent", "0.0.9", {"edgeagent_stub.py": STUB},
+                     scripts={"edgeagent": "edgeagent_stub:main"})
+    pip = next((root / "wheelhouse").glob("pip-*.whl"))
+    subprocess.run([str(legacy / "bin" / "python"), f"{pip}/pip", "install", "--quiet",
+                    "--no-index", "--no-deps", str(old)], check=True, timeout=120)
+    done = run_install(root, prefix, "--public-key", str(pub))
+    assert done.returncode == 0, done.stderr
+    assert "the earlier install in" in done.stdout and "is release 0.0.9" in done.stdout
+    from edgeagent.updates.apply import Releases
+
+    releases = Releases(prefix)
+    assert releases.current_version() == "0.1.0"
+    assert os.readlink(releases.path("0.0.9")) == "../venv"
+    assert releases.is_complete("0.0.9")  # a rollback target for the updater
+    assert (releases.path("0.0.9") / "bin" / "edgeagent").exists()
+    assert (prefix / "ran").read_text() == f"install --executable {prefix}/current/bin/edgeagent"
+    releases.remove("0.0.9")  # pruned later like any release: the link and the venv go
+    assert not releases.path("0.0.9").is_symlink() and not legacy.exists()
 
 
 @needs_tools
@@ -121,7 +207,7 @@ def test_an_unlisted_wheel_is_refused_before_anything_is_installed(bundle, tmp_p
     done = run_install(root, prefix, "--public-key", str(pub))
     assert done.returncode == 2
     assert "not listed in SHA256SUMS: wheelhouse/evil-6.6.6-py3-none-any.whl" in done.stderr
-    assert not (prefix / "venv").exists()
+    assert not (prefix / "releases").exists()
     # Re-listing it needs the private key: a manifest rewritten without it fails the signature.
     manifest = root / "SHA256SUMS"
     evil = root / "wheelhouse" / "evil-6.6.6-py3-none-any.whl"
@@ -129,7 +215,7 @@ def test_an_unlisted_wheel_is_refused_before_anything_is_installed(bundle, tmp_p
                         + f"{hashlib.sha256(evil.read_bytes()).hexdigest()}  {evil.relative_to(root)}\n")
     done = run_install(root, prefix, "--public-key", str(pub))
     assert done.returncode == 2 and "not signed by the key" in done.stderr
-    assert not (prefix / "venv").exists()
+    assert not (prefix / "releases").exists()
 
 
 @needs_tools
@@ -141,7 +227,7 @@ def test_wrong_or_missing_key_is_refused(bundle, tmp_path):
     assert done.returncode == 2 and "not signed by the key" in done.stderr
     done = run_install(root, tmp_path / "opt")
     assert done.returncode == 2 and "no release public key" in done.stderr
-    assert not (tmp_path / "opt" / "venv").exists()
+    assert not (tmp_path / "opt" / "releases").exists()
 
 
 @needs_tools
