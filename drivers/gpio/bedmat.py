@@ -10,57 +10,36 @@ over lifts weight for a few seconds: the mat must be empty for
 `exit_settle` seconds before "out_of_bed" is reported (stamped at the
 moment it became sure), and loaded for `entry_settle` seconds before
 "in_bed". Brief drops are counted as `glitches` on the next reading.
+The settling is the shared pad code of `pad.py`.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from edgeagent_drivers.gpio.base import GpioDriver, GpioOptions, Pull
-from edgeagent_drivers.gpio.timing import Change, Settler
+from edgeagent_drivers.gpio.pad import PadDriver, PadOptions
+from edgeagent_drivers.gpio.timing import Change
 from pydantic import Field
 
-from edgeagent.driver import DriverContext, DriverOptions
+from edgeagent.driver import DriverOptions
 from edgeagent.models import Reading
 
 IN_BED = "in_bed"
 OUT_OF_BED = "out_of_bed"
 
 
-class BedMatOptions(GpioOptions):
-    pull: Pull = "up"
-    bounce_time: float | None = Field(default=0.05, ge=0, le=1)
+class BedMatOptions(PadOptions):
     exit_settle: float = Field(default=15.0, ge=0, le=600,
                                description="seconds without weight before out_of_bed")
     entry_settle: float = Field(default=2.0, ge=0, le=600,
                                 description="seconds with weight before in_bed")
 
 
-class BedMatDriver(GpioDriver):
+class BedMatDriver(PadDriver):
     """In bed / out of bed from a mat's contact output, with settle times."""
 
     Options: ClassVar[type[DriverOptions]] = BedMatOptions
     options: BedMatOptions
-
-    def __init__(self, options: DriverOptions, context: DriverContext, *,
-                 pin_factory: object = None) -> None:
-        super().__init__(options, context, pin_factory=pin_factory)
-        self.machine = Settler(settle_on=self.options.entry_settle,
-                               settle_off=self.options.exit_settle)
-
-    def _start(self, active: bool, t: float) -> list[Change]:
-        return self.machine.feed(active, t)
-
-    def _edge(self, active: bool, t: float) -> list[Change]:
-        changes = self.machine.feed(active, t)
-        self.health.counters["glitches"] = self.machine.glitches
-        return changes
-
-    def _tick(self, t: float) -> list[Change]:
-        return self.machine.tick(t)
-
-    def _deadline(self) -> float | None:
-        return self.machine.deadline()
 
     def _to_reading(self, change: Change) -> Reading:
         value = IN_BED if change.value else OUT_OF_BED

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from edgeagent_drivers.gpio.alarm_input import AlarmInputDriver
 from edgeagent_drivers.gpio.bedmat import BedMatDriver
+from edgeagent_drivers.gpio.chairpad import ChairPadDriver, ChairPadOptions
 from edgeagent_drivers.gpio.contact import ContactDriver
 from edgeagent_drivers.gpio.pir import PirDriver
 from edgeagent_drivers.gpio.sos import SosDriver
@@ -194,6 +195,51 @@ def test_bedmat_turning_over_is_not_an_exit(
     assert harness.values("bed") == ["out_of_bed", "in_bed", "out_of_bed"]
     assert harness.readings[-1].data == {"settled_s": 15, "glitches": 3}
     assert bed.health.counters["glitches"] == 3
+
+
+# -- chair pad ------------------------------------------------------------------
+
+def test_chairpad_holds_occupancy_while_she_sits_and_leaning_forward_is_not_getting_up(
+        harness: Harness, mock_factory: MockFactory, clock: ManualClock) -> None:
+    chair = harness.make(ChairPadDriver, type="gpio.chairpad", name="armchair", room="living",
+                         pin=22, exit_settle=10, entry_settle=3)
+    chair.open()
+    assert harness.values("occupancy") == [False]
+    pin(mock_factory, 22).drive_low()        # sits down
+    clock.advance(2)
+    chair.poll()
+    assert harness.values("occupancy") == [False]
+    clock.advance(2)
+    chair.poll()
+    assert harness.values("occupancy") == [False, True]
+    for _ in range(2):                       # leans forward to the table for 6 s
+        clock.advance(1800)
+        pin(mock_factory, 22).drive_high()
+        clock.advance(6)
+        pin(mock_factory, 22).drive_low()
+    chair.poll()
+    assert harness.values("occupancy") == [False, True]
+    pin(mock_factory, 22).drive_high()       # gets up
+    clock.advance(11)
+    chair.poll()
+    assert harness.values("occupancy") == [False, True, False]
+    got_up = harness.readings[-1]
+    assert (got_up.sensor, got_up.room, got_up.role, got_up.device) == (
+        "occupancy", "living", "chair", "armchair")
+    assert got_up.mono == clock.monotonic() - 1   # stamped when it became sure
+    assert got_up.data == {"settled_s": 10, "glitches": 2}
+
+
+def test_chairpad_on_a_sofa_and_the_entry_point() -> None:
+    config = parse_config(driver_table(type="gpio.chairpad", name="sofa", pin=23, role="sofa"),
+                          "home.toml")
+    options = config.drivers[0]
+    assert isinstance(options, ChairPadOptions)
+    assert (options.role, options.exit_settle, options.pull) == ("sofa", 10.0, "up")
+    with pytest.raises(ConfigError) as err:
+        parse_config(driver_table(type="gpio.chairpad", name="x", pin=23, role="bed"),
+                     "home.toml")
+    assert err.value.key == "drivers[0].role"
 
 
 # -- SOS ------------------------------------------------------------------------
