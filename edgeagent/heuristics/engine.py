@@ -35,6 +35,7 @@ from edgeagent.heuristics.inputs import truthy as _truthy
 from edgeagent.heuristics.localtime import LocalTime, epoch
 from edgeagent.heuristics.presence import PresenceTracker
 from edgeagent.heuristics.routine import LearnedRoutine
+from edgeagent.heuristics.seats import SeatTracker
 from edgeagent.heuristics.settings import HeuristicsSettings
 from edgeagent.heuristics.silence import (
     RECENT_WINDOW,
@@ -57,7 +58,7 @@ VITAL_SENSORS = frozenset({"heart_rate", "spo2", "blood_pressure", "temperature"
 # Not "power" (fridges cycle), and an appliance only when switched on (kettles switch off alone).
 ACTIVITY_SENSORS = frozenset({"door", "contact"})
 # Silence alerts any sign of life ends (not_up and bathroom_overstay end by leaving the room).
-ENDED_BY_ANY_ACTIVITY = ("bed_exit_no_return", "fall_suspected", "inactivity")
+ENDED_BY_ANY_ACTIVITY = ("bed_exit_no_return", "fall_suspected", "inactivity", "chair_overstay")
 ESCALATION_WORDS = {
     "sos": "SOS not cancelled",
     "night_exit": "resident not back inside",
@@ -88,8 +89,9 @@ class SafetyEngine:
         self.presence = PresenceTracker(settings)
         self.sleep = SleepTracker(settings)
         self.fence = Fence(FenceSettings(fence_minutes=settings.fence_minutes))
+        self.seats = SeatTracker(settings)
         self.rules = SilenceRules(settings, self.local, self.routine, self.sleep, self.alerts,
-                                  self._bedrooms, self._bathrooms)
+                                  self.seats, self._bedrooms, self._bathrooms)
         self._bind(HomeState())
 
     def _bind(self, state: HomeState) -> None:
@@ -100,6 +102,7 @@ class SafetyEngine:
         self.presence.state = state.presence
         self.sleep.state = state.sleep
         self.fence.state = state.fence
+        self.seats.state = state.seats
         self._plan: tuple[Plan | None] | None = None
         # The next timer, valid until the state changes (a 1-tuple so None can be cached).
         self._due: tuple[tuple[float, Timer, str] | None] | None = None
@@ -187,6 +190,8 @@ class SafetyEngine:
             if due is None or due[0] > now:
                 break
             self._changed()  # the plan may depend on which alerts are open
+            if st.now is None or due[0] > st.now:
+                st.now = due[0]  # a deadline that a timer makes due is never in the past
             out.extend(self._fire(due[1], due[2], due[0]))
         if st.now is None or now > st.now:
             st.now = now
@@ -214,6 +219,9 @@ class SafetyEngine:
             away = st.now or away  # her wristband went out through that door: away now
         offer(away, Timer.AWAY)
         offer(self.fence.deadline(), Timer.FENCE)
+        stuck = self.seats.next_stuck()
+        if stuck is not None:
+            offer(stuck[0], Timer.SEAT_STUCK, stuck[1])
         if self.checks.checks:
             check = self.checks.next_due(st.presence.door_pending_since)
             if check is not None:
@@ -229,10 +237,10 @@ class SafetyEngine:
         plan = self.current_plan()
         if plan is not None and not self._critical_open(plan):
             warning = book.get(plan.alert)
-            if warning is None:
-                offer(self._after_visitor(plan.first), Timer.SILENCE)
-            elif plan.critical_at is not None:
-                offer(self._after_visitor(plan.critical_at), Timer.SILENCE)
+            due = plan.first if warning is None else plan.critical_at
+            if due is not None and st.now is not None:
+                due = max(due, st.now)  # a plan that became true late fires now, not back-dated
+            offer(self._after_visitor(due), Timer.SILENCE)
         return best
 
     def _critical_open(self, plan: Plan) -> bool:
@@ -267,6 +275,15 @@ class SafetyEngine:
                 st.ledger.sleep_onset = onset
         elif timer is Timer.SILENCE:
             out.extend(self._raise_silence(at))
+        elif timer is Timer.SEAT_STUCK:
+            seat = st.seats.seats.get(arg)
+            if seat is not None and seat.occupied and seat.since is not None:
+                seat.stuck_reported = True
+                self._add(out, book.raise_(
+                    "device_fault", Severity.WARNING, at,
+                    f"{seat.role or 'occupancy sensor'} in the {seat.room} held since "
+                    f"{hhmm(seat.since)} without a change: stuck, ignored until it changes",
+                    key=arg, source={"device": arg, "room": seat.room}))
         elif timer is Timer.FENCE:
             s = self.settings
             for gone in self.fence.check(
@@ -376,6 +393,8 @@ class SafetyEngine:
                                       reading.role or sensor))
         elif sensor == "bed":
             out.extend(self._bed(reading, at))
+        elif sensor == "occupancy":
+            out.extend(self._occupancy(reading, at))
         elif sensor == "sos":
             out += inputs.sos(book, self.settings, reading, at, self.local.hhmm(at))
         elif sensor == "sos_cancel":
@@ -458,6 +477,30 @@ class SafetyEngine:
             return self._activity(at, room, reading.role, reading.device, "got_up")
         return []
 
+    def _occupancy(self, reading: Reading, at: float) -> list[Draft]:
+        """A held sensor changed: sitting down or getting up are both signs of life."""
+        value = reading.value
+        text = str(value).lower() if isinstance(value, str) else None
+        if value is True or text in BED_IN or text == "true":
+            occupied = True
+        elif value is False or text in BED_OUT or text == "false":
+            occupied = False
+        else:
+            return []
+        room = reading.room or "unknown"
+        out: list[Draft] = []
+        changed, sat = self.seats.reading(reading.device, room, reading.role, occupied, at)
+        if not changed:
+            return out
+        self._add(out, self.alerts.resolve("device_fault", at,
+                                           f"{reading.device} changed again",
+                                           key=reading.device))
+        if sat is not None:
+            self.routine.record_sit(self.local.day_key(at), sat)
+        out.extend(self._activity(at, room, reading.role, reading.device,
+                                  "sat down" if occupied else "got up"))
+        return out
+
     def _activity(self, at: float, room: str | None, role: str | None, device: str,
                   what: str) -> list[Draft]:
         st, book, local, s = self.state, self.alerts, self.local, self.settings
@@ -465,8 +508,8 @@ class SafetyEngine:
         self._changed()
         room = room or "unknown"
         when = local.hhmm(at)
-        word = {"motion": "motion", "bed": "in bed", "got_up": "out of bed"}.get(
-            what, f"{what} used")
+        word = {"motion": "motion", "bed": "in bed", "got_up": "out of bed",
+                "sat down": "sat down", "got up": "got up"}.get(what, f"{what} used")
         seen_text = f"{word} in {room} at {when}"
         is_bedroom = room in self._bedrooms
         night = local.is_night(at)
@@ -555,6 +598,8 @@ class SafetyEngine:
         last = st.seen.at
         if last is None or at <= last or self.presence.away or st.sleep.in_bed:
             return
+        if self.seats.holding(last, st.seen.room, last) is not None:
+            return  # sitting in her chair is not a silence (kept apart: routine.sits)
         if st.presence.door_pending_since is not None:
             return
         self.routine.record_gap(*local.slot(last), at - last)

@@ -26,6 +26,8 @@ class RoutineState:
     wakes: dict[str, float] = field(default_factory=dict)  # local day -> minutes after midnight
     # Per local day: the longest silence at home, awake, that began and ended in the day.
     longest: dict[str, float] = field(default_factory=dict)
+    # Per local day: her longest sit in a chair (held occupancy), kept apart from silences.
+    sits: dict[str, float] = field(default_factory=dict)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -58,6 +60,18 @@ class LearnedRoutine:
         if seconds > longest.get(day, 0.0):
             longest[day] = seconds
             self._trim(longest, self.settings.routine_window_days)
+
+    def record_sit(self, day: str, seconds: float) -> None:
+        sits = self.state.sits
+        if seconds > sits.get(day, 0.0):
+            sits[day] = seconds
+            self._trim(sits, self.settings.routine_window_days)
+
+    def longest_sit(self, today: str) -> float:
+        """Her longest sit over the window (0 while learning)."""
+        if len([d for d in self.state.gaps if d < today]) < self.settings.routine_min_days:
+            return 0.0
+        return max((v for d, v in self.state.sits.items() if d < today), default=0.0)
 
     def longest_silence(self, today: str) -> float:
         """Her longest ordinary day silence over the window (0 while learning)."""

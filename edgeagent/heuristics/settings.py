@@ -154,6 +154,18 @@ class HeuristicsSettings(_Strict):
                     "wandering (critical)")
     fence_always: bool = Field(
         default=False, description="the fence applies day and night (else the night window)")
+    occupancy_stuck_hours: float = Field(
+        default=14.0, gt=0,
+        description="a chair pad or radar held this long without a change is stuck")
+    chair_overstay_hours: float = Field(
+        default=6.0, gt=0,
+        description="sitting, nothing else moving, this long in the day: chair_overstay "
+                    "(or her own longest sit x 1.25, if longer)")
+    chair_night_minutes: float = Field(
+        default=120.0, gt=0,
+        description="still in the chair this long after the night window starts: chair_overstay")
+    chair_escalate_minutes: float = Field(
+        default=120.0, gt=0, description="chair_overstay becomes critical this much later")
     return_sensors: int = Field(
         default=3, ge=1,
         description="away, back without the entrance door only on this many sensors ...")

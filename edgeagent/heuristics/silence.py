@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from edgeagent.heuristics.alerts import AlertBook
 from edgeagent.heuristics.localtime import LocalTime
 from edgeagent.heuristics.routine import LearnedRoutine
+from edgeagent.heuristics.seats import Seat, SeatTracker
 from edgeagent.heuristics.settings import HeuristicsSettings
 from edgeagent.heuristics.sleep import SleepTracker
 
@@ -36,6 +37,7 @@ class Timer(StrEnum):
     AWAY = "away"
     CHECK = "check"
     FENCE = "fence"
+    SEAT_STUCK = "seat_stuck"
     SETTLE = "settle"
     SILENCE = "silence"
 
@@ -45,6 +47,7 @@ class Situation(StrEnum):
     UP_AT_NIGHT = "up_at_night"  # not in bed, after midnight or on her way to bed
     IN_BED = "in_bed"  # in bed, not up by her usual time
     NIGHT_UNSEEN = "night_unseen"  # a layout that cannot see her go to bed
+    SEATED = "seated"  # in her chair (a pad or radar holds), nothing else moving
     BATHROOM = "bathroom"  # in the bathroom in the day
     DAY = "day"  # anywhere else, awake
 
@@ -64,6 +67,7 @@ RULES: dict[Situation, AlertRule] = {
     Situation.UP_AT_NIGHT: AlertRule("fall_suspected", "fall_suspected", "still no activity"),
     Situation.IN_BED: AlertRule("not_up", "not_up", "still not up"),
     Situation.NIGHT_UNSEEN: AlertRule("not_up", "not_up", "still no sign of life"),
+    Situation.SEATED: AlertRule("chair_overstay", "chair_overstay", "still in the chair"),
     Situation.BATHROOM: AlertRule("bathroom_overstay", "bathroom_overstay",
                                   "still in the bathroom"),
     Situation.DAY: AlertRule("inactivity", "fall_suspected", "still no activity"),
@@ -99,9 +103,10 @@ class SilenceRules:
 
     def __init__(self, settings: HeuristicsSettings, local: LocalTime,
                  routine: LearnedRoutine, sleep: SleepTracker, alerts: AlertBook,
-                 bedrooms: frozenset[str], bathrooms: frozenset[str]) -> None:
+                 seats: SeatTracker, bedrooms: frozenset[str],
+                 bathrooms: frozenset[str]) -> None:
         self.settings, self.local, self.routine, self.sleep = settings, local, routine, sleep
-        self.alerts = alerts
+        self.alerts, self.seats = alerts, seats
         self.bedrooms, self.bathrooms = bedrooms, bathrooms
 
     def plan(self, st: HomeState) -> Plan | None:
@@ -110,6 +115,9 @@ class SilenceRules:
             return None
         if st.presence.state == "away":
             return self._maybe_back(st, seen.at, seen.room or "unknown")
+        seated = self.seats.holding(seen.at, seen.room, st.now or seen.at)
+        if seated is not None:
+            return self._seated(seated[1])
         s, local, sleep = self.settings, self.local, st.sleep
         last, room = seen.at, seen.room or "unknown"
         hhmm = local.hhmm
@@ -239,6 +247,20 @@ class SilenceRules:
                 and not st.layout.sees_person_in_bedroom(self.bedrooms)):
             return Plan(plan.situation, warn_at, morning.critical_at, plan.reason, plan.doubt)
         return plan
+
+    def _seated(self, seat: Seat) -> Plan:
+        """In her chair: not a silence; a sit of its own that can last too long."""
+        s, local = self.settings, self.local
+        since = seat.since
+        assert since is not None
+        learned = self.routine.longest_sit(local.day_key(since)) * 1.25
+        day_limit = since + max(s.chair_overstay_hours * 3600, learned)
+        night_limit = local.night_or_next_start(since) + s.chair_night_minutes * 60
+        warn = min(day_limit, night_limit)
+        what = seat.role or "seat"
+        return Plan(Situation.SEATED, warn, warn + s.chair_escalate_minutes * 60,
+                    f"in the {what} in the {seat.room} since {local.hhmm(since)}, nothing "
+                    f"else moving for {{stay:{since}}} min: she may be unable to get up")
 
     def _maybe_back(self, st: HomeState, last: float, room: str) -> Plan | None:
         """Out, and something moved inside without the entrance door: maybe she is back."""

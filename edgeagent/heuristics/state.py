@@ -20,6 +20,7 @@ from edgeagent.heuristics.fence import FenceState
 from edgeagent.heuristics.layout import Layout
 from edgeagent.heuristics.presence import PresenceState
 from edgeagent.heuristics.routine import RoutineState
+from edgeagent.heuristics.seats import SeatsState
 from edgeagent.heuristics.sleep import SleepState
 from edgeagent.heuristics.summary import Ledger
 
@@ -58,6 +59,7 @@ class HomeState:
     sleep: SleepState = field(default_factory=SleepState)
     bathroom: BathroomState = field(default_factory=BathroomState)
     fence: FenceState = field(default_factory=FenceState)
+    seats: SeatsState = field(default_factory=SeatsState)
     silence_started: float | None = None  # the day silence in progress began (learning)
     last_motion: dict[str, float] = field(default_factory=dict)
     visitor_until: float | None = None
