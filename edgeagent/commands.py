@@ -34,6 +34,10 @@ RATE_WINDOW_S = 60.0
 LOG_WINDOW_S = 60.0
 MAX_REPLY_TOPIC = 256
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+# A handler whose work outlives the reply (update, config-set) and reports it as
+# events: it gets the command's `id` too (None when the command had none), so
+# those events name the command they answer.
+IdHandler = Callable[[dict[str, Any], str | None], Awaitable[dict[str, Any]]]
 
 
 def _shown(text: str, limit: int = 64) -> str:
@@ -106,7 +110,7 @@ class CommandRouter:
         self._wall = wall
         self.max_age_s = max_age_s
         self.max_future_s = max_future_s
-        self.handlers: dict[str, Handler] = {}
+        self.handlers: dict[str, IdHandler] = {}
         self.payload_limits: dict[str, int] = {}  # commands allowed more than MAX_PAYLOAD
         self.changing: set[str] = set()
         self.disclosing: set[str] = set()
@@ -124,6 +128,15 @@ class CommandRouter:
 
     def register(self, name: str, handler: Handler, *, changes_state: bool = False,
                  discloses: bool = False, max_payload: int = MAX_PAYLOAD) -> None:
+        async def without_id(args: dict[str, Any], _command_id: str | None) -> dict[str, Any]:
+            return await handler(args)
+
+        self.register_with_id(name, without_id, changes_state=changes_state,
+                              discloses=discloses, max_payload=max_payload)
+
+    def register_with_id(self, name: str, handler: IdHandler, *, changes_state: bool = False,
+                         discloses: bool = False, max_payload: int = MAX_PAYLOAD) -> None:
+        """Like `register`; the handler is called with `(args, command id)`."""
         self.handlers[name] = handler
         if max_payload != MAX_PAYLOAD:
             self.payload_limits[name] = max_payload
@@ -292,7 +305,7 @@ class CommandRouter:
         except _Rejected as rejected:
             return self._reject(rejected.kind, rejected.why)
         try:
-            result = await self.handlers[name](checked.get("args") or {})
+            result = await self.handlers[name](checked.get("args") or {}, checked.get("id"))
         except CommandArgsError as exc:
             return self._reject("args", f"{name}: {exc}")
         except Exception as exc:

@@ -175,12 +175,12 @@ class Agent:
             load_previous=lambda: self.outbox.load_state(PREVIOUS_VERSION_KEY),
             save_previous=lambda v: self.outbox.append([], synced=self.synced,
                                                        state={PREVIOUS_VERSION_KEY: v}))
-        self.router.register("update", self.updates.handle, changes_state=True)
+        self.router.register_with_id("update", self.updates.handle, changes_state=True)
         # `config-set`/`config-get` (edgeagent/updates/remote_config.py); the file is written
         # by the root updater, and kept only if the agent is healthy after the reload.
         self.remote_config = RemoteConfig(lambda: self.config, config.outbox.path.parent)
-        self.router.register("config-set", self.remote_config.set, changes_state=True,
-                             max_payload=MAX_CONFIG_PAYLOAD)
+        self.router.register_with_id("config-set", self.remote_config.set, changes_state=True,
+                                     max_payload=MAX_CONFIG_PAYLOAD)
         self.router.register("config-get", self.remote_config.get, discloses=True)
         self.synced = False
         self.counters: dict[str, int] = {"readings": 0, "events": 0, "unstored": 0,

@@ -6,8 +6,11 @@ TOML `map_file` with `[[map]]` tables — says which topic and JSON field
 (dotted path: `ENERGY.Power` for Tasmota) is which sensor kind, in which room,
 with which role (`kettle`, `microwave`, `tv`, `fridge_door`). Mapped values
 become ordinary readings: `contact` becomes `door` "open"/"closed" as from
-`gpio.contact`, `motion`/`occupancy`/`presence` become `motion` True/False
-(the table in `activity_kinds.py`, shared with `ble.sensors`), numbers keep
+`gpio.contact`, `motion` becomes `motion` True/False, `occupancy` and
+`presence` (a presence radar: held while she is there) become `occupancy`
+True/False as from `gpio.chairpad`, role `radar` unless the entry says
+otherwise (the table in `activity_kinds.py`, shared with `ble.sensors`; a
+Zigbee2MQTT PIR's `occupancy` field is motion: `kind = "motion"`), numbers keep
 their kind (`power`, `temperature`, ...). A `power` entry with a role or a
 `threshold_w` also drives an `ApplianceDetector`: power at or above the
 threshold for `on_after_s` emits `appliance` True (with the role), below for
@@ -262,6 +265,15 @@ def convert(entry: MapEntry, raw: Any) -> tuple[str, Any]:
     return kind, raw
 
 
+def _role(entry: MapEntry, sensor: str) -> str | None:
+    """The reading's role: a pendant's is `sos`; a radar's `radar` unless the entry names one."""
+    if sensor == "sos":
+        return "sos"
+    if entry.role is None and sensor == "occupancy" and entry.kind in ACTIVITY_KINDS:
+        return ACTIVITY_KINDS[entry.kind].default_role
+    return entry.role
+
+
 @dataclass(slots=True)
 class _Slot:
     """Per mapping entry: what was last emitted, and the appliance detector if any."""
@@ -445,8 +457,7 @@ class MqttLocalDriver(Driver):
             if retained:
                 data["initial"] = True  # the state at subscribe: a baseline, not a change
             self.context.emit(self.reading(sensor, value, device=entry.device_name(),
-                                           room=entry.room,
-                                           role="sos" if sensor == "sos" else entry.role,
+                                           room=entry.room, role=_role(entry, sensor),
                                            data=data))
         if slot.detector is not None and isinstance(value, float):
             self._appliance(slot, slot.detector.feed(value, now))

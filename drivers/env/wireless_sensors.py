@@ -2,10 +2,12 @@
 
 Each binary object in `ACTIVITY_KINDS` (motion 0x21, door 0x1A, window 0x2D,
 opening 0x11, occupancy 0x23, presence 0x25) becomes the reading the GPIO
-drivers make: `motion` True/False, `door` "open"/"closed", with the device's
-room and `role` (default from the object: `window` for a window sensor,
-else `door`; set `entrance` on the front door). Motion is reported on each
-new packet that says motion, and when it clears; doors on each change.
+drivers make: `motion` True/False, `door` "open"/"closed", `occupancy`
+True/False (a held state, as from `gpio.chairpad`), with the device's room
+and `role` (default from the object: `window` for a window sensor, `radar`
+for presence, else `door`; set `entrance` on the front door, `chair` or
+`sofa` on a seat sensor). Motion is reported on each new packet that says
+motion, and when it clears; doors and occupancy on each change.
 """
 
 from __future__ import annotations
@@ -61,8 +63,6 @@ class SensorsDriver(BthomeDevicesDriver):
             sensor, reading_value = activity_reading(name, value)
             data: dict[str, Any] = {"object": name, "address": opts.address, "rssi": tag.rssi,
                                     "encrypted": frame.encrypted}
-            if spec.held:
-                data["held"] = True
             self.count("readings")
             self.context.emit(self.reading(
                 sensor, reading_value, device=opts.id, room=self.room_of(tag),

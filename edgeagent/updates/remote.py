@@ -2,7 +2,8 @@
 
 The command only starts the work; its progress and outcome are events
 (`kind: "status"`, `type: "update"`, `data.state` downloading, verified,
-applied, rolled_back or failed, with `data.reason`). The agent verifies the
+applied, rolled_back or failed, with `data.reason`), each naming the command
+it answers in `data.command_id`. The agent verifies the
 bundle itself (so a bad one is reported at once and never handed over),
 then waits until no critical alert is open or was raised in the last
 `updates.quiet_after_critical_s`, and it is outside the heuristics' night
@@ -119,7 +120,7 @@ class RemoteUpdates:
 
     # -- the command ----------------------------------------------------------------------
 
-    async def handle(self, args: dict[str, Any]) -> dict[str, Any]:
+    async def handle(self, args: dict[str, Any], command_id: str | None) -> dict[str, Any]:
         url, sha256, version = args.get("url"), args.get("sha256"), args.get("version")
         if not isinstance(url, str) or len(url) > 2048:
             raise CommandArgsError("args.url must be a string (at most 2048 characters)")
@@ -139,12 +140,13 @@ class RemoteUpdates:
         if self.task is not None and not self.task.done():
             raise CommandArgsError("an update is already in progress")
         force = args.get("force") is True
-        self.task = asyncio.create_task(self._update(url, sha256, str(version), force),
-                                        name="update")
+        self.task = asyncio.create_task(
+            self._update(url, sha256, str(version), force, command_id), name="update")
         return {"accepted": True, "version": version, "installed": self.installed}
 
-    async def _update(self, url: str, sha256: str, version: str, force: bool) -> None:
-        base = {"version": version, "installed": self.installed}
+    async def _update(self, url: str, sha256: str, version: str, force: bool,
+                      command_id: str | None) -> None:
+        base = {"version": version, "installed": self.installed, "command_id": command_id}
         folder = self.state_dir / DOWNLOADS
         bundle = folder / f"edgeagent-{version}.tar"
         try:
@@ -160,7 +162,7 @@ class RemoteUpdates:
                                     f"the command said {version}")
             self.emit("update", {**base, "state": "verified"})
             await self._wait_for_safe_moment(force)
-            write_update_request(self.state_dir, bundle, None)
+            write_update_request(self.state_dir, bundle, command_id)  # back in the result
             log.warning("update to %s verified and handed to the updater", version)
         except (DownloadError, BundleRefused, BadRequest, OSError) as exc:
             bundle.unlink(missing_ok=True)
@@ -193,11 +195,12 @@ class RemoteUpdates:
         if result is None:
             return
         state = result.get("state")
+        command_id = result.get("id") if isinstance(result.get("id"), str) else None
         if state not in ("applied", "rolled_back", "failed"):
             state = "failed"
         if result.get("kind") == "config":  # cmd/config-set: the updater's verdict
             self.emit("config", {"state": "restored" if state == "rolled_back" else state,
-                                 "reason": result.get("reason", "")})
+                                 "reason": result.get("reason", ""), "command_id": command_id})
             self._forget_result()
             return
         previous = result.get("previous_version")
@@ -207,7 +210,8 @@ class RemoteUpdates:
             self.save_previous(previous)
         self.emit("update", {"state": state, "version": result.get("version"),
                    "previous_version": result.get("previous_version"),
-                   "running": result.get("running"), "reason": result.get("reason", "")})
+                   "running": result.get("running"), "reason": result.get("reason", ""),
+                   "command_id": command_id})
         self._forget_result()
 
     def _forget_result(self) -> None:

@@ -6,7 +6,8 @@ config (edgeagent/updates/config_change.py), then hands the file to the root
 updater (the agent cannot write /etc/edgeagent), which checks it again,
 keeps the old file as `edgeagent.toml.prev`, reloads, and keeps the new one
 only if the agent is healthy afterwards. The reply's `result.diff` is the
-change that will be applied; the outcome follows as a `status`/`config` event.
+change that will be applied; the outcome follows as a `status`/`config` event
+whose `data.command_id` is the command's `id`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class RemoteConfig:
         redacted, _ = redact_config(self.running())
         return {"config": redacted}
 
-    async def set(self, args: dict[str, Any]) -> dict[str, Any]:
+    async def set(self, args: dict[str, Any], command_id: str | None) -> dict[str, Any]:
         text = args.get("toml")
         if not isinstance(text, str):
             raise CommandArgsError("args.toml must be the whole new config file as a string")
@@ -42,6 +43,7 @@ class RemoteConfig:
             raise CommandArgsError(str(exc)) from None
         if not diff:
             return {"changed": False, "diff": []}
-        write_config_request(self.state_dir, text, None)
+        # The updater's result carries the id back: the status/config event names the command.
+        write_config_request(self.state_dir, text, command_id)
         return {"changed": True, "diff": diff,
                 "applied_by": "the updater: kept only if the agent is healthy after the reload"}

@@ -268,22 +268,37 @@ async def test_door_window_and_motion_become_the_gpio_readings(home: Home, tmp_p
 
 
 async def test_window_and_occupancy_objects_use_the_shared_table(home: Home) -> None:
-    window, presence = home.device(DOOR), home.device(MOTION)
+    window, seat = home.device(DOOR), home.device(MOTION)
     home.start("ble.sensors", [{"id": "bedroom-window", "address": DOOR, "room": "bedroom"},
-                               {"id": "radar", "address": MOTION, "room": "living"}])
+                               {"id": "armchair", "address": MOTION, "room": "living",
+                                "role": "chair"}])
     await home.scanning()
     home.send(window, encoders.bthome((0x2D, 1, 1)))
-    home.send(presence, encoders.bthome((0x23, 1, 1)))
+    home.send(seat, encoders.bthome((0x00, 1, 1), (0x23, 1, 1)))
+    home.send(seat, encoders.bthome((0x00, 1, 2), (0x23, 1, 1)))  # still sitting: no new reading
+    home.send(seat, encoders.bthome((0x00, 1, 3), (0x23, 1, 0)))
     [win] = home.of("door")
     assert (win.value, win.role) == ("open", "window")
-    [occupied] = home.of("motion")
-    assert occupied.value is True and occupied.data["held"] is True
+    assert [(r.value, r.role, r.room) for r in home.of("occupancy")] == [
+        (True, "chair", "living"), (False, "chair", "living")]
+    assert home.of("motion") == []
+
+
+async def test_a_bthome_presence_radar_is_held_occupancy_with_role_radar(home: Home) -> None:
+    radar = home.device(MOTION)
+    home.start("ble.sensors", [{"id": "fp", "address": MOTION, "room": "living"}])
+    await home.scanning()
+    home.send(radar, encoders.bthome((0x00, 1, 1), (0x25, 1, 1)))
+    [present] = home.of("occupancy")
+    assert (present.value, present.role, present.data["object"]) == (True, "radar", "presence")
 
 
 def test_one_table_for_zigbee2mqtt_and_bthome() -> None:
     assert activity_reading("door", True) == ("door", "open")       # BTHome: 1 = open
     assert activity_reading("contact", True) == ("door", "closed")  # Z2M: true = closed
-    assert activity_reading("occupancy", False) == ("motion", False)
+    assert activity_reading("occupancy", False) == ("occupancy", False)
+    assert activity_reading("presence", True) == ("occupancy", True)
+    assert activity_reading("motion", True) == ("motion", True)
 
 
 async def test_unknown_devices_and_malformed_frames_are_counted(home: Home) -> None:
@@ -301,7 +316,7 @@ async def test_unknown_devices_and_malformed_frames_are_counted(home: Home) -> N
 
 @pytest.mark.parametrize(("kind", "raw", "expected"), [
     ("contact", True, ("door", "closed")), ("contact", False, ("door", "open")),
-    ("occupancy", True, ("motion", True)), ("presence", "ON", ("motion", True)),
+    ("occupancy", True, ("occupancy", True)), ("presence", "ON", ("occupancy", True)),
     ("motion", 0, ("motion", False)),
 ])
 def test_zigbee2mqtt_mapping_goes_through_the_same_table(kind: str, raw: object,

@@ -207,6 +207,27 @@ async def test_map_file_and_plain_esphome_values(home: Home, tmp_path: Path) -> 
     assert [(r.value, r.room) for r in home.of("motion")] == [(True, "hall")]
 
 
+async def test_a_presence_radar_and_a_pir_on_zigbee2mqtt(home: Home) -> None:
+    # An FP2-style radar sends `presence`, a Tuya radar `occupancy` (mapped as held per device),
+    # an Aqara PIR `occupancy` meaning motion.
+    await connected(home, map=[
+        {"topic": "zigbee2mqtt/living_fp2", "field": "presence", "kind": "presence",
+         "room": "living"},
+        {"topic": "zigbee2mqtt/bedroom_radar", "field": "occupancy", "kind": "occupancy",
+         "room": "bedroom", "role": "radar"},
+        {"topic": "zigbee2mqtt/hall_pir", "field": "occupancy", "kind": "motion", "room": "hall"},
+    ])
+    await home.publish("zigbee2mqtt/living_fp2", {"presence": True, "illuminance": 120})
+    await home.publish("zigbee2mqtt/living_fp2", {"presence": True, "illuminance": 90})
+    await home.publish("zigbee2mqtt/bedroom_radar", {"occupancy": "ON"})
+    await home.publish("zigbee2mqtt/hall_pir", {"occupancy": True})
+    await home.publish("zigbee2mqtt/living_fp2", {"presence": False})
+    assert [(r.value, r.room, r.role, r.device) for r in home.of("occupancy")] == [
+        (True, "living", "radar", "living_fp2"), (True, "bedroom", "radar", "bedroom_radar"),
+        (False, "living", "radar", "living_fp2")]   # a held state: reported on change only
+    assert [(r.value, r.room) for r in home.of("motion")] == [(True, "hall")]
+
+
 async def test_repeated_reports_are_damped(home: Home) -> None:
     await connected(home, report_interval_s=300)
     for watts in (1800, 1802, 1799):  # within 10 W of the last emitted value

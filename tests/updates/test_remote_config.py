@@ -186,6 +186,7 @@ def test_config_set_is_kept_when_healthy_and_restored_when_not(tmp_path, mosquit
         assert answer["ok"] and answer["result"]["diff"] == [
             "heuristics.night_start: '22:00:00' -> '21:30:00'"]
         platform.wait_for(lambda p: [d["state"] for d in config_events(p)] == ["applied"], 30)
+        assert config_events(platform)[0]["command_id"] == "c-1"
         assert agent.config.read_text() == calmer
         assert (work / "edgeagent.toml.prev").read_text() == text
         assert agent.config.stat().st_mode & 0o777 == 0o640
@@ -199,6 +200,7 @@ def test_config_set_is_kept_when_healthy_and_restored_when_not(tmp_path, mosquit
         platform.wait_for(lambda p: len(config_events(p)) == 2, 60)
         restored = config_events(platform)[1]
         assert restored["state"] == "restored" and "driver stress-1" in restored["reason"]
+        assert restored["command_id"] == "c-2"
         assert agent.config.read_text() == calmer
 
         # Refused on the kit: core section, alarm removal, too big; nothing reaches the updater.

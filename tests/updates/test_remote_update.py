@@ -113,6 +113,7 @@ def test_remote_update_applies_and_reports_then_a_crashing_release_is_rolled_bac
         assert states(platform, "0.2.0") == ["downloading", "verified", "applied"]
         [applied] = [d for d in update_events(platform, "0.2.0") if d["state"] == "applied"]
         assert applied["previous_version"] == "0.1.0" and applied["running"] == "0.2.0"
+        assert {d["command_id"] for d in update_events(platform, "0.2.0")} == {"u-1"}
         assert kit.started == ["0.1.0", "0.2.0"]
         status = [m.json() for m in platform.messages if m.topic == f"{PREFIX}/status"
                   and m.json().get("previous_version")]
@@ -125,7 +126,7 @@ def test_remote_update_applies_and_reports_then_a_crashing_release_is_rolled_bac
         platform.wait_for(lambda p: "rolled_back" in states(p, "0.3.0"), 60)
         [rolled] = [d for d in update_events(platform, "0.3.0") if d["state"] == "rolled_back"]
         assert "agent not running (exit 1)" in rolled["reason"]
-        assert rolled["running"] == "0.2.0"
+        assert rolled["running"] == "0.2.0" and rolled["command_id"] == "u-2"
         assert kit.started == ["0.1.0", "0.2.0", "0.3.0", "0.2.0"]
         last = kit.baseline().last_seq
         platform.wait_for(lambda p: last in p.seqs_unlocked(), 30)
