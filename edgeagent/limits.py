@@ -27,9 +27,14 @@ MAX_READING_BYTES = 4 * 1024
 # The data budget of an alert the broker kept dropping: re-rendered this small, it fits
 # any broker's packet limit (the whole event stays under 1 KiB).
 CUT_ALERT_DATA_BYTES = 512
+# `cmd/config-set` carries a whole config file: its payload may be this large. Every
+# other command stays at the router's 4 KiB (edgeagent/commands.py MAX_PAYLOAD).
+MAX_CONFIG_PAYLOAD_BYTES = 64 * 1024
 # The largest packet the agent accepts from the platform broker (MQTT 5 CONNECT
-# `MaximumPacketSize`): commands are at most a few KiB.
-MAX_INBOUND_PACKET_BYTES = 64 * 1024
+# `MaximumPacketSize`; the broker drops anything larger before it is sent): the largest
+# command payload plus room for its fixed header, topic and properties (response topic,
+# correlation data, user properties). A 1 MB downlink still never reaches the agent.
+MAX_INBOUND_PACKET_BYTES = MAX_CONFIG_PAYLOAD_BYTES + 8 * 1024
 _MARKER_KEYS = ("truncated", "original_bytes", "cut")
 _MAX_CUT_KEYS = 20  # keys named in `cut`; more are counted only by the marker being there
 

@@ -31,7 +31,7 @@ from edgeagent.errors import DriverError, HardwareUnavailable, OutboxError, Outb
 from edgeagent.heuristics import Engine, build_engine
 from edgeagent.heuristics.forward import reading_draft
 from edgeagent.heuristics.passthrough import PassthroughEngine
-from edgeagent.limits import MAX_READING_BYTES, cap_reading
+from edgeagent.limits import MAX_CONFIG_PAYLOAD_BYTES, MAX_READING_BYTES, cap_reading
 from edgeagent.models import Draft, Kind, Reading, Severity
 from edgeagent.outbox import Outbox, StoredEvent
 from edgeagent.outbox_continuity import OutboxFileWatch, continue_seq
@@ -54,7 +54,6 @@ ENGINE_STATE_KEY = "engine"
 SKEW_STATE_KEY = "clock_skew"
 COMMAND_IDS_KEY = "command_ids"
 PREVIOUS_VERSION_KEY = "update_previous_version"
-MAX_CONFIG_PAYLOAD = 64 * 1024  # cmd/config-set carries a whole config file
 MAX_UNSTORED = 10_000
 # Readings kept until the first clock sync, to replay into the engine at their corrected
 # times (edgeagent/timeline.py); the oldest go first. ~0.4 KB each in memory: 20 000
@@ -180,7 +179,7 @@ class Agent:
         # by the root updater, and kept only if the agent is healthy after the reload.
         self.remote_config = RemoteConfig(lambda: self.config, config.outbox.path.parent)
         self.router.register_with_id("config-set", self.remote_config.set, changes_state=True,
-                                     max_payload=MAX_CONFIG_PAYLOAD)
+                                     max_payload=MAX_CONFIG_PAYLOAD_BYTES)
         self.router.register("config-get", self.remote_config.get, discloses=True)
         self.synced = False
         self.counters: dict[str, int] = {"readings": 0, "events": 0, "unstored": 0,

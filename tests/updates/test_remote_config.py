@@ -18,6 +18,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edgeagent.config import parse_config
+from edgeagent.limits import MAX_CONFIG_PAYLOAD_BYTES, MAX_INBOUND_PACKET_BYTES
 from edgeagent.updates.apply import Updater
 from edgeagent.updates.config_change import ConfigChangeRefused, check_change, parse_new
 from edgeagent.updates.health import Baseline, Probe, Verdict, baseline_from_socket, control_probe
@@ -42,6 +43,7 @@ socket = "{work}/control.sock"
 [commands]
 allow_changes = true
 allow_diagnostics = true
+rate_per_minute = 100
 [heuristics]
 night_start = "22:00"
 [[drivers]]
@@ -137,13 +139,29 @@ class Agent:
 
 
 def send(port: int, name: str, args: dict[str, Any], command_id: str) -> None:
+    body = {"id": command_id, "ts": datetime.now(UTC).isoformat(), "args": args}
+    send_payload(port, name, json.dumps(body).encode(), command_id)
+
+
+def send_payload(port: int, name: str, payload: bytes, command_id: str) -> None:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"ops-{command_id}")
     client.connect("127.0.0.1", port)
     client.loop_start()
-    body = {"id": command_id, "ts": datetime.now(UTC).isoformat(), "args": args}
-    client.publish(f"care/home-1/cmd/{name}", json.dumps(body), qos=1).wait_for_publish(10)
+    client.publish(f"care/home-1/cmd/{name}", payload, qos=1).wait_for_publish(10)
     client.loop_stop()
     client.disconnect()
+
+
+def config_set_of_size(text: str, command_id: str, size: int) -> bytes:
+    """A config-set payload of exactly `size` bytes: `text` padded with a comment."""
+    def payload(pad: int) -> bytes:
+        body = {"id": command_id, "ts": datetime.now(UTC).isoformat(),
+                "args": {"toml": text + "#" * pad + "\n"}}
+        return json.dumps(body).encode()
+
+    sized = payload(size - len(payload(0)))
+    assert len(sized) == size
+    return sized
 
 
 def reply(platform: PlatformSubscriber, name: str, command_id: str) -> dict[str, Any]:
@@ -217,6 +235,29 @@ def test_config_set_is_kept_when_healthy_and_restored_when_not(tmp_path, mosquit
         platform.wait_for(lambda p: any(m.topic == "care/home-1/cmd/ping/reply"
                                         and "exceeds 4096" in m.json().get("error", "")
                                         for m in p.messages), 30)
+        # The largest config-set arrives whole: the packet size the agent announces leaves
+        # room for the topic and properties around a 64 KiB payload.
+        send_payload(mosquitto.port, "config-set",
+                     config_set_of_size(calmer, "c-6", MAX_CONFIG_PAYLOAD_BYTES), "c-6")
+        assert reply(platform, "config-set", "c-6")["result"] == {"changed": False, "diff": []}
+        # Above the packet size the broker does not forward it at all; between the two, the
+        # router refuses it (config-set's own 64 KiB limit; other commands keep 4 KiB).
+        dropped, refused_size = MAX_INBOUND_PACKET_BYTES + 1024, MAX_CONFIG_PAYLOAD_BYTES + 1024
+        send_payload(mosquitto.port, "config-set",
+                     config_set_of_size(calmer, "c-7", dropped), "c-7")
+        send_payload(mosquitto.port, "config-set",
+                     config_set_of_size(calmer, "c-8", refused_size), "c-8")
+
+        def size_errors(p: PlatformSubscriber) -> list[str]:
+            return [m.json().get("error", "") for m in p.messages
+                    if m.topic == "care/home-1/cmd/config-set/reply"
+                    and "exceeds" in m.json().get("error", "")]
+
+        platform.wait_for(lambda p: any(f"payload of {refused_size} bytes exceeds 65536" in e
+                                        for e in size_errors(p)), 30)
+        send(mosquitto.port, "ping", {}, "p-2")  # delivered after c-7 and c-8, in order
+        assert reply(platform, "ping", "p-2")["ok"]
+        assert not [e for e in size_errors(platform) if f"payload of {dropped} " in e]
         assert len(unit.runs) == 2
 
         send(mosquitto.port, "config-get", {}, "g-1")
