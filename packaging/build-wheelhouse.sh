@@ -2,7 +2,8 @@
 # Build the offline install bundle a technician carries to a home:
 #   dist/edgeagent-<version>-<platform>.tar.gz
 #     wheelhouse/   edgeagent + every dependency as wheels (no compiler, no network needed)
-#     install.sh    creates /opt/edgeagent/venv from the wheelhouse, then runs `edgeagent install`
+#     install.sh    creates /opt/edgeagent/releases/<version> from the wheelhouse, points
+#                   /opt/edgeagent/current at it, then runs `edgeagent install`
 #     requirements.lock, SHA256SUMS, SHA256SUMS.sig   (packaging/seal.py: hashes, Ed25519)
 #
 # Usage: packaging/build-wheelhouse.sh --signing-key KEY.pem [--platform PLAT]
