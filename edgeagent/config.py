@@ -25,16 +25,13 @@ from pydantic import (
     field_validator,
 )
 
+from edgeagent import config_path
 from edgeagent.config_lint import role_errors
 from edgeagent.driver import Driver, DriverOptions, UnknownDriverType, load_driver_class
 from edgeagent.errors import ConfigError
 from edgeagent.heuristics.settings import HeuristicsSettings
 from edgeagent.names import canonical_role, canonical_room
 from edgeagent.provision.i18n import _
-
-ENV_CONFIG = "EDGEAGENT_CONFIG"
-DEFAULT_CONFIG_PATH = Path("/etc/edgeagent/edgeagent.toml")
-
 
 # Beyond these no key means anything, and times this far out overflow datetime arithmetic
 # (`retention_hours = 1e308` passed validation, then crashed `run`). Keys named for a unit
@@ -43,6 +40,12 @@ MAX_MAGNITUDE = 1e12
 _TEN_YEARS_IN = {"_hours": 87_600, "_days": 3_650, "minutes": 5_256_000, "_minutes": 5_256_000,
                  "_seconds": 315_360_000, "_s": 315_360_000, "_ms": 315_360_000_000}
 MAX_DRIVERS = 1_000
+
+# One config chain for every command (config_path.py loads without pydantic: fast commands).
+ENV_CONFIG = config_path.ENV_CONFIG
+DEFAULT_CONFIG_PATH = config_path.DEFAULT_CONFIG_PATH
+resolve_config_path = config_path.resolve_config_path
+
 
 
 class _Section(BaseModel):
@@ -334,13 +337,3 @@ def load_config(path: str | os.PathLike[str] | None) -> AgentConfig:
         raise ConfigError(source, "", _("not valid TOML: arrays or tables nested too deeply "
                                         "for a config file")) from None
     return parse_config(data, source)
-
-
-def resolve_config_path(cli_value: str | None) -> str | None:
-    """CLI flag, then $EDGEAGENT_CONFIG, then /etc/edgeagent/edgeagent.toml if it exists."""
-    if cli_value:
-        return cli_value
-    env = os.environ.get(ENV_CONFIG)
-    if env:
-        return env
-    return str(DEFAULT_CONFIG_PATH) if DEFAULT_CONFIG_PATH.exists() else None

@@ -22,6 +22,7 @@ from edgeagent.names import (
     known_roles,
     near_rule_role,
 )
+from edgeagent.provision.i18n import _
 
 if TYPE_CHECKING:
     from edgeagent.config import AgentConfig
@@ -66,9 +67,9 @@ def role_errors(config: AgentConfig) -> list[Finding]:
             role = canonical_role(value) or ""
             near = near_rule_role(role)
             if near is not None and role not in extra:
-                out.append(Finding("error", key, (
-                    f"unknown role {value!r} (did you mean {near!r}?); roles: "
-                    + ", ".join(known_roles(extra)))))
+                out.append(Finding("error", key, _(
+                    "unknown role {value!r} (did you mean {near!r}?); roles: {roles}").format(
+                        value=value, near=near, roles=", ".join(known_roles(extra)))))
     return out
 
 
@@ -97,11 +98,11 @@ def lint(config: AgentConfig, config_path: str | None,
     """Everything worth telling a technician about a valid config."""
     out = role_errors(config)
     if config.home.id.casefold() in PLACEHOLDER_IDS:
-        out.append(Finding("warning", "home.id",
-                           f"home id {config.home.id!r} is a placeholder: set the platform's id"))
+        out.append(Finding("warning", "home.id", _(
+            "home id {id!r} is a placeholder: set the platform's id").format(id=config.home.id)))
     enabled = [(i, d) for i, d in enumerate(config.drivers) if d.enabled]
     if not enabled:
-        out.append(Finding("warning", "drivers", "no sensors configured"))
+        out.append(Finding("warning", "drivers", _("no sensors configured")))
     aliases = config.home.room_aliases
     rooms: set[str] = set()
     declared = (KNOWN_ROOMS | set(config.heuristics.bathroom_rooms)
@@ -114,21 +115,22 @@ def lint(config: AgentConfig, config_path: str | None,
             room = canonical_room(value, aliases) or ""
             rooms.add(room)
             if room not in declared:
-                out.append(Finding("warning", key, (
-                    f"room {value!r} is not a known room; declare it in home.room_aliases "
-                    f"(known: {', '.join(sorted(KNOWN_ROOMS))})")))
+                out.append(Finding("warning", key, _(
+                    "room {value!r} is not a known room; declare it in home.room_aliases "
+                    "(known: {known})").format(value=value, known=", ".join(sorted(KNOWN_ROOMS)))))
     if enabled and not rooms & set(config.heuristics.bathroom_rooms):
-        out.append(Finding("warning", "drivers", "no sensor in a room that counts as bathroom "
-                           f"({', '.join(config.heuristics.bathroom_rooms)}): "
-                           "bathroom_overstay is off"))
+        out.append(Finding("warning", "drivers", _(
+            "no sensor in a room that counts as bathroom ({rooms}): bathroom_overstay is off"
+        ).format(rooms=", ".join(config.heuristics.bathroom_rooms))))
     if enabled and not rooms & set(config.heuristics.bedroom_rooms):
-        out.append(Finding("warning", "drivers", "no sensor in a room that counts as bedroom "
-                           f"({', '.join(config.heuristics.bedroom_rooms)}): night rules "
-                           "see less"))
+        out.append(Finding("warning", "drivers", _(
+            "no sensor in a room that counts as bedroom ({rooms}): night rules see less"
+        ).format(rooms=", ".join(config.heuristics.bedroom_rooms))))
     zone = machine_zone if machine_zone is not None else system_zone()
     if zone and zone != config.home.timezone:
-        out.append(Finding("warning", "home.timezone",
-                           f"{config.home.timezone} differs from this machine's zone {zone}"))
+        out.append(Finding("warning", "home.timezone", _(
+            "{zone} differs from this machine's zone {machine}").format(
+                zone=config.home.timezone, machine=zone)))
     real = config_path is not None and Path(config_path).resolve().is_relative_to(
         REAL_INSTALL_DIR)
     for index, options in enumerate(config.drivers):
@@ -137,7 +139,9 @@ def lint(config: AgentConfig, config_path: str | None,
             what = (f"pin_factory = {factory!r}" if not options.type.startswith("mock.")
                     and options.type != "replay" else f"type {options.type!r}")
             key = f"drivers[{index}]" + (".pin_factory" if what.startswith("pin") else ".type")
+            text = (_("{name}: simulated driver ({what}) on a real install: its events are "
+                      "made up") if real else
+                    _("{name}: simulated driver ({what}): its events are made up"))
             out.append(Finding("fail" if real else "warning", key,
-                               f"{options.name}: simulated driver ({what}): its events are "
-                               "made up" + (" on a real install" if real else "")))
+                               text.format(name=options.name, what=what)))
     return out

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import json
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ from edgeagent.heuristics import Engine, build_engine
 from edgeagent.heuristics.forward import reading_draft
 from edgeagent.heuristics.passthrough import PassthroughEngine
 from edgeagent.limits import MAX_CONFIG_PAYLOAD_BYTES, MAX_READING_BYTES, cap_reading
+from edgeagent.live_status import LiveStatus
 from edgeagent.models import Draft, Kind, Reading, Severity
 from edgeagent.outbox import Outbox, StoredEvent
 from edgeagent.outbox_continuity import OutboxFileWatch, continue_seq
@@ -168,6 +170,8 @@ class Agent:
         # `update` (edgeagent/updates/remote.py): download, verify, hand to the root updater.
         self.critical_alerts = CriticalAlerts(self.clock.monotonic)
         self.listeners.append(self.critical_alerts.observe)
+        self.live = LiveStatus()  # open alerts and the last event for `edgeagent status`
+        self.listeners.append(self.live.observe)
         self.updates = RemoteUpdates(
             config, config.outbox.path.parent, emit=self._update_event, installed=__version__,
             alerts=self.critical_alerts, wall=self.clock.wall,
@@ -230,6 +234,10 @@ class Agent:
         return {
             "home": self.config.home.id,
             "version": __version__,
+            "pid": os.getpid(),
+            "uptime_s": round(time.monotonic() - self.started_mono, 1),
+            "open_alerts": self.live.open_alerts(self.engine),
+            "last_event": self.live.last_event,
             "previous_version": self.updates.previous_version,
             "boot_id": self.boot_id,
             "clock": "synced" if self.synced else "unsynced",

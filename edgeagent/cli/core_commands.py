@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
-import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edgeagent import outbox as outbox_module
 from edgeagent.config import AgentConfig, load_config, resolve_config_path
 from edgeagent.config_lint import lint
+from edgeagent.config_path import CONFIG_HELP
 from edgeagent.errors import ConfigError, OutboxError, OutboxLocked, OutboxUnwritable
-from edgeagent.instance_lock import hold_instance_lock
 from edgeagent.provision.i18n import _
-from edgeagent.reload import install_sighup
-from edgeagent.schema.generate import render
 from edgeagent.secrets import strip_credentials
-from edgeagent.supervisor import Agent
+
+if TYPE_CHECKING:  # the daemon's modules load only for `run` (`config check` stays fast)
+    from edgeagent.supervisor import Agent
 
 log = logging.getLogger(__name__)
 EXIT_CONFIG = 2
-CONFIG_HELP = ("config file (default: $EDGEAGENT_CONFIG, then /etc/edgeagent/edgeagent.toml, "
-               "then built-in)")
 EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: the outbox is busy (another agent, a held lock); retry later
 
 
@@ -38,6 +33,11 @@ def load_or_explain(path: str | None) -> AgentConfig | None:
 
 
 async def run_agent(agent: Agent) -> None:
+    import asyncio  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+
+    from edgeagent.reload import install_sighup  # noqa: PLC0415
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -47,6 +47,12 @@ async def run_agent(agent: Agent) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio  # noqa: PLC0415
+
+    from edgeagent import outbox as outbox_module  # noqa: PLC0415
+    from edgeagent.instance_lock import hold_instance_lock  # noqa: PLC0415
+    from edgeagent.supervisor import Agent  # noqa: PLC0415
+
     if args.verbose == 0:
         logging.getLogger().setLevel(logging.INFO)
     config = load_or_explain(resolve_config_path(args.config))
@@ -105,6 +111,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from edgeagent.schema.generate import render  # noqa: PLC0415
+
     sys.stdout.write(render())
     return 0
 

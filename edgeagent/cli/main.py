@@ -15,6 +15,7 @@ from edgeagent import __version__
 # trimmed build still has a working CLI.
 COMMAND_MODULES = (
     "edgeagent.cli.core_commands",
+    "edgeagent.cli.status",
     "edgeagent.cli.demo",
     "edgeagent.cli.ble",
     "edgeagent.cli.replay",
@@ -24,8 +25,63 @@ COMMAND_MODULES = (
     "edgeagent.cli.update",
 )
 
+# Each top-level command, its module and its one-line help. Only the chosen command's
+# module is imported (`--version`, `--help`, `status` stay fast on a Pi); a test keeps
+# this table equal to what the modules register.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("edgeagent.cli.core_commands", "run the agent (systemd runs this)"),
+    "config": ("edgeagent.cli.core_commands", "validate a config file"),
+    "schema": ("edgeagent.cli.core_commands", "print the event JSON Schema"),
+    "status": ("edgeagent.cli.status",
+               "is the agent running: uptime, broker, outbox, drivers, alerts"),
+    "demo": ("edgeagent.cli.demo", "simulated home, in-process broker, accelerated clock"),
+    "ble": ("edgeagent.cli.ble", "Bluetooth LE monitors: decode a payload, scan"),
+    "replay": ("edgeagent.cli.replay", "run the safety heuristics over a recorded sensor log"),
+    "evaluate": ("edgeagent.cli.evaluate",
+                 "score the safety heuristics on a recorded home with injected falls"),
+    "doctor": ("edgeagent.cli.diagnostics",
+               "check everything: config, drivers, BLE, MQTT, clock, disk, service"),
+    "watch": ("edgeagent.cli.diagnostics", "live readings and events from the running daemon"),
+    "test-alarm": ("edgeagent.cli.diagnostics",
+                   "send a test alert end to end and wait for the broker's PUBACK"),
+    "outbox": ("edgeagent.cli.diagnostics", "the offline buffer: stats, export, purge"),
+    "bundle": ("edgeagent.cli.diagnostics",
+               "write a support bundle (secrets redacted) to send to support"),
+    "install": ("edgeagent.cli.provision",
+                "install user, directories and the systemd unit (root; idempotent)"),
+    "uninstall": ("edgeagent.cli.provision",
+                  "remove the unit; keep config and outbox unless --purge"),
+    "identity": ("edgeagent.cli.provision", "the kit's TLS key and certificate"),
+    "pair": ("edgeagent.cli.provision", "find a BLE health monitor, test it, add it to the config"),
+    "update": ("edgeagent.cli.update", "signed update bundles: build, verify, apply"),
+}
 
-def build_parser() -> argparse.ArgumentParser:
+
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The subcommand named in `argv` (after the global options), or None."""
+    words = iter(argv)
+    for word in words:
+        if word == "--lang":
+            next(words, None)
+        elif word in ("-h", "--help", "--version"):
+            return None
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def _register(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name:
+            return
+        raise
+    module.register(sub)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The CLI parser; given `argv`, only the chosen command's module is imported."""
     parser = argparse.ArgumentParser(
         prog="edgeagent",
         description="Edge agent for home smart-care kits: sensors, local safety heuristics, "
@@ -36,14 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="more log output (-vv for debug)")
     parser.add_argument("--lang", help="language of messages: zh_CN, en (default: $LANG)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        module.register(sub)
+    wanted = None if argv is None else chosen_command(argv)
+    if argv is not None and wanted is None:
+        modules: tuple[str, ...] = ()  # --help, --version or nothing: no command module
+    elif wanted in COMMANDS:
+        modules = (COMMANDS[wanted][0],)
+    else:
+        modules = COMMAND_MODULES  # everything (argparse names an unknown command)
+    for name in modules:
+        _register(sub, name)
+    for command, (_module, text) in COMMANDS.items():
+        if command not in sub.choices:  # listed in --help; its module loads when chosen
+            sub.add_parser(command, help=text)
     return parser
 
 
@@ -56,7 +116,8 @@ def setup_logging(verbosity: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

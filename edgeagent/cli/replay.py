@@ -156,7 +156,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--timezone", default=None,
                         help="the home's zone; log times are its local wall time "
                              "(default: the config's home.timezone, else UTC)")
-    parser.add_argument("--config", default=None,
+    parser.add_argument("--config", "-c", default=None,
                         help="agent config whose [heuristics] settings to use")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=cmd_replay)

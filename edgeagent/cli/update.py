@@ -198,7 +198,8 @@ def _apply_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT,
                         help=f"where releases/ and current live (default {DEFAULT_ROOT})")
     parser.add_argument("--unit", default="edgeagent.service", help="the unit to restart")
-    parser.add_argument("--config", type=Path, default=Path("/etc/edgeagent/edgeagent.toml"),
+    parser.add_argument("--config", "-c", type=Path,
+                        default=Path("/etc/edgeagent/edgeagent.toml"),
                         help="the kit's config: control.socket, updates.update_health_s and "
                              "updates.keys_dir unless given here")
     parser.add_argument("--socket", type=Path, help="the agent's control socket (health)")
