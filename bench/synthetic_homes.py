@@ -1,11 +1,13 @@
 """Alarm quality over a population of synthetic homes, per sensor layout.
 
     .venv/bin/python bench/synthetic_homes.py [--weeks 1000] [--seed 1] [--json]
-        [--processes N] [--reference] [--details weeks.jsonl]
+        [--processes N] [--reference] [--held] [--details weeks.jsonl]
         [--write-docs docs/heuristics.md]
 
 Generates `--weeks` labelled home-weeks (edgeagent_mocks.synthetic; layouts
-round robin, residents and faults drawn from the seed), replays each through
+round robin, residents and faults drawn from the seed; `--held` adds the
+layouts with a chair pad and/or a presence radar in the living room, and
+their faults, after the eight plain ones), replays each through
 a fresh engine with default settings, injects the labelled night and day
 falls, and reports per layout the three figures of the alarm-quality
 targets: critical alerts per 30 days of ordinary life, night falls detected
@@ -35,7 +37,7 @@ if str(ROOT) not in sys.path:
 
 from edgeagent_mocks.synthetic.faults import FAULT_KINDS  # noqa: E402
 from edgeagent_mocks.synthetic.home_week import generate  # noqa: E402
-from edgeagent_mocks.synthetic.layouts import LAYOUT_NAMES  # noqa: E402
+from edgeagent_mocks.synthetic.layouts import ALL_LAYOUT_NAMES, LAYOUT_NAMES  # noqa: E402
 from edgeagent_mocks.synthetic.life import RESIDENT_KINDS  # noqa: E402
 from edgeagent_mocks.synthetic.scoring import WeekResult, score, summarise  # noqa: E402
 
@@ -47,6 +49,7 @@ from edgeagent.evaluation.report import (  # noqa: E402
 )
 
 BLOCK = "synthetic"
+HELD_FAULTS = ("stuck_pad", "curtain_radar")
 LAYOUT_WORDS = {
     "contacts": "contacts only, entrance contact",
     "contacts-entrance": "contacts only, no entrance contact",
@@ -56,18 +59,24 @@ LAYOUT_WORDS = {
     "pir-entrance": "PIR per room, no entrance contact",
     "pir+bed": "PIR per room + bed mat, entrance contact",
     "pir+bed-entrance": "PIR per room + bed mat, no entrance contact",
+    "contacts+chair": "contacts only + armchair pad, entrance contact",
+    "contacts+bed+chair": "contacts + bed mat + armchair pad, entrance contact",
+    "pir+radar": "PIR per room + living-room radar, entrance contact",
+    "pir+bed+chair+radar": "PIR per room + bed mat + armchair pad + living-room radar, "
+                           "entrance contact",
 }
 
 
-def _one(job: tuple[int, int, bool]) -> tuple[int, WeekResult]:
-    seed, index, reference = job
-    return index, score(generate(seed, index), reference=reference)
+def _one(job: tuple[int, int, bool, bool]) -> tuple[int, WeekResult]:
+    seed, index, reference, held = job
+    layouts = ALL_LAYOUT_NAMES if held else LAYOUT_NAMES
+    return index, score(generate(seed, index, layouts=layouts), reference=reference)
 
 
-def run(weeks: int, seed: int, processes: int,
-        reference: bool = False) -> tuple[list[WeekResult], float]:
+def run(weeks: int, seed: int, processes: int, reference: bool = False,
+        held: bool = False) -> tuple[list[WeekResult], float]:
     started = time.perf_counter()
-    jobs = [(seed, index, reference) for index in range(weeks)]
+    jobs = [(seed, index, reference, held) for index in range(weeks)]
     if processes <= 1:
         results = [_one(job) for job in jobs]
     else:
@@ -78,7 +87,7 @@ def run(weeks: int, seed: int, processes: int,
 
 
 def figures(results: list[WeekResult], seed: int, elapsed: float,
-            processes: int) -> dict[str, Any]:
+            processes: int, layouts: tuple[str, ...] = LAYOUT_NAMES) -> dict[str, Any]:
     def short(group: list[WeekResult]) -> dict[str, Any]:
         full = summarise(group)
         keep = ("home_weeks", "critical_per_30_days", "night_falls", "night_detected",
@@ -91,11 +100,12 @@ def figures(results: list[WeekResult], seed: int, elapsed: float,
         "elapsed_s": round(elapsed, 1),
         "events": sum(r.evaluation.events for r in results),
         "layouts": {name: _layout([r for r in results if r.layout == name])
-                    for name in LAYOUT_NAMES},
+                    for name in layouts},
         "residents": {kind: short([r for r in results if r.resident == kind])
                       for kind in RESIDENT_KINDS},
         "faults": {"none": short([r for r in results if not r.faults])} | {
-            kind: short([r for r in results if kind in r.faults]) for kind in FAULT_KINDS},
+            kind: short([r for r in results if kind in r.faults]) for kind in FAULT_KINDS
+            if kind not in HELD_FAULTS or layouts != LAYOUT_NAMES},
         "all": summarise(results),
     }
 
@@ -118,7 +128,8 @@ def docs_block(doc: dict[str, Any], results: list[WeekResult], weeks: int, seed:
                    "without a fault)",
                    [r.evaluation for r in results if r.layout == name])
             for name, f in doc["layouts"].items()]
-    flag = " --reference" if reference else ""
+    flag = (" --reference" if reference else "") + (
+        " --held" if tuple(doc["layouts"]) != LAYOUT_NAMES else "")
     return "\n".join([
         markdown_table(rows, first_column="layout"),
         "",
@@ -156,7 +167,13 @@ def docs_block(doc: dict[str, Any], results: list[WeekResult], weeks: int, seed:
         "stuck pressed for 6-30 h, a chattering mat or contact (bursts of toggling",
         "for minutes), a pet setting off the PIRs outside the bedroom day and night,",
         "a visitor evening (someone else moving about, through the entrance door),",
-        "a busy sensor that goes dead for good.",
+        "a busy sensor that goes dead for good. With `--held`, four more layouts",
+        "have a pressure pad on her armchair (pressed while she sits there, which is",
+        "most of her sitting; lifting for seconds when she leans forward) and/or a",
+        "presence radar in the living room (present while she is in the room, moving",
+        "or not, and for 10-60 s after), with their faults: a pad stuck occupied for",
+        "6-30 h, a radar seeing a curtain (presence flickering for hours, whoever is",
+        "there); no fall is placed while her pad or the radar still holds her.",
         "",
         "**Labelled falls.** A night fall happens between 22:00 and 05:30 on a night toilet",
         "trip or on getting up for the day (an early riser), after she has been",
@@ -189,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", action="store_true",
                         help="place the falls from the annotations (edgeagent evaluate's "
                              "rules) instead of the generator's labels")
+    parser.add_argument("--held", action="store_true",
+                        help="add the chair-pad and radar layouts (and their faults) to the "
+                             "round robin, after the eight plain ones")
     parser.add_argument("--details", type=Path, metavar="FILE",
                         help="write every home-week (alerts, falls) as JSON lines to FILE")
     parser.add_argument("--write-docs", type=Path, metavar="FILE",
@@ -197,8 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.weeks < 1:
         print("--weeks must be at least 1", file=sys.stderr)
         return 2
-    results, elapsed = run(args.weeks, args.seed, args.processes, args.reference)
-    doc = figures(results, args.seed, elapsed, args.processes)
+    results, elapsed = run(args.weeks, args.seed, args.processes, args.reference, args.held)
+    doc = figures(results, args.seed, elapsed, args.processes,
+                  ALL_LAYOUT_NAMES if args.held else LAYOUT_NAMES)
     if args.details:
         with args.details.open("w", encoding="utf-8") as out:
             for result in results:

@@ -17,7 +17,9 @@ from edgeagent_mocks.synthetic.life import HOUR, MINUTE, Week
 from edgeagent_mocks.synthetic.render import Interval
 
 FAULT_KINDS = ("phantom", "missed_entrance", "stuck_mat", "chattering_mat",
-               "chattering_contact", "pet", "visitor", "dead_sensor")
+               "chattering_contact", "pet", "visitor", "dead_sensor",
+               "stuck_pad", "curtain_radar")
+"""The last two only apply to the held-occupancy layouts, so the others draw as before."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,10 @@ def applicable(kind: str, layout: Layout, week: Week) -> bool:
         return layout.entrance and bool(week.outings)
     if kind == "pet":
         return layout.pir
+    if kind == "stuck_pad":
+        return layout.chair
+    if kind == "curtain_radar":
+        return layout.radar
     return True
 
 
@@ -150,8 +156,11 @@ def _visitor(iv: list[Interval], layout: Layout, week: Week, rng: random.Random,
         added += [Interval(door.id, start, start + 5, "visitor"),
                   Interval(door.id, end - 6, end - 1, "visitor")]
     used = [s for s in layout.sensors
-            if s.room in ("kitchen", "living", "hall", "bathroom") and s.kind != "bed"
-            and s.role != "entrance"]
+            if s.room in ("kitchen", "living", "hall", "bathroom")
+            and s.kind not in ("bed", "occupancy") and s.role != "entrance"]
+    radar = next((s for s in layout.sensors if s.role == "radar"), None)
+    if radar is not None:  # sees the visitor in the living room for the whole visit
+        added.append(Interval(radar.id, start + 60, end - 60, "visitor"))
     t = start + 30
     while t < end - 30:
         sensor = rng.choice(used)
@@ -173,10 +182,42 @@ def _dead_sensor(iv: list[Interval], layout: Layout, week: Week, rng: random.Ran
     return kept, Fault("dead_sensor", sensor, start, None, len(iv) - len(kept))
 
 
+def _stuck_pad(iv: list[Interval], layout: Layout, week: Week, rng: random.Random,
+               span: Span) -> tuple[list[Interval], Fault]:
+    """The chair pad reads occupied for hours whoever sits there (a cushion, a failed switch)."""
+    pad = next(s.id for s in layout.sensors if s.role == "chair")
+    start = rng.uniform(span.start, span.end - 8 * HOUR)
+    end = min(span.end, start + rng.uniform(6, 30) * HOUR)
+    kept = [i for i in iv if i.sensor != pad or i.end < start or i.start > end]
+    return [*kept, Interval(pad, start, end, "stuck_pad")], Fault("stuck_pad", pad, start, end, 1)
+
+
+def _curtain_radar(iv: list[Interval], layout: Layout, week: Week, rng: random.Random,
+                   span: Span) -> tuple[list[Interval], Fault]:
+    """The radar sees a curtain moving in a draught: presence flickers on and off for hours,
+    whether she is there, asleep or out."""
+    radar = next(s.id for s in layout.sensors if s.role == "radar")
+    episodes = rng.randint(2, 5)
+    added: list[Interval] = []
+    windows: list[tuple[float, float]] = []
+    for _ in range(episodes):
+        start = rng.uniform(span.start, span.end - 4 * HOUR)
+        end = start + rng.uniform(0.5, 3) * HOUR
+        windows.append((start, end))
+        t = start + rng.uniform(0, 120)
+        while t < end:
+            on = rng.uniform(5, 90)
+            added.append(Interval(radar, t, t + on, "curtain_radar"))
+            t += on + rng.uniform(10, 300)
+    windows.sort()
+    return iv + added, Fault("curtain_radar", radar, windows[0][0], windows[-1][1], episodes)
+
+
 FAULTS: dict[str, Apply] = {
     "phantom": _phantom, "missed_entrance": _missed_entrance, "stuck_mat": _stuck_mat,
     "chattering_mat": _chattering_mat, "chattering_contact": _chattering_contact,
     "pet": _pet, "visitor": _visitor, "dead_sensor": _dead_sensor,
+    "stuck_pad": _stuck_pad, "curtain_radar": _curtain_radar,
 }
 
 

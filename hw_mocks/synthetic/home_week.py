@@ -3,7 +3,8 @@
 `generate(seed, index)` is deterministic: the same pair gives the same home
 (layout, resident, faults) and byte-identical event lines. Layouts go round
 robin over `LAYOUT_NAMES`, so any run of 8 consecutive indices covers each
-layout once.
+layout once; `layouts=ALL_LAYOUT_NAMES` goes round the held-occupancy
+layouts (chair pad, radar) too.
 
 Falls are labelled instants. A night fall happens on a night toilet trip
 or on getting up for the day (between 22:00 and 05:30), after she has been seen outside the bedroom:
@@ -12,14 +13,18 @@ seconds after the last one on the way back, always before the next bedroom
 sensor, so the last sign of her is outside the bedroom. A day fall happens
 one second after her first event after a random moment between 10:00 and
 15:00 (not the entrance door, not a pad being pressed, not within 10
-minutes of an outing). In the fallen variant of the week everything she and
-visitors would have caused in the 4 hours after the fall is deleted; what
-faults cause (a pet, a chattering switch, a stuck mat) goes on.
+minutes of an outing, not while her chair pad or the radar still holds her
+in the living room: she is on the floor elsewhere, or got up first). In
+the fallen variant of the week everything she and visitors would have
+caused in the 4 hours after the fall is deleted; what faults cause (a pet,
+a chattering switch, a stuck mat, a flickering radar) goes on.
 """
 
 from __future__ import annotations
 
+import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -163,16 +168,39 @@ def _early_risings(week: Week) -> list[Trip]:
     return out
 
 
+def _her_held_runs(layout: Layout, events: list[Event]) -> list[tuple[float, float]]:
+    """(on, off) of each run of a held sensor (chair pad, radar) that she started."""
+    held = {s.id for s in layout.sensors if s.kind == "occupancy"}
+    since: dict[str, Event] = {}
+    runs: list[tuple[float, float]] = []
+    for e in events:
+        if e.sensor not in held:
+            continue
+        if e.value == "ON":
+            since[e.sensor] = e
+        elif e.sensor in since:
+            on = since.pop(e.sensor)
+            if on.source == "resident":
+                runs.append((on.t, e.t))
+    runs += [(on.t, math.inf) for on in since.values() if on.source == "resident"]
+    return runs
+
+
 def _falls(week: Week, layout: Layout, events: list[Event], faults: list[Fault],
            rng: random.Random, span: Span) -> tuple[list[Fall], int]:
     rooms = {s.id: s.room for s in layout.sensors}
     entrance = {s.id for s in layout.sensors if s.role == "entrance"}
-    pads = {s.id for s in layout.sensors if s.kind == "bed"}
+    pads = {s.id for s in layout.sensors if s.kind in ("bed", "occupancy")}
     own = [e for e in events if e.source == "resident"]
     visits = [(f.start or 0.0, f.end or 0.0) for f in faults if f.kind == "visitor"]
+    held = _her_held_runs(layout, events)
 
     def calm(t: float) -> bool:
         return not any(a - HOUR <= t <= b + HOUR for a, b in visits)
+
+    def free(t: float) -> bool:
+        """Not in her armchair nor held by the radar: she can be on the floor out of sight."""
+        return not any(a <= t <= b for a, b in held)
 
     by_night: dict[int, list[Fall]] = {}
     unseen = 0
@@ -189,14 +217,14 @@ def _falls(week: Week, layout: Layout, events: list[Event], faults: list[Fault],
             at, how = min(outside[0].t + 60, trip.back - 0.001), "way_to_toilet"
         else:
             at, how = min(outside[-1].t + rng.uniform(5, 30), trip.back - 0.001), "way_back"
-        if _is_night(at) and calm(at):
+        if _is_night(at) and calm(at) and free(at):
             by_night.setdefault(int((at - 12 * HOUR) // DAY), []).append(Fall("night", at, how))
     falls = [rng.choice(options) for _, options in sorted(by_night.items())]
     first_day, last_day = int(span.start // DAY), int(span.end // DAY)
     for day in range(first_day, last_day + 1):
         target = day * DAY + rng.uniform(10, 15) * HOUR
         hit = next((e for e in own if e.t >= target and e.sensor not in entrance
-                    and not (e.sensor in pads and e.value == "ON")
+                    and not (e.sensor in pads and e.value == "ON") and free(e.t + 1)
                     and not any(a - 10 * MINUTE <= e.t <= b + 10 * MINUTE
                                 for a, b in week.outings)), None)
         if hit is None or hit.t >= day * DAY + 16 * HOUR or not calm(hit.t):
@@ -207,15 +235,17 @@ def _falls(week: Week, layout: Layout, events: list[Event], faults: list[Fault],
 
 
 def generate(seed: int, index: int, *, days: int = 7, faults: list[str] | None = None,
-             resident_kind: str | None = None) -> HomeWeek:
+             resident_kind: str | None = None,
+             layouts: Sequence[str] = LAYOUT_NAMES) -> HomeWeek:
     """Home-week `index` of the population drawn from `seed`.
 
     `faults` and `resident_kind` force a fault list or a resident (tests); by
     default a home has no fault (35 %), one (45 %) or two (20 %), drawn from
-    those its layout and life allow.
+    those its layout and life allow. `layouts` is the round robin
+    (`ALL_LAYOUT_NAMES` adds the chair pad and radar homes).
     """
     rng = random.Random(f"edgeagent-synthetic:{seed}:{index}")
-    name = LAYOUT_NAMES[index % len(LAYOUT_NAMES)]
+    name = layouts[index % len(layouts)]
     layout = layout_named(name, bedroom_door=rng.random() < 0.5)
     kind = rng.choice(RESIDENT_KINDS)
     resident = make_resident(resident_kind or kind, rng)

@@ -5,8 +5,12 @@ cupboards, fridge, taps, toilet flush and light switches, like the MIT
 PlaceLab homes; the bedroom is seen only through its lamp, a drawer and, in
 some homes, its door) and a *PIR* kit (a motion sensor per room plus the
 fridge and bathroom door contacts). Either may have a bed mat and an
-entrance contact. The map rendered here is the `map.toml` format of the
-recordings (`[sensors.ID]` with kind, room, role).
+entrance contact. The held-occupancy layouts (`HELD_LAYOUT_NAMES`, kept
+apart so the first eight stay as they were) add a pressure pad on her
+armchair in the living room (`occupancy`, role `chair`) and/or an mmWave
+presence radar in the living room (`occupancy`, role `radar`). The map
+rendered here is the `map.toml` format of the recordings (`[sensors.ID]`
+with kind, room, role).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass, field
 from itertools import product
 from typing import Literal
 
-Kind = Literal["motion", "contact", "bed"]
+Kind = Literal["motion", "contact", "bed", "occupancy"]
 ROOMS = ("bedroom", "bathroom", "kitchen", "living", "hall")
 
 
@@ -37,6 +41,8 @@ class Layout:
     bed: bool
     entrance: bool
     sensors: tuple[Sensor, ...] = field(default=())
+    chair: bool = False
+    radar: bool = False
 
     def by_use(self, use: str) -> list[Sensor]:
         return [s for s in self.sensors if s.use == use]
@@ -45,7 +51,9 @@ class Layout:
         return next((s for s in self.sensors if s.kind == "motion" and s.room == room), None)
 
     def map_toml(self) -> str:
-        lines = [f"# Synthetic layout {self.name}. kind: motion | contact | bed | ignore."]
+        kinds = "motion | contact | bed | occupancy | ignore" if self.chair or self.radar \
+            else "motion | contact | bed | ignore"
+        lines = [f"# Synthetic layout {self.name}. kind: {kinds}."]
         for s in self.sensors:
             lines += [f"[sensors.{s.id}]", f'kind = "{s.kind}"', f'room = "{s.room}"']
             if s.role:
@@ -89,25 +97,42 @@ def _pir_kit() -> list[Sensor]:
             Sensor("D02_Bathroom_door", "contact", "bathroom", "bathroom_door", "door")]
 
 
-def make_layout(pir: bool, bed: bool, entrance: bool, *, bedroom_door: bool = False) -> Layout:
+def make_layout(pir: bool, bed: bool, entrance: bool, *, bedroom_door: bool = False,
+                chair: bool = False, radar: bool = False) -> Layout:
     sensors = _pir_kit() if pir else _contacts(bedroom_door)
     if bed:
         sensors.append(Sensor("B01_Bed_mat", "bed", "bedroom", None, "bed"))
     if entrance:
         sensors.append(Sensor("E01_Front_door", "contact", "hall", "entrance", "entrance"))
+    if chair:
+        sensors.append(Sensor("C01_Armchair_pad", "occupancy", "living", "chair", "chair"))
+    if radar:
+        sensors.append(Sensor("R01_Living_radar", "occupancy", "living", "radar", "radar"))
     name = ("pir" if pir else "contacts") + ("+bed" if bed else "") + \
+        ("+chair" if chair else "") + ("+radar" if radar else "") + \
         ("" if entrance else "-entrance")
-    return Layout(name, pir, bed, entrance, tuple(sensors))
+    return Layout(name, pir, bed, entrance, tuple(sensors), chair, radar)
 
+
+# (pir, bed, entrance, chair, radar)
+_PLAIN = [(pir, bed, entrance, False, False)
+          for pir, bed, entrance in product((False, True), (False, True), (True, False))]
+_HELD = [(False, False, True, True, False), (False, True, True, True, False),
+         (True, False, True, False, True), (True, True, True, True, True)]
 
 LAYOUT_NAMES: tuple[str, ...] = tuple(
-    make_layout(pir, bed, entrance).name
-    for pir, bed, entrance in product((False, True), (False, True), (True, False)))
+    make_layout(p, b, e, chair=c, radar=r).name for p, b, e, c, r in _PLAIN)
+"""The eight layouts a population goes round by default."""
+HELD_LAYOUT_NAMES: tuple[str, ...] = tuple(
+    make_layout(p, b, e, chair=c, radar=r).name for p, b, e, c, r in _HELD)
+"""Layouts with a chair pad and/or a presence radar in the living room."""
+ALL_LAYOUT_NAMES: tuple[str, ...] = LAYOUT_NAMES + HELD_LAYOUT_NAMES
 
 
 def layout_named(name: str, *, bedroom_door: bool = False) -> Layout:
-    for pir, bed, entrance in product((False, True), (False, True), (True, False)):
-        layout = make_layout(pir, bed, entrance, bedroom_door=bedroom_door)
+    for pir, bed, entrance, chair, radar in (*_PLAIN, *_HELD):
+        layout = make_layout(pir, bed, entrance, bedroom_door=bedroom_door, chair=chair,
+                             radar=radar)
         if layout.name == name:
             return layout
-    raise KeyError(f"no layout {name!r}; known: {', '.join(LAYOUT_NAMES)}")
+    raise KeyError(f"no layout {name!r}; known: {', '.join(ALL_LAYOUT_NAMES)}")

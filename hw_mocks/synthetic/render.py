@@ -8,7 +8,12 @@ stay on while a dark room is used; a bed mat is pressed while she lies in
 bed and drops pressure for a few seconds now and then while she sleeps
 (rarely for a minute or more, when she lies on the edge). Going to bed
 without touching the bedroom lamp leaves no trace in a contacts kit, as in
-real homes.
+real homes. A chair pad is pressed while she sits in her armchair (most of
+her sitting, TV and armchair naps; now and then she takes another seat),
+lifting for seconds when she leans forward; a living-room radar holds
+presence while she is in the room, moving or not, and for its hold time
+(10-60 s) after she leaves, with a rare short dropout while she sits very
+still.
 """
 
 from __future__ import annotations
@@ -55,6 +60,11 @@ class Renderer:
         self.out: list[Interval] = []
         self.mat_noise = rng.uniform(0.2, 2.0)        # pressure drops per hour asleep
         self.closes_bedroom_door = rng.uniform(0.0, 0.9)
+        # drawn only for the held-occupancy layouts: the first eight draw as before
+        self.armchair = rng.uniform(0.7, 0.95) if layout.chair else 0.0   # sits on the pad
+        self.pad_lifts = rng.uniform(0.3, 1.5) if layout.chair else 0.0   # per hour sitting
+        self.radar_hold = rng.uniform(10, 60) if layout.radar else 0.0    # seconds
+        self.radar_drops = rng.uniform(0.0, 0.4) if layout.radar else 0.0  # per hour still
 
     def _on(self, sensor: Sensor | None, start: float, seconds: float,
             source: str = "resident") -> None:
@@ -111,6 +121,36 @@ class Renderer:
             t = drop + lying_off
         self._on(mat, t, stay.end - t)
 
+    def _held(self, sensor: Sensor, start: float, end: float, per_hour: float,
+              lift: tuple[float, float]) -> None:
+        """`sensor` on from start to end, dropping for `lift` seconds `per_hour` at random."""
+        t = start
+        while per_hour > 0:
+            drop = t + self.rng.expovariate(per_hour / HOUR)
+            if drop >= end - 60:
+                break
+            self._on(sensor, t, drop - t)
+            t = drop + self.rng.uniform(*lift)
+        self._on(sensor, t, end - t)
+
+    def _seat(self, stay: Stay) -> None:
+        """The armchair pad while she sits, the living-room radar while she is in the room."""
+        if stay.room != "living":
+            return
+        still = stay.activity in ("sit", "tv", "nap")
+        pad = next(iter(self.layout.by_use("chair")), None)
+        if pad is not None and still and stay.end - stay.start > 60 and \
+                self.rng.random() < self.armchair:
+            start = stay.start + self.rng.uniform(3, 20)
+            end = stay.end - self.rng.uniform(3, 15)
+            if end - start > 30:
+                self._held(pad, start, end, self.pad_lifts, (2.0, 12.0))
+        radar = next(iter(self.layout.by_use("radar")), None)
+        if radar is not None:
+            start = stay.start + self.rng.uniform(0.5, 3)
+            end = stay.end + self.radar_hold
+            self._held(radar, start, end, self.radar_drops if still else 0.0, (5.0, 40.0))
+
     def _doors(self, prev: Stay | None, stay: Stay) -> None:
         """Bathroom and bedroom doors, opened and closed on the way in and out."""
         rng = self.rng
@@ -131,6 +171,8 @@ class Renderer:
         minutes = (end - start) / 60
         self._motion(stay)
         self._doors(prev, stay)
+        if self.layout.chair or self.layout.radar:
+            self._seat(stay)
         if a == "sleep" or (a == "nap" and stay.room == "bedroom"):
             self._bed(stay)
         if stay.room == "away":

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import random
 import tomllib
 from collections import defaultdict
 from datetime import datetime, timedelta
 from itertools import pairwise
 
 import pytest
+from edgeagent_mocks.synthetic.faults import FAULT_KINDS, applicable
 from edgeagent_mocks.synthetic.home_week import FALL_WINDOW, PEOPLE, HomeWeek, generate
-from edgeagent_mocks.synthetic.layouts import LAYOUT_NAMES
+from edgeagent_mocks.synthetic.layouts import ALL_LAYOUT_NAMES, HELD_LAYOUT_NAMES, LAYOUT_NAMES
+from edgeagent_mocks.synthetic.life import plan_week
 from edgeagent_mocks.synthetic.scoring import score, summarise
 
 
@@ -145,3 +148,85 @@ def test_the_annotations_let_the_recorded_homes_evaluation_place_falls_too():
     result = score(week, reference=True)
     assert len(result.evaluation.night) >= sum(f.kind == "night" for f in week.falls) > 0
     assert len(result.evaluation.day) > 0
+
+
+# --------------------------------------------------------------- chair pads and radars
+def _runs(week: HomeWeek, sensor: str) -> list[tuple[float, float, str]]:
+    """(on, off, source of the ON) of each run of `sensor`."""
+    out, since = [], None
+    for e in week.events:
+        if e.sensor == sensor:
+            if e.value == "ON":
+                since = e
+            elif since is not None:
+                out.append((since.t, e.t, since.source))
+                since = None
+    return out
+
+
+def test_the_plain_layouts_stay_first_and_draw_no_held_sensor_or_fault():
+    assert ALL_LAYOUT_NAMES[:8] == LAYOUT_NAMES and len(HELD_LAYOUT_NAMES) == 4
+    for index in range(8):
+        week = generate(1, index)
+        assert "occupancy" not in kinds_of(week).values()
+        assert generate(1, index, layouts=ALL_LAYOUT_NAMES).lines() == week.lines()
+        life = plan_week(week.resident, random.Random(0), 2)
+        assert not [k for k in FAULT_KINDS[-2:] if applicable(k, week.layout, life)]
+
+
+def test_the_armchair_pad_is_held_while_she_sits_and_the_radar_while_she_is_in_the_room():
+    index = ALL_LAYOUT_NAMES.index("pir+bed+chair+radar")
+    week = generate(3, index, layouts=ALL_LAYOUT_NAMES, faults=[], resident_kind="never_out")
+    kinds = kinds_of(week)
+    assert kinds["C01_Armchair_pad"] == kinds["R01_Living_radar"] == "occupancy"
+    roles = {s.id: s.role for s in week.layout.sensors}
+    assert (roles["C01_Armchair_pad"], roles["R01_Living_radar"]) == ("chair", "radar")
+    pad, radar = _runs(week, "C01_Armchair_pad"), _runs(week, "R01_Living_radar")
+    assert max(b - a for a, b, _ in pad) > 3600      # an afternoon in the armchair: hours held
+    assert sum(b - a for a, b, _ in radar) > sum(b - a for a, b, _ in pad)
+    seated = sum(b - a for a, b, _ in pad)            # the radar sees her while she sits,
+    seen = sum(max(0.0, min(b, rb) - max(a, ra))      # but for a rare short dropout
+               for a, b, _ in pad for ra, rb, _ in radar)
+    assert 0.97 * seated < seen <= seated
+    living_pir = [e.t for e in week.events if e.sensor == "M04_PIR_living" and e.value == "ON"]
+    quiet = max(b - a for a, b in pairwise(living_pir))
+    assert quiet > 20 * 60                            # still for long: PIRs say nothing
+
+
+def test_held_faults_a_stuck_pad_and_a_radar_seeing_a_curtain():
+    index = ALL_LAYOUT_NAMES.index("pir+bed+chair+radar")
+    week = generate(7, index, layouts=ALL_LAYOUT_NAMES, faults=["stuck_pad", "curtain_radar"],
+                    resident_kind="out_daily")
+    stuck, curtain = week.faults
+    assert (stuck.kind, stuck.sensor, curtain.kind, curtain.sensor) == (
+        "stuck_pad", "C01_Armchair_pad", "curtain_radar", "R01_Living_radar")
+    assert stuck.start is not None and stuck.end is not None
+    held = [e for e in week.events if e.sensor == stuck.sensor
+            and stuck.start - 0.01 <= e.t <= stuck.end + 0.01]
+    assert [(e.value, e.source) for e in held] == [("ON", "stuck_pad"), ("OFF", "stuck_pad")]
+    assert stuck.end - stuck.start >= 6 * 3600
+    flicker = [(a, b) for a, b, source in _runs(week, curtain.sensor) if source == "curtain_radar"]
+    assert len(flicker) >= 10 and all(b - a <= 90.01 for a, b in flicker)  # on, off, on, ...
+    assert week.fallen(week.falls[0]) != week.events  # the fallen week is still cut ...
+    for fall in week.falls:                           # ... and the curtain goes on meanwhile
+        assert all(e.source not in PEOPLE for e in week.fallen(fall)
+                   if fall.at < e.t <= fall.at + FALL_WINDOW)
+
+
+def test_no_fall_is_placed_while_her_pad_or_the_radar_still_holds_her():
+    for index in range(8, 12):
+        week = generate(5, index, layouts=ALL_LAYOUT_NAMES)
+        held = [run for s in week.layout.sensors if s.kind == "occupancy"
+                for run in _runs(week, s.id) if run[2] == "resident"]
+        assert week.falls
+        for fall in week.falls:
+            assert not any(a <= fall.at <= b for a, b, _ in held), (week.layout.name, fall)
+
+
+def test_a_held_layout_runs_through_the_engine_and_both_evaluations():
+    index = ALL_LAYOUT_NAMES.index("contacts+bed+chair")
+    week = generate(11, index, layouts=ALL_LAYOUT_NAMES, resident_kind="night_trips", faults=[])
+    labelled, reference = score(week), score(week, reference=True)
+    assert labelled.layout == "contacts+bed+chair"
+    assert len(labelled.evaluation.night) + len(labelled.evaluation.day) == len(week.falls) > 0
+    assert len(reference.evaluation.day) > 0
