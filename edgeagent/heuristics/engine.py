@@ -20,19 +20,20 @@ to `daily_checks`; the daily summary to `daily`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from edgeagent.heuristics import environment, inputs
 from edgeagent.heuristics.alerts import AlertBook
+from edgeagent.heuristics.asking import PendingAsk, status_draft
 from edgeagent.heuristics.daily import close_day
 from edgeagent.heuristics.daily_checks import DailyChecks
 from edgeagent.heuristics.fence import Fence, FenceSettings
 from edgeagent.heuristics.forward import reading_draft
 from edgeagent.heuristics.inputs import truthy as _truthy
-from edgeagent.heuristics.localtime import LocalTime, epoch
+from edgeagent.heuristics.localtime import LocalTime, epoch, utc
 from edgeagent.heuristics.presence import PresenceTracker
 from edgeagent.heuristics.routine import LearnedRoutine
 from edgeagent.heuristics.seats import SeatTracker
@@ -65,10 +66,15 @@ ESCALATION_WORDS = {
     "cold_home": "home still cold",
     "hot_home": "home still hot",
     "wandering": "wristband still not back",
+    "no_checkin": "still no check-in",
     **{rule.alert: rule.escalation_words for rule in RULES.values()},
     **{rule.critical_alert: rule.escalation_words for rule in RULES.values()},
 }
 MAX_TIMERS_PER_STEP = 100_000
+
+
+def utc_stamp(at: float) -> str:
+    return utc(at).strftime("%Y%m%dT%H%M%SZ")
 # A contact in a room with a motion sensor counts at night once that sensor saw someone.
 PIR_CONFIRMS_SECONDS = 120.0
 
@@ -158,7 +164,7 @@ class SafetyEngine:
         self._bind(restored)
 
     def declare(self, *, motion_rooms: list[str] | None = None, entrance: bool = False,
-                bed: bool = False, bedroom_door: bool = False) -> None:
+                bed: bool = False, bedroom_door: bool = False, can_ask: bool = False) -> None:
         """Tell the engine which sensors the kit has (from its config or a replay map).
 
         Without it the engine learns them from the first readings; declaring
@@ -172,6 +178,7 @@ class SafetyEngine:
         layout.has_entrance = layout.has_entrance or entrance
         layout.has_bed = layout.has_bed or bed
         layout.bedroom_door = layout.bedroom_door or bedroom_door
+        layout.can_ask = layout.can_ask or can_ask
 
     # ------------------------------------------------------------------ timers
     def _advance(self, now: float) -> list[Draft]:
@@ -179,6 +186,10 @@ class SafetyEngine:
         if st.ledger is None:
             st.ledger = Ledger(start=now, partial=True)
             st.next_summary_at = self.local.next_at(now, self.settings.summary_hour)
+            # A kit started after today's check-in window opened does not judge that morning.
+            day = self.local.local(now).date()
+            started = now > self.local.at(day, self.settings.checkin_start)
+            st.asking.checkin_decided = (day if started else day - timedelta(days=1)).isoformat()
         if st.checks.armed_at is None and self.checks.checks:
             self.checks.arm(now)
             self._due = None
@@ -219,6 +230,12 @@ class SafetyEngine:
             away = st.now or away  # her wristband went out through that door: away now
         offer(away, Timer.AWAY)
         offer(self.fence.deadline(), Timer.FENCE)
+        pending = st.asking.pending
+        if pending is not None:
+            offer(pending.until, Timer.PREALARM)
+        checkin = self._checkin_due()
+        if checkin is not None:
+            offer(checkin[0], Timer.CHECKIN, checkin[1])
         stuck = self.seats.next_stuck()
         if stuck is not None:
             offer(stuck[0], Timer.SEAT_STUCK, stuck[1])
@@ -235,7 +252,7 @@ class SafetyEngine:
                                                    + sleep.wait_seconds())
             offer(sleep.settle_due(st.seen.at, st.layout.has_bed, start), Timer.SETTLE)
         plan = self.current_plan()
-        if plan is not None and not self._critical_open(plan):
+        if plan is not None and pending is None and not self._critical_open(plan):
             warning = book.get(plan.alert)
             due = plan.first if warning is None else plan.critical_at
             if due is not None and st.now is not None:
@@ -275,6 +292,10 @@ class SafetyEngine:
                 st.ledger.sleep_onset = onset
         elif timer is Timer.SILENCE:
             out.extend(self._raise_silence(at))
+        elif timer is Timer.PREALARM:
+            out.extend(self._no_answer(at))
+        elif timer is Timer.CHECKIN:
+            out.extend(self._checkin_timer(arg, at))
         elif timer is Timer.SEAT_STUCK:
             seat = st.seats.seats.get(arg)
             if seat is not None and seat.occupied and seat.since is not None:
@@ -313,6 +334,19 @@ class SafetyEngine:
         if warning is not None and not critical:
             return out
         reason = self._words(plan.reason, at)
+        if plan.doubt:
+            reason += "; cannot tell apart: " + plan.doubt
+        if critical and self._may_ask(plan.critical_alert):
+            # Ask her first; the critical waits for her answer (or its absence).
+            pending = PendingAsk(
+                id=f"prealarm-{utc_stamp(at)}", alert=plan.critical_alert,
+                situation=plan.situation.value, reason=reason, room=self.state.seen.room,
+                started_at=at, until=at + s.prealarm_seconds)
+            self.state.asking.pending = pending
+            out.append(status_draft("prealarm", at, self.alerts.mono_offset, {
+                "state": "asking", "prealarm_id": pending.id, "alert": pending.alert,
+                "until": pending.until, "reason": reason}))
+            return out
         if critical:
             if warning is not None:
                 self._add(out, book.resolve(plan.alert, at, "superseded by a critical alert"))
@@ -321,13 +355,111 @@ class SafetyEngine:
         else:
             alert, severity, escalate_after = plan.alert, Severity.WARNING, None
             if critical_at is not None:
-                reason += f"; critical at {hhmm(critical_at)} if nothing moves"
-        if plan.doubt:
-            reason += "; cannot tell apart: " + plan.doubt
+                reason = reason.replace("; cannot tell apart: ",
+                                        f"; critical at {hhmm(critical_at)} if nothing moves"
+                                        "; cannot tell apart: ", 1) \
+                    if plan.doubt else reason + (
+                        f"; critical at {hhmm(critical_at)} if nothing moves")
         self._add(out, book.raise_(
             alert, severity, at, reason, source={"room": self.state.seen.room},
             escalate_after=escalate_after, extra={"situation": plan.situation.value},
         ))
+        return out
+
+    def _may_ask(self, alert: str) -> bool:
+        s, st = self.settings, self.state
+        return (st.layout.can_ask and s.prealarm_seconds > 0 and alert in s.prealarm_alerts
+                and st.asking.pending is None)
+
+    def _no_answer(self, at: float) -> list[Draft]:
+        """The window passed (or she pressed SOS): the alert goes out as it would have."""
+        st, book = self.state, self.alerts
+        pending = st.asking.pending
+        out: list[Draft] = []
+        if pending is None:
+            return out
+        st.asking.pending = None
+        self._changed()
+        out.append(status_draft("prealarm", at, book.mono_offset, {
+            "state": "no answer", "prealarm_id": pending.id, "alert": pending.alert}))
+        for type_ in SILENCE_TYPES:  # the warning of the same situation gives way
+            raised = book.get(type_)
+            if raised is not None and raised.severity is Severity.WARNING and \
+                    raised.source.get("room") == pending.room:
+                self._add(out, book.resolve(type_, at, "superseded by a critical alert"))
+        self._add(out, book.raise_(
+            pending.alert, Severity.CRITICAL, at, pending.reason,
+            source={"room": pending.room},
+            escalate_after=self.settings.escalate_critical_minutes * 60,
+            extra={"situation": pending.situation, "prealarm": "no answer"}))
+        return out
+
+    def _cancel_ask(self, at: float, by: str) -> list[Draft]:
+        pending = self.state.asking.pending
+        if pending is None:
+            return []
+        self.state.asking.pending = None
+        self._changed()
+        return [status_draft("prealarm", at, self.alerts.mono_offset, {
+            "state": "cancelled", "outcome": "cancelled", "by": by,
+            "prealarm_id": pending.id, "alert": pending.alert})]
+
+    def _checkin_due(self) -> tuple[float, str] | None:
+        """The next check-in moment: the reminder at mid-window, the verdict at its end."""
+        s, st, local = self.settings, self.state, self.local
+        if not s.checkin or st.now is None:
+            return None
+        ask = st.asking
+        today = local.local(st.now).date()
+        for day in (today, today + timedelta(days=1)):
+            key = day.isoformat()
+            if ask.checkin_decided is not None and key <= ask.checkin_decided:
+                continue
+            start, end = local.at(day, s.checkin_start), local.at(day, s.checkin_end)
+            if key not in (ask.checkin_done, ask.checkin_reminded):
+                return (start + end) / 2, "remind:" + key
+            return end, "end:" + key
+        return None
+
+    def _checkin_timer(self, arg: str, at: float) -> list[Draft]:
+        s, st, book, local = self.settings, self.state, self.alerts, self.local
+        what, key = arg.split(":", 1)
+        ask = st.asking
+        if what == "remind":
+            ask.checkin_reminded = key
+            return [status_draft("checkin_reminder", at, book.mono_offset, {"state": "remind"})]
+        ask.checkin_decided = key
+        if ask.checkin_done == key:
+            return []
+        day = datetime.fromisoformat(key).date()
+        start = local.at(day, s.checkin_start)
+        seen = st.seen.at
+        window = f"{s.checkin_start:%H:%M}-{s.checkin_end:%H:%M}"
+        if seen is not None and seen >= start:
+            return [status_draft("no_checkin", at, book.mono_offset, {
+                "reason": f"no check-in {window}; activity seen at {local.hhmm(seen)}"})]
+        out: list[Draft] = []
+        self._add(out, book.raise_(
+            "no_checkin", Severity.WARNING, at,
+            f"no check-in {window} and no sign of activity since "
+            + (local.hhmm(seen) if seen is not None else "the kit started"),
+            key=key))
+        return out
+
+    def _ok_pressed(self, reading: Reading, at: float) -> list[Draft]:
+        """Her "I'm OK" button: answers a pre-alarm, checks her in, and is a sign of life."""
+        out = self._cancel_ask(at, "button")
+        s, st, local = self.settings, self.state, self.local
+        if s.checkin:
+            moment = local.local(at)
+            key = moment.date().isoformat()
+            if s.checkin_start <= moment.time() < s.checkin_end and st.asking.checkin_done != key:
+                st.asking.checkin_done = key
+                out.append(status_draft("checkin", at, self.alerts.mono_offset,
+                                        {"at": local.hhmm(at)}))
+        self._add(out, self.alerts.resolve("no_checkin", at, f"checked in at {local.hhmm(at)}",
+                                           key=local.day_key(at)))
+        out.extend(self._activity(at, reading.room, "ok", reading.device, "ok"))
         return out
 
     def _words(self, reason: str, at: float) -> str:
@@ -397,6 +529,11 @@ class SafetyEngine:
             out.extend(self._occupancy(reading, at))
         elif sensor == "sos":
             out += inputs.sos(book, self.settings, reading, at, self.local.hhmm(at))
+            if _truthy(value):
+                out += self._no_answer(at)  # an SOS press never cancels her own alarm
+        elif sensor == "ok":
+            if _truthy(value):
+                out += self._ok_pressed(reading, at)
         elif sensor == "sos_cancel":
             out += inputs.sos_cancel(book, reading, at)
         elif sensor in inputs.DETECTORS:
@@ -511,6 +648,9 @@ class SafetyEngine:
         word = {"motion": "motion", "bed": "in bed", "got_up": "out of bed",
                 "sat down": "sat down", "got up": "got up"}.get(what, f"{what} used")
         seen_text = f"{word} in {room} at {when}"
+        pending = st.asking.pending
+        if pending is not None and room not in (pending.room, "unknown"):
+            out.extend(self._cancel_ask(at, "activity"))  # clear activity in another room
         is_bedroom = room in self._bedrooms
         night = local.is_night(at)
         passage = st.layout.sees_bed_passage(self._bedrooms)

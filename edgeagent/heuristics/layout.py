@@ -29,6 +29,7 @@ class Layout:
     has_bed: bool = False
     bedroom_door: bool = False
     motion_rooms: list[str] = field(default_factory=list)
+    can_ask: bool = False  # an annunciator and an "I'm OK" button: she can be asked
 
     def sees_bed_passage(self, bedrooms: frozenset[str]) -> bool:
         """Going to bed and leaving the bedroom are seen (mat, bedroom motion or door)."""

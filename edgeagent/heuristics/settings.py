@@ -166,6 +166,17 @@ class HeuristicsSettings(_Strict):
         description="still in the chair this long after the night window starts: chair_overstay")
     chair_escalate_minutes: float = Field(
         default=120.0, gt=0, description="chair_overstay becomes critical this much later")
+    prealarm_seconds: float = Field(
+        default=120.0, ge=0,
+        description="ask her this long before a silence alarm goes critical (0: off; only on "
+                    "a kit with an annunciator and an I'm OK button)")
+    prealarm_alerts: list[str] = Field(
+        default_factory=lambda: ["fall_suspected", "bed_exit_no_return", "bathroom_overstay",
+                                 "chair_overstay"],
+        description="the critical alerts she is asked about first")
+    checkin: bool = Field(default=False, description="daily check-in with the I'm OK button")
+    checkin_start: time = time(7, 0)
+    checkin_end: time = time(10, 0)
     return_sensors: int = Field(
         default=3, ge=1,
         description="away, back without the entrance door only on this many sensors ...")
@@ -226,6 +237,8 @@ class HeuristicsSettings(_Strict):
             raise ValueError("inactivity_floor_minutes must not exceed inactivity_ceiling_minutes")
         if self.night_start == self.night_end:
             raise ValueError("night_start and night_end must differ")
+        if self.checkin_start >= self.checkin_end:
+            raise ValueError("checkin_start must be before checkin_end")
         names = [check.name for check in self.daily_checks]
         if len(names) != len(set(names)):
             raise ValueError("daily_checks names must be unique")

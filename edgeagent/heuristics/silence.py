@@ -38,6 +38,8 @@ class Timer(StrEnum):
     CHECK = "check"
     FENCE = "fence"
     SEAT_STUCK = "seat_stuck"
+    PREALARM = "prealarm"
+    CHECKIN = "checkin"
     SETTLE = "settle"
     SILENCE = "silence"
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from edgeagent.heuristics.asking import AskingState
 from edgeagent.heuristics.daily_checks import ChecksState
 from edgeagent.heuristics.environment import RoomTemperature
 from edgeagent.heuristics.fence import FenceState
@@ -60,6 +61,7 @@ class HomeState:
     bathroom: BathroomState = field(default_factory=BathroomState)
     fence: FenceState = field(default_factory=FenceState)
     seats: SeatsState = field(default_factory=SeatsState)
+    asking: AskingState = field(default_factory=AskingState)
     silence_started: float | None = None  # the day silence in progress began (learning)
     last_motion: dict[str, float] = field(default_factory=dict)
     visitor_until: float | None = None
