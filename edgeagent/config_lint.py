@@ -73,11 +73,21 @@ def role_errors(config: AgentConfig) -> list[Finding]:
     return out
 
 
+def mock_pin_factory(options: DriverOptions) -> str | None:
+    """Where a GPIO driver gets gpiozero's mock pins: its `pin_factory`, else the environment."""
+    if not hasattr(options, "pin"):
+        return None
+    factory = getattr(options, "pin_factory", None)
+    if isinstance(factory, str):
+        return "pin_factory" if factory.lower() == "mock" else None
+    env = os.environ.get("GPIOZERO_PIN_FACTORY", "")
+    return "GPIOZERO_PIN_FACTORY" if env.lower() == "mock" else None
+
+
 def is_simulated(options: DriverOptions) -> bool:
     """A driver whose readings are made up: a mock or replay driver, or GPIO on mock pins."""
-    factory = getattr(options, "pin_factory", None)
     return (options.type.startswith("mock.") or options.type == "replay"
-            or (isinstance(factory, str) and factory.lower() == "mock"))
+            or mock_pin_factory(options) is not None)
 
 
 def system_zone() -> str | None:
@@ -135,10 +145,13 @@ def lint(config: AgentConfig, config_path: str | None,
         REAL_INSTALL_DIR)
     for index, options in enumerate(config.drivers):
         if options.enabled and is_simulated(options):
-            factory = getattr(options, "pin_factory", None)
-            what = (f"pin_factory = {factory!r}" if not options.type.startswith("mock.")
-                    and options.type != "replay" else f"type {options.type!r}")
-            key = f"drivers[{index}]" + (".pin_factory" if what.startswith("pin") else ".type")
+            source = mock_pin_factory(options)
+            if options.type.startswith("mock.") or options.type == "replay":
+                what, key = f"type {options.type!r}", f"drivers[{index}].type"
+            elif source == "pin_factory":
+                what, key = "pin_factory = 'mock'", f"drivers[{index}].pin_factory"
+            else:
+                what, key = "GPIOZERO_PIN_FACTORY=mock", f"drivers[{index}]"
             text = (_("{name}: simulated driver ({what}) on a real install: its events are "
                       "made up") if real else
                     _("{name}: simulated driver ({what}): its events are made up"))

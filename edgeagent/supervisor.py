@@ -30,8 +30,10 @@ from edgeagent.control import start_control
 from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState, load_driver_class
 from edgeagent.errors import DriverError, HardwareUnavailable, OutboxError, OutboxFull
 from edgeagent.heuristics import Engine, build_engine
+from edgeagent.heuristics.engine import SafetyEngine
 from edgeagent.heuristics.forward import reading_draft
 from edgeagent.heuristics.passthrough import PassthroughEngine
+from edgeagent.kit_layout import layout_of
 from edgeagent.limits import MAX_CONFIG_PAYLOAD_BYTES, MAX_READING_BYTES, cap_reading
 from edgeagent.live_status import LiveStatus
 from edgeagent.models import Draft, Kind, Reading, Severity
@@ -65,9 +67,13 @@ MAX_PRESYNC_READINGS = 2_000
 
 
 def build_default_engine(config: AgentConfig) -> Engine:
-    """The home's safety engine (pass-through when `heuristics.enabled = false`)."""
-    return build_engine(config.heuristics, config.home.timezone,
-                        send_raw_states=config.outbox.send_raw_states)
+    """The home's safety engine (pass-through when `heuristics.enabled = false`), told what
+    the configured kit can see (edgeagent/kit_layout.py)."""
+    engine = build_engine(config.heuristics, config.home.timezone,
+                          send_raw_states=config.outbox.send_raw_states)
+    if isinstance(engine, SafetyEngine):
+        engine.declare(**layout_of(config))
+    return engine
 
 
 def check_secrets(config: AgentConfig) -> None:

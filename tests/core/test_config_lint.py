@@ -127,3 +127,13 @@ def test_doctor_shows_the_lint(tmp_path: Path) -> None:
     lint_checks = {r.name: str(r.status) for r in results if r.name.startswith("config.lint")}
     assert lint_checks["config.lint[home.id]"] == "warn"
     assert lint_checks["config.lint[drivers]"] == "warn"
+
+
+def test_the_mock_pin_factory_from_the_environment_fails_a_real_install(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    config = parse_config({"home": {"id": "h1"}, "drivers": [CONTACT]})
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    real = {f.key: f.level for f in lint(config, "/etc/edgeagent/edgeagent.toml", "")}
+    assert real["drivers[0]"] == "fail"
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "lgpio")
+    assert "drivers[0]" not in {f.key for f in lint(config, "/etc/edgeagent/e.toml", "")}
