@@ -111,7 +111,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         with log.open(encoding="utf-8", errors="replace") as lines:
-            result = replay_lines(lines, sensor_map, zone, settings)
+            result = replay_lines(lines, sensor_map, zone, settings, prealarm=args.prealarm)
     except OSError as exc:
         print(f"edgeagent replay: cannot read {log}: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -121,6 +121,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"{log}:{error.line}: skipped malformed line: {error.reason}", file=sys.stderr)
     rows = _alert_rows(result, local)
     summary = summarise(result, local)
+    if args.prealarm:
+        asked = [d for d in result.prealarms if d.data.get("state") == "asking"]
+        cancelled = [d for d in result.prealarms if d.data.get("state") == "cancelled"]
+        summary["prealarm_asked"] = len(asked)
+        summary["prealarm_cancelled_by_activity"] = len(cancelled)
     if args.json:
         out = {
             "log": str(log), "format": args.format, "timezone": zone,
@@ -138,6 +143,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
           f"{summary['readings'] / elapsed if elapsed > 0 else 0:,.0f} readings/s")
     print(f"critical alerts: {summary['critical_alerts']} "
           f"({summary['critical_per_30_days']} per 30 days)")
+    if args.prealarm:
+        print(f"pre-alarm: {summary['prealarm_asked']} questions, "
+              f"{summary['prealarm_cancelled_by_activity']} cancelled by her activity")
     for name, count in summary["alerts_by_type"].items():
         print(f"  {name:<20} {count:>4} raised  {summary['alerts_per_30_days'][name]:>7} / 30 days"
               f"  {summary['alerts_per_night'][name]:>6} / night")
@@ -159,4 +167,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--config", "-c", default=None,
                         help="agent config whose [heuristics] settings to use")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--prealarm", action="store_true",
+                        help="model a kit that asks her before a critical silence alarm: "
+                             "count the questions and those her activity would have cancelled")
     parser.set_defaults(func=cmd_replay)

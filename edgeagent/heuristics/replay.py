@@ -22,6 +22,7 @@ from edgeagent.models import Draft, Kind, Reading
 class ReplayResult:
     alerts: list[Draft] = field(default_factory=list)
     summaries: list[Draft] = field(default_factory=list)
+    prealarms: list[Draft] = field(default_factory=list)  # with --prealarm: asked, outcomes
     errors: list[LineError] = field(default_factory=list)
     records: int = 0
     readings: int = 0
@@ -80,13 +81,22 @@ def _collect(result: ReplayResult, drafts: list[Draft]) -> None:
             result.alerts.append(draft)
         elif draft.kind is Kind.SUMMARY:
             result.summaries.append(draft)
+        elif draft.kind is Kind.STATUS and draft.type == "prealarm":
+            result.prealarms.append(draft)
 
 
 def replay_lines(lines: Iterable[str], sensor_map: SensorMap, timezone: str,
-                 settings: HeuristicsSettings | None = None) -> ReplayResult:
-    """Parse and replay a whole log through a fresh engine (raw states are not kept)."""
+                 settings: HeuristicsSettings | None = None, *,
+                 prealarm: bool = False) -> ReplayResult:
+    """Parse and replay a whole log through a fresh engine (raw states are not kept).
+
+    `prealarm`: model a kit that asks her first; a question that clear activity in
+    another room cancels is a critical alert the pre-alarm would have kept home.
+    """
     engine = SafetyEngine(settings or HeuristicsSettings(), timezone, send_raw_states=False)
     declare_map(engine, sensor_map)
+    if prealarm:
+        engine.declare(can_ask=True)
     result = ReplayResult()
     zone = ZoneInfo(timezone)
     sensors = sensor_map.sensors

@@ -237,3 +237,22 @@ def test_replay_walks_through_the_repeated_autumn_hour(
         ("2026-10-25T01:11:00.000Z", "2026-10-25T02:11:00+01:00", "raised"),
         ("2026-10-25T01:30:00.000Z", "2026-10-25T02:30:00+01:00", "resolved"),
     ]
+
+
+def test_replay_prealarm_counts_questions_her_activity_would_have_cancelled(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log, sensor_map = write_log(tmp_path)
+    args = ["replay", str(log), "--map", str(sensor_map), "--timezone", "Europe/Amsterdam",
+            "--json", "--prealarm"]
+    assert main(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    # Asked at 02:31, nobody answered, the alert went out at 02:33.
+    assert doc["summary"]["prealarm_asked"] == 1
+    assert doc["summary"]["prealarm_cancelled_by_activity"] == 0
+    assert doc["summary"]["critical_alerts"] == 1
+    # She walks into the kitchen a minute into the question: it stays home.
+    log.write_text(LOG.replace("02:41:00.000000 M_KITCHEN", "02:32:00.000000 M_KITCHEN"))
+    assert main(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["summary"]["prealarm_cancelled_by_activity"] == 1
+    assert doc["summary"]["critical_alerts"] == 0
