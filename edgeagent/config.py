@@ -31,6 +31,7 @@ from edgeagent.driver import Driver, DriverOptions, UnknownDriverType, load_driv
 from edgeagent.errors import ConfigError
 from edgeagent.heuristics.settings import HeuristicsSettings
 from edgeagent.names import canonical_role, canonical_room
+from edgeagent.output import OutputOptions, UnknownOutputType, load_output_class
 from edgeagent.provision.i18n import _
 
 # Beyond these no key means anything, and times this far out overflow datetime arithmetic
@@ -45,7 +46,6 @@ MAX_DRIVERS = 1_000
 ENV_CONFIG = config_path.ENV_CONFIG
 DEFAULT_CONFIG_PATH = config_path.DEFAULT_CONFIG_PATH
 resolve_config_path = config_path.resolve_config_path
-
 
 
 class _Section(BaseModel):
@@ -64,12 +64,21 @@ TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
 """An IANA zone name, checked against the zone database (for any options model)."""
 
 
+# "22:00-07:00": when the check-in reminder keeps quiet (may wrap midnight; "" = never).
+QUIET_HOURS = r"^$|^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$"
+
+
 class HomeConfig(_Section):
     id: str = Field(default="demo-001", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     timezone: TimeZoneName = "Asia/Shanghai"
     # The installer's own room names -> canonical rooms (`"主卧" = "bedroom"`); Chinese and
     # English names such as 卫生间, 厕所, 卧室, 厨房, 客厅, 玄关 and any case are built in.
     room_aliases: dict[str, str] = Field(default_factory=dict, max_length=200)
+    # What the kit says to the resident ([[outputs]]): her language, how loud, and when the
+    # daily check-in reminder keeps quiet (alarm-related announcements never do).
+    language: Literal["zh_CN", "en"] = "zh_CN"
+    volume: int = Field(default=80, ge=0, le=100)
+    quiet_hours: str = Field(default="", pattern=QUIET_HOURS)
 
 
 class MqttConfig(_Section):
@@ -170,6 +179,7 @@ class AgentConfig(_Section):
     updates: UpdatesConfig = Field(default_factory=UpdatesConfig)
     heuristics: HeuristicsSettings = Field(default_factory=HeuristicsSettings)
     drivers: list[DriverOptions] = Field(default_factory=list)
+    outputs: list[OutputOptions] = Field(default_factory=list)
     source: str = Field(default="<defaults>", exclude=True)
 
 
@@ -276,18 +286,59 @@ def _validate_drivers(raw: list[Any], source: str) -> list[DriverOptions]:
     return drivers
 
 
+def _validate_outputs(raw: list[Any], drivers: list[DriverOptions],
+                      source: str) -> list[OutputOptions]:
+    """`[[outputs]]` tables, each by its own Options model; names unique, pins unshared."""
+    outputs: list[OutputOptions] = []
+    names: dict[str, int] = {}
+    pins = {pin: d.name for d in drivers for pin in d.claimed_pins()}
+    for index, table in enumerate(raw):
+        where = f"outputs[{index}]"
+        if not isinstance(table, dict):
+            raise ConfigError(source, where, _("must be an [[outputs]] table"))
+        type_name = table.get("type")
+        if not isinstance(type_name, str):
+            raise ConfigError(source, f"{where}.type", _("required key is missing"))
+        try:
+            cls = load_output_class(type_name)
+        except UnknownOutputType as exc:
+            raise ConfigError(source, f"{where}.type", str(exc)) from None
+        try:
+            options = cls.Options.model_validate(table)
+        except ValidationError as exc:
+            raise _first_error(exc, source, where) from None
+        if options.name in names:
+            raise ConfigError(source, f"{where}.name", _(
+                "output name {name!r} already used by outputs[{index}]").format(
+                    name=options.name, index=names[options.name]))
+        names[options.name] = index
+        for pin in options.claimed_pins():
+            if pin in pins:
+                raise ConfigError(
+                    source, f"{where}.pin",
+                    _("GPIO pin {pin} is used by both {first!r} and {second!r}").format(
+                        pin=pin, first=pins[pin], second=options.name))
+            pins[pin] = options.name
+        outputs.append(options)
+    return outputs
+
+
 def parse_config(data: dict[str, Any], source: str = "<memory>") -> AgentConfig:
     """Validate a parsed TOML document; drivers are validated by their own Options models."""
     raw_drivers = data.get("drivers", [])
     if not isinstance(raw_drivers, list):
         raise ConfigError(source, "drivers", _("must be an array of [[drivers]] tables"))
     _check_numbers(data, source)
-    rest = {k: v for k, v in data.items() if k != "drivers"}
+    raw_outputs = data.get("outputs", [])
+    if not isinstance(raw_outputs, list):
+        raise ConfigError(source, "outputs", _("must be an array of [[outputs]] tables"))
+    rest = {k: v for k, v in data.items() if k not in ("drivers", "outputs")}
     try:
         config = AgentConfig.model_validate(rest)
     except ValidationError as exc:
         raise _first_error(exc, source) from None
     config.drivers = _validate_drivers(raw_drivers, source)
+    config.outputs = _validate_outputs(raw_outputs, config.drivers, source)
     config.source = source
     _canonical_heuristics_names(config)
     errors = role_errors(config)

@@ -409,6 +409,8 @@ class Publisher:
         self._connected_wall = 0.0
         self.version = version
         self.acked_event = asyncio.Event()  # set whenever a batch of PUBACKs is recorded
+        # Told the seqs of each recorded batch of PUBACKs (the call light turns steady).
+        self.on_delivered: Callable[[list[int]], None] | None = None
 
     # -- public ------------------------------------------------------------------------
 
@@ -727,6 +729,11 @@ class Publisher:
         if self._drops.attempts:
             self._drops.delivered(acked)
         self.acked_event.set()
+        if self.on_delivered is not None:
+            try:
+                self.on_delivered(acked)
+            except Exception:  # a listener's fault never stops delivery
+                log.exception("on_delivered listener failed")
         self.wake()
 
     def _retry_acks(self) -> None:

@@ -19,12 +19,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from edgeagent import __version__, systemd
 from edgeagent.backoff import Backoff
 from edgeagent.clock import Clock, SyncProbe, SystemClock, boot_id
 from edgeagent.clock_sync import clock_synced
-from edgeagent.commands import CommandRouter
+from edgeagent.commands import CommandArgsError, CommandRouter
 from edgeagent.config import AgentConfig
 from edgeagent.control import start_control
 from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState, load_driver_class
@@ -39,6 +40,8 @@ from edgeagent.live_status import LiveStatus
 from edgeagent.models import Draft, Kind, Reading, Severity
 from edgeagent.outbox import Outbox, StoredEvent
 from edgeagent.outbox_continuity import OutboxFileWatch, continue_seq
+from edgeagent.outputs.announcer import Announcer
+from edgeagent.outputs.runtime import OutputSet
 from edgeagent.periodic import PeriodicGuard
 from edgeagent.publisher import Publisher
 from edgeagent.reading_gate import ReadingGate
@@ -178,6 +181,18 @@ class Agent:
         self.listeners.append(self.critical_alerts.observe)
         self.live = LiveStatus()  # open alerts and the last event for `edgeagent status`
         self.listeners.append(self.live.observe)
+        # What the kit shows and says to the resident ([[outputs]], edgeagent/outputs/).
+        self.output_set = OutputSet(config.outputs, volume=config.home.volume)
+        self.announcer = Announcer(
+            [], language=config.home.language, quiet_hours=config.home.quiet_hours,
+            monotonic=self.clock.monotonic, wall=self.clock.wall,
+            local_time=lambda: self.clock.wall().astimezone(
+                ZoneInfo(self.config.home.timezone)).time(),
+            link_up=lambda: self.publisher.connected)
+        self.listeners.append(self.announcer.observe)
+        self.publisher.on_delivered = self.announcer.delivered
+        # `alert-ack`: the platform has the alert; telling her changes nothing on the kit.
+        self.router.register("alert-ack", self._cmd_alert_ack)
         self.updates = RemoteUpdates(
             config, config.outbox.path.parent, emit=self._update_event, installed=__version__,
             alerts=self.critical_alerts, wall=self.clock.wall,
@@ -248,6 +263,7 @@ class Agent:
             "boot_id": self.boot_id,
             "clock": "synced" if self.synced else "unsynced",
             "drivers": {slot.options.name: slot.health() for slot in self.slots},
+            "outputs": self.output_set.health(),
             "outbox": stats.as_dict(),
             "last_acked_seq": stats.last_delivered_seq,
             # What the platform can ask `resend` for: the newest stored, the oldest answerable.
@@ -291,6 +307,12 @@ class Agent:
     async def _cmd_ping(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"pong": True, "version": __version__, "uptime_s": round(
             time.monotonic() - self.started_mono, 1)}
+
+    async def _cmd_alert_ack(self, args: dict[str, Any]) -> dict[str, Any]:
+        alert_id = args.get("alert_id")
+        if not isinstance(alert_id, str) or not 0 < len(alert_id) <= 128:
+            raise CommandArgsError("args.alert_id must be a string of 1 to 128 characters")
+        return {"alert_id": alert_id, "announced": self.announcer.acknowledged(alert_id)}
 
     async def _cmd_outbox_stats(self, args: dict[str, Any]) -> dict[str, Any]:
         return self.outbox.stats().as_dict()
@@ -577,6 +599,7 @@ class Agent:
             self._queue([lost])
         self.updates.report_result()  # what the updater did before this start
         guard("clock", self._check_clock)
+        self.announcer.outputs = self.output_set.open()
         publisher_task = asyncio.create_task(self.publisher.run(), name="publisher")
         for slot in self.slots:
             slot.task = asyncio.create_task(self._supervise(slot), name=slot.options.name)
@@ -592,6 +615,7 @@ class Agent:
                     await asyncio.wait_for(stop.wait(), timeout=self.tick_interval)
                 now = time.monotonic()
                 guard("tick", self.tick)
+                guard("announcer", self.announcer.tick)
                 if now - last_sync >= self.sync_interval:
                     last_sync = now
                     guard("clock", self._check_clock)
@@ -623,6 +647,8 @@ class Agent:
             await self.publisher.stop()
             publisher_task.cancel()
             await asyncio.gather(publisher_task, return_exceptions=True)
+            await self.announcer.close()
+            self.output_set.close()
             self.outbox.close()
 
     async def _drain_before_exit(self, budget: float = 2.0) -> None:

@@ -14,6 +14,7 @@ from .config_checks import check_config, check_secret_files
 from .driver_checks import check_drivers_live, check_drivers_standalone
 from .env import DoctorEnv
 from .mqtt_checks import check_mqtt
+from .output_checks import check_outputs_live, check_outputs_standalone
 from .result import CheckResult, Report, fail
 from .system_checks import (
     check_clock,
@@ -66,10 +67,12 @@ def _run_families(report: Report, config: AgentConfig, env: DoctorEnv) -> None:
     live: dict[str, Any] | None = env.live
     if live is not None:
         _guard(report, "driver", lambda: check_drivers_live(config, live), env)
+        _guard(report, "output", lambda: check_outputs_live(config, live), env)
     else:
         _guard(report, "driver",
                lambda: check_drivers_standalone(config, env.serial_listen_seconds), env)
         _guard(report, "ble", lambda: check_ble(config, env), env)
+        _guard(report, "output", lambda: check_outputs_standalone(config), env)
     _guard(report, "mqtt", lambda: check_mqtt(config, env), env)
     _guard(report, "clock", lambda: check_clock(env), env)
     _guard(report, "outbox.disk", lambda: check_disk(config, env), env)

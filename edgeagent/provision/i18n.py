@@ -218,7 +218,8 @@ def compile_all(locale_dir: Path = LOCALE_DIR) -> list[Path]:
 # Sources whose `_()` strings the catalogs must cover (relative to the package).
 SOURCES = ("provision/*.py", "cli/provision.py", "doctor/*.py", "cli/doctor.py",
            "cli/diagnostics.py", "demo/platform_view.py", "config.py", "secrets.py",
-           "cli/core_commands.py", "config_lint.py")
+           "cli/core_commands.py", "config_lint.py",
+           "outputs/messages.py")
 HEADERS = {
     "zh_CN": "Language: zh_CN\nPlural-Forms: nplurals=1; plural=0;\n",
     "en": "Language: en\nPlural-Forms: nplurals=2; plural=(n != 1);\n",
