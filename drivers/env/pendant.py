@@ -8,6 +8,12 @@ after this pendant raised an SOS is `sos_cancel` instead (a carer on site);
 a long press at any other time raises, as a resident holding the button
 down must never be ignored.
 
+A button configured with `role = "ok"` is her "I'm OK" button instead:
+every press is an `ok` reading (True, role "ok"), which answers the kit's
+"are you all right?" and is her daily check-in. It never raises and never
+cancels an SOS: a fallen person pressing her red pendant must never cancel
+her own alarm, so only a button set apart as "ok" can.
+
 Supervised like a social-alarm pendant: not heard for `supervision_minutes`
 (default 60; BTHome buttons advertise every few minutes even unpressed) is
 `device_status = "offline"`, whose reason says the resident may not be able
@@ -29,7 +35,9 @@ from .formats import EnvFrame
 
 
 class PendantOptions(BthomeDeviceOptions):
-    """One pendant or wristband button."""
+    """One pendant or wristband button: her SOS (the default) or her "I'm OK" button."""
+
+    role: Literal["sos", "ok"] = "sos"
 
 
 class ButtonOptions(BthomeDriverOptions):
@@ -64,6 +72,11 @@ class ButtonDriver(BthomeDevicesDriver):
                                 "encrypted": frame.encrypted}
         if frame.packet_id is not None:
             data["packet_id"] = frame.packet_id
+        if getattr(tag.opts, "role", "sos") == "ok":
+            self.count("ok_presses")
+            self.context.emit(self.reading("ok", True, device=tag.opts.id,
+                                           room=self.room_of(tag), role="ok", data=data))
+            return
         raised = self.last_sos.get(tag.opts.id)
         if (event == "long_press" and self.options.long_press_action == "cancel"
                 and raised is not None and now - raised <= self.options.cancel_window):
@@ -78,6 +91,8 @@ class ButtonDriver(BthomeDevicesDriver):
                                        room=self.room_of(tag), role="sos", data=data))
 
     def silence_reason(self, tag: Tag, silent_for: float) -> str:
+        if getattr(tag.opts, "role", "sos") == "ok":
+            return f"I'm OK button not heard for {silent_for / 60:.0f} min"
         return (f"pendant not heard for {silent_for / 60:.0f} min: the resident may not be "
                 "able to call for help")
 

@@ -337,3 +337,22 @@ async def test_doctor_shows_each_pendant_heard_rssi_battery_and_last_press(home:
     assert "rssi -67 dBm" in check.reason and "battery 15.0%" in check.reason
     assert check.details["last_press"]["event"] == "press"
     assert check.details["last_heard"] is not None
+
+
+async def test_a_button_set_apart_as_ok_is_her_im_ok_button_and_never_an_sos(
+        home: Home) -> None:
+    red, green = home.device(PENDANT), home.device("3C:2E:F5:00:00:02")
+    home.start("ble.button", [{"id": "red", "address": PENDANT},
+                              {"id": "green", "address": "3C:2E:F5:00:00:02", "role": "ok"}],
+               long_press_action="cancel", cancel_window=600)
+    await home.scanning()
+    home.send(red, encoders.bthome_button(PRESS, packet_id=1))    # she calls for help
+    home.send(green, encoders.bthome_button(LONG, packet_id=1))   # the OK button, held
+    home.send(green, encoders.bthome_button(PRESS, packet_id=2))
+    assert [(r.sensor, r.device, r.role) for r in home.readings
+            if r.sensor in ("sos", "sos_cancel", "ok")] == [
+        ("sos", "red", "sos"), ("ok", "green", "ok"), ("ok", "green", "ok")]  # no cancel
+    with pytest.raises(ConfigError) as err:
+        parse_config({"drivers": [{"type": "ble.button", "name": "b", "devices": [
+            {"id": "x", "address": PENDANT, "role": "help"}]}]}, "<test>")
+    assert err.value.key == "drivers[0].devices[0].role"
