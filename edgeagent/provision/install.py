@@ -306,6 +306,40 @@ class Installer:
                 self.system.daemon_reload()
             yield Change(UPDATE, "systemd", _("daemon-reload"))
 
+    def _audio(self) -> Iterator[Change]:
+        """The sound drop-in while an output speaks (see provision/audio_unit.py)."""
+        from edgeagent.config import load_config  # noqa: PLC0415 - config only when present
+        from edgeagent.errors import ConfigError  # noqa: PLC0415
+        from edgeagent.provision import audio_unit  # noqa: PLC0415
+
+        config_path = self.system.path(CONFIG_FILE)
+        try:
+            config = load_config(config_path) if config_path.exists() else None
+        except ConfigError as exc:  # the agent will not start either; doctor names the key
+            yield Change(KEEP, audio_unit.DROPIN_FILE, _(
+                "config not valid, sound access left as it is: {reason}").format(reason=exc))
+            return
+        speaking = audio_unit.speaking_outputs(config) if config is not None else []
+        dropin = self.system.path(audio_unit.DROPIN_FILE)
+        if speaking:
+            if self.system.group_id(audio_unit.GROUP) is None:
+                if self.apply:
+                    self.system.create_group(audio_unit.GROUP)
+                yield Change(CREATE, f"group {audio_unit.GROUP}", _("system group"))
+            change = self._ensure(audio_unit.DROPIN_FILE, 0o644, "root", "root",
+                                  content=audio_unit.DROPIN_TEXT)
+        elif dropin.exists():
+            if self.apply:
+                dropin.unlink()
+            change = Change(REMOVE, audio_unit.DROPIN_FILE, _("no output plays sound"))
+        else:
+            return
+        yield change
+        if change.changed:
+            if self.apply:
+                self.system.daemon_reload()
+            yield Change(UPDATE, "systemd", _("daemon-reload"))
+
     def install(self, *, dry_run: bool = False) -> list[Change]:
         """Run (or, with dry_run, only plan) every step; returns what each did."""
         self.apply = not dry_run
@@ -323,6 +357,7 @@ class Installer:
         changes.extend(self._unit())
         if self.restrict_ip:
             changes.extend(self._restricted_ip())
+        changes.extend(self._audio())
         return changes
 
 
