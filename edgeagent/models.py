@@ -1,6 +1,6 @@
 """The two things that flow through the agent: a driver's `Reading` and a platform `Event`.
 
-`Event` is the v1 wire schema (DESIGN.md). Its JSON Schema is generated
+`Event` is the v1 wire schema (docs/architecture.md). Its JSON Schema is generated
 from this model (`edgeagent schema`) and shipped in `edgeagent/schema/`.
 """
 
@@ -44,7 +44,7 @@ class AlertState(StrEnum):
 
 
 class Priority(IntEnum):
-    """Outbox drain and eviction classes (DESIGN.md, "Priorities and limits")."""
+    """Outbox drain and eviction classes (docs/architecture.md, "Priorities and limits")."""
 
     CRITICAL_ALERT = 1
     ALERT_OR_HEALTH = 2

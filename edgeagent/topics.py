@@ -1,4 +1,4 @@
-"""The MQTT topic contract (DESIGN.md): one place builds every topic the agent uses."""
+"""The MQTT topic contract (docs/architecture.md): one place builds every topic the agent uses."""
 
 from __future__ import annotations
 

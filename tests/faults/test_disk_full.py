@@ -4,7 +4,7 @@ A tiny tmpfs holds the outbox (we are root in CI; elsewhere the test is
 skipped, saying why). A ballast file eats the free space. The agent must
 keep running, report `outbox_full`, hold what it could not store in memory
 (alerts first), and store and publish all of it, gap-free, once the ballast
-is deleted. DESIGN.md: nothing is published from memory, so alerts raised
+is deleted. docs/architecture.md: nothing is published from memory, so alerts raised
 while the disk is full reach the platform when space returns, not before.
 """
 
