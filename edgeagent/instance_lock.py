@@ -39,6 +39,11 @@ class InstanceLock:
         self.release()
 
 
+# A second `edgeagent run` on the same outbox gives up within 10 s (exit 75, retryable):
+# long enough for a restarting agent to let go, short enough for a technician.
+INSTANCE_WAIT_S = 8.0
+
+
 def lock_path(outbox: str | os.PathLike[str]) -> Path:
     return Path(f"{outbox}.lock")
 
@@ -61,8 +66,8 @@ def hold_instance_lock(outbox: str | os.PathLike[str], wait: float) -> InstanceL
             if time.monotonic() >= deadline:
                 holder = _holder(fd)
                 os.close(fd)
-                raise OutboxLocked(f"another agent{holder} uses outbox {outbox} (lock {path}); "
-                                   f"gave up after {wait:g} s") from None
+                raise OutboxLocked(f"another edgeagent{holder} is running on {outbox} "
+                                   f"(lock {path}); gave up after {wait:g} s") from None
             time.sleep(POLL_S)
             continue
         except OSError:

@@ -49,8 +49,7 @@ async def run_agent(agent: Agent) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     import asyncio  # noqa: PLC0415
 
-    from edgeagent import outbox as outbox_module  # noqa: PLC0415
-    from edgeagent.instance_lock import hold_instance_lock  # noqa: PLC0415
+    from edgeagent import instance_lock  # noqa: PLC0415
     from edgeagent.supervisor import Agent  # noqa: PLC0415
 
     if args.verbose == 0:
@@ -59,7 +58,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_CONFIG
     try:
-        lock = hold_instance_lock(config.outbox.path, outbox_module.LOCK_WAIT_S)
+        lock = instance_lock.hold_instance_lock(config.outbox.path,
+                                                instance_lock.INSTANCE_WAIT_S)
         try:
             agent = Agent(config)
         except BaseException:

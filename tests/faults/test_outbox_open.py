@@ -66,6 +66,8 @@ def run_with_lock_wait(config: Path, lock_wait: float, user: str | None = None,
         import sys
         import edgeagent.outbox
         edgeagent.outbox.LOCK_WAIT_S = {lock_wait!r}
+        import edgeagent.instance_lock
+        edgeagent.instance_lock.INSTANCE_WAIT_S = {lock_wait!r}
         from edgeagent.cli.main import main
         sys.exit(main(["-v", "run", "--config", {str(config)!r}]))
     """)
@@ -173,7 +175,9 @@ def test_second_agent_on_the_same_outbox_exits_75(tmp_path, broker):
         first.start(wait=True)
         result = run_with_lock_wait(tmp_path / "agent.toml", 0.5)
         assert result.returncode == 75, result.stderr[-2000:]
-        assert f"another agent (pid {first.proc.pid}) uses outbox" in result.stderr  # type: ignore[union-attr]
+        pid = first.proc.pid  # type: ignore[union-attr]
+        assert f"another edgeagent (pid {pid}) is running on {tmp_path / 'outbox.db'}" \
+            in result.stderr
         assert first.proc is not None and first.proc.poll() is None
         assert first.terminate() == 0
     finally:
@@ -245,3 +249,8 @@ async def test_corrupt_outbox_is_moved_aside_and_its_readable_events_delivered(
     assert status["outbox"]["salvage"]["salvaged"] == len(stored) - lost
     assert any(f"{lost} could not be read" in w for w in status["warnings"]), status["warnings"]
     assert list(tmp_path.glob("outbox.db.corrupt-*"))
+
+
+def test_a_second_run_gives_up_within_ten_seconds_by_default():
+    from edgeagent import instance_lock
+    assert instance_lock.INSTANCE_WAIT_S <= 10
