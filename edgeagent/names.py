@@ -34,7 +34,8 @@ ROLE_ALIASES: dict[str, str] = {
 }
 # Roles a rule depends on: a near miss of one of these is an error, not a custom name.
 RULE_ROLES = frozenset({"entrance", "door", "bedroom_door", "bathroom_door", "window",
-                        "fridge", "fridge_door", "kettle", "sos", "alarm"})
+                        "fridge", "fridge_door", "kettle", "sos", "alarm", "ok", "chair",
+                        "sofa", "radar"})
 APPLIANCE_ROLES = frozenset({"microwave", "oven", "cooker", "hob", "stove", "toaster",
                              "air_fryer", "rice_cooker", "tv", "washing_machine", "lamp",
                              "heater", "fan", "kettle", "fridge"})
