@@ -19,7 +19,14 @@ The baseline in the same run is a bare paho MQTT 5 client doing QoS 1
 publish -> PUBACK round trips (same payload size, same broker), one at a
 time: what the network and broker cost without any agent.
 
-    .venv/bin/python bench/latency.py [--events 1000] [--driver sos|pir]
+With `--audio`, the same presses run a second time in the same run with
+the kit talking: a buzzer and call light on MockFactory pins and an
+`audio.speech` output whose player is a stand-in for espeak-ng that takes
+`--speech-seconds` per sentence (every press starts a tone, "calling for
+help" and the LED). Speech runs in a subprocess off the event loop, so
+`with_audio.edge_to_puback` should match `edge_to_puback` of the baseline.
+
+    .venv/bin/python bench/latency.py [--events 1000] [--driver sos|pir] [--audio]
 """
 
 from __future__ import annotations
@@ -97,6 +104,9 @@ class Probe:
         self.done = threading.Event()
         self.samples: list[tuple[float, float, float, float]] = []
         self.error = ""
+        self.spoken = 0
+        self.cues = 0
+        self.agent = agent
         agent.listeners.append(self._listen)
         original = agent.outbox.mark_delivered
 
@@ -152,18 +162,30 @@ def stimulate(factory: MockFactory, driver: str, probe: Probe, n: int,
         loop.call_soon_threadsafe(stop.set)
 
 
-async def run_agent(workdir: Path, broker: Broker, driver: str, n: int) -> Probe:
+def speech_outputs(workdir: Path, seconds: float) -> list[dict[str, Any]]:
+    """A buzzer, a call light and a voice whose player takes `seconds` per sentence."""
+    player = workdir / "slow-espeak"
+    player.write_text(f"#!/bin/sh\nsleep {seconds}\n")
+    player.chmod(0o755)
+    return [{"type": "gpio.buzzer", "name": "buzzer", "pin": 18},
+            {"type": "gpio.led", "name": "call-light", "pin": 23},
+            {"type": "audio.speech", "name": "voice", "espeak": str(player)}]
+
+
+async def run_agent(workdir: Path, broker: Broker, driver: str, n: int,
+                    outputs: list[dict[str, Any]] | None = None) -> Probe:
     table: dict[str, Any] = {"type": f"gpio.{driver}", "name": driver, "pin": PIN[driver],
                              "bounce_time": 0, "max_edges_per_minute": 1_000_000,
                              "room": "hall"}
     if driver == "pir":
         table.update({"hold_off": 0, "repeat_every": 3600})
     config = parse_config({
-        "home": {"id": "bench-home"},
+        "home": {"id": "bench-home-audio" if outputs else "bench-home"},
         "mqtt": {"urls": [broker.url], "backoff_initial": 0.05, "backoff_max": 0.5},
         "outbox": {"path": str(workdir / "outbox.db")},
         "control": {"socket": str(workdir / "control.sock")},
         "drivers": [table],
+        "outputs": outputs or [],
     }, "<bench>")
     agent = Agent(config, sync_probe=lambda: True, tick_interval=1.0)
     probe = Probe(agent, "sos" if driver == "sos" else "motion")
@@ -180,6 +202,9 @@ async def run_agent(workdir: Path, broker: Broker, driver: str, n: int) -> Probe
     thread.start()
     await task
     thread.join()
+    voice = agent.output_set.outputs.get("voice")
+    probe.spoken = voice.health.counters.get("players_started", 0) if voice is not None else 0
+    probe.cues = agent.announcer.counters["cues"]
     return probe
 
 
@@ -187,6 +212,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--driver", choices=["sos", "pir"], default="sos")
+    parser.add_argument("--audio", action="store_true",
+                        help="run the presses again with a talking kit (buzzer, LED, speech)")
+    parser.add_argument("--speech-seconds", type=float, default=1.5)
     args = parser.parse_args()
     Device.pin_factory = MockFactory()
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
@@ -195,6 +223,15 @@ def main() -> None:
         try:
             log(f"agent: {args.events} {args.driver} edges ...")
             probe = asyncio.run(run_agent(workdir, broker, args.driver, args.events))
+            talking: Probe | None = None
+            spoken = 0
+            if args.audio:
+                log(f"agent with audio outputs: {args.events} {args.driver} edges ...")
+                (workdir / "audio").mkdir()
+                talking = asyncio.run(run_agent(
+                    workdir / "audio", broker, args.driver, args.events,
+                    speech_outputs(workdir, args.speech_seconds)))
+                spoken = talking.spoken
             body = (workdir / "outbox.db").exists()
             log("raw paho round trips ...")
             payload = b"x" * 420  # about the size of an SOS alert body
@@ -223,6 +260,18 @@ def main() -> None:
                    "edge_to_committed": summary_ms(stored),
                    "committed_to_puback": summary_ms(publish)},
         "target": "agent adds < 5 ms at p99 over the raw round trip",
+        **({"with_audio": {
+            "outputs": "gpio.buzzer + gpio.led (MockFactory) + audio.speech (player stand-in "
+                       f"taking {args.speech_seconds} s per sentence)",
+            "error": talking.error or None,
+            "announcer_cues": talking.cues,
+            "speech_players_started": spoken,
+            "edge_to_puback": summary_ms([s[2] for s in talking.samples]),
+            "adds_p50_ms_over_baseline": round(
+                summary_ms([s[2] for s in talking.samples])["p50_ms"] - agent["p50_ms"], 3),
+            "adds_p99_ms_over_baseline": round(
+                summary_ms([s[2] for s in talking.samples])["p99_ms"] - agent["p99_ms"], 3),
+        }} if talking is not None else {}),
     })
 
 

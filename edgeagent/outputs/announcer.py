@@ -33,6 +33,7 @@ from edgeagent.outputs.messages import text
 log = logging.getLogger(__name__)
 
 REPEAT_S = 30.0
+PRESSED_AGAIN_QUIET_S = 10.0  # pressed again and again: a tone each time, words at most this often
 MAX_PENDING = 64  # prealarms and SOS alerts tracked at once (a flood must not grow memory)
 
 
@@ -69,6 +70,8 @@ class Announcer:
         self.asking: dict[str, Asking] = {}
         self.sos_seqs: dict[int, str] = {}   # stored SOS event seq -> alert id, until PUBACK
         self.sos_alerts: set[str] = set()    # SOS alerts not yet acknowledged by the platform
+        self.acknowledged_alerts: set[str] = set()
+        self._sos_said_at: float | None = None
         self.counters: dict[str, int] = {"cues": 0, "cue_failures": 0, "quiet_skipped": 0}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -99,6 +102,8 @@ class Announcer:
         if alert_id not in self.sos_alerts:
             return False
         self.sos_alerts.discard(alert_id)
+        if len(self.acknowledged_alerts) < MAX_PENDING:
+            self.acknowledged_alerts.add(alert_id)
         self._say("sos_acknowledged")
         return True
 
@@ -135,20 +140,33 @@ class Announcer:
         self._say("prealarm_ask")
 
     def _sos(self, payload: dict[str, Any]) -> None:
+        """Raised: tone, words, light blinking. Pressed again (escalated): the tone, and the
+        words again at most every 10 s ("the centre has your call" once it has)."""
         body = _body(payload)
-        alert = body.get("alert") if isinstance(body.get("alert"), dict) else {}
-        assert isinstance(alert, dict)
-        if alert.get("state", "raised") != "raised":
-            return
+        raw_alert = body.get("alert")
+        alert: dict[str, Any] = raw_alert if isinstance(raw_alert, dict) else {}
+        state = alert.get("state", "raised")
         alert_id = alert.get("id")
+        if state == "resolved":  # cancelled on site: the call light goes out
+            self.sos_alerts.discard(str(alert_id))
+            self.acknowledged_alerts.discard(str(alert_id))
+            self._cue(Cue(Signal.IDLE))
+            return
         seq = payload.get("seq")
         if isinstance(seq, int) and len(self.sos_seqs) < MAX_PENDING:
             self.sos_seqs[seq] = str(alert_id)
-        if isinstance(alert_id, str) and len(self.sos_alerts) < MAX_PENDING:
+        acknowledged = alert_id in self.acknowledged_alerts
+        if isinstance(alert_id, str) and not acknowledged and len(self.sos_alerts) < MAX_PENDING:
             self.sos_alerts.add(alert_id)
         self._cue(Cue(Signal.TONE))
-        self._cue(Cue(Signal.CALLING))
-        self._say("sos_calling")
+        if not acknowledged:
+            self._cue(Cue(Signal.CALLING))
+        now = self.monotonic()
+        if state != "raised" and self._sos_said_at is not None \
+                and now - self._sos_said_at < PRESSED_AGAIN_QUIET_S:
+            return
+        self._sos_said_at = now
+        self._say("sos_acknowledged" if acknowledged else "sos_calling")
         if not self.link_up():
             self._say("sos_link_down")
 

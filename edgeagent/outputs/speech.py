@@ -110,8 +110,14 @@ class SpeechOutput(Output):
         proc = await asyncio.create_subprocess_exec(
             *self.command(said), stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        self.count("players_started")
         try:
             _, err = await asyncio.wait_for(proc.communicate(), timeout=PLAY_TIMEOUT_S)
+        except asyncio.CancelledError:  # the agent stops: no player left talking behind it
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await asyncio.shield(proc.wait())
+            raise
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()

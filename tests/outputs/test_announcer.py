@@ -159,3 +159,28 @@ async def test_a_broken_output_is_counted_and_the_others_still_speak(pins, fake_
     assert home.announcer.counters["cue_failures"] >= 1
     assert home.buzzer.health.state == "degraded"
     home.close()
+
+
+async def test_pressing_again_and_again_a_tone_each_time_words_every_10_s_then_reassurance(
+        pins, fake_time):
+    home = Home(fake_time)
+    home.event("alert", "sos", alert={"id": "sos-5", "state": "raised"})
+    assert await home.after(0) == ["正在呼叫，请稍候"]
+    for _ in range(3):                                       # she presses again, frightened
+        home.event("alert", "sos", alert={"id": "sos-5", "state": "escalated"})
+    assert await home.after(0) == []                         # tones only, no pile of words
+    assert home.buzzer.health.counters["beeps"] == 4
+    await home.after(10)
+    home.event("alert", "sos", alert={"id": "sos-5", "state": "escalated"})
+    assert await home.after(0) == ["正在呼叫，请稍候"]
+    assert home.announcer.acknowledged("sos-5")
+    assert await home.after(10) == ["呼叫中心已收到，马上有人联系您"]
+    home.event("alert", "sos", alert={"id": "sos-5", "state": "escalated"})
+    assert await home.after(0) == ["呼叫中心已收到，马上有人联系您"]  # a person has her call
+    home.announcer.delivered([home.seq])
+    await home.after(0)
+    assert pins.pin(23).state == 1
+    home.event("alert", "sos", alert={"id": "sos-5", "state": "resolved"})  # carer on site
+    await home.after(0)
+    assert pins.pin(23).state == 0
+    home.close()
