@@ -185,7 +185,9 @@ class Agent:
         self.output_set = OutputSet(config.outputs, volume=config.home.volume)
         self.announcer = Announcer(
             [], language=config.home.language, quiet_hours=config.home.quiet_hours,
-            monotonic=self.clock.monotonic, wall=self.clock.wall,
+            # `data.until` of a pre-alarm is on the heuristics' timeline (edgeagent/timeline.py).
+            monotonic=self.clock.monotonic,
+            wall=lambda: self.timeline.engine_wall(self.clock.monotonic()),
             local_time=lambda: self.clock.wall().astimezone(
                 ZoneInfo(self.config.home.timezone)).time(),
             link_up=lambda: self.publisher.connected)

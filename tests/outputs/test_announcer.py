@@ -184,3 +184,23 @@ async def test_pressing_again_and_again_a_tone_each_time_words_every_10_s_then_r
     await home.after(0)
     assert pins.pin(23).state == 0
     home.close()
+
+
+async def test_the_engines_own_prealarm_events_drive_the_question(pins, fake_time):
+    """The contract with the heuristics: their `prealarm` drafts, as stored, start and stop it."""
+    from tests.heuristics.test_asking import kit, night_trip
+
+    day = night_trip()
+    day.add("02:31:40", "ok", True, room="bathroom", device="ok-button")
+    drafts = [d for d in day.play("03:00", engine=kit()).drafts if d.type == "prealarm"][:2]
+    assert [d.data["state"] for d in drafts] == ["asking", "cancelled"]
+    assert drafts[0].data["prealarm_id"] == drafts[1].data["prealarm_id"]
+    home = Home(fake_time)
+    home.clock.set_wall(drafts[0].wall)
+    asking, cancelled = ({"seq": i, "kind": str(d.kind), "type": d.type,
+                          "body": json.dumps({"data": d.data})} for i, d in enumerate(drafts))
+    home.announcer.observe("event", asking)
+    assert await home.after(31) == [ASK_ZH, ASK_ZH]          # 02:31:00 and 02:31:30
+    home.announcer.observe("event", cancelled)               # 02:31:40 she pressed
+    assert await home.after(60) == []
+    home.close()
