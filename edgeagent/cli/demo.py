@@ -1,8 +1,9 @@
-"""`edgeagent demo`: a simulated home, an in-process broker, an accelerated clock.
+"""`edgeagent demo`: a simulated home, a private mosquitto, an accelerated clock.
 
-The main job on embedded defaults: no config file, no broker, no hardware.
-The agent that runs is the real one (drivers on gpiozero mock pins, the
-heuristics, the SQLite outbox, the paho publisher); only time is faster.
+The main job on embedded defaults: no config file, no broker to set up, no
+hardware. The agent that runs is the real one (drivers on gpiozero mock pins,
+the heuristics, the SQLite outbox, the paho publisher) and so is the broker
+(mosquitto on a free loopback port with its own config); only time is faster.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from zoneinfo import ZoneInfo
 from edgeagent.clock import ScaledClock
 from edgeagent.config import parse_config
 from edgeagent.demo import ingest as demo_ingest
+from edgeagent.demo import mosquitto
 from edgeagent.demo.platform_view import PlatformView
 from edgeagent.errors import ConfigError
 from edgeagent.supervisor import Agent
@@ -29,6 +31,7 @@ from edgeagent.supervisor import Agent
 log = logging.getLogger(__name__)
 DEMO_HOME = "demo-001"
 DEMO_TZ = "Asia/Shanghai"
+EXIT_MISSING = 3  # as scripts/demo: a program the demo needs is not installed
 
 
 # One evening, night and day of a resident living alone, starting at 21:30. The
@@ -84,11 +87,37 @@ async def run_demo(args: argparse.Namespace) -> int:
     broker = None
     url = args.broker
     if url is None:
-        from edgeagent.demo.broker import MiniBroker  # noqa: PLC0415 - only without --broker
+        started = await start_broker(data_dir)
+        if isinstance(started, int):
+            return started
+        broker, url = started, started.url
+    try:
+        return await _run_with_broker(args, url, data_dir)
+    finally:
+        if broker is not None:
+            await asyncio.get_running_loop().run_in_executor(None, broker.stop)
 
-        broker = MiniBroker()
-        port = await broker.start()
-        url = f"mqtt://127.0.0.1:{port}"
+
+async def start_broker(data_dir: Path) -> mosquitto.Mosquitto | int:
+    """A private mosquitto for the demo, or the exit code after saying what is missing."""
+    executable = mosquitto.find_mosquitto()
+    if executable is None:
+        print("edgeagent demo: needs mosquitto (the MQTT broker the demo starts privately), "
+              f"which is not installed. Install it with: {mosquitto.INSTALL_HINT} "
+              "(or run scripts/demo, or pass --broker URL to use a broker you run)",
+              file=sys.stderr)
+        return EXIT_MISSING
+    broker = mosquitto.Mosquitto(data_dir / "mosquitto", executable=executable,
+                                 log_types="error warning notice information")
+    try:
+        return await asyncio.get_running_loop().run_in_executor(None, broker.start)
+    except (OSError, RuntimeError) as exc:
+        print(f"edgeagent demo: could not start mosquitto ({executable}): {exc}",
+              file=sys.stderr)
+        return 1
+
+
+async def _run_with_broker(args: argparse.Namespace, url: str, data_dir: Path) -> int:
     try:
         config = parse_config(demo_config(url, data_dir, args.start), "<demo defaults>")
     except ConfigError as exc:
@@ -117,8 +146,6 @@ async def run_demo(args: argparse.Namespace) -> int:
         await loop.run_in_executor(None, view.stop)
         if ingest is not None:
             await loop.run_in_executor(None, ingest.stop)
-        if broker is not None:
-            await broker.stop()
     alerts = {k: v for k, v in sorted(view.counts.items()) if k.startswith("alert/")}
     print(f"edgeagent demo: done. {sum(view.counts.values())} events at the platform; "
           f"alerts: {alerts or 'none'}", flush=True)
@@ -138,11 +165,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = sub.add_parser(
-        "demo", help="simulated home, in-process broker, accelerated clock",
+        "demo", help="simulated home, private mosquitto, accelerated clock",
         description="Run the real agent on a simulated home (a scripted day and night of a "
-                    "resident) with an in-process MQTT broker, and print what the call centre "
-                    "receives.")
-    demo.add_argument("--broker", metavar="URL", help="use this broker, not an in-process one")
+                    "resident) with a private mosquitto on a free loopback port, and print "
+                    "what the call centre receives.")
+    demo.add_argument("--broker", metavar="URL",
+                      help="use this broker, not a private mosquitto")
     demo.add_argument("--speed", type=float, default=600.0,
                       help="simulated seconds per real second (default 600: a day in 2.4 min)")
     demo.add_argument("--duration", type=float, metavar="SECONDS",

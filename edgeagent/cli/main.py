@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("edgeagent.cli.core_commands", "print the event JSON Schema"),
     "status": ("edgeagent.cli.status",
                "is the agent running: uptime, broker, outbox, drivers, alerts"),
-    "demo": ("edgeagent.cli.demo", "simulated home, in-process broker, accelerated clock"),
+    "demo": ("edgeagent.cli.demo", "simulated home, private mosquitto, accelerated clock"),
     "ble": ("edgeagent.cli.ble", "Bluetooth LE monitors: decode a payload, scan"),
     "replay": ("edgeagent.cli.replay", "run the safety heuristics over a recorded sensor log"),
     "evaluate": ("edgeagent.cli.evaluate",

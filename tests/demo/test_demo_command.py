@@ -6,6 +6,9 @@ import re
 import subprocess
 import sys
 
+from edgeagent.cli.demo import EXIT_MISSING, cmd_demo
+from edgeagent.cli.main import build_parser
+from edgeagent.demo import mosquitto as mosquitto_helper
 from edgeagent.demo.platform_view import describe
 
 
@@ -33,6 +36,33 @@ def test_demo_runs_to_completion_and_shows_bed_exit_alert_and_resolution(tmp_pat
     assert ingest, out[-1500:]
     assert int(ingest.group(1)) == int(ingest.group(2)) == shown
     assert f"stored {shown}, duplicates 0, invalid 0" in out
+    # The broker was a real mosquitto, started and stopped cleanly by the demo.
+    broker_log = (tmp_path / "mosquitto" / "mosquitto.log").read_text()
+    assert re.search(r"mosquitto version \S+ starting", broker_log), broker_log[-1500:]
+    assert re.search(r"mosquitto version \S+ terminating", broker_log), broker_log[-1500:]
+
+
+def test_demo_with_broker_url_publishes_there_and_starts_no_broker_of_its_own(
+        tmp_path, mosquitto, platform):
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgeagent.cli.main", "demo", "--broker", mosquitto.url,
+         "--speed", "4000", "--duration", "2", "--alerts-only", "--data-dir", str(tmp_path / "d")],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"broker {mosquitto.url}" in proc.stdout
+    events = [m for m in platform.messages if m.topic.startswith("care/demo-001/events/")]
+    assert events, proc.stdout[-1500:]
+    assert not (tmp_path / "d" / "mosquitto").exists()
+
+
+def test_demo_without_mosquitto_says_what_to_install_and_exits_3(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(mosquitto_helper, "find_mosquitto", lambda: None)
+    args = build_parser(["demo"]).parse_args(["demo", "--data-dir", str(tmp_path)])
+    assert cmd_demo(args) == EXIT_MISSING == 3
+    err = capsys.readouterr().err
+    assert "needs mosquitto" in err and "sudo apt-get install -y mosquitto" in err
+    assert "--broker URL" in err
+    assert not (tmp_path / "outbox.db").exists()
 
 
 def test_platform_view_line_for_an_alert():
