@@ -10,7 +10,7 @@ What a reload may change, and how:
   so a pending "bed exit, not back yet" timer survives the reload.
 - `[commands]`: applied to the command router in place.
 
-What needs a restart (`home`, `mqtt`, `outbox`, `control`): the reload is
+What needs a restart (`home`, `mqtt`, `outbox`, `control`, `[[outputs]]`): the reload is
 refused as a whole, with the section named, and the running config stays.
 A new config that does not validate is refused the same way. Either way
 nothing of the old one stops: the outbox, its `seq` counter and the
@@ -90,6 +90,8 @@ def refusal(old: AgentConfig, new: AgentConfig) -> str | None:
         if getattr(old, section).model_dump() != getattr(new, section).model_dump():
             return (f"[{section}] changed, which needs a restart "
                     f"(systemctl restart edgeagent)")
+    if [o.model_dump() for o in old.outputs] != [o.model_dump() for o in new.outputs]:
+        return "[[outputs]] changed, which needs a restart (systemctl restart edgeagent)"
     return None
 
 

@@ -75,9 +75,10 @@ def _redact(value: Any, secrets: set[str], key: str = "") -> Any:
 
 
 def config_dump(config: AgentConfig) -> dict[str, Any]:
-    """The validated config as plain data; each driver dumped with its own Options model."""
-    data = config.model_dump(mode="json", exclude={"drivers"})
+    """The validated config as plain data; each driver and output with its own Options model."""
+    data = config.model_dump(mode="json", exclude={"drivers", "outputs"})
     data["drivers"] = [d.model_dump(mode="json") for d in config.drivers]
+    data["outputs"] = [o.model_dump(mode="json") for o in config.outputs]
     data["source"] = config.source
     return data
 

@@ -30,9 +30,10 @@ class ConfigChangeRefused(ValueError):
 
 
 def dump(config: AgentConfig) -> dict[str, Any]:
-    """The validated config as plain data, each driver with its own options model."""
-    data = config.model_dump(mode="json", exclude={"drivers", "source"})
+    """The validated config as plain data, each driver and output with its own options model."""
+    data = config.model_dump(mode="json", exclude={"drivers", "outputs", "source"})
     data["drivers"] = [d.model_dump(mode="json") for d in config.drivers]
+    data["outputs"] = [o.model_dump(mode="json") for o in config.outputs]
     return data
 
 

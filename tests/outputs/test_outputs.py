@@ -190,3 +190,17 @@ def test_a_missing_player_fails_that_output_only(tmp_path, pins):
     assert health["voice"]["state"] == "failed" and "not found" in health["voice"]["reason"]
     assert health["light"]["state"] == "ok" and health["light"]["type"] == "gpio.led"
     outputs.close()
+
+
+def test_a_changed_output_needs_a_restart_and_is_a_core_change_remotely():
+    from edgeagent.reload import refusal
+    from edgeagent.updates.config_change import ConfigChangeRefused, check_change, dump
+
+    old = config([{"type": "gpio.led", "name": "call-light", "pin": 23}])
+    new = config([{"type": "gpio.led", "name": "call-light", "pin": 24}])
+    assert dump(new)["outputs"][0]["pin"] == 24         # each output with its own keys
+    assert refusal(old, new) is not None and "[[outputs]]" in str(refusal(old, new))
+    assert refusal(old, old) is None
+    with pytest.raises(ConfigChangeRefused) as err:
+        check_change(old, new)
+    assert "[outputs]" in str(err.value) and "allow_remote_core" in str(err.value)
