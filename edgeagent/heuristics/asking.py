@@ -20,10 +20,12 @@ end → `no_checkin`, a warning if nothing was seen in the window, else info.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from edgeagent.heuristics.alerts import SOURCE
-from edgeagent.heuristics.localtime import utc
+from edgeagent.heuristics.alerts import SOURCE, AlertBook
+from edgeagent.heuristics.localtime import LocalTime, utc
+from edgeagent.heuristics.settings import HeuristicsSettings
 from edgeagent.models import Draft, Kind, Severity
 
 
@@ -54,3 +56,124 @@ def status_draft(type_: str, at: float, mono_offset: float, data: dict[str, Any]
     """An event for the call centre and the annunciators (never an alert)."""
     return Draft(kind=Kind.STATUS, type=type_, severity=severity, source=dict(SOURCE),
                  mono=at + mono_offset, wall=utc(at), data=data)
+
+
+class Asking:
+    """Owns `AskingState`: the pending pre-alarm and the check-in window's progress."""
+
+    def __init__(self, settings: HeuristicsSettings, local: LocalTime,
+                 alerts: AlertBook) -> None:
+        self.settings, self.local, self.alerts = settings, local, alerts
+        self.state = AskingState()
+
+    # ---------------------------------------------------------------- pre-alarm
+    def may_ask(self, alert: str, can_ask: bool) -> bool:
+        s = self.settings
+        return (can_ask and s.prealarm_seconds > 0 and alert in s.prealarm_alerts
+                and self.state.pending is None)
+
+    def ask(self, at: float, alert: str, situation: str, reason: str,
+            room: str | None) -> Draft:
+        """Start asking her; the critical alert waits for her answer (or its absence)."""
+        pending = PendingAsk(
+            id=f"prealarm-{utc(at):%Y%m%dT%H%M%SZ}", alert=alert, situation=situation,
+            reason=reason, room=room, started_at=at, until=at + self.settings.prealarm_seconds)
+        self.state.pending = pending
+        return status_draft("prealarm", at, self.alerts.mono_offset, {
+            "state": "asking", "prealarm_id": pending.id, "alert": alert,
+            "until": pending.until, "reason": reason})
+
+    def no_answer(self, at: float, warnings: tuple[str, ...]) -> list[Draft]:
+        """The window passed (or she pressed SOS): the alert goes out as it would have.
+
+        `warnings`: alert types whose open warning for the same room gives way to it.
+        """
+        book, pending = self.alerts, self.state.pending
+        out: list[Draft] = []
+        if pending is None:
+            return out
+        self.state.pending = None
+        out.append(status_draft("prealarm", at, book.mono_offset, {
+            "state": "no answer", "prealarm_id": pending.id, "alert": pending.alert}))
+        for type_ in warnings:
+            raised = book.get(type_)
+            if (raised is not None and raised.severity is Severity.WARNING
+                    and raised.source.get("room") == pending.room):
+                draft = book.resolve(type_, at, "superseded by a critical alert")
+                if draft is not None:
+                    out.append(draft)
+        draft = book.raise_(
+            pending.alert, Severity.CRITICAL, at, pending.reason, source={"room": pending.room},
+            escalate_after=self.settings.escalate_critical_minutes * 60,
+            extra={"situation": pending.situation, "prealarm": "no answer"})
+        if draft is not None:
+            out.append(draft)
+        return out
+
+    def cancel(self, at: float, by: str) -> list[Draft]:
+        pending = self.state.pending
+        if pending is None:
+            return []
+        self.state.pending = None
+        return [status_draft("prealarm", at, self.alerts.mono_offset, {
+            "state": "cancelled", "outcome": "cancelled", "by": by,
+            "prealarm_id": pending.id, "alert": pending.alert})]
+
+    # ----------------------------------------------------------------- check-in
+    def arm(self, now: float) -> None:
+        """A kit started after today's window opened does not judge that morning."""
+        day = self.local.local(now).date()
+        started = now > self.local.at(day, self.settings.checkin_start)
+        self.state.checkin_decided = (day if started else day - timedelta(days=1)).isoformat()
+
+    def next_checkin(self, now: float | None) -> tuple[float, str] | None:
+        """The next check-in moment: the reminder at mid-window, the verdict at its end."""
+        s, ask, local = self.settings, self.state, self.local
+        if not s.checkin or now is None:
+            return None
+        today = local.local(now).date()
+        for day in (today, today + timedelta(days=1)):
+            key = day.isoformat()
+            if ask.checkin_decided is not None and key <= ask.checkin_decided:
+                continue
+            start, end = local.at(day, s.checkin_start), local.at(day, s.checkin_end)
+            if key not in (ask.checkin_done, ask.checkin_reminded):
+                return (start + end) / 2, "remind:" + key
+            return end, "end:" + key
+        return None
+
+    def checkin_due(self, arg: str, at: float, last_seen: float | None) -> list[Draft]:
+        s, ask, book, local = self.settings, self.state, self.alerts, self.local
+        what, key = arg.split(":", 1)
+        if what == "remind":
+            ask.checkin_reminded = key
+            return [status_draft("checkin_reminder", at, book.mono_offset, {"state": "remind"})]
+        ask.checkin_decided = key
+        if ask.checkin_done == key:
+            return []
+        start = local.at(date.fromisoformat(key), s.checkin_start)
+        window = f"{s.checkin_start:%H:%M}-{s.checkin_end:%H:%M}"
+        if last_seen is not None and last_seen >= start:
+            return [status_draft("no_checkin", at, book.mono_offset, {
+                "reason": f"no check-in {window}; activity seen at {local.hhmm(last_seen)}"})]
+        since = local.hhmm(last_seen) if last_seen is not None else "the kit started"
+        draft = book.raise_("no_checkin", Severity.WARNING, at,
+                            f"no check-in {window} and no sign of activity since {since}",
+                            key=key)
+        return [draft] if draft is not None else []
+
+    def pressed(self, at: float) -> list[Draft]:
+        """Her "I'm OK" button: answers a pre-alarm and checks her in."""
+        s, ask, local = self.settings, self.state, self.local
+        out = self.cancel(at, "button")
+        moment: datetime = local.local(at)
+        key = moment.date().isoformat()
+        if s.checkin and s.checkin_start <= moment.time() < s.checkin_end \
+                and ask.checkin_done != key:
+            ask.checkin_done = key
+            out.append(status_draft("checkin", at, self.alerts.mono_offset,
+                                    {"at": local.hhmm(at)}))
+        draft = self.alerts.resolve("no_checkin", at, f"checked in at {local.hhmm(at)}", key=key)
+        if draft is not None:
+            out.append(draft)
+        return out

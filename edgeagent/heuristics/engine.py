@@ -20,20 +20,20 @@ to `daily_checks`; the daily summary to `daily`.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from edgeagent.heuristics import environment, inputs
 from edgeagent.heuristics.alerts import AlertBook
-from edgeagent.heuristics.asking import PendingAsk, status_draft
+from edgeagent.heuristics.asking import Asking
 from edgeagent.heuristics.daily import close_day
 from edgeagent.heuristics.daily_checks import DailyChecks
 from edgeagent.heuristics.fence import Fence, FenceSettings
 from edgeagent.heuristics.forward import reading_draft
 from edgeagent.heuristics.inputs import truthy as _truthy
-from edgeagent.heuristics.localtime import LocalTime, epoch, utc
+from edgeagent.heuristics.localtime import LocalTime, epoch
 from edgeagent.heuristics.presence import PresenceTracker
 from edgeagent.heuristics.routine import LearnedRoutine
 from edgeagent.heuristics.seats import SeatTracker
@@ -72,9 +72,6 @@ ESCALATION_WORDS = {
 }
 MAX_TIMERS_PER_STEP = 100_000
 
-
-def utc_stamp(at: float) -> str:
-    return utc(at).strftime("%Y%m%dT%H%M%SZ")
 # A contact in a room with a motion sensor counts at night once that sensor saw someone.
 PIR_CONFIRMS_SECONDS = 120.0
 
@@ -96,6 +93,7 @@ class SafetyEngine:
         self.sleep = SleepTracker(settings)
         self.fence = Fence(FenceSettings(fence_minutes=settings.fence_minutes))
         self.seats = SeatTracker(settings)
+        self.asking = Asking(settings, self.local, self.alerts)
         self.rules = SilenceRules(settings, self.local, self.routine, self.sleep, self.alerts,
                                   self.seats, self._bedrooms, self._bathrooms)
         self._bind(HomeState())
@@ -109,6 +107,7 @@ class SafetyEngine:
         self.sleep.state = state.sleep
         self.fence.state = state.fence
         self.seats.state = state.seats
+        self.asking.state = state.asking
         self._plan: tuple[Plan | None] | None = None
         # The next timer, valid until the state changes (a 1-tuple so None can be cached).
         self._due: tuple[tuple[float, Timer, str] | None] | None = None
@@ -186,10 +185,7 @@ class SafetyEngine:
         if st.ledger is None:
             st.ledger = Ledger(start=now, partial=True)
             st.next_summary_at = self.local.next_at(now, self.settings.summary_hour)
-            # A kit started after today's check-in window opened does not judge that morning.
-            day = self.local.local(now).date()
-            started = now > self.local.at(day, self.settings.checkin_start)
-            st.asking.checkin_decided = (day if started else day - timedelta(days=1)).isoformat()
+            self.asking.arm(now)
         if st.checks.armed_at is None and self.checks.checks:
             self.checks.arm(now)
             self._due = None
@@ -233,7 +229,7 @@ class SafetyEngine:
         pending = st.asking.pending
         if pending is not None:
             offer(pending.until, Timer.PREALARM)
-        checkin = self._checkin_due()
+        checkin = self.asking.next_checkin(st.now)
         if checkin is not None:
             offer(checkin[0], Timer.CHECKIN, checkin[1])
         stuck = self.seats.next_stuck()
@@ -293,9 +289,9 @@ class SafetyEngine:
         elif timer is Timer.SILENCE:
             out.extend(self._raise_silence(at))
         elif timer is Timer.PREALARM:
-            out.extend(self._no_answer(at))
+            out.extend(self.asking.no_answer(at, SILENCE_TYPES))
         elif timer is Timer.CHECKIN:
-            out.extend(self._checkin_timer(arg, at))
+            out.extend(self.asking.checkin_due(arg, at, st.seen.at))
         elif timer is Timer.SEAT_STUCK:
             seat = st.seats.seats.get(arg)
             if seat is not None and seat.occupied and seat.since is not None:
@@ -336,16 +332,9 @@ class SafetyEngine:
         reason = self._words(plan.reason, at)
         if plan.doubt:
             reason += "; cannot tell apart: " + plan.doubt
-        if critical and self._may_ask(plan.critical_alert):
-            # Ask her first; the critical waits for her answer (or its absence).
-            pending = PendingAsk(
-                id=f"prealarm-{utc_stamp(at)}", alert=plan.critical_alert,
-                situation=plan.situation.value, reason=reason, room=self.state.seen.room,
-                started_at=at, until=at + s.prealarm_seconds)
-            self.state.asking.pending = pending
-            out.append(status_draft("prealarm", at, self.alerts.mono_offset, {
-                "state": "asking", "prealarm_id": pending.id, "alert": pending.alert,
-                "until": pending.until, "reason": reason}))
+        if critical and self.asking.may_ask(plan.critical_alert, self.state.layout.can_ask):
+            out.append(self.asking.ask(at, plan.critical_alert, plan.situation.value, reason,
+                                       self.state.seen.room))
             return out
         if critical:
             if warning is not None:
@@ -366,99 +355,10 @@ class SafetyEngine:
         ))
         return out
 
-    def _may_ask(self, alert: str) -> bool:
-        s, st = self.settings, self.state
-        return (st.layout.can_ask and s.prealarm_seconds > 0 and alert in s.prealarm_alerts
-                and st.asking.pending is None)
-
-    def _no_answer(self, at: float) -> list[Draft]:
-        """The window passed (or she pressed SOS): the alert goes out as it would have."""
-        st, book = self.state, self.alerts
-        pending = st.asking.pending
-        out: list[Draft] = []
-        if pending is None:
-            return out
-        st.asking.pending = None
-        self._changed()
-        out.append(status_draft("prealarm", at, book.mono_offset, {
-            "state": "no answer", "prealarm_id": pending.id, "alert": pending.alert}))
-        for type_ in SILENCE_TYPES:  # the warning of the same situation gives way
-            raised = book.get(type_)
-            if raised is not None and raised.severity is Severity.WARNING and \
-                    raised.source.get("room") == pending.room:
-                self._add(out, book.resolve(type_, at, "superseded by a critical alert"))
-        self._add(out, book.raise_(
-            pending.alert, Severity.CRITICAL, at, pending.reason,
-            source={"room": pending.room},
-            escalate_after=self.settings.escalate_critical_minutes * 60,
-            extra={"situation": pending.situation, "prealarm": "no answer"}))
-        return out
-
-    def _cancel_ask(self, at: float, by: str) -> list[Draft]:
-        pending = self.state.asking.pending
-        if pending is None:
-            return []
-        self.state.asking.pending = None
-        self._changed()
-        return [status_draft("prealarm", at, self.alerts.mono_offset, {
-            "state": "cancelled", "outcome": "cancelled", "by": by,
-            "prealarm_id": pending.id, "alert": pending.alert})]
-
-    def _checkin_due(self) -> tuple[float, str] | None:
-        """The next check-in moment: the reminder at mid-window, the verdict at its end."""
-        s, st, local = self.settings, self.state, self.local
-        if not s.checkin or st.now is None:
-            return None
-        ask = st.asking
-        today = local.local(st.now).date()
-        for day in (today, today + timedelta(days=1)):
-            key = day.isoformat()
-            if ask.checkin_decided is not None and key <= ask.checkin_decided:
-                continue
-            start, end = local.at(day, s.checkin_start), local.at(day, s.checkin_end)
-            if key not in (ask.checkin_done, ask.checkin_reminded):
-                return (start + end) / 2, "remind:" + key
-            return end, "end:" + key
-        return None
-
-    def _checkin_timer(self, arg: str, at: float) -> list[Draft]:
-        s, st, book, local = self.settings, self.state, self.alerts, self.local
-        what, key = arg.split(":", 1)
-        ask = st.asking
-        if what == "remind":
-            ask.checkin_reminded = key
-            return [status_draft("checkin_reminder", at, book.mono_offset, {"state": "remind"})]
-        ask.checkin_decided = key
-        if ask.checkin_done == key:
-            return []
-        day = datetime.fromisoformat(key).date()
-        start = local.at(day, s.checkin_start)
-        seen = st.seen.at
-        window = f"{s.checkin_start:%H:%M}-{s.checkin_end:%H:%M}"
-        if seen is not None and seen >= start:
-            return [status_draft("no_checkin", at, book.mono_offset, {
-                "reason": f"no check-in {window}; activity seen at {local.hhmm(seen)}"})]
-        out: list[Draft] = []
-        self._add(out, book.raise_(
-            "no_checkin", Severity.WARNING, at,
-            f"no check-in {window} and no sign of activity since "
-            + (local.hhmm(seen) if seen is not None else "the kit started"),
-            key=key))
-        return out
-
     def _ok_pressed(self, reading: Reading, at: float) -> list[Draft]:
         """Her "I'm OK" button: answers a pre-alarm, checks her in, and is a sign of life."""
-        out = self._cancel_ask(at, "button")
-        s, st, local = self.settings, self.state, self.local
-        if s.checkin:
-            moment = local.local(at)
-            key = moment.date().isoformat()
-            if s.checkin_start <= moment.time() < s.checkin_end and st.asking.checkin_done != key:
-                st.asking.checkin_done = key
-                out.append(status_draft("checkin", at, self.alerts.mono_offset,
-                                        {"at": local.hhmm(at)}))
-        self._add(out, self.alerts.resolve("no_checkin", at, f"checked in at {local.hhmm(at)}",
-                                           key=local.day_key(at)))
+        out = self.asking.pressed(at)
+        self._changed()
         out.extend(self._activity(at, reading.room, "ok", reading.device, "ok"))
         return out
 
@@ -530,7 +430,7 @@ class SafetyEngine:
         elif sensor == "sos":
             out += inputs.sos(book, self.settings, reading, at, self.local.hhmm(at))
             if _truthy(value):
-                out += self._no_answer(at)  # an SOS press never cancels her own alarm
+                out += self.asking.no_answer(at, SILENCE_TYPES)  # SOS never cancels her alarm
         elif sensor == "ok":
             if _truthy(value):
                 out += self._ok_pressed(reading, at)
@@ -650,7 +550,7 @@ class SafetyEngine:
         seen_text = f"{word} in {room} at {when}"
         pending = st.asking.pending
         if pending is not None and room not in (pending.room, "unknown"):
-            out.extend(self._cancel_ask(at, "activity"))  # clear activity in another room
+            out.extend(self.asking.cancel(at, "activity"))  # clear activity in another room
         is_bedroom = room in self._bedrooms
         night = local.is_night(at)
         passage = st.layout.sees_bed_passage(self._bedrooms)
