@@ -63,6 +63,9 @@ def summary(status: dict[str, Any]) -> dict[str, Any]:
         "drivers": {name: {"type": h.get("type"), "state": h.get("state"),
                            "reason": h.get("reason", ""), "restarts": h.get("restarts", 0)}
                     for name, h in drivers.items()},
+        "outputs": {name: {"type": h.get("type"), "state": h.get("state"),
+                           "reason": h.get("reason", "")}
+                    for name, h in (status.get("outputs") or {}).items()},
         "open_alerts": status.get("open_alerts") or [],
         "last_event": status.get("last_event"),
         "warnings": status.get("warnings") or [],
@@ -87,6 +90,11 @@ def render(doc: dict[str, Any], now: datetime) -> str:
     for name, health in sorted(doc["drivers"].items()):
         reason = f": {health['reason']}" if health["reason"] else ""
         lines.append(f"      {health['state']:<9} {name} ({health['type']}){reason}")
+    if doc["outputs"]:
+        lines.append(f"    Outputs: {len(doc['outputs'])}")
+        for name, health in sorted(doc["outputs"].items()):
+            reason = f": {health['reason']}" if health["reason"] else ""
+            lines.append(f"      {health['state']:<9} {name} ({health['type']}){reason}")
     alerts = doc["open_alerts"]
     lines.append(f"     Alerts: {len(alerts)} open")
     for alert in alerts:

@@ -204,3 +204,22 @@ def test_a_changed_output_needs_a_restart_and_is_a_core_change_remotely():
     with pytest.raises(ConfigChangeRefused) as err:
         check_change(old, new)
     assert "[outputs]" in str(err.value) and "allow_remote_core" in str(err.value)
+
+
+def test_edgeagent_status_lists_each_output_with_its_health(tmp_path, pins):
+    from datetime import UTC, datetime
+
+    from edgeagent.cli.status import render, summary
+
+    cfg = config([{"type": "audio.speech", "name": "voice", "espeak": str(tmp_path / "none")},
+                  {"type": "gpio.led", "name": "call-light", "pin": 25}])
+    outputs = OutputSet(cfg.outputs, volume=80)
+    outputs.open()
+    doc = summary({"home": "h", "version": "1", "pid": 1, "clock": "synced",
+                   "outputs": outputs.health()})
+    assert doc["outputs"]["voice"]["state"] == "failed"
+    text = render(doc, datetime(2026, 3, 2, tzinfo=UTC))
+    assert "Outputs: 2" in text
+    assert "ok        call-light (gpio.led)" in text
+    assert "failed    voice (audio.speech): voice:" in text and "not found" in text
+    outputs.close()
