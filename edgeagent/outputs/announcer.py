@@ -33,6 +33,7 @@ from edgeagent.outputs.messages import text
 log = logging.getLogger(__name__)
 
 REPEAT_S = 30.0
+PRESS_ANSWERED_S = 2.0  # an escalation this soon after a press answered it says nothing more
 PRESSED_AGAIN_QUIET_S = 10.0  # pressed again and again: a tone each time, words at most this often
 MAX_PENDING = 64  # prealarms and SOS alerts tracked at once (a flood must not grow memory)
 
@@ -72,13 +73,18 @@ class Announcer:
         self.sos_alerts: set[str] = set()    # SOS alerts not yet acknowledged by the platform
         self.acknowledged_alerts: set[str] = set()
         self._sos_said_at: float | None = None
+        self._press_answered_at: float | None = None
         self.counters: dict[str, int] = {"cues": 0, "cue_failures": 0, "quiet_skipped": 0}
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- inputs ---------------------------------------------------------------------------
 
     def observe(self, what: str, payload: dict[str, Any]) -> None:
-        """Listener: every stored event passes here; only a few concern the resident."""
+        """Listener: every reading and stored event passes here; a few concern the resident."""
+        if what == "reading":
+            if payload.get("sensor") == "sos" and payload.get("value") is True:
+                self._pressed_again()
+            return
         if what != "event":
             return
         kind, type_ = payload.get("kind"), payload.get("type")
@@ -158,11 +164,26 @@ class Announcer:
         acknowledged = alert_id in self.acknowledged_alerts
         if isinstance(alert_id, str) and not acknowledged and len(self.sos_alerts) < MAX_PENDING:
             self.sos_alerts.add(alert_id)
+        now = self.monotonic()
+        if state != "raised" and self._press_answered_at is not None \
+                and now - self._press_answered_at < PRESS_ANSWERED_S:
+            return  # the press itself was answered already (`_pressed_again`)
+        self._answer_press(raised=state == "raised", acknowledged=acknowledged)
+
+    def _pressed_again(self) -> None:
+        """A press while her SOS is open: the engine raises nothing new after its first
+        escalation, so the press itself is answered (a tone, words at most every 10 s)."""
+        if not self.sos_alerts and not self.acknowledged_alerts:
+            return  # a first press: answered when its alert is stored
+        self._press_answered_at = self.monotonic()
+        self._answer_press(raised=False, acknowledged=not self.sos_alerts)
+
+    def _answer_press(self, *, raised: bool, acknowledged: bool) -> None:
         self._cue(Cue(Signal.TONE))
         if not acknowledged:
             self._cue(Cue(Signal.CALLING))
         now = self.monotonic()
-        if state != "raised" and self._sos_said_at is not None \
+        if not raised and self._sos_said_at is not None \
                 and now - self._sos_said_at < PRESSED_AGAIN_QUIET_S:
             return
         self._sos_said_at = now

@@ -204,3 +204,34 @@ async def test_the_engines_own_prealarm_events_drive_the_question(pins, fake_tim
     home.announcer.observe("event", cancelled)               # 02:31:40 she pressed
     assert await home.after(60) == []
     home.close()
+
+
+async def test_every_press_of_an_open_sos_is_answered_even_when_no_new_alert_is_raised(
+        pins, fake_time):
+    """The heuristics escalate once; her fifth press raises nothing, yet she hears a tone."""
+    home = Home(fake_time)
+
+    def press() -> None:
+        home.announcer.observe("reading", {"driver": "sos", "sensor": "sos", "value": True})
+
+    press()                                                  # the first press: its alert speaks
+    home.event("alert", "sos", alert={"id": "sos-6", "state": "raised"})
+    assert await home.after(0) == ["正在呼叫，请稍候"]
+    assert home.buzzer.health.counters["beeps"] == 1
+    await home.after(3)
+    press()                                                  # again: the engine escalates ...
+    home.event("alert", "sos", alert={"id": "sos-6", "state": "escalated"})
+    assert await home.after(0) == []                         # ... one tone, not two
+    assert home.buzzer.health.counters["beeps"] == 2
+    words = []
+    for _ in range(3):                                       # and again: nothing new is raised
+        words += await home.after(4)                         # at 7, 11 and 15 s
+        press()
+    words += await home.after(0)
+    assert words == ["正在呼叫，请稍候"]                      # words again once, after 10 s
+    assert home.buzzer.health.counters["beeps"] == 5
+    home.announcer.acknowledged("sos-6")
+    await home.after(11)
+    press()
+    assert await home.after(0) == ["呼叫中心已收到，马上有人联系您"]
+    home.close()
