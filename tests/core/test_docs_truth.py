@@ -257,3 +257,54 @@ def test_the_key_check_refuses_a_misspelt_key() -> None:
     assert config_problems({"heuristics": {"no_such_rule_setting": 1}}, "x")
     assert config_problems({"drivers": [{"type": "mock.stress", "name": "s", "rate": 1}]}, "x")
     assert config_problems({"drivers": [{"type": "no.such.driver", "name": "s"}]}, "x")
+
+
+# --- evidence the docs cite ---------------------------------------------------------
+
+_TEST_REF = re.compile(r"((?:tests/[\w/]+/)?(test_\w+\.py))(?:::(test_\w+))?")
+_BENCH_REF = re.compile(r"(bench/\w+\.py)((?:[ \t]+--?[\w-]+(?:[ \t]+[^\s`|\\-][^\s`|]*)?)*)")
+
+
+def _doc_texts() -> Iterator[tuple[str, str]]:
+    for path in DOC_FILES:
+        yield str(path.relative_to(ROOT)), path.read_text(encoding="utf-8")
+
+
+def test_every_test_the_docs_cite_as_evidence_exists() -> None:
+    """A cited test may be shortened to a prefix of its name, never point at nothing."""
+    by_name: dict[str, list[Path]] = {}
+    for found in (ROOT / "tests").rglob("test_*.py"):
+        by_name.setdefault(found.name, []).append(found)
+    problems = []
+    cited = 0
+    for where, text in _doc_texts():
+        for ref in _TEST_REF.finditer(text):
+            path, name, test = ref.groups()
+            cited += 1
+            files = [ROOT / path] if path.startswith("tests/") else by_name.get(name, [])
+            files = [f for f in files if f.exists()]
+            if not files:
+                problems.append(f"{where}: {path}: no such test file")
+            elif test and not any(re.search(rf"def {test}\w*\(", f.read_text(encoding="utf-8"))
+                                  for f in files):
+                problems.append(f"{where}: {path}::{test}: no such test")
+    assert cited >= 50
+    assert not problems, "\n".join(problems)
+
+
+def test_every_bench_script_and_flag_the_docs_name_exists() -> None:
+    problems = []
+    named = 0
+    for where, text in _doc_texts():
+        for ref in _BENCH_REF.finditer(text):
+            script = ROOT / ref.group(1)
+            named += 1
+            if not script.exists():
+                problems.append(f"{where}: {ref.group(1)}: no such script")
+                continue
+            source = script.read_text(encoding="utf-8")
+            for flag in re.findall(r"(?<![\w-])--[\w-]+", ref.group(2)):
+                if f'"{flag}"' not in source:
+                    problems.append(f"{where}: {ref.group(1)} {flag}: no such option")
+    assert named >= 10
+    assert not problems, "\n".join(problems)
