@@ -13,6 +13,7 @@ assert every edge at the time it happens.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar
 
 from edgeagent_drivers.gpio.base import named_pin_factory
@@ -88,7 +89,15 @@ class GpioOutput(Output):
 
 
 class BuzzerOutput(GpioOutput):
-    """An active buzzer: two soft beeps before a question, one longer beep on an SOS press."""
+    """An active buzzer: two soft beeps before a question, one longer beep on an SOS press.
+
+    A cue that arrives while a pattern sounds is dropped, not queued: presses in quick
+    succession give one continuous tone, not a backlog of beeps."""
+
+    def __init__(self, options: OutputOptions, context: OutputContext, *,
+                 pin_factory: Any = None) -> None:
+        super().__init__(options, context, pin_factory=pin_factory)
+        self.sounding = False
 
     def _make(self, factory: Any) -> Any:
         return Buzzer(self.options.pin, active_high=self.options.active_high,
@@ -97,12 +106,17 @@ class BuzzerOutput(GpioOutput):
     async def perform(self, cue: Cue) -> None:
         if self.device is None:
             return
-        if cue.signal is Signal.CHIME:
-            await self._beeps(CHIME)
-        elif cue.signal is Signal.TONE:
-            await self._beeps(TONE)
-        else:
+        pattern = {Signal.CHIME: CHIME, Signal.TONE: TONE}.get(cue.signal)
+        if pattern is None:
             return
+        if self.sounding:
+            self.count("overlapping")
+            return
+        self.sounding = True
+        try:
+            await self._beeps(pattern)
+        finally:
+            self.sounding = False
         self.count("beeps")
 
 
@@ -118,22 +132,37 @@ class LedOutput(GpioOutput):
     Options: ClassVar[type[OutputOptions]] = LedOptions
     options: LedOptions
 
+    def __init__(self, options: OutputOptions, context: OutputContext, *,
+                 pin_factory: Any = None) -> None:
+        super().__init__(options, context, pin_factory=pin_factory)
+        self.showing = "off"
+
     def _make(self, factory: Any) -> Any:
         cls = PWMLED if self.options.pwm else LED
         return cls(self.options.pin, active_high=self.options.active_high, pin_factory=factory)
 
     async def perform(self, cue: Cue) -> None:
-        if self.device is None:
+        """Changes only: starting or stopping gpiozero's blink thread joins a thread, so it
+        runs off the event loop, and a light already in the wanted state is left alone."""
+        if self.device is None or cue.signal not in (Signal.CALLING, Signal.DELIVERED,
+                                                     Signal.IDLE):
             return
-        level = self.options.brightness if self.options.pwm else 1
-        if cue.signal is Signal.CALLING:
-            # gpiozero's own background blink: returns at once, stopped by on()/off().
+        wanted = {Signal.CALLING: "blinking", Signal.DELIVERED: "steady",
+                  Signal.IDLE: "off"}[cue.signal]
+        if wanted == self.showing:
+            return
+        self.showing = wanted
+        await asyncio.to_thread(self._show, wanted)
+
+    def _show(self, wanted: str) -> None:
+        if wanted == "blinking":
+            # gpiozero's own background blink, stopped by the next value set.
             kwargs = {"on_time": self.options.blink_s, "off_time": self.options.blink_s}
             if self.options.pwm:
                 self.device.blink(**kwargs, fade_in_time=0, fade_out_time=0)
             else:
                 self.device.blink(**kwargs)
-        elif cue.signal is Signal.DELIVERED:
-            self.device.value = level
-        elif cue.signal is Signal.IDLE:
+        elif wanted == "steady":
+            self.device.value = self.options.brightness if self.options.pwm else 1
+        else:
             self.device.off()

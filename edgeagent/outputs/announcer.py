@@ -180,7 +180,7 @@ class Announcer:
 
     def _answer_press(self, *, raised: bool, acknowledged: bool) -> None:
         self._cue(Cue(Signal.TONE))
-        if not acknowledged:
+        if raised:  # blinking until the broker has it; a press again leaves the light alone
             self._cue(Cue(Signal.CALLING))
         now = self.monotonic()
         if not raised and self._sos_said_at is not None \
