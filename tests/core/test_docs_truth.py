@@ -5,7 +5,8 @@ CLI does not have, or a key the config refuses, is a broken promise. This walks 
 user-facing page: each `edgeagent` command line in a code span or block must parse down
 to a real (sub)command with real long options, and each key of a ```toml block, and each
 `section.key` row of README's configuration reference, must be a field of the config
-models (AgentConfig, HeuristicsSettings, each driver's and output's Options).
+models (AgentConfig, HeuristicsSettings, each driver's and output's Options). The
+evidence the docs cite (tests, bench scripts and their options) must exist too.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from pydantic import BaseModel
 
 from edgeagent.cli.main import build_parser
 from edgeagent.config import AgentConfig
-from edgeagent.driver import load_driver_class
-from edgeagent.output import load_output_class
+from edgeagent.driver import available_driver_types, load_driver_class
+from edgeagent.output import available_output_types, load_output_class
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC_FILES = sorted(
@@ -307,4 +308,55 @@ def test_every_bench_script_and_flag_the_docs_name_exists() -> None:
                 if f'"{flag}"' not in source:
                     problems.append(f"{where}: {ref.group(1)} {flag}: no such option")
     assert named >= 10
+    assert not problems, "\n".join(problems)
+
+
+def _all_option_names() -> set[str]:
+    """Every key any config section, driver or output accepts (nested models included)."""
+    names: set[str] = set()
+    seen: set[type[BaseModel]] = set()
+
+    def walk(model: type[BaseModel]) -> None:
+        if model in seen:
+            return
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            names.add(field.alias or name)
+            inner = _model_in(field.annotation)
+            if inner is not None:
+                walk(inner)
+
+    walk(AgentConfig)
+    for type_name in available_driver_types():
+        walk(load_driver_class(type_name).Options)
+    for type_name in available_output_types():
+        walk(load_output_class(type_name).Options)
+    return names
+
+
+def test_every_key_of_an_options_table_in_the_docs_is_accepted_somewhere() -> None:
+    """Tables headed `key` (the drivers' READMEs, ble.md, environment.md): each key must
+    be a field of some config, driver or output model, so a misspelt one fails here."""
+    known = _all_option_names()
+    problems = []
+    checked = 0
+    for where, text in _doc_texts():
+        lines = text.splitlines()
+        header = None
+        for index, line in enumerate(lines):
+            if not line.startswith("|"):
+                header = None
+                continue
+            following = lines[index + 1] if index + 1 < len(lines) else ""
+            if re.fullmatch(r"\|[-| :]+\|", following):
+                header = line.split("|")[1].strip().lower()
+                continue
+            if header != "key":
+                continue
+            for key in re.findall(r"`([a-z_][a-z_0-9.]*)`", line.split("|")[1]):
+                checked += 1
+                if key.rpartition(".")[2] not in known:
+                    problems.append(f"{where}:{index + 1}: `{key}` is no config, driver "
+                                    "or output key")
+    assert checked >= 50
     assert not problems, "\n".join(problems)
