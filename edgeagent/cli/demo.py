@@ -15,6 +15,7 @@ import logging
 import signal
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,8 @@ from zoneinfo import ZoneInfo
 
 from edgeagent.clock import ScaledClock
 from edgeagent.config import parse_config
+from edgeagent.demo import amqtt_broker, mosquitto
 from edgeagent.demo import ingest as demo_ingest
-from edgeagent.demo import mosquitto
 from edgeagent.demo.platform_view import PlatformView
 from edgeagent.errors import ConfigError
 from edgeagent.supervisor import Agent
@@ -59,11 +60,12 @@ DEMO_SCRIPT = """
 """
 
 
-def demo_config(broker_url: str, data_dir: Path, start: str = "21:30") -> dict[str, Any]:
+def demo_config(broker_url: str, data_dir: Path, start: str = "21:30",
+                protocol: str = "5") -> dict[str, Any]:
     return {
         "home": {"id": DEMO_HOME, "timezone": DEMO_TZ},
         "mqtt": {"urls": [broker_url], "topic_prefix": "care", "backoff_initial": 0.2,
-                 "backoff_max": 5.0},
+                 "backoff_max": 5.0, "protocol": protocol},
         "outbox": {"path": str(data_dir / "outbox.db")},
         "control": {"socket": str(data_dir / "control.sock")},
         "drivers": [{"type": "mock.home", "name": "home", "script": DEMO_SCRIPT,
@@ -84,23 +86,37 @@ def start_wall(start: str, tz: str, speed: float) -> datetime:
 async def run_demo(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="edgeagent-demo-"))
     data_dir.mkdir(parents=True, exist_ok=True)
-    broker = None
-    url = args.broker
-    if url is None:
-        started = await start_broker(data_dir)
-        if isinstance(started, int):
-            return started
-        broker, url = started, started.url
+    if args.broker is not None:
+        return await _run_with_broker(args, args.broker, "5", data_dir)
+    started = await start_broker(data_dir)
+    if isinstance(started, int):
+        return started
     try:
-        return await _run_with_broker(args, url, data_dir)
+        return await _run_with_broker(args, started.url, started.protocol, data_dir)
     finally:
-        if broker is not None:
-            await asyncio.get_running_loop().run_in_executor(None, broker.stop)
+        await started.stop()
 
 
-async def start_broker(data_dir: Path) -> mosquitto.Mosquitto | int:
-    """A private mosquitto for the demo, or the exit code after saying what is missing."""
+class DemoBroker:
+    """The broker the demo started: where it listens, the MQTT version it speaks, how to stop."""
+
+    def __init__(self, url: str, protocol: str, stop: Callable[[], Awaitable[None]]) -> None:
+        self.url = url
+        self.protocol = protocol
+        self.stop = stop
+
+
+async def start_broker(data_dir: Path) -> DemoBroker | int:
+    """A private mosquitto (amqtt in-process where mosquitto is not installed but the
+    `[demo-broker]` extra is), or the exit code after saying what is missing."""
+    loop = asyncio.get_running_loop()
     executable = mosquitto.find_mosquitto()
+    if executable is None and amqtt_broker.available():
+        print("edgeagent demo: mosquitto is not installed; using the in-process amqtt broker "
+              f"(MQTT {amqtt_broker.PROTOCOL}). For mosquitto: {mosquitto.INSTALL_HINT}",
+              file=sys.stderr)
+        fallback = await amqtt_broker.AmqttBroker().start()
+        return DemoBroker(fallback.url, amqtt_broker.PROTOCOL, fallback.stop)
     if executable is None:
         print("edgeagent demo: needs mosquitto (the MQTT broker the demo starts privately), "
               f"which is not installed. Install it with: {mosquitto.INSTALL_HINT} "
@@ -110,16 +126,23 @@ async def start_broker(data_dir: Path) -> mosquitto.Mosquitto | int:
     broker = mosquitto.Mosquitto(data_dir / "mosquitto", executable=executable,
                                  log_types="error warning notice information")
     try:
-        return await asyncio.get_running_loop().run_in_executor(None, broker.start)
+        await loop.run_in_executor(None, broker.start)
     except (OSError, RuntimeError) as exc:
         print(f"edgeagent demo: could not start mosquitto ({executable}): {exc}",
               file=sys.stderr)
         return 1
 
+    async def stop() -> None:
+        await loop.run_in_executor(None, broker.stop)
 
-async def _run_with_broker(args: argparse.Namespace, url: str, data_dir: Path) -> int:
+    return DemoBroker(broker.url, "5", stop)
+
+
+async def _run_with_broker(args: argparse.Namespace, url: str, protocol: str,
+                           data_dir: Path) -> int:
     try:
-        config = parse_config(demo_config(url, data_dir, args.start), "<demo defaults>")
+        config = parse_config(demo_config(url, data_dir, args.start, protocol),
+                              "<demo defaults>")
     except ConfigError as exc:
         print(f"edgeagent demo: {exc}", file=sys.stderr)
         return 2
@@ -130,7 +153,7 @@ async def _run_with_broker(args: argparse.Namespace, url: str, data_dir: Path) -
     await asyncio.get_running_loop().run_in_executor(None, view.start)
     ingest = None
     if demo_ingest.available():  # the reference ingest too, as a municipality runs it
-        ingest = demo_ingest.DemoIngest(url, "care", data_dir / "platform.db")
+        ingest = demo_ingest.DemoIngest(url, "care", data_dir / "platform.db", protocol)
         await asyncio.get_running_loop().run_in_executor(None, ingest.start)
     duration = args.duration if args.duration is not None else 86_400 / args.speed
     print(f"edgeagent demo: home {DEMO_HOME}, broker {url}, {args.speed:g}x time from "

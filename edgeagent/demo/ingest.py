@@ -31,12 +31,13 @@ def available() -> bool:
 class DemoIngest:
     """One `edgeagent-platform` worker in a thread of the demo."""
 
-    def __init__(self, url: str, prefix: str, db_path: Path) -> None:
+    def __init__(self, url: str, prefix: str, db_path: Path, protocol: str = "5") -> None:
         from edgeagent_platform.worker import Worker, WorkerConfig  # noqa: PLC0415
 
         self.db = f"sqlite:///{db_path}"
         self.worker = Worker(WorkerConfig(broker=url, prefix=prefix, db=self.db, group=None,
-                                          name="demo", gap_grace_s=DEMO_GAP_GRACE_S))
+                                          protocol=protocol, name="demo",
+                                          gap_grace_s=DEMO_GAP_GRACE_S))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.worker.run, args=(self._stop,),
                                         name="demo-ingest", daemon=True)

@@ -8,6 +8,7 @@ import sys
 
 from edgeagent.cli.demo import EXIT_MISSING, cmd_demo
 from edgeagent.cli.main import build_parser
+from edgeagent.demo import amqtt_broker
 from edgeagent.demo import mosquitto as mosquitto_helper
 from edgeagent.demo.platform_view import describe
 
@@ -55,8 +56,33 @@ def test_demo_with_broker_url_publishes_there_and_starts_no_broker_of_its_own(
     assert not (tmp_path / "d" / "mosquitto").exists()
 
 
-def test_demo_without_mosquitto_says_what_to_install_and_exits_3(tmp_path, monkeypatch, capsys):
+# mosquitto "not installed": the demo's lookup finds nothing, as on a machine without it.
+WITHOUT_MOSQUITTO = ("import sys, edgeagent.demo.mosquitto as m; m.find_mosquitto = lambda: None; "
+                     "from edgeagent.cli.main import main; sys.exit(main(sys.argv[1:]))")
+
+
+def test_demo_without_mosquitto_falls_back_to_amqtt_on_mqtt_311_and_loses_nothing(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-c", WITHOUT_MOSQUITTO, "demo", "--speed", "4000", "--duration", "3",
+         "--start", "01:30", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    out = proc.stdout
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "using the in-process amqtt broker (MQTT 3.1.1)" in proc.stderr
+    assert "sudo apt-get install -y mosquitto" in proc.stderr
+    assert not (tmp_path / "mosquitto").exists()
+    assert "out_of_bed" in out and "in_bed" in out, out[-2000:]
+    shown = int(re.search(r"done\. (\d+) events at the platform", out).group(1))
+    assert shown >= 19, out[-2000:]  # the 01:30-03:05 script: 9 initial states, 10 changes
+    ingest = re.search(r"watermark (\d+) \(max (\d+)\); open gaps none; lost none", out)
+    assert ingest, out[-1500:]
+    assert int(ingest.group(1)) == int(ingest.group(2)) == shown
+    assert f"stored {shown}, duplicates 0, invalid 0" in out
+
+
+def test_demo_without_any_broker_says_what_to_install_and_exits_3(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(mosquitto_helper, "find_mosquitto", lambda: None)
+    monkeypatch.setattr(amqtt_broker, "available", lambda: False)
     args = build_parser(["demo"]).parse_args(["demo", "--data-dir", str(tmp_path)])
     assert cmd_demo(args) == EXIT_MISSING == 3
     err = capsys.readouterr().err
