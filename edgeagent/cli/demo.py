@@ -3,7 +3,8 @@
 The main job on embedded defaults: no config file, no broker to set up, no
 hardware. The agent that runs is the real one (drivers on gpiozero mock pins,
 the heuristics, the SQLite outbox, the paho publisher) and so is the broker
-(mosquitto on a free loopback port with its own config); only time is faster.
+(mosquitto on a free loopback port with its own config; amqtt in-process, on
+MQTT 3.1.1, where mosquitto is not installed); only time is faster.
 """
 
 from __future__ import annotations
