@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from edgeagent.heuristics.engine import SafetyEngine
 from edgeagent.heuristics.settings import HeuristicsSettings
 from edgeagent.models import Draft, Reading
 from tests.heuristics.home import MONO_OFFSET, new_engine, reading
@@ -22,6 +23,8 @@ EVENTS = st.sampled_from([
     ("sos_cancel", True, None, None), ("heart_rate", 160, None, None),
     ("heart_rate", 70, None, None), ("battery", 10, None, None),
     ("device_status", "offline", None, None), ("device_status", "online", None, None),
+    ("occupancy", True, "living", "chair"), ("occupancy", False, "living", "chair"),
+    ("ok", True, "kitchen", None), ("door", "open", "bedroom", "door"),
 ])
 
 STEPS = st.lists(
@@ -32,7 +35,15 @@ STEPS = st.lists(
 SMALL = HeuristicsSettings(bed_exit_no_return_minutes=5, bathroom_overstay_minutes=10,
                            inactivity_default_minutes=30, inactivity_floor_minutes=10,
                            inactivity_ceiling_minutes=60, inactivity_escalate_minutes=15,
-                           escalate_critical_minutes=10, settle_minutes=3)
+                           escalate_critical_minutes=10, settle_minutes=3,
+                           prealarm_seconds=60, checkin=True)
+
+
+def kit(asking: bool) -> SafetyEngine:
+    """The engine under test; `asking`: a kit that asks her before a critical alarm."""
+    engine = new_engine(SMALL)
+    engine.declare(can_ask=asking)
+    return engine
 
 
 def build(steps: list[tuple[int, tuple[str, object, str | None, str | None], bool]]
@@ -47,16 +58,17 @@ def build(steps: list[tuple[int, tuple[str, object, str | None, str | None], boo
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(STEPS, st.integers(min_value=1, max_value=90))
-def test_one_by_one_with_ticks_equals_one_batch(steps: list, tick_every: int) -> None:
+@given(STEPS, st.integers(min_value=1, max_value=90), st.booleans())
+def test_one_by_one_with_ticks_equals_one_batch(steps: list, tick_every: int,
+                                                 asking: bool) -> None:
     readings, ticks = build(steps)
     end = readings[-1].wall + timedelta(hours=6)
 
-    batch_engine = new_engine(SMALL)
+    batch_engine = kit(asking)
     batch: list[Draft] = batch_engine.feed_many(readings)
     batch += batch_engine.tick(end.timestamp() + MONO_OFFSET, end)
 
-    live_engine = new_engine(SMALL)
+    live_engine = kit(asking)
     live: list[Draft] = []
     for index, item in enumerate(readings):
         live += live_engine.feed(item)
@@ -74,17 +86,18 @@ def test_one_by_one_with_ticks_equals_one_batch(steps: list, tick_every: int) ->
 
 
 @settings(max_examples=30, deadline=None)
-@given(STEPS, st.integers(min_value=0, max_value=59))
-def test_snapshot_and_restore_at_any_point_changes_nothing(steps: list, cut: int) -> None:
+@given(STEPS, st.integers(min_value=0, max_value=59), st.booleans())
+def test_snapshot_and_restore_at_any_point_changes_nothing(steps: list, cut: int,
+                                                          asking: bool) -> None:
     readings, _ = build(steps)
     cut = min(cut, len(readings))
     end = readings[-1].wall + timedelta(hours=6)
-    whole = new_engine(SMALL)
+    whole = kit(asking)
     expected = whole.feed_many(readings) + whole.tick(end.timestamp() + MONO_OFFSET, end)
 
-    first = new_engine(SMALL)
+    first = kit(asking)
     got = first.feed_many(readings[:cut])
-    second = new_engine(SMALL)
+    second = kit(asking)
     second.restore(first.snapshot())
     got += second.feed_many(readings[cut:]) + second.tick(end.timestamp() + MONO_OFFSET, end)
     assert got == expected
