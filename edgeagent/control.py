@@ -21,6 +21,10 @@ answers `{"ok": true, "result": ...}` or `{"ok": false, "error": "..."}`.
   timeout), then closes the connection. At most `TEST_ALARMS_PER_MINUTE`
   are stored a minute (a member of the socket's group must not be able to
   flood the platform with test alerts); more are refused and counted.
+  With `resolve: true` (the walk test) the alert is resolved once acknowledged:
+  `{"stage": "resolved", "resolved_seq": ...}` follows `acked` when the
+  resolution's PUBACK is recorded. `critical` is accepted only this way, so a
+  test never leaves an open critical alert at the call centre.
 - `outbox-purge`: delete delivered history now (the daemon owns the writer).
 
 At most `MAX_CLIENTS` connections are served at once, so local clients
@@ -324,35 +328,73 @@ class ControlServer:
             self.subscribers.remove(sub)
 
     async def _test_alarm(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> None:
-        from edgeagent.doctor.outbox_reader import (  # noqa: PLC0415 - doctor is optional here
-            OutboxReader,
-        )
-
         if not self._test_alarm_allowed():
             self.test_alarms_refused += 1
             await self._send(writer, {"ok": False, "stage": "refused", "error": (
                 f"at most {TEST_ALARMS_PER_MINUTE} test alarms a minute; try again later")})
             return
         severity = str(request.get("severity") or "info")
-        if severity not in ("info", "warning"):
-            await self._send(writer, {"ok": False, "error": "severity must be info or warning"})
+        resolve = request.get("resolve") is True
+        allowed = ("info", "warning", "critical") if resolve else ("info", "warning")
+        if severity not in allowed:
+            await self._send(writer, {"ok": False, "error": (
+                "severity must be info, warning or critical" if resolve else
+                "severity must be info or warning (critical only with resolve: true)")})
             return
         timeout = float(request.get("timeout") or TEST_ALARM_TIMEOUT)
         draft = test_alarm_draft(self.agent, Severity(severity), str(request.get("note") or ""))
         alert_id = draft.alert["id"] if draft.alert else ""
-        agent = self.agent
-        agent._queue([draft])
-        stored = [e for e in agent.flush() if alert_id in e.body]
-        if not stored:
+        event = self._store_test_alarm(draft)
+        if event is None:
             await self._send(writer, {"ok": False, "stage": "store",
                                       "error": "the outbox could not store the test alarm "
                                                "(disk full?): see doctor"})
             return
-        event = stored[0]
         started = time.monotonic()
         await self._send(writer, {"ok": True, "stage": "stored", "seq": event.seq,
-                                  "id": event.id, "mqtt": str(agent.publisher.health.state)})
-        deadline = started + timeout
+                                  "id": event.id, "alert_id": alert_id, "severity": severity,
+                                  "mqtt": str(self.agent.publisher.health.state)})
+        acked = await self._wait_acked(event, started + timeout, timeout, writer)
+        if acked is None:
+            return
+        await self._send(writer, {"ok": True, "stage": "acked", "seq": event.seq,
+                                  "id": event.id, "after_s": round(time.monotonic() - started, 3),
+                                  "delivered_at": acked})
+        if not resolve:
+            return
+        resolved = self._store_test_alarm(resolve_draft(self.agent, draft))
+        if resolved is None:
+            await self._send(writer, {"ok": False, "stage": "store", "error": (
+                "the outbox could not store the test alarm's resolution (disk full?)")})
+            return
+        resolved_started = time.monotonic()
+        done = await self._wait_acked(resolved, resolved_started + timeout, timeout, writer)
+        if done is None:
+            return
+        await self._send(writer, {"ok": True, "stage": "resolved", "seq": event.seq,
+                                  "resolved_seq": resolved.seq, "resolved_id": resolved.id,
+                                  "after_s": round(time.monotonic() - resolved_started, 3),
+                                  "delivered_at": done})
+
+    def _store_test_alarm(self, draft: Draft) -> Any:
+        """Store one test-alarm draft now: the stored event, or None if the outbox refused."""
+        alert = draft.alert or {}
+        self.agent._queue([draft])
+        for event in self.agent.flush():
+            body = json.loads(event.body)
+            if body.get("alert") == {"id": alert.get("id"), "state": alert.get("state")}:
+                return event
+        return None
+
+    async def _wait_acked(self, event: Any, deadline: float, timeout: float,
+                          writer: asyncio.StreamWriter) -> Any:
+        """When `event`'s PUBACK was recorded; on timeout the client is told (the event stays
+        pending and will be sent) and None is returned."""
+        from edgeagent.doctor.outbox_reader import (  # noqa: PLC0415 - doctor is optional here
+            OutboxReader,
+        )
+
+        agent = self.agent
         with OutboxReader(agent.config.outbox.path) as outbox:
             while (acked := outbox.delivered_at(event.seq)) is None:
                 remaining = deadline - time.monotonic()
@@ -363,16 +405,14 @@ class ControlServer:
                                  f"{agent.publisher.health.state}, "
                                  f"{agent.publisher.health.last_error or 'no error'}); "
                                  "the alarm stays in the outbox and will be sent"})
-                    return
+                    return None
                 agent.publisher.acked_event.clear()
                 if outbox.delivered_at(event.seq) is not None:
                     continue
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(agent.publisher.acked_event.wait(),
                                            min(remaining, 0.5))
-        await self._send(writer, {"ok": True, "stage": "acked", "seq": event.seq,
-                                  "id": event.id, "after_s": round(time.monotonic() - started, 3),
-                                  "delivered_at": acked})
+        return acked
 
 
     def _test_alarm_allowed(self) -> bool:
@@ -388,7 +428,8 @@ class ControlServer:
 
 
 def test_alarm_draft(agent_or_clock: Any, severity: Severity, note: str = "") -> Draft:
-    """The test alert: kind `alert`, type `test`, never critical, with its own alert id."""
+    """The test alert: kind `alert`, type `test`, with its own alert id (critical only from
+    the walk test, which resolves it at once with `resolve_draft`)."""
     clock = getattr(agent_or_clock, "clock", agent_or_clock)
     return Draft(
         kind=Kind.ALERT, type="test", severity=severity,
@@ -397,6 +438,15 @@ def test_alarm_draft(agent_or_clock: Any, severity: Severity, note: str = "") ->
         data={"reason": "technician test alarm: no action needed", "note": note[:200]},
         alert={"id": str(uuid7()), "state": "raised"},
     )
+
+
+def resolve_draft(agent_or_clock: Any, raised: Draft) -> Draft:
+    """The resolution of a test alert: the same alert id and data, state `resolved`."""
+    clock = getattr(agent_or_clock, "clock", agent_or_clock)
+    alert_id = (raised.alert or {}).get("id", "")
+    return Draft(kind=Kind.ALERT, type="test", severity=raised.severity,
+                 source=dict(raised.source), mono=clock.monotonic(), wall=clock.wall(),
+                 data=dict(raised.data), alert={"id": alert_id, "state": "resolved"})
 
 
 # -- client ------------------------------------------------------------------------------

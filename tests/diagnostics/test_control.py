@@ -212,6 +212,25 @@ async def test_test_alarm_refuses_critical(tmp_path, always_synced):
         assert answers[0]["ok"] is False and "info or warning" in answers[0]["error"]
 
 
+async def test_critical_test_alarm_is_raised_then_resolved_with_both_acked(
+        tmp_path, mosquitto, platform, always_synced):
+    config = make_config(tmp_path, mosquitto.url)
+    agent = Agent(config, sync_probe=always_synced)
+    async with RunningAgent(agent):
+        await wait_until(lambda: agent.publisher.connected)
+        answers = [a async for a in read_lines(tmp_path / "control.sock", {
+            "cmd": "test-alarm", "severity": "critical", "resolve": True, "timeout": 10})]
+        assert [a["stage"] for a in answers] == ["stored", "acked", "resolved"]
+        assert answers[2]["resolved_seq"] == answers[0]["seq"] + 1
+        platform.wait_for(lambda s: len([e for e in s.events() if e["type"] == "test"]) == 2)
+        raised, resolved = [e for e in platform.events() if e["type"] == "test"]
+        assert raised["severity"] == resolved["severity"] == "critical"
+        assert raised["alert"]["id"] == resolved["alert"]["id"] == answers[0]["alert_id"]
+        assert (raised["alert"]["state"], resolved["alert"]["state"]) == ("raised", "resolved")
+        assert agent.outbox.stats().pending == 0
+        assert agent.status()["open_alerts"] == []
+
+
 # -- descriptor exhaustion and floods from local clients ------------------------------------
 
 
