@@ -35,8 +35,10 @@ def layout_of(config: AgentConfig) -> dict[str, Any]:
             entrance = True
         if role in ("door", "bedroom_door") and room in bedrooms:
             bedroom_door = True
-        if driver.type in OK_TYPES or role == "ok":
-            ok_button = True
+        devices = getattr(driver, "devices", None) or []
+        if driver.type in OK_TYPES or role == "ok" or any(
+                getattr(device, "role", None) == "ok" for device in devices):
+            ok_button = True  # a GPIO button, or a BTHome button set apart as "I'm OK"
     return {"motion_rooms": sorted(motion_rooms), "entrance": entrance, "bed": bed,
             "bedroom_door": bedroom_door,
             "can_ask": ok_button and bool(getattr(config, "outputs", []))}

@@ -51,3 +51,13 @@ def test_the_config_tells_the_engine_what_the_kit_can_see(tmp_path) -> None:
     layout = engine.state.layout
     assert layout.has_entrance and layout.has_bed and layout.bedroom_door
     assert layout.motion_rooms == ["bedroom"]
+
+
+def test_a_bthome_button_set_apart_as_ok_and_a_buzzer_make_a_kit_that_can_ask(tmp_path) -> None:
+    data = tomllib.loads(KIT)
+    data["outbox"] = {"path": str(tmp_path / "outbox.db")}
+    data["drivers"].append({"type": "ble.button", "name": "buttons", "devices": [
+        {"id": "ok-button", "address": "A4:C1:38:12:34:57", "role": "ok"}]})
+    assert layout_of(parse_config(data))["can_ask"] is False  # no annunciator yet
+    data["outputs"] = [{"type": "gpio.buzzer", "name": "buzzer", "pin": 18}]
+    assert layout_of(parse_config(data))["can_ask"] is True
