@@ -76,7 +76,7 @@ class HomeConfig(_Section):
     room_aliases: dict[str, str] = Field(default_factory=dict, max_length=200)
     # What the kit says to the resident ([[outputs]]): her language, how loud, and when the
     # daily check-in reminder keeps quiet (alarm-related announcements never do).
-    language: Literal["zh_CN", "en"] = "zh_CN"
+    language: Literal["zh_CN", "en"] = "en"
     volume: int = Field(default=80, ge=0, le=100)
     quiet_hours: str = Field(default="", pattern=QUIET_HOURS)
 
