@@ -90,7 +90,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"edgeagent {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more log output (-vv for debug)")
-    parser.add_argument("--lang", help="language of messages: zh_CN, en (default: $LANG)")
+    parser.add_argument("--lang", type=_language, help=LANG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = None if argv is None else chosen_command(argv)
     if argv is not None and wanted is None:
@@ -104,7 +104,42 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     for command, (_module, text) in COMMANDS.items():
         if command not in sub.choices:  # listed in --help; its module loads when chosen
             sub.add_parser(command, help=text)
+    for command_parser in _subparsers(parser):
+        _accept_lang(command_parser)
     return parser
+
+
+LANG_HELP = "language of messages: zh_CN, en (default: $LANG)"
+
+
+def _language(value: str) -> str:
+    """`--lang`'s type: a shipped language, else argparse's usage error (exit 2)."""
+    from edgeagent.provision.i18n import check_language  # noqa: PLC0415
+
+    try:
+        return check_language(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every parser below `parser` (commands and their subcommands), depth first."""
+    found: list[argparse.ArgumentParser] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                found.append(child)
+                found.extend(_subparsers(child))
+    return found
+
+
+def _accept_lang(parser: argparse.ArgumentParser) -> None:
+    """`--lang` after any (sub)command too; SUPPRESS keeps one given before it."""
+    existing = parser._option_string_actions.get("--lang")
+    if existing is None:
+        parser.add_argument("--lang", type=_language, default=argparse.SUPPRESS, help=LANG_HELP)
+    elif existing.type is None:
+        existing.type = _language
 
 
 def setup_logging(verbosity: int) -> None:
@@ -127,8 +162,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         from edgeagent.provision.i18n import set_language  # noqa: PLC0415
 
         set_language(args.lang)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _reader_gone()
     return code
+
+
+def _reader_gone() -> int:
+    """The reader of our output left (`edgeagent replay ... | head`): stop quietly.
+
+    Python would print a BrokenPipeError traceback, and another at exit when it
+    flushes stdout; pointing stdout at /dev/null silences the second. 141 is what a
+    shell reports for a process ended by SIGPIPE.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + 13
 
 
 if __name__ == "__main__":

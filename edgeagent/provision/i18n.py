@@ -63,6 +63,19 @@ def requested_languages(explicit: str | None = None,
     return out
 
 
+def check_language(value: str) -> str:
+    """`value` if a shipped catalog serves it ('zh_CN.UTF-8', 'en_GB'), else ValueError.
+
+    An explicit `--lang` that would silently fall back to English is refused, naming
+    the accepted languages.
+    """
+    code = normalize(value)
+    if code in SHIPPED or code.split("_", 1)[0] in SHIPPED:
+        return value
+    raise ValueError(_("unknown language {value!r} (accepted: {known})").format(
+        value=value, known=", ".join(SHIPPED)))
+
+
 def set_language(explicit: str | None = None) -> str:
     """Load the catalog for `explicit` (or the environment's); returns the language in use."""
     global _translation, _language
