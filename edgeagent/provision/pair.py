@@ -88,6 +88,7 @@ async def scan(backend_name: str = "bleak", timeout: float = 10.0,
                adapter: str = "hci0") -> list[Candidate]:
     """Nearby health monitors, strongest first."""
     from bleak import BleakScanner  # noqa: PLC0415
+    from bleak.exc import BleakError  # noqa: PLC0415
     from edgeagent_drivers.ble.parsers import (  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
         UnknownCharacteristicError,
         short_uuid,
@@ -100,7 +101,12 @@ async def scan(backend_name: str = "bleak", timeout: float = 10.0,
     kwargs: dict[str, Any] = {"bluez": {"adapter": adapter}}
     if backend.scanner is not None:
         kwargs["backend"] = backend.scanner
-    found = await BleakScanner.discover(timeout=timeout, return_adv=True, **kwargs)
+    try:
+        found = await BleakScanner.discover(timeout=timeout, return_adv=True, **kwargs)
+    except (BleakError, OSError) as exc:  # no D-Bus socket, no bluetoothd, no adapter
+        raise PairError(_("Bluetooth is not available here ({reason}); check: systemctl "
+                          "status bluetooth; bluetoothctl show").format(
+                              reason=str(exc) or type(exc).__name__)) from None
     out = []
     for device, adv in found.values():
         services = []

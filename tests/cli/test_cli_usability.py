@@ -66,3 +66,17 @@ def test_a_reader_that_leaves_early_ends_replay_quietly(tmp_path: Path) -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141
     assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+def test_pair_without_bluetooth_says_so_and_exits_1(tmp_path: Path) -> None:
+    config = tmp_path / "edgeagent.toml"
+    config.write_text('[home]\nid = "test-home-01"\n')
+    no_bus = f"unix:path={tmp_path / 'no-system-bus'}"  # no D-Bus, hence no BlueZ
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgeagent.cli.main", "pair", "-c", str(config),
+         "--scan-timeout", "1"], capture_output=True, text=True, timeout=60,
+        env=dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=no_bus, LANG="C"))
+    assert proc.returncode == 1
+    assert "Bluetooth is not available here" in proc.stderr
+    assert "systemctl status bluetooth" in proc.stderr
+    assert "Traceback" not in proc.stderr
