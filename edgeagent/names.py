@@ -20,6 +20,11 @@ ROOM_ALIASES: dict[str, str] = {
     "lounge": "living", "门厅": "hall", "玄关": "hall", "走廊": "hall", "hallway": "hall",
     "餐厅": "dining", "dining_room": "dining", "书房": "study", "阳台": "balcony",
     "restroom": "toilet", "washroom": "bathroom", "bath": "bathroom",
+    "master_bedroom": "bedroom", "main_bedroom": "bedroom", "bed_room": "bedroom",
+    "master_bathroom": "bathroom", "main_bathroom": "bathroom", "ensuite": "bathroom",
+    "en_suite": "bathroom", "shower_room": "shower", "half_bath": "toilet",
+    "powder_room": "toilet", "lavatory": "toilet", "loo": "toilet",
+    "family_room": "living", "sitting_room": "living", "entry": "hall", "foyer": "hall",
 }
 KNOWN_ROOMS = frozenset({"bathroom", "toilet", "wc", "shower", "bedroom", "kitchen", "living",
                          "hall", "dining", "study", "balcony", "entrance", "garage", "garden",
@@ -27,6 +32,7 @@ KNOWN_ROOMS = frozenset({"bathroom", "toilet", "wc", "shower", "bedroom", "kitch
 
 ROLE_ALIASES: dict[str, str] = {
     "大门": "entrance", "入户门": "entrance", "前门": "entrance", "front_door": "entrance",
+    "main_door": "entrance", "entry_door": "entrance", "toilet_door": "bathroom_door",
     "卫生间门": "bathroom_door", "浴室门": "bathroom_door", "厕所门": "bathroom_door",
     "卧室门": "bedroom_door", "门": "door", "窗": "window", "窗户": "window",
     "冰箱": "fridge", "冰箱门": "fridge_door", "水壶": "kettle", "电水壶": "kettle",
