@@ -23,7 +23,17 @@ class DriverError(EdgeAgentError):
 
 
 class HardwareUnavailable(DriverError):
-    """The hardware or its library is absent on this machine (no GPIO, no Bluetooth)."""
+    """The hardware or its library is absent on this machine (no GPIO, no Bluetooth).
+
+    `missing` names what is absent in a word shared by every driver that needs it
+    (`gpio-library`), so `doctor` can say it once with its `fix` instead of once per
+    driver with the wrong advice.
+    """
+
+    def __init__(self, message: str, *, missing: str = "", fix: str = "") -> None:
+        super().__init__(message)
+        self.missing = missing
+        self.fix = fix
 
 
 class PayloadError(EdgeAgentError):

@@ -29,6 +29,7 @@ from edgeagent.commands import CommandArgsError, CommandRouter
 from edgeagent.config import AgentConfig
 from edgeagent.control import start_control
 from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState, load_driver_class
+from edgeagent.driver_failures import DriverFailureLog
 from edgeagent.errors import DriverError, HardwareUnavailable, OutboxError, OutboxFull
 from edgeagent.heuristics import Engine, build_engine
 from edgeagent.heuristics.engine import SafetyEngine
@@ -213,6 +214,8 @@ class Agent:
                                          "engine_errors": 0, "clock_steps": 0}
         # The main loop's periodic tasks: one that raises is logged and counted, never fatal.
         self.periodic = PeriodicGuard(self.clock.monotonic)
+        # A driver failing again and again for one reason: logged once, then a summary.
+        self.driver_failures = DriverFailureLog(log, time.monotonic)
         self.outbox_file = OutboxFileWatch(self.outbox)
         self.outbox_lost: dict[str, Any] | None = None  # the range a lost outbox may miss
         self._drafts: list[Draft] = []
@@ -474,6 +477,7 @@ class Agent:
         while True:
             started = time.monotonic()
             driver: Driver | None = None  # this run's driver, even after a watchdog restart
+            missing: dict[str, str] = {}  # what HardwareUnavailable says is absent, and the fix
             try:
                 driver = slot.driver = self._make_driver(slot.options)
                 await driver.run()
@@ -482,6 +486,7 @@ class Agent:
                 raise
             except HardwareUnavailable as exc:
                 reason = f"hardware unavailable: {exc}"
+                missing = {"missing": exc.missing, "fix": exc.fix} if exc.missing else {}
             except DriverError as exc:
                 reason = str(exc)
             except Exception as exc:
@@ -495,13 +500,14 @@ class Agent:
                         log.exception("driver %s close failed", slot.options.name)
             if driver is not None:
                 driver.set_health(HealthState.FAILED, reason)
+                driver.health.details.update(missing)  # doctor names it once, with the fix
             slot.last_error = reason
             slot.restarts += 1
             if time.monotonic() - started > 60:
                 slot.backoff.reset()
+                self.driver_failures.ran_well(slot.options.name)
             delay = slot.backoff.next_delay() + 0.5
-            log.warning("driver %s stopped (%s); restart %d in %.1fs", slot.options.name, reason,
-                        slot.restarts, delay)
+            self.driver_failures.stopped(slot.options.name, reason, slot.restarts, delay)
             await asyncio.sleep(delay)
 
     # -- main loop --------------------------------------------------------------------

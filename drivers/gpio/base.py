@@ -42,6 +42,12 @@ TICK_IDLE = 1.0       # real seconds between polls otherwise (health checks)
 
 Pull = Literal["up", "down", "off"]
 
+# What a machine without a loadable pin factory lacks, and its fix: the same for every
+# GPIO driver, so doctor and the log say it once.
+GPIO_LIBRARY = "gpio-library"
+GPIO_LIBRARY_FIX = ("on a Pi: apt install python3-lgpio; elsewhere remove the gpio.* drivers "
+                    "or set pin_factory = \"mock\" for a dry run")
+
 _named_factories: dict[str, Any] = {}
 _factory_lock = threading.Lock()
 
@@ -190,12 +196,13 @@ class GpioDriver(Driver):
             try:
                 Device.ensure_pin_factory()
             except Exception as exc:  # BadPinFactory, ImportError, lgpio.error...
-                tried = "; ".join(str(w.message) for w in caught)
+                # gpiozero warns once per factory it tried; the first (lgpio, the one a
+                # Pi should have) says enough, the rest repeat it for older libraries.
+                first = next((str(w.message) for w in caught), str(exc))
+                first = first.removeprefix("Falling back from ")
                 raise HardwareUnavailable(
-                    f"{what}: no GPIO on this machine ({exc}"
-                    + (f" {tried}" if tried else "")
-                    + "). On a Pi install lgpio (python3-lgpio) or set GPIOZERO_PIN_FACTORY; "
-                    "elsewhere remove this driver from the config"
+                    f"{what}: no GPIO on this machine: no pin library loads ({first})",
+                    missing=GPIO_LIBRARY, fix=GPIO_LIBRARY_FIX,
                 ) from exc
         return Device.pin_factory
 

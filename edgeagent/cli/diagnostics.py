@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -109,7 +110,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(render_json(report))
     else:
-        sys.stdout.write(render_text(report, colour=use_colour(sys.stdout)))
+        columns = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+        sys.stdout.write(render_text(report, colour=use_colour(sys.stdout), columns=columns))
     return report.exit_code
 
 
@@ -175,7 +177,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 # -- test-alarm -------------------------------------------------------------------------
 
 
-class _ReplyWaiter:
+class ReplyWaiter:
     """Subscribes to the platform's reply topic before the alarm is sent (no race)."""
 
     def __init__(self, config: AgentConfig, timeout: float) -> None:
@@ -237,10 +239,10 @@ def cmd_test_alarm(args: argparse.Namespace) -> int:
         if not args.json:
             print(text, file=sys.stderr, flush=True)
 
-    waiter: _ReplyWaiter | None = None
+    waiter: ReplyWaiter | None = None
     if args.wait:
         try:
-            waiter = _ReplyWaiter(config, min(args.timeout, 10.0))
+            waiter = ReplyWaiter(config, min(args.timeout, 10.0))
         except (ProbeError, OSError, ValueError, ConfigError) as exc:
             _err(f"--wait: cannot listen for the platform's reply: {exc}")
             return EXIT_FAIL

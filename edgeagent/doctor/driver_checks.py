@@ -20,7 +20,7 @@ from edgeagent.config import AgentConfig
 from edgeagent.driver import DriverOptions
 from edgeagent.provision.i18n import N_, _
 
-from .result import CheckResult, fail, ok, skip, warn
+from .result import CheckResult, Status, fail, ok, skip, warn
 
 STATE_WORDS = {"ok": N_("ok"), "degraded": N_("degraded"), "failed": N_("failed"),
                "starting": N_("starting")}
@@ -42,7 +42,7 @@ def check_drivers_live(config: AgentConfig, live: dict[str, Any]) -> list[CheckR
             continue
         results.append(_from_health(name, opts, health))
         results.extend(_ble_devices_live(opts, health))
-    return results
+    return say_missing_once(results)
 
 
 def _from_health(name: str, opts: DriverOptions, health: dict[str, Any]) -> CheckResult:
@@ -51,7 +51,12 @@ def _from_health(name: str, opts: DriverOptions, health: dict[str, Any]) -> Chec
     details = {"type": opts.type, "state": state, "restarts": health.get("restarts", 0),
                "readings": health.get("readings", 0), "counters": health.get("counters", {})}
     word = _(STATE_WORDS[state]) if state in STATE_WORDS else state
-    text = _("{type}: {state}").format(type=opts.type, state=word) + (f" ({why})" if why else "")
+    missing = (health.get("details") or {}).get("missing")
+    if state == "failed" and missing:  # hardware absent: say_missing_once names it once
+        details.update(missing=missing,
+                       missing_fix=(health.get("details") or {}).get("fix", ""))
+    text = _("{type}: {state}").format(type=opts.type, state=word) + (
+        f" ({shorten(why)})" if why else "")
     if state == "ok":
         return ok(name, text, **details)
     if state == "failed":
@@ -90,6 +95,55 @@ def _ble_devices_live(opts: DriverOptions, health: dict[str, Any]) -> list[Check
     return results
 
 
+# What a driver's HardwareUnavailable says is absent (`missing`) -> the check that names
+# it once for all drivers, its reason and its fix.
+MISSING = {
+    "gpio-library": ("gpio.library", N_("no GPIO pin library on this machine: {drivers} cannot "
+                                        "start"),
+                     N_("on a Pi: apt install python3-lgpio; elsewhere remove the gpio.* drivers "
+                        "or set pin_factory = \"mock\" for a dry run")),
+}
+REASON_CHARS = 160
+
+
+def shorten(reason: str, limit: int = REASON_CHARS) -> str:
+    """A reason cut to fit a phone's terminal in a few lines; the journal has it whole."""
+    return reason if len(reason) <= limit else reason[: limit - 1] + "…"
+
+
+def say_missing_once(results: list[CheckResult]) -> list[CheckResult]:
+    """Drivers failing for the same absent library: one check with the fix, short lines each.
+
+    Three GPIO drivers without lgpio used to give three long reasons each advising to
+    check the wiring, when the one fix is installing the pin library.
+    """
+    affected: dict[str, list[CheckResult]] = {}
+    for result in results:
+        missing = result.details.get("missing")
+        if result.status is Status.FAIL and missing:
+            affected.setdefault(str(missing), []).append(result)
+    if not affected:
+        return results
+    out: list[CheckResult] = []
+    for result in results:
+        missing = str(result.details.get("missing") or "")
+        group = affected.get(missing)
+        if not group or result not in group:
+            out.append(result)
+            continue
+        drivers = ", ".join(r.name for r in group)
+        check, reason, fix = MISSING.get(missing, (
+            f"hardware[{missing}]", "", str(result.details.get("missing_fix") or "")))
+        if result is group[0]:
+            out.append(fail(check, _(reason).format(drivers=drivers) if reason
+                            else shorten(result.reason), _(fix) if reason else fix,
+                            drivers=[r.name for r in group]))
+        details = {k: v for k, v in result.details.items() if k != "missing_fix"}
+        out.append(fail(result.name, _("cannot start: see {check}").format(check=check), "",
+                        **details))
+    return out
+
+
 def _hardware_hint(opts: DriverOptions) -> str:
     if opts.type.startswith("serial."):
         return _("check the USB cable of the mat; ls -l /dev/serial/by-id/")
@@ -119,7 +173,7 @@ def check_drivers_standalone(config: AgentConfig,
             continue  # ble_checks: adapter and a scan for each monitor
         else:
             results.append(skip(name, _("{type}: no hardware to probe").format(type=opts.type)))
-    return results
+    return say_missing_once(results)
 
 
 def check_serial_port(name: str, port: str, listen_s: float = 3.0, *, baudrate: int = 9600,
@@ -192,6 +246,13 @@ def _pin_factory(opts: DriverOptions) -> Any:
     return gpiozero.Device.pin_factory
 
 
+def _no_library(opts: DriverOptions) -> dict[str, str]:
+    """gpiozero's own choice failed: no pin library (one fix for all); a named one is the
+    driver's own setting and keeps its own check."""
+    named = getattr(opts, "pin_factory", None) or os.environ.get("GPIOZERO_PIN_FACTORY")
+    return {} if named else {"missing": "gpio-library"}
+
+
 def check_gpio_pin(name: str, opts: DriverOptions) -> CheckResult:
     pin = int(getattr(opts, "pin", -1))
     try:
@@ -200,7 +261,8 @@ def check_gpio_pin(name: str, opts: DriverOptions) -> CheckResult:
         return fail(name, _("no GPIO pin factory usable here: {error}: {exc}").format(
                               error=type(exc).__name__, exc=exc),
                     _("on a Pi: apt install python3-lgpio; elsewhere remove GPIO drivers or set "
-                      "GPIOZERO_PIN_FACTORY=mock for a dry run"), pin=pin)
+                      "GPIOZERO_PIN_FACTORY=mock for a dry run"), pin=pin,
+                    **_no_library(opts))
     gpiozero = importlib.import_module("gpiozero")
     try:
         device = gpiozero.DigitalInputDevice(pin, pin_factory=factory)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 import unicodedata
 
 from edgeagent.provision.i18n import N_, _
@@ -22,22 +23,42 @@ def _pad(text: str, width: int) -> str:
     return text + " " * max(0, width - columns)
 
 
-def render_text(report: Report, *, colour: bool) -> str:
+NARROW = 80  # columns: below this (a phone's terminal) each check's text goes under its name
+
+
+def _wrapped(text: str, columns: int, indent: str) -> list[str]:
+    return textwrap.wrap(text, max(20, columns - len(indent)), initial_indent=indent,
+                         subsequent_indent=indent, break_long_words=True,
+                         break_on_hyphens=False) or [indent]
+
+
+def render_text(report: Report, *, colour: bool, columns: int | None = None) -> str:
+    """Aligned columns; on a terminal narrower than NARROW, name then wrapped text below."""
     width = max((len(c.name) for c in report.checks), default=10)
+    narrow = columns is not None and columns < NARROW
     lines = []
     for check in report.checks:
         tag = _pad(_(TAGS[check.status]), 4)
         if colour:
             tag = f"{COLOURS[check.status]}{tag}{RESET}"
+        show_fix = check.fix and check.status in (Status.WARN, Status.FAIL)
+        if narrow:
+            assert columns is not None
+            lines.append(f"{tag}  {check.name}")
+            lines += _wrapped(check.reason, columns, "      ")
+            if show_fix:
+                lines += _wrapped(f"-> {check.fix}", columns, "      ")
+            continue
         lines.append(f"{tag}  {check.name:<{width}}  {check.reason}")
-        if check.fix and check.status in (Status.WARN, Status.FAIL):
+        if show_fix:
             lines.append(f"{'':4}  {'':<{width}}  -> {check.fix}")
     counts = report.summary()
     lines.append("")
-    lines.append(_("{passed} pass, {warned} warn, {failed} fail, {skipped} skipped ({mode}); "
-                   "exit {code}").format(passed=counts["pass"], warned=counts["warn"],
-                                         failed=counts["fail"], skipped=counts["skip"],
-                                         mode=report.mode, code=report.exit_code))
+    summary = _("{passed} pass, {warned} warn, {failed} fail, {skipped} skipped ({mode}); "
+                "exit {code}").format(passed=counts["pass"], warned=counts["warn"],
+                                      failed=counts["fail"], skipped=counts["skip"],
+                                      mode=report.mode, code=report.exit_code)
+    lines += _wrapped(summary, columns, "") if narrow and columns else [summary]
     return "\n".join(lines) + "\n"
 
 
