@@ -71,7 +71,7 @@ def cmd_decode(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         payload = _hex_bytes(args.hex)
     except ValueError:
-        print(f"edgeagent: {args.hex!r} is not hex bytes (e.g. 0e4800 or 0e:48:00)",
+        print(f"edgeagent: {args.hex!r} is not hex bytes (e.g. 0648 or 06:48)",
               file=sys.stderr)
         return EXIT_USAGE
     try:
@@ -245,14 +245,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ble = subparsers.add_parser("ble", help="Bluetooth LE monitors: decode a payload, scan")
     sub = ble.add_subparsers(dest="ble_command", metavar="SUBCOMMAND", required=True)
 
-    decode = sub.add_parser("decode", help="decode a captured characteristic value")
+    decode = sub.add_parser(
+        "decode", help="decode a captured characteristic value",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  edgeagent ble decode 2a37 0648            # heart rate 72 bpm\n"
+               "  edgeagent ble decode 2a35 007d0052006400  # blood pressure 125/82 mmHg")
     decode.add_argument("uuid", metavar="UUID",
                         help="characteristic: 2a37, 0x2A37 or 00002a37-0000-1000-8000-00805f9b34fb")
-    decode.add_argument("hex", metavar="HEX", help="the value as hex bytes, e.g. 0e4800")
+    decode.add_argument("hex", metavar="HEX",
+                        help="the value as hex bytes, e.g. 0648 (2a37: heart rate 72 bpm)")
     decode.add_argument("--json", action="store_true", help="machine-readable output")
     decode.set_defaults(func=cmd_decode)
 
-    advert = sub.add_parser("decode-advert", help="decode captured advertisement service data")
+    advert = sub.add_parser(
+        "decode-advert", help="decode captured advertisement service data",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n"
+               "  edgeagent ble decode-advert 4002ca0903bf13  # BTHome: 25.06 °C, 50.55 %")
     advert.add_argument("hex", metavar="SERVICE_DATA_HEX",
                         help="the service data after the UUID, e.g. 4002ca0903bf13")
     advert.add_argument("--uuid", choices=("fcd2", "181a"), default="fcd2",

@@ -480,22 +480,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                     "directly. Exit 0 acknowledged, 1 acknowledged but no platform reply "
                     "(--wait), 2 not acknowledged.")
     _common(alarm)
-    alarm.add_argument("--severity", choices=["info", "warning"], default="info")
+    alarm.add_argument("--severity", choices=["info", "warning"], default="info",
+                       help="the test alert's severity (default info)")
     alarm.add_argument("--note", default="", help="free text carried in the alert's data")
     alarm.add_argument("--timeout", type=float, default=30.0,
                        help="how long to wait for the PUBACK (s)")
     alarm.add_argument("--wait", action="store_true",
                        help="also wait for the platform's reply on "
                             "<prefix>/<home>/test-alarm/reply")
-    alarm.add_argument("--wait-timeout", type=float, default=60.0)
-    alarm.add_argument("--json", action="store_true")
+    alarm.add_argument("--wait-timeout", type=float, default=60.0,
+                       help="with --wait: how long to wait for the platform's reply (s)")
+    alarm.add_argument("--json", action="store_true", help="print one JSON object")
     alarm.set_defaults(func=cmd_test_alarm)
 
     outbox = sub.add_parser("outbox", help="the offline buffer: stats, export, purge")
     osub = outbox.add_subparsers(dest="outbox_command", metavar="ACTION")
     stats = osub.add_parser("stats", help="depth by class, oldest undelivered, evictions")
     _common(stats, socket=False)
-    stats.add_argument("--json", action="store_true")
+    stats.add_argument("--json", action="store_true", help="print one JSON object")
     stats.set_defaults(func=cmd_outbox_stats)
     export = osub.add_parser("export", help="stored events as JSON lines (seq order)")
     _common(export, socket=False)
@@ -509,7 +511,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _common(purge)
     purge.add_argument("--delivered", action="store_true",
                        help="required: purge delivered events (pending ones are never purged)")
-    purge.add_argument("--json", action="store_true")
+    purge.add_argument("--json", action="store_true", help="print one JSON object")
     purge.set_defaults(func=cmd_outbox_purge)
 
     bundle = sub.add_parser(
@@ -525,8 +527,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bundle.add_argument("--log-file", help="the agent's log file, when not under journald")
     bundle.add_argument("--no-network", action="store_true",
                         help="skip doctor's active MQTT probes")
-    bundle.add_argument("--ble-scan-seconds", type=float, default=5.0)
-    bundle.add_argument("--json", action="store_true")
+    bundle.add_argument("--ble-scan-seconds", type=float, default=5.0,
+                        help="how long doctor listens for each BLE monitor (s)")
+    bundle.add_argument("--json", action="store_true",
+                        help="print the bundle's path and size as JSON")
     bundle.set_defaults(func=cmd_bundle)
 
 

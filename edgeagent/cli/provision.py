@@ -279,10 +279,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     uninstall = sub.add_parser("uninstall", help="remove the unit; keep config and outbox "
                                                  "unless --purge")
-    uninstall.add_argument("--root")
+    uninstall.add_argument("--root", help="uninstall from DIR instead of / (tests, image builds)")
     uninstall.add_argument("--purge", action="store_true",
                            help="also remove config, identity, outbox and the account")
-    uninstall.add_argument("--dry-run", action="store_true")
+    uninstall.add_argument("--dry-run", action="store_true",
+                           help="print the plan, change nothing")
     _common(uninstall)
     uninstall.set_defaults(func=cmd_uninstall)
 
@@ -291,10 +292,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     create = identity_sub.add_parser("create", help="make the device key (if none) and a CSR")
     install_cert = identity_sub.add_parser("install", help="install a signed certificate "
                                                            "after checking it")
-    install_cert.add_argument("cert", metavar="CERT")
+    install_cert.add_argument("cert", metavar="CERT",
+                              help="the signed certificate (PEM) the platform returned")
     for p in (create, install_cert):
-        p.add_argument("--root")
-        p.add_argument("--config", "-c")
+        p.add_argument("--root", help="work under DIR instead of / (tests, image builds)")
+        p.add_argument("--config", "-c", help="the agent's config (default: the usual chain)")
         p.add_argument("--home", help="home id (default: the config's)")
         _common(p)
     create.set_defaults(func=cmd_identity_create)
@@ -302,13 +304,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     pair = sub.add_parser("pair", help="find a BLE health monitor, test it, add it to the config")
     pair.add_argument("--address", help="skip the scan and pair this address")
-    pair.add_argument("--config", "-c")
+    pair.add_argument("--config", "-c",
+                      help="the config to add the monitor to (default: the usual chain)")
     pair.add_argument("--yes", "-y", action="store_true", help="write without asking")
     pair.add_argument("--id", help="device id (default: bp-1, hr-1...)")
-    pair.add_argument("--room")
-    pair.add_argument("--scan-timeout", type=float, default=10.0)
-    pair.add_argument("--measure-timeout", type=float, default=60.0)
-    pair.add_argument("--adapter", default="hci0")
+    pair.add_argument("--room", help="the room the monitor is used in (e.g. bedroom)")
+    pair.add_argument("--scan-timeout", type=float, default=10.0,
+                      help="how long to scan for monitors (s)")
+    pair.add_argument("--measure-timeout", type=float, default=60.0,
+                      help="how long to wait for a measurement taken on the monitor (s)")
+    pair.add_argument("--adapter", default="hci0", help="the Bluetooth adapter (default hci0)")
     pair.add_argument("--backend", default="bleak", help=argparse.SUPPRESS)
     _common(pair)
     pair.set_defaults(func=cmd_pair)

@@ -158,7 +158,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         description=__doc__.splitlines()[0] if __doc__ else None,
     )
     parser.add_argument("log", help="the recorded log (CASAS lines)")
-    parser.add_argument("--format", choices=["casas"], default="casas")
+    parser.add_argument("--format", choices=["casas"], default="casas",
+                        help="the log's format: CASAS lines (date time sensor value)")
     parser.add_argument("--map", required=True,
                         help="TOML sensor map: [sensors.ID] kind, room, role")
     parser.add_argument("--timezone", default=None,

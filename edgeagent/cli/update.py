@@ -227,7 +227,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     build.set_defaults(func=cmd_build)
 
     verify = update_sub.add_parser("verify", help="check a bundle; exit 1 with the reason")
-    verify.add_argument("file", type=Path)
+    verify.add_argument("file", type=Path, help="the update bundle")
     _key_options(verify)
     verify.add_argument("--allow-downgrade", action="store_true",
                         help="accept a bundle older than the installed version")
@@ -237,7 +237,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     verify.set_defaults(func=cmd_verify)
 
     apply = update_sub.add_parser("apply", help="install, switch, restart, roll back if unhealthy")
-    apply.add_argument("file", type=Path)
+    apply.add_argument("file", type=Path, help="the update bundle")
     apply.add_argument("--allow-downgrade", action="store_true",
                        help="accept a bundle older than the installed version")
     _apply_options(apply)
@@ -256,7 +256,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     adopt = update_sub.add_parser("adopt", help="the offline installer's last step: mark "
                                                 "ROOT/releases/VERSION complete, make it current")
-    adopt.add_argument("version")
+    adopt.add_argument("version", help="the release under ROOT/releases/ to make current")
     adopt.add_argument("--root", type=Path, default=DEFAULT_ROOT,
                        help=f"where releases/ and current live (default {DEFAULT_ROOT})")
     adopt.add_argument("--wheelhouse", type=Path, help="the wheels the release was built from")
