@@ -494,6 +494,18 @@ class ControlClient:
         finally:
             sock.close()
 
+    def subscribe(self, flt: dict[str, str] | None = None) -> socket.socket:
+        """Open a `subscribe` stream: the caller reads its JSON lines; shutting the socket
+        down (from any thread) ends the stream."""
+        sock = self._connect()
+        try:
+            sock.sendall(json.dumps({"cmd": "subscribe", "filter": flt or {}}).encode() + b"\n")
+        except OSError as exc:
+            sock.close()
+            raise DaemonUnreachable(self.path, str(exc)) from None
+        sock.settimeout(None)
+        return sock
+
     def request(self, request: dict[str, Any]) -> dict[str, Any]:
         """One request, one answer. Returns the `result`; raises RuntimeError on `ok: false`."""
         sock = self._connect()

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "edgeagent.cli.replay",
     "edgeagent.cli.evaluate",
     "edgeagent.cli.diagnostics",
+    "edgeagent.cli.walk_test",
     "edgeagent.cli.provision",
     "edgeagent.cli.update",
 )
@@ -47,6 +48,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "outbox": ("edgeagent.cli.diagnostics", "the offline buffer: stats, export, purge"),
     "bundle": ("edgeagent.cli.diagnostics",
                "write a support bundle (secrets redacted) to send to support"),
+    "walk-test": ("edgeagent.cli.walk_test",
+                  "commissioning: tick every sensor, test alarms, acceptance report"),
     "install": ("edgeagent.cli.provision",
                 "install user, directories and the systemd unit (root; idempotent)"),
     "uninstall": ("edgeagent.cli.provision",

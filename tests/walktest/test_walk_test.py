@@ -1,0 +1,134 @@
+"""`edgeagent walk-test` against a real agent (gpiozero mock pins) and a real mosquitto."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+from gpiozero.pins.mock import MockFactory
+
+from edgeagent.supervisor import Agent
+from tests.conftest import RunningAgent, make_config
+from tests.drivers.conftest import wait_for
+from tests.support.mosquitto import Mosquitto
+from tests.support.platform import PlatformSubscriber
+
+DRIVERS = [
+    {"type": "gpio.pir", "name": "pir-hall", "room": "hall", "pin": 17},
+    {"type": "gpio.contact", "name": "door-front", "room": "entrance", "pin": 22,
+     "role": "entrance", "settle": 0},
+    {"type": "gpio.sos", "name": "sos-bed", "room": "bedroom", "pin": 26},
+]
+
+
+def _driver_toml(table: dict[str, object]) -> str:
+    return "[[drivers]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in table.items())
+
+
+async def _line_with(stream: asyncio.StreamReader, text: str, seen: list[str],
+                     timeout: float = 20.0) -> str:
+    """Read lines until one contains `text` (all lines kept in `seen`)."""
+    async def read() -> str:
+        while True:
+            raw = await stream.readline()
+            if not raw:
+                raise AssertionError(f"{text!r} never printed; got:\n" + "".join(seen))
+            seen.append(raw.decode())
+            if text in seen[-1]:
+                return seen[-1]
+    try:
+        return await asyncio.wait_for(read(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"{text!r} not printed within {timeout} s; got:\n" + "".join(seen)) from None
+
+
+async def _walk(proc: asyncio.subprocess.Process, pins: MockFactory) -> None:
+    """The technician: reads the listing, sets off two of three sensors, presses Enter."""
+    assert proc.stdin and proc.stdout and proc.stderr
+    err: list[str] = []
+    out: list[str] = []
+    await _line_with(proc.stderr, "press Enter", err)
+    listing = "".join(err)
+    for name, room in (("pir-hall", "hall"), ("door-front", "entrance"),
+                       ("sos-bed", "bedroom")):
+        assert name in listing and f"[{room}]" in listing
+    assert "Asia/Shanghai" in listing
+
+    pins.pin(17).drive_high()          # the technician walks past the PIR
+    await _line_with(proc.stdout, "✓ pir-hall", out)
+    pins.pin(22).drive_low()           # shuts the front door (it stood open)
+    tick = await _line_with(proc.stdout, "✓ door-front", out)
+    assert "[entrance]" in tick and "(2/3)" in tick
+    proc.stdin.write(b"\n")                    # Enter: the walk is over
+    await proc.stdin.drain()
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
+    err.append(stderr.decode())
+    out.append(stdout.decode())
+    assert proc.returncode == 1, "".join(err)  # a silent sensor: warn
+    assert "SILENT: sos-bed [bedroom]" in "".join(err)
+
+
+async def test_walk_test_ticks_driven_sensors_flags_the_silent_one_and_confirms_three_alarms(
+        tmp_path: Path, mosquitto: Mosquitto, platform: PlatformSubscriber,
+        mock_factory: MockFactory) -> None:
+    config = make_config(tmp_path, mosquitto.url, DRIVERS, home={"timezone": "Asia/Shanghai"})
+    config_file = tmp_path / "agent.toml"
+    config_file.write_text(f"""
+[home]
+id = "home-1"
+timezone = "Asia/Shanghai"
+[mqtt]
+urls = ["{mosquitto.url}"]
+topic_prefix = "care"
+[outbox]
+path = "{tmp_path}/outbox.db"
+[control]
+socket = "{tmp_path}/control.sock"
+""" + "".join(_driver_toml(d) for d in DRIVERS))
+    agent = Agent(config, sync_probe=lambda: True, tick_interval=0.05)
+    async with RunningAgent(agent):
+        pir, door, sos = agent.slots  # start-up states in (the SOS reports only presses)
+        await wait_for(lambda: agent.publisher.connected and pir.readings >= 1
+                       and door.readings >= 1 and sos.health()["state"] == "ok", timeout=10)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "edgeagent.cli.main", "walk-test", "-c", str(config_file),
+            "-o", str(tmp_path / "reports"), "--timeout", "10",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        assert proc.stdin and proc.stdout and proc.stderr
+        try:
+            await _walk(proc, mock_factory)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        await asyncio.to_thread(platform.wait_for, lambda p: len(
+            [e for e in p.events() if e["type"] == "test"]) == 6)
+    reports = {p.suffix: p for p in (tmp_path / "reports").iterdir()}
+    report = json.loads(reports[".json"].read_text())
+    if importlib.util.find_spec("matplotlib"):    # the image a technician hands over
+        assert sorted(reports) == [".json", ".png", ".txt"]
+        assert reports[".png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    else:                                          # skipped, and the report says so
+        assert sorted(reports) == [".json", ".txt"]
+        assert any("matplotlib" in note for note in report["notes"])
+    assert report["result"] == "warn" and report["silent"] == ["sos-bed"]
+    assert report["started"].endswith("+08:00")    # the home's time, not the machine's
+    fired = {s["key"]: s["fired"] for s in report["sensors"]}
+    assert fired == {"pir-hall": True, "door-front": True, "sos-bed": False}
+    assert [(a["severity"], a["stage"]) for a in report["alarms"]] == [
+        ("info", "resolved"), ("warning", "resolved"), ("critical", "resolved")]
+    assert report["notes"] == ([] if ".png" in reports else report["notes"][:1])
+    tests = [e for e in platform.events() if e["type"] == "test"]
+    by_alert: dict[str, list[str]] = {}
+    for event in tests:
+        assert event["kind"] == "alert" and event["data"]["note"] == "walk test"
+        by_alert.setdefault(event["alert"]["id"], []).append(event["alert"]["state"])
+    assert list(by_alert.values()) == [["raised", "resolved"]] * 3
+    assert sorted({e["severity"] for e in tests}) == ["critical", "info", "warning"]
+    text = reports[".txt"].read_text()
+    assert "sos-bed" in text and "SILENT" in text and "critical" in text
