@@ -6,14 +6,18 @@ import asyncio
 import importlib.util
 import json
 import os
+import re
 import sys
+import urllib.request
 from pathlib import Path
 
+import pytest
 from gpiozero.pins.mock import MockFactory
 
 from edgeagent.supervisor import Agent
 from tests.conftest import RunningAgent, make_config
 from tests.drivers.conftest import wait_for
+from tests.support.chromium import dump_dom
 from tests.support.mosquitto import Mosquitto
 from tests.support.platform import PlatformSubscriber
 
@@ -57,12 +61,19 @@ async def _walk(proc: asyncio.subprocess.Process, pins: MockFactory) -> None:
                        ("sos-bed", "bedroom")):
         assert name in listing and f"[{room}]" in listing
     assert "Asia/Shanghai" in listing
+    url = re.search(r"(http://127\.0\.0\.1:\d+/\?t=[\w-]+)", listing)
+    assert url, listing
+    if importlib.util.find_spec("segno"):
+        assert "█" in listing                     # the link as a QR code for the phone
 
     pins.pin(17).drive_high()          # the technician walks past the PIR
     await _line_with(proc.stdout, "✓ pir-hall", out)
     pins.pin(22).drive_low()           # shuts the front door (it stood open)
     tick = await _line_with(proc.stdout, "✓ door-front", out)
     assert "[entrance]" in tick and "(2/3)" in tick
+    dom = await asyncio.to_thread(dump_dom, url.group(1))  # the technician's phone
+    for key, state in (("pir-hall", "fired"), ("door-front", "fired"), ("sos-bed", "waiting")):
+        assert f'data-sensor="{key}" data-state="{state}"' in dom, dom
     proc.stdin.write(b"\n")                    # Enter: the walk is over
     await proc.stdin.drain()
     stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
@@ -70,6 +81,8 @@ async def _walk(proc: asyncio.subprocess.Process, pins: MockFactory) -> None:
     out.append(stdout.decode())
     assert proc.returncode == 1, "".join(err)  # a silent sensor: warn
     assert "SILENT: sos-bed [bedroom]" in "".join(err)
+    with pytest.raises(OSError):                   # the page ended with the walk test
+        await asyncio.to_thread(urllib.request.urlopen, url.group(1), timeout=5)
 
 
 async def test_walk_test_ticks_driven_sensors_flags_the_silent_one_and_confirms_three_alarms(
@@ -96,7 +109,7 @@ socket = "{tmp_path}/control.sock"
                        and door.readings >= 1 and sos.health()["state"] == "ok", timeout=10)
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "edgeagent.cli.main", "walk-test", "-c", str(config_file),
-            "-o", str(tmp_path / "reports"), "--timeout", "10",
+            "-o", str(tmp_path / "reports"), "--timeout", "10", "--web", "--bind", "127.0.0.1",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=dict(os.environ, PYTHONUNBUFFERED="1"))
         assert proc.stdin and proc.stdout and proc.stderr
