@@ -2,8 +2,9 @@
 
 Care providers tune thresholds with it: the log's own times drive the
 engine (taken as local wall time in `--timezone`), nothing waits, and the
-output lists every alert with its reason and how many a month the settings
-would have raised.
+output lists the days with each alert, how long it stayed open and why,
+the gaps in the recording, and how many alerts a month the settings would
+have raised; `--plot` draws the same days as a picture.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeagent.casas import MapError, load_map
+from edgeagent.cli.replay_days import by_day, render_days
 from edgeagent.clock import iso_utc
 from edgeagent.config import load_config
 from edgeagent.errors import ConfigError
@@ -25,6 +27,7 @@ from edgeagent.heuristics.settings import HeuristicsSettings
 from edgeagent.models import Severity
 
 EXIT_USAGE = 2
+DEFAULT_GAP_HOURS = 6.0
 
 
 def _alert_rows(result: ReplayResult, local: LocalTime) -> list[dict[str, Any]]:
@@ -127,6 +130,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         summary["prealarm_asked"] = len(asked)
         summary["prealarm_cancelled_by_activity"] = len(cancelled)
     if args.json:
+        if args.plot and (code := _plot(result, local, args)):
+            return code
         out = {
             "log": str(log), "format": args.format, "timezone": zone,
             "alerts": rows, "summary": summary,
@@ -134,9 +139,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
         }
         print(json.dumps(out, ensure_ascii=False))
         return 0
-    for row in rows:
-        print(f"{row['local'][:16].replace('T', ' ')}  {row['severity']:<8} {row['state']:<9} "
-              f"{row['type']:<20} {row['reason']}")
+    if args.plot:
+        code = _plot(result, local, args)
+        if code:
+            return code
+    for line in render_days(by_day(result, local, args.gap_hours), args.gap_hours):
+        print(line)
     print()
     print(f"{summary['readings']} readings over {summary['days']} days "
           f"({summary['nights']} nights), {summary['malformed_lines']} malformed lines skipped, "
@@ -150,6 +158,30 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"  {name:<20} {count:>4} raised  {summary['alerts_per_30_days'][name]:>7} / 30 days"
               f"  {summary['alerts_per_night'][name]:>6} / night")
     return 0
+
+
+def _plot(result: ReplayResult, local: LocalTime, args: argparse.Namespace) -> int:
+    """Draw `--plot`; 0, or EXIT_USAGE with the reason when it cannot be drawn."""
+    from edgeagent.cli.replay_plot import PlotUnavailable, plot_days  # noqa: PLC0415
+
+    try:
+        plot_days(by_day(result, local, args.gap_hours), result, local, Path(args.plot))
+    except PlotUnavailable as exc:
+        print(f"edgeagent replay: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"edgeagent replay: cannot write {args.plot}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
+def _hours(value: str) -> float:
+    hours = float(value)
+    if not 1 <= hours <= 24 * 30:
+        raise argparse.ArgumentTypeError("give hours from 1 to 720")
+    return hours
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -168,6 +200,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--config", "-c", default=None,
                         help="agent config whose [heuristics] settings to use")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--gap-hours", type=_hours, default=DEFAULT_GAP_HOURS, metavar="N",
+                        help="flag a recording gap where no event arrived for more than N "
+                             f"hours (default {DEFAULT_GAP_HOURS:g})")
+    parser.add_argument("--plot", metavar="FILE.png",
+                        help="also draw the days as a PNG: a row per day, 24 h across, a lane "
+                             "per room, alerts as bars (needs: pip install edgeagent[plot])")
     parser.add_argument("--prealarm", action="store_true",
                         help="model a kit that asks her before a critical silence alarm: "
                              "count the questions and those her activity would have cancelled")

@@ -17,6 +17,9 @@ from edgeagent.heuristics.layout import BEDROOM_DOOR_ROLES
 from edgeagent.heuristics.settings import HeuristicsSettings
 from edgeagent.models import Draft, Kind, Reading
 
+GAP_MIN_S = 3600.0          # shorter silences are not kept as gaps
+ACTIVITY_BUCKET_S = 600     # the activity map's resolution: 10 minutes
+
 
 @dataclass(slots=True)
 class ReplayResult:
@@ -29,6 +32,17 @@ class ReplayResult:
     unmapped: int = 0
     first: float | None = None
     last: float | None = None
+    # Silences of at least GAP_MIN_S between consecutive readings: (from, to) wall seconds.
+    gaps: list[tuple[float, float]] = field(default_factory=list)
+    # (room, start of its ACTIVITY_BUCKET_S slot) for every slot with a reading in that room.
+    activity: set[tuple[str, int]] = field(default_factory=set)
+
+    def seen(self, ts: float, room: str | None) -> None:
+        """Note one reading's time and room (call before `last` moves on to it)."""
+        if self.last is not None and ts - self.last >= GAP_MIN_S:
+            self.gaps.append((self.last, ts))
+        if room:
+            self.activity.add((room, int(ts // ACTIVITY_BUCKET_S * ACTIVITY_BUCKET_S)))
 
     @property
     def days(self) -> float:
@@ -65,6 +79,7 @@ def run_readings(engine: SafetyEngine, readings: Iterable[Reading],
     for reading in readings:
         result.readings += 1
         ts = reading.wall.timestamp()
+        result.seen(ts, reading.room)
         if result.first is None:
             result.first = ts
         result.last = ts

@@ -172,7 +172,7 @@ def test_replay_text_output_and_identical_reruns(
     args = ["replay", str(log), "--map", str(sensor_map), "--timezone", "Europe/Amsterdam"]
     assert main(args) == 0
     text = capsys.readouterr().out
-    assert "02:31  critical raised    bed_exit_no_return" in text
+    assert "02:31  critical bed_exit_no_return  (bathroom)  -> 02:41  open 10 min" in text
     assert "resolved: motion in kitchen at 02:41" in text
     assert main([*args, "--json"]) == 0
     once = json.loads(capsys.readouterr().out)
