@@ -145,3 +145,18 @@ socket = "{tmp_path}/control.sock"
     assert sorted({e["severity"] for e in tests}) == ["critical", "info", "warning"]
     text = reports[".txt"].read_text()
     assert "sos-bed" in text and "SILENT" in text and "critical" in text
+
+
+def test_without_a_running_agent_the_walk_test_says_so_in_the_technicians_language(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edgeagent.cli.main import main
+    from edgeagent.provision.i18n import set_language
+
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[home]\nid = "home-1"\n[control]\nsocket = "{tmp_path}/none.sock"\n')
+    try:
+        assert main(["--lang", "zh_CN", "walk-test", "-c", str(config)]) == 2
+    finally:
+        set_language("en")
+    assert "巡检测试需要代理程序正在运行" in capsys.readouterr().err
+    assert not list(tmp_path.glob("walk-test-*"))  # no report pretends a walk happened
