@@ -155,7 +155,7 @@ def test_without_a_running_agent_the_walk_test_says_so_in_the_technicians_langua
     config = tmp_path / "agent.toml"
     config.write_text(f'[home]\nid = "home-1"\n[control]\nsocket = "{tmp_path}/none.sock"\n')
     try:
-        assert main(["--lang", "zh_CN", "walk-test", "-c", str(config)]) == 2
+        assert main(["--lang", "zh_CN", "walk-test", "-c", str(config), "-o", str(tmp_path)]) == 2
     finally:
         set_language("en")
     assert "巡检测试需要代理程序正在运行" in capsys.readouterr().err
