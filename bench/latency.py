@@ -26,7 +26,13 @@ the kit talking: a buzzer and call light on MockFactory pins and an
 help" and the LED). Speech runs in a subprocess off the event loop, so
 `with_audio.edge_to_puback` should match `edge_to_puback` of the baseline.
 
+With `--prealarm`, the measurement is the pre-alarm's instead: a night's
+`bed_exit_no_return` through the bed mat and hall PIR drivers on a kit that
+cannot ask, one that asks and gets no answer, and one where she presses
+"I'm OK" (bench/prealarm_latency.py; `--rounds`, `--prealarm-seconds`).
+
     .venv/bin/python bench/latency.py [--events 1000] [--driver sos|pir] [--audio]
+    .venv/bin/python bench/latency.py --prealarm [--rounds 5] [--prealarm-seconds 3]
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import prealarm_latency
 from _common import Broker, emit, log, summary_ms
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
@@ -215,7 +222,16 @@ def main() -> None:
     parser.add_argument("--audio", action="store_true",
                         help="run the presses again with a talking kit (buzzer, LED, speech)")
     parser.add_argument("--speech-seconds", type=float, default=1.5)
+    parser.add_argument("--prealarm", action="store_true",
+                        help="measure what asking her first adds to a night alarm instead")
+    parser.add_argument("--rounds", type=int, default=5, help="nights, with --prealarm")
+    parser.add_argument("--prealarm-seconds", type=float, default=3.0,
+                        help="the cancel window, with --prealarm")
     args = parser.parse_args()
+    if args.prealarm:
+        prealarm_latency.main(["--rounds", str(args.rounds),
+                               "--prealarm-seconds", str(args.prealarm_seconds)])
+        return
     Device.pin_factory = MockFactory()
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
         workdir = Path(tmp)
