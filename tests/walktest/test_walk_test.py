@@ -10,6 +10,7 @@ import re
 import sys
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from gpiozero.pins.mock import MockFactory
@@ -31,6 +32,21 @@ DRIVERS = [
 
 def _driver_toml(table: dict[str, object]) -> str:
     return "[[drivers]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in table.items())
+
+
+def _reply_to_test_alarms(platform: PlatformSubscriber) -> None:
+    """A platform that confirms each raised test alarm on `<prefix>/<home>/test-alarm/reply`."""
+    recorded = platform.client.on_message
+
+    def on_message(client: Any, userdata: Any, msg: Any) -> None:
+        recorded(client, userdata, msg)
+        if msg.topic.endswith("/events/alert/test"):
+            event = json.loads(msg.payload)
+            if event["alert"]["state"] == "raised":
+                client.publish("care/home-1/test-alarm/reply",
+                               json.dumps({"id": event["id"], "seen_by": "operator-7"}), qos=1)
+
+    platform.client.on_message = on_message
 
 
 async def _line_with(stream: asyncio.StreamReader, text: str, seen: list[str],
@@ -102,6 +118,7 @@ path = "{tmp_path}/outbox.db"
 [control]
 socket = "{tmp_path}/control.sock"
 """ + "".join(_driver_toml(d) for d in DRIVERS))
+    _reply_to_test_alarms(platform)
     agent = Agent(config, sync_probe=lambda: True, tick_interval=0.05)
     async with RunningAgent(agent):
         pir, door, sos = agent.slots  # start-up states in (the SOS reports only presses)
@@ -110,6 +127,7 @@ socket = "{tmp_path}/control.sock"
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "edgeagent.cli.main", "walk-test", "-c", str(config_file),
             "-o", str(tmp_path / "reports"), "--timeout", "10", "--web", "--bind", "127.0.0.1",
+            "--wait", "--wait-timeout", "10",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=dict(os.environ, PYTHONUNBUFFERED="1"))
         assert proc.stdin and proc.stdout and proc.stderr
@@ -135,6 +153,8 @@ socket = "{tmp_path}/control.sock"
     assert fired == {"pir-hall": True, "door-front": True, "sos-bed": False}
     assert [(a["severity"], a["stage"]) for a in report["alarms"]] == [
         ("info", "resolved"), ("warning", "resolved"), ("critical", "resolved")]
+    assert [a["platform_reply"] for a in report["alarms"]] == [   # --wait: the replies
+        {"id": a["id"], "seen_by": "operator-7"} for a in report["alarms"]]
     assert report["notes"] == ([] if ".png" in reports else report["notes"][:1])
     tests = [e for e in platform.events() if e["type"] == "test"]
     by_alert: dict[str, list[str]] = {}
