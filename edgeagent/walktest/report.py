@@ -129,19 +129,43 @@ def render_text(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Fonts with Chinese characters, as Debian packages them (fonts-noto-cjk, fonts-wqy-*).
+CJK_FONTS = ("Noto Sans Mono CJK SC", "Noto Sans CJK SC", "WenQuanYi Zen Hei Mono",
+             "WenQuanYi Micro Hei Mono", "WenQuanYi Zen Hei", "Droid Sans Fallback")
+
+
+def font_for(text: str, font_manager: Any) -> str | None:
+    """A font family that can draw `text`: monospace for ASCII, else an installed CJK font."""
+    if text.isascii() or all(ord(c) < 0x2E80 for c in text):
+        return "monospace"
+    for family in CJK_FONTS:
+        try:
+            font_manager.findfont(family, fallback_to_default=False)
+        except ValueError:
+            continue
+        return family
+    return None
+
+
 def render_png(report: dict[str, Any], path: Path) -> str | None:
-    """Draw the report as a one-page PNG; the reason when it cannot (matplotlib missing)."""
+    """Draw the report as a one-page PNG; the reason when it cannot (no matplotlib, or no
+    font for the report's language: an image of empty boxes is worse than none)."""
     try:  # optional and heavy: imported by name, only for the image
         matplotlib = importlib.import_module("matplotlib")
         matplotlib.use("Agg")
         pyplot = importlib.import_module("matplotlib.pyplot")
+        font_manager = importlib.import_module("matplotlib.font_manager")
     except ImportError:
         return _("no PNG: matplotlib is not installed (the text and JSON reports are complete)")
     text = render_text(report)
+    family = font_for(text, font_manager)
+    if family is None:
+        return _("no PNG: no font with Chinese characters (apt install fonts-noto-cjk); the "
+                 "text and JSON reports are complete")
     height = 1.0 + 0.22 * text.count("\n")
     figure = pyplot.figure(figsize=(11.0, height), dpi=110)
     try:
-        figure.text(0.01, 0.99, text, family="monospace", fontsize=9, va="top")
+        figure.text(0.01, 0.99, text, family=family, fontsize=9, va="top")
         figure.savefig(path)
     finally:
         pyplot.close(figure)

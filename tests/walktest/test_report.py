@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from edgeagent.walktest.report import build_report, render_text, verdict
+import pytest
+
+from edgeagent.provision.i18n import set_language
+from edgeagent.walktest.report import build_report, font_for, render_text, verdict, write_reports
 from edgeagent.walktest.session import AlarmResult, WalkSession
 from tests.conftest import make_config
 
@@ -75,3 +78,25 @@ def test_verdict_fails_on_an_unconfirmed_alarm_and_warns_on_a_missing_platform_r
     assert verdict(session.snapshot(), wait=False) == "fail"
     session.alarms.pop()                                       # refused: only two sent
     assert verdict(session.snapshot(), wait=False) == "fail"
+
+
+def test_a_chinese_report_is_drawn_only_with_a_font_that_has_chinese_characters(
+        tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from matplotlib import font_manager
+
+    session = _session(tmp_path)
+    _all_alarms_resolved(session)
+    set_language("zh_CN")
+    try:
+        report = build_report(session.snapshot(), STATUS, config_path=None, broker="mqtt://b",
+                              wait=False)
+        files, skipped = write_reports(report, tmp_path / "out" / "walk-test-home-1")
+    finally:
+        set_language("en")
+    assert "巡检测试" in (tmp_path / "out" / "walk-test-home-1.txt").read_text()
+    if font_for("巡检", font_manager) is None:           # no boxes instead of characters
+        assert skipped is not None and "fonts-noto-cjk" in skipped
+        assert [f.suffix for f in files] == [".json", ".txt"]
+    else:
+        assert skipped is None and files[-1].read_bytes()[:4] == b"\x89PNG"
