@@ -23,6 +23,8 @@ from importlib import resources
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
+from edgeagent.provision.i18n import _, current_language
+
 TOKEN_LIFETIME_S = 30 * 60
 HEADERS = {
     "Cache-Control": "no-store",
@@ -70,6 +72,22 @@ class Token:
         self.revoked = True
 
 
+def page_labels() -> dict[str, str]:
+    """The page's words in the technician's language (`--lang`); the data stays as is."""
+    return {
+        "title": _("Walk test"),
+        "sensors": _("Sensors"),
+        "silent": _("Silent after the walk"),
+        "alarms": _("Test alarms"),
+        "report": _("Report"),
+        "phase_walking": _("Walk the home: each sensor ticks when it fires."),
+        "phase_alarms": _("Walk finished; test alarms are being sent from the terminal."),
+        "phase_done": _("Walk test finished."),
+        "ended": _("The walk test has ended or this link expired; the last state stays on "
+                   "screen."),
+    }
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "edgeagent-walk-test"
     sys_version = ""
@@ -104,7 +122,9 @@ class _Handler(BaseHTTPRequestHandler):
                        "text/plain; charset=utf-8")
             return
         if url.path == "/state.json":
-            body = json.dumps(self.page.snapshot(), ensure_ascii=False).encode()
+            state = {**self.page.snapshot(), "labels": page_labels(),
+                     "lang": current_language()}
+            body = json.dumps(state, ensure_ascii=False).encode()
             self._send(HTTPStatus.OK, body, "application/json; charset=utf-8")
         elif url.path in ASSETS:
             name, content_type = ASSETS[url.path]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from edgeagent.provision.i18n import set_language
 from edgeagent.walktest.session import Sensor, WalkSession
 from edgeagent.walktest.web import TOKEN_LIFETIME_S, Token, WalkPage
 from tests.support.chromium import dump_dom
@@ -96,3 +97,16 @@ def test_the_token_stops_working_when_the_walk_test_ends() -> None:
         assert _get(page.url) == 403
     finally:
         page.stop()
+
+
+def test_the_page_speaks_the_technicians_language() -> None:
+    set_language("zh_CN")
+    page = WalkPage(_session().snapshot, host="127.0.0.1").start()
+    try:
+        dom = dump_dom(page.url)
+    finally:
+        page.stop()
+        set_language("en")
+    assert '<html lang="zh-CN">' in dom
+    assert "巡检测试" in dom and "请在家中走一圈" in dom and "传感器" in dom
+    assert 'data-sensor="pir-hall" data-state="waiting"' in dom   # the data is unchanged

@@ -23,12 +23,18 @@ function sensorItem(s, phase) {
   return li;
 }
 
+let ended = "The walk test has ended or this link expired; the last state stays on screen.";
+
 function render(doc) {
+  const labels = doc.labels || {};
+  if (doc.lang) document.documentElement.lang = doc.lang.replace("_", "-");
+  document.querySelectorAll("[data-label]").forEach(node => {
+    if (labels[node.dataset.label]) node.textContent = labels[node.dataset.label];
+  });
+  if (labels.ended) ended = labels.ended;
   document.getElementById("home").textContent = doc.home + " (" + doc.timezone + ")";
   const status = document.getElementById("status");
-  status.textContent = {walking: "Walk the home: each sensor ticks when it fires.",
-                        alarms: "Walk finished; test alarms are being sent from the terminal.",
-                        done: "Walk test finished."}[doc.phase] || doc.phase;
+  status.textContent = labels["phase_" + doc.phase] || doc.phase;
   const fired = doc.sensors.filter(s => s.fired).length;
   const total = doc.sensors.filter(s => s.enabled).length;
   document.getElementById("count").textContent = "(" + fired + "/" + total + ")";
@@ -61,7 +67,7 @@ async function poll() {
   } catch (err) {
     const status = document.getElementById("status");
     status.className = "ended";
-    status.textContent = "The walk test has ended or this link expired; the last state stays on screen.";
+    status.textContent = ended;
     return;
   }
   setTimeout(poll, 1000);
