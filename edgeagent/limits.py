@@ -28,7 +28,7 @@ MAX_READING_BYTES = 4 * 1024
 # any broker's packet limit (the whole event stays under 1 KiB).
 CUT_ALERT_DATA_BYTES = 512
 # `cmd/config-set` carries a whole config file: its payload may be this large. Every
-# other command stays at the router's 4 KiB (edgeagent/commands.py MAX_PAYLOAD).
+# other command stays at the router's 4 KiB (edgeagent/downlink.py MAX_PAYLOAD).
 MAX_CONFIG_PAYLOAD_BYTES = 64 * 1024
 # The largest packet the agent accepts from the platform broker (MQTT 5 CONNECT
 # `MaximumPacketSize`; the broker drops anything larger before it is sent): the largest

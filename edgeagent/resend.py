@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from edgeagent.commands import CommandArgsError
+from edgeagent.downlink import CommandArgsError
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from edgeagent import __version__, systemd
 from edgeagent.backoff import Backoff
 from edgeagent.clock import Clock, SyncProbe, SystemClock, boot_id
 from edgeagent.clock_sync import clock_synced
-from edgeagent.commands import CommandArgsError, CommandRouter
 from edgeagent.config import AgentConfig
 from edgeagent.control import start_control
+from edgeagent.downlink import CommandArgsError, CommandRouter
 from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState, load_driver_class
 from edgeagent.driver_failures import DriverFailureLog
 from edgeagent.errors import DriverError, HardwareUnavailable, OutboxError, OutboxFull

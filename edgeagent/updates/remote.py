@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from edgeagent.commands import CommandArgsError
 from edgeagent.config import AgentConfig
+from edgeagent.downlink import CommandArgsError
 from edgeagent.updates.bundle import BundleRefused, parse_version, trusted_keys, verify_bundle
 from edgeagent.updates.download import DownloadError, check_url, download
 from edgeagent.updates.request import (

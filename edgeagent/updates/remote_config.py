@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edgeagent.commands import CommandArgsError
 from edgeagent.config import AgentConfig
+from edgeagent.downlink import CommandArgsError
 from edgeagent.updates.config_change import ConfigChangeRefused, check_change, parse_new
 from edgeagent.updates.request import write_config_request
 

@@ -14,7 +14,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edgeagent.commands import CommandRouter
+from edgeagent.downlink import CommandRouter
 from edgeagent.models import Draft, Kind, Severity
 from edgeagent.outbox import Outbox
 from edgeagent.resend import MAX_RESEND_EVENTS, resend_handler

@@ -233,7 +233,7 @@ async def test_nested_and_flooded_commands_are_bounded_in_replies_and_log(tmp_pa
     with caplog.at_level("INFO"):
         await run_with_technician(tmp_path, mosquitto, body, clock=clock)
     assert not any(r.exc_info for r in caplog.records), "a traceback was logged"
-    downlink = [r.getMessage() for r in caplog.records if r.name == "edgeagent.commands"]
+    downlink = [r.getMessage() for r in caplog.records if r.name == "edgeagent.downlink"]
     assert len(downlink) == 2, downlink  # the first rejection, one summary
     assert "1019 more commands rejected" in downlink[1] and "rate 1010" in downlink[1]
 

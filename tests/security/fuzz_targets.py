@@ -14,8 +14,8 @@ from edgeagent_drivers.ble import parsers as ble
 from edgeagent_drivers.serial.framing import LineStateFraming, NmeaBedFraming
 from hypothesis import strategies as st
 
-from edgeagent.commands import MAX_PAYLOAD, CommandRouter
 from edgeagent.config import parse_config
+from edgeagent.downlink import MAX_PAYLOAD, CommandRouter
 from edgeagent.errors import ConfigError
 from edgeagent.topics import Topics
 

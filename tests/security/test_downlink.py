@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edgeagent.commands import MAX_PAYLOAD, CommandRouter
+from edgeagent.downlink import MAX_PAYLOAD, CommandRouter
 from edgeagent.replay_window import ReplayWindow
 from edgeagent.topics import Topics
 

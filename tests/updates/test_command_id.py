@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from edgeagent.commands import CommandRouter
 from edgeagent.config import parse_config
+from edgeagent.downlink import CommandRouter
 from edgeagent.topics import Topics
 from edgeagent.updates.apply import Updater
 from edgeagent.updates.health import Baseline, Verdict
