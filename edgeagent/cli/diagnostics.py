@@ -1,4 +1,4 @@
-"""`doctor`, `watch`, `test-alarm`, `outbox`, `bundle`: the technician's commands.
+"""`watch`, `test-alarm`, `outbox`, `bundle` and doctor's run: the technician's commands.
 
 Each asks the running daemon over its control socket first (live health,
 no second claim on the hardware) and falls back to working standalone when
@@ -91,8 +91,8 @@ def _live_status(path: str) -> tuple[dict[str, Any] | None, str]:
 # -- doctor -----------------------------------------------------------------------------
 
 
-def cmd_doctor(args: argparse.Namespace) -> int:
-    path = resolve_config_path(args.config)
+def run_doctor_command(args: argparse.Namespace, path: str | None) -> int:
+    """`edgeagent doctor` after its header (edgeagent.cli.doctor prints that first)."""
     progress = Progress(None if not args.json else False)
     env = DoctorEnv(progress=progress.update, ble_scan_seconds=args.ble_scan_seconds,
                     mqtt_timeout=args.timeout, network=not args.no_network,
@@ -445,23 +445,6 @@ def _common(parser: argparse.ArgumentParser, *, socket: bool = True) -> None:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    doctor = sub.add_parser(
-        "doctor", help="check everything: config, drivers, BLE, MQTT, clock, disk, service",
-        description="Run every check and print pass/warn/fail with a reason and a fix. "
-                    "Asks the running daemon for live driver health over the control socket; "
-                    "without a daemon, probes the hardware directly. "
-                    "Exit 0 all pass, 1 any warning, 2 any failure.")
-    _common(doctor)
-    doctor.add_argument("--json", action="store_true", help="machine-readable report")
-    doctor.add_argument("--timeout", type=float, default=5.0, help="per network step (s)")
-    doctor.add_argument("--ble-scan-seconds", type=float, default=5.0,
-                        help="how long to look for each BLE monitor (standalone only)")
-    doctor.add_argument("--serial-listen-seconds", type=float, default=3.0,
-                        help="how long to wait for bytes from each serial port (standalone)")
-    doctor.add_argument("--no-network", action="store_true",
-                        help="skip the active MQTT probes (DNS/TCP/TLS/auth/publish)")
-    doctor.set_defaults(func=cmd_doctor)
-
     watch = sub.add_parser(
         "watch", help="live readings and events from the running daemon",
         description="Stream every reading and event of the running agent; walk through the "

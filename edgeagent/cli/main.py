@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "edgeagent.cli.ble",
     "edgeagent.cli.replay",
     "edgeagent.cli.evaluate",
+    "edgeagent.cli.doctor",
     "edgeagent.cli.diagnostics",
     "edgeagent.cli.walk_test",
     "edgeagent.cli.provision",
@@ -40,7 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("edgeagent.cli.replay", "run the safety heuristics over a recorded sensor log"),
     "evaluate": ("edgeagent.cli.evaluate",
                  "score the safety heuristics on a recorded home with injected falls"),
-    "doctor": ("edgeagent.cli.diagnostics",
+    "doctor": ("edgeagent.cli.doctor",
                "check everything: config, drivers, BLE, MQTT, clock, disk, service"),
     "watch": ("edgeagent.cli.diagnostics", "live readings and events from the running daemon"),
     "test-alarm": ("edgeagent.cli.diagnostics",
@@ -117,7 +118,7 @@ LANG_HELP = "language of messages: zh_CN, en (default: $LANG)"
 
 def _language(value: str) -> str:
     """`--lang`'s type: a shipped language, else argparse's usage error (exit 2)."""
-    from edgeagent.provision.i18n import check_language  # noqa: PLC0415
+    from edgeagent.i18n import check_language  # noqa: PLC0415
 
     try:
         return check_language(value)
@@ -162,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     setup_logging(args.verbose)
     if args.lang:
-        from edgeagent.provision.i18n import set_language  # noqa: PLC0415
+        from edgeagent.i18n import set_language  # noqa: PLC0415
 
         set_language(args.lang)
     try:
