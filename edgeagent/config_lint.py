@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from edgeagent.i18n import _
 from edgeagent.names import (
     KNOWN_ROOMS,
     canonical_role,
@@ -22,7 +23,6 @@ from edgeagent.names import (
     known_roles,
     near_rule_role,
 )
-from edgeagent.provision.i18n import _
 
 if TYPE_CHECKING:
     from edgeagent.config import AgentConfig

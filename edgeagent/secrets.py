@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from edgeagent.errors import ConfigError
-from edgeagent.provision.i18n import _
+from edgeagent.i18n import _
 
 
 def check_private(path: Path, key: str) -> None:

@@ -12,7 +12,7 @@ from edgeagent.config import AgentConfig, load_config, resolve_config_path
 from edgeagent.config_lint import lint
 from edgeagent.config_path import CONFIG_HELP
 from edgeagent.errors import ConfigError, OutboxError, OutboxLocked, OutboxUnwritable
-from edgeagent.provision.i18n import _
+from edgeagent.i18n import _
 from edgeagent.secrets import strip_credentials
 
 if TYPE_CHECKING:  # the daemon's modules load only for `run` (`config check` stays fast)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from edgeagent.config import load_config, resolve_config_path
 from edgeagent.errors import ConfigError
+from edgeagent.i18n import _, set_language
 from edgeagent.provision import identity as ident
 from edgeagent.provision import install as inst
 from edgeagent.provision import pair as pairing
-from edgeagent.provision.i18n import _, set_language
 from edgeagent.provision.system import HostSystem, RootSystem, System, SystemError_
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2

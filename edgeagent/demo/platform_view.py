@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edgeagent.provision.i18n import N_, _
+from edgeagent.i18n import N_, _
 
 COLOURS = {"critical": "\033[1;31m", "warning": "\033[33m", "info": "", "ok": "\033[32m"}
 RESET = "\033[0m"

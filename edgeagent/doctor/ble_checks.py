@@ -18,7 +18,7 @@ from typing import Any
 
 from edgeagent.config import AgentConfig
 from edgeagent.driver import DriverOptions
-from edgeagent.provision.i18n import _
+from edgeagent.i18n import _
 
 from .env import DoctorEnv
 from .result import CheckResult, fail, ok, skip

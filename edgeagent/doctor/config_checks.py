@@ -8,7 +8,7 @@ from pathlib import Path
 from edgeagent.config import AgentConfig, load_config
 from edgeagent.config_lint import lint
 from edgeagent.errors import ConfigError
-from edgeagent.provision.i18n import _
+from edgeagent.i18n import _
 
 from .result import CheckResult, fail, ok, skip, warn
 

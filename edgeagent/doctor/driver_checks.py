@@ -18,7 +18,7 @@ from typing import Any
 
 from edgeagent.config import AgentConfig
 from edgeagent.driver import DriverOptions
-from edgeagent.provision.i18n import N_, _
+from edgeagent.i18n import N_, _
 
 from .result import CheckResult, Status, fail, ok, skip, warn
 

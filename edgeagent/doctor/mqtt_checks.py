@@ -20,7 +20,7 @@ from cryptography import x509
 from edgeagent import __version__
 from edgeagent.config import AgentConfig, MqttConfig
 from edgeagent.errors import ConfigError
-from edgeagent.provision.i18n import _
+from edgeagent.i18n import _
 from edgeagent.publisher import BrokerAddress, tls_context
 from edgeagent.topics import Topics
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from edgeagent.i18n import _
 from edgeagent.models import Priority
 from edgeagent.outbox import (
     QUARANTINE_SEQS_SHOWN,
@@ -20,7 +21,6 @@ from edgeagent.outbox import (
     quarantined_rows,
     truncation_counts,
 )
-from edgeagent.provision.i18n import _
 from edgeagent.seq_mark import mark_path, read_mark
 
 PRIORITY_NAMES = {int(p): p.name.lower() for p in Priority}

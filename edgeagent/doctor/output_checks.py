@@ -11,7 +11,7 @@ import shutil
 from typing import Any
 
 from edgeagent.config import AgentConfig
-from edgeagent.provision.i18n import _
+from edgeagent.i18n import _
 
 from .result import CheckResult, fail, ok, skip, warn
 

@@ -6,7 +6,7 @@ import json
 import textwrap
 import unicodedata
 
-from edgeagent.provision.i18n import N_, _
+from edgeagent.i18n import N_, _
 
 from .result import Report, Status
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from edgeagent.config import AgentConfig
-from edgeagent.provision.i18n import _
+from edgeagent.i18n import _
 
 from .ble_checks import check_ble
 from .config_checks import check_config, check_secret_files

@@ -10,8 +10,8 @@ from typing import Any
 
 from edgeagent import __version__
 from edgeagent.config import AgentConfig
+from edgeagent.i18n import _
 from edgeagent.models import Priority
-from edgeagent.provision.i18n import _
 
 from .env import DoctorEnv
 from .outbox_reader import OutboxReader, OutboxUnreadable

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import gettext
 
-from edgeagent.provision.i18n import DOMAIN, LOCALE_DIR, N_
+from edgeagent.i18n import DOMAIN, LOCALE_DIR, N_
 
 MESSAGES = {
     "prealarm_ask": N_("Are you all right? If you are, press your button."),

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgeagent.provision.i18n import _
+from edgeagent.i18n import _
 
 if TYPE_CHECKING:
     from cryptography import x509

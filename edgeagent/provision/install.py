@@ -36,7 +36,7 @@ from pathlib import Path
 
 import tomlkit
 
-from edgeagent.provision.i18n import N_, _
+from edgeagent.i18n import N_, _
 from edgeagent.provision.system import Account, System
 
 USER = "edgeagent"

@@ -33,8 +33,8 @@ from edgeagent.clock import SystemClock
 from edgeagent.config import parse_config
 from edgeagent.driver import DriverContext
 from edgeagent.errors import ConfigError
+from edgeagent.i18n import N_, _
 from edgeagent.models import Reading
-from edgeagent.provision.i18n import N_, _
 
 log = logging.getLogger(__name__)
 

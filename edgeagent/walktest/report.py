@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeagent import __version__
-from edgeagent.provision.i18n import _
+from edgeagent.i18n import _
 
 REPORT_SCHEMA = "edgeagent.walk-test/1"
 SEVERITIES = ("info", "warning", "critical")

@@ -23,7 +23,7 @@ from importlib import resources
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from edgeagent.provision.i18n import _, current_language
+from edgeagent.i18n import _, current_language
 
 TOKEN_LIFETIME_S = 30 * 60
 HEADERS = {

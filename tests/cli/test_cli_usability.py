@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from edgeagent import i18n
 from edgeagent.cli.main import build_parser, main
-from edgeagent.provision import i18n
 from tests.heuristics.test_casas_and_replay import write_log
 
 

@@ -17,9 +17,9 @@ import pytest
 from edgeagent_mocks.ble import reset_default_adapter
 
 from edgeagent.cli.main import main
+from edgeagent.i18n import set_language
 from edgeagent.models import Draft, Kind, Severity
 from edgeagent.outbox import Outbox
-from edgeagent.provision.i18n import set_language
 from tests.support.mosquitto import Mosquitto
 
 CJK = re.compile(r"[\u4e00-\u9fff]")

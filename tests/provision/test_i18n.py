@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeagent.provision import i18n
+from edgeagent import i18n
 
 PO = {lang: i18n.LOCALE_DIR / lang / "LC_MESSAGES" / "edgeagent.po" for lang in i18n.SHIPPED}
 FIELD = re.compile(r"\{(\w+)(?:![rsa])?(?::[^}]*)?\}")
@@ -29,7 +29,7 @@ def english_afterwards() -> Iterator[None]:
 def test_committed_mo_is_the_compiled_po(lang: str) -> None:
     po = PO[lang]
     assert po.with_suffix(".mo").read_bytes() == i18n.compile_po(po.read_text("utf-8")), (
-        "run: python -m edgeagent.provision.i18n")
+        "run: python -m edgeagent.i18n")
 
 
 def test_every_message_in_the_code_has_a_chinese_translation_with_the_same_fields() -> None:
@@ -37,7 +37,7 @@ def test_every_message_in_the_code_has_a_chinese_translation_with_the_same_field
     assert len(messages) > 60
     catalog = i18n.parse_po(PO["zh_CN"].read_text("utf-8"), keep_untranslated=True)
     missing = [m for m in messages if not catalog.get(m)]
-    assert missing == [], "untranslated (run `python -m edgeagent.provision.i18n update`)"
+    assert missing == [], "untranslated (run `python -m edgeagent.i18n update`)"
     stale = sorted(set(catalog) - set(messages) - {""})
     assert stale == [], "catalog has strings the code no longer uses"
     for msgid in messages:

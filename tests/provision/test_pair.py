@@ -179,7 +179,7 @@ def test_pair_talks_to_the_technician_in_chinese(
         assert main(["--lang", "zh_CN", "pair", "--backend", "fake", "--config", str(config),
                      "--address", CUFF, "--yes", "--measure-timeout", "5"]) == 0
     finally:
-        from edgeagent.provision.i18n import set_language
+        from edgeagent.i18n import set_language
 
         set_language("en")
     out = capsys.readouterr().out

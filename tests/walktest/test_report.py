@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeagent.provision.i18n import set_language
+from edgeagent.i18n import set_language
 from edgeagent.walktest.report import build_report, font_for, render_text, verdict, write_reports
 from edgeagent.walktest.session import AlarmResult, WalkSession
 from tests.conftest import make_config

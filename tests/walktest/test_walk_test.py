@@ -170,7 +170,7 @@ socket = "{tmp_path}/control.sock"
 def test_without_a_running_agent_the_walk_test_says_so_in_the_technicians_language(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from edgeagent.cli.main import main
-    from edgeagent.provision.i18n import set_language
+    from edgeagent.i18n import set_language
 
     config = tmp_path / "agent.toml"
     config.write_text(f'[home]\nid = "home-1"\n[control]\nsocket = "{tmp_path}/none.sock"\n')

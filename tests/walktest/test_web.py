@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from edgeagent.provision.i18n import set_language
+from edgeagent.i18n import set_language
 from edgeagent.walktest.session import Sensor, WalkSession
 from edgeagent.walktest.web import TOKEN_LIFETIME_S, Token, WalkPage
 from tests.support.chromium import dump_dom

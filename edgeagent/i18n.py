@@ -10,7 +10,7 @@ The language comes from `--lang`, else the usual gettext variables
 `edgeagent/locale/<lang>/LC_MESSAGES/edgeagent.{po,mo}`; the `.po` is the
 source, the `.mo` is compiled by `compile_po()` below (the same format as
 CPython's Tools/i18n/msgfmt.py, so no gettext tools are needed on the build
-machine): `python -m edgeagent.provision.i18n` recompiles every catalog.
+machine): `python -m edgeagent.i18n` recompiles every catalog.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 DOMAIN = "edgeagent"
-LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 SHIPPED = ("en", "zh_CN")
 ENV_VARS = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
 
@@ -229,7 +229,7 @@ def compile_all(locale_dir: Path = LOCALE_DIR) -> list[Path]:
 
 
 # Sources whose `_()` strings the catalogs must cover (relative to the package).
-SOURCES = ("provision/*.py", "cli/provision.py", "doctor/*.py", "cli/doctor.py",
+SOURCES = ("i18n.py", "provision/*.py", "cli/provision.py", "doctor/*.py", "cli/doctor.py",
            "cli/diagnostics.py", "demo/platform_view.py", "config.py", "secrets.py",
            "cli/core_commands.py", "config_lint.py",
            "outputs/messages.py", "walktest/*.py", "cli/walk_test.py")
@@ -254,7 +254,7 @@ def render_po(language: str, entries: list[tuple[str, str]]) -> str:
               "Content-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n"
               + HEADERS.get(language, f"Language: {language}\n"))
     lines = [f"# edgeagent messages ({language}). Source of truth for the .mo beside it.",
-             "# Update with: python -m edgeagent.provision.i18n update", 'msgid ""',
+             "# Update with: python -m edgeagent.i18n update", 'msgid ""',
              'msgstr ""']
     lines += [_quote(line + "\n") for line in header.rstrip("\n").split("\n")]
     for msgid, msgstr in entries:
