@@ -21,10 +21,10 @@ from typing import IO, Any
 from edgeagent.config import AgentConfig, load_config, resolve_config_path
 from edgeagent.control import ControlClient, DaemonUnreachable
 from edgeagent.doctor import DoctorEnv, render_json, render_text, run_doctor
+from edgeagent.doctor.alarm_drill import direct_test_alarm, platform_reply_topic
 from edgeagent.doctor.bundle import DEFAULT_LOG_LINES, bundle_parts, collect_logs, write_bundle
 from edgeagent.doctor.mqtt_probe import MqttProbe, ProbeError
 from edgeagent.doctor.outbox_reader import OutboxReader, OutboxUnreadable
-from edgeagent.doctor.test_alarm import direct_test_alarm, platform_reply_topic
 from edgeagent.errors import ConfigError
 from edgeagent.models import Severity
 from edgeagent.publisher import BrokerAddress
