@@ -35,8 +35,8 @@ from typing import Any
 import latency
 from _common import Broker, emit, log, summary_ms
 from bleak import BleakScanner
+from edgeagent_drivers.ambient.pendant import ButtonDriver, ButtonOptions
 from edgeagent_drivers.ble.vitals import BleBackend
-from edgeagent_drivers.env.pendant import ButtonDriver, ButtonOptions
 from edgeagent_mocks.ble import FakeAdapter, FakePeripheral, encoders, reset_default_adapter
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory

@@ -100,8 +100,8 @@ def cmd_decode(args: argparse.Namespace, out: TextIO | None = None) -> int:
     return EXIT_OK
 
 
-def _env_formats() -> Any:
-    from edgeagent_drivers.env import (  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
+def _ambient_formats() -> Any:
+    from edgeagent_drivers.ambient import (  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
         ble_keys,
         formats,
     )
@@ -110,7 +110,7 @@ def _env_formats() -> Any:
 
 def cmd_decode_advert(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    formats, ble_keys = _env_formats()
+    formats, ble_keys = _ambient_formats()
     try:
         payload = _hex_bytes(args.hex)
     except ValueError:

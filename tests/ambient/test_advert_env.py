@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from edgeagent_drivers.ambient.advert_env import AdvertEnvDriver, AdvertEnvOptions
 from edgeagent_drivers.ble.vitals import BleBackend
-from edgeagent_drivers.env.advert_env import AdvertEnvDriver, AdvertEnvOptions
 from edgeagent_mocks.ble import FakeAdapter, FakePeripheral, VirtualTime, encoders
 from pydantic import ValidationError
 

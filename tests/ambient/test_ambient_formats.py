@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from edgeagent_drivers.env import atc, bthome
-from edgeagent_drivers.env.formats import (
+from edgeagent_drivers.ambient import atc, bthome
+from edgeagent_drivers.ambient.formats import (
     AdvertPayloadError,
     EncryptedPayloadError,
     ImplausibleValueError,

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from edgeagent_drivers.ambient.presence_tags import PresenceDriver, PresenceOptions
+from edgeagent_drivers.ambient.wireless_sensors import SensorsDriver, SensorsOptions
 from edgeagent_drivers.ble.vitals import BleBackend
-from edgeagent_drivers.env.presence_tags import PresenceDriver, PresenceOptions
-from edgeagent_drivers.env.wireless_sensors import SensorsDriver, SensorsOptions
 from edgeagent_mocks.ble import FakeAdapter, FakePeripheral, VirtualTime, encoders
 from pydantic import ValidationError
 
@@ -354,7 +354,7 @@ async def test_a_wrong_key_is_not_her_tag(home: Home, tmp_path: Path,
     await home.scanning()
     await home.vt.advance(0)
     ignored = driver.health.counters.get("ignored_adverts", 0)   # the first, empty adverts
-    with caplog.at_level(logging.WARNING, logger="edgeagent_drivers.env.presence_tags"):
+    with caplog.at_level(logging.WARNING, logger="edgeagent_drivers.ambient.presence_tags"):
         await at_her_address.advertise_for(10)
         await rotating.advertise_for(10)
         await plain.advertise_for(10)

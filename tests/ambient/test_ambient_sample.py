@@ -1,19 +1,19 @@
-"""drivers/env/sample.toml stays a valid config for both environment drivers."""
+"""drivers/ambient/sample.toml stays a valid config for both environment drivers."""
 
 from __future__ import annotations
 
 import tomllib
 from pathlib import Path
 
-from edgeagent_drivers.env.advert_env import AdvertEnvOptions
-from edgeagent_drivers.env.mqtt_local import MqttLocalOptions
+from edgeagent_drivers.ambient.advert_env import AdvertEnvOptions
+from edgeagent_drivers.ambient.mqtt_local import MqttLocalOptions
 
 from edgeagent.config import parse_config
 
-SAMPLE = Path(__file__).resolve().parents[2] / "drivers" / "env" / "sample.toml"
+SAMPLE = Path(__file__).resolve().parents[2] / "drivers" / "ambient" / "sample.toml"
 
 
-def test_env_sample_config_validates() -> None:
+def test_ambient_sample_config_validates() -> None:
     config = parse_config(tomllib.loads(SAMPLE.read_text()), str(SAMPLE))
     by_type = {d.type: d for d in config.drivers}
     thermos = by_type["ble.advert_env"]

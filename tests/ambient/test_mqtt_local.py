@@ -12,8 +12,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from edgeagent_drivers.env.appliance import ApplianceDetector
-from edgeagent_drivers.env.mqtt_local import MAX_TEXT_CHARS, MqttLocalDriver, MqttLocalOptions
+from edgeagent_drivers.ambient.appliance import ApplianceDetector
+from edgeagent_drivers.ambient.mqtt_local import MAX_TEXT_CHARS, MqttLocalDriver, MqttLocalOptions
 from edgeagent_mocks.ble import VirtualTime
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import ValidationError

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.env.test_mqtt_local import Home
+from tests.ambient.test_mqtt_local import Home
 from tests.support.mosquitto import Mosquitto
 
 PENDANT_MAP = [{"topic": "zigbee2mqtt/anna_pendant", "field": "action", "kind": "sos",

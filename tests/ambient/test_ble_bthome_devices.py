@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from edgeagent_drivers.ambient.activity_kinds import activity_reading
+from edgeagent_drivers.ambient.bthome_devices import BthomeDevicesDriver
+from edgeagent_drivers.ambient.mqtt_local import MapEntry, convert
+from edgeagent_drivers.ambient.pendant import ButtonDriver, ButtonOptions
+from edgeagent_drivers.ambient.wireless_sensors import SensorsDriver, SensorsOptions
 from edgeagent_drivers.ble.vitals import BleBackend
-from edgeagent_drivers.env.activity_kinds import activity_reading
-from edgeagent_drivers.env.bthome_devices import BthomeDevicesDriver
-from edgeagent_drivers.env.mqtt_local import MapEntry, convert
-from edgeagent_drivers.env.pendant import ButtonDriver, ButtonOptions
-from edgeagent_drivers.env.wireless_sensors import SensorsDriver, SensorsOptions
 from edgeagent_mocks.ble import FakeAdapter, FakePeripheral, VirtualTime, encoders
 
 from edgeagent.clock import ManualClock

@@ -7,14 +7,14 @@ import os
 from pathlib import Path
 
 import pytest
-from edgeagent_drivers.env.ble_keys import load_keys
-from edgeagent_drivers.env.formats import (
+from edgeagent_drivers.ambient.ble_keys import load_keys
+from edgeagent_drivers.ambient.formats import (
     AdvertPayloadError,
     DecryptionError,
     EncryptedPayloadError,
     decode,
 )
-from edgeagent_drivers.env.secure_adverts import (
+from edgeagent_drivers.ambient.secure_adverts import (
     AdvertDecoder,
     DuplicateFrameError,
     ReplayedCounterError,
