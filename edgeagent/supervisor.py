@@ -74,7 +74,8 @@ def build_default_engine(config: AgentConfig) -> Engine:
     """The home's safety engine (pass-through when `heuristics.enabled = false`), told what
     the configured kit can see (edgeagent/kit_layout.py)."""
     engine = build_engine(config.heuristics, config.home.timezone,
-                          send_raw_states=config.outbox.send_raw_states)
+                          send_raw_states=config.outbox.send_raw_states,
+                          language=config.home.language)
     if isinstance(engine, SafetyEngine):
         engine.declare(**layout_of(config))
     return engine

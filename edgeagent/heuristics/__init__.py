@@ -39,9 +39,13 @@ class Engine(Protocol):
 
 
 def build_engine(settings: HeuristicsSettings | None, timezone: str,
-                 send_raw_states: bool = True) -> Engine:
-    """The engine a home runs: the full safety engine, or passthrough when disabled."""
+                 send_raw_states: bool = True, language: str = "en") -> Engine:
+    """The engine a home runs: the full safety engine, or passthrough when disabled.
+
+    `language` (`home.language`): what alert reasons are written in.
+    """
     settings = settings or HeuristicsSettings()
     if not settings.enabled:
-        return PassthroughEngine(send_raw_states=send_raw_states)
-    return SafetyEngine(settings, timezone, send_raw_states=send_raw_states)
+        return PassthroughEngine(send_raw_states=send_raw_states, language=language)
+    return SafetyEngine(settings, timezone, send_raw_states=send_raw_states,
+                        language=language)

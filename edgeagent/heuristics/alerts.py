@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from edgeagent.heuristics.localtime import utc
+from edgeagent.heuristics.reasons import Reason, as_reason, say
 from edgeagent.models import Draft, Kind, Severity
 
 SOURCE = {"driver": "heuristics", "device": "engine"}
@@ -40,9 +41,18 @@ def alert_id(type_: str, key: str, raised_at: float) -> str:
 class AlertBook:
     """Open alerts keyed by (type, key); turns transitions into alert drafts."""
 
-    def __init__(self) -> None:
+    def __init__(self, language: str = "en") -> None:
         self.open: dict[str, OpenAlert] = {}
         self.mono_offset = 0.0  # mono - epoch of the latest input, to stamp timer drafts
+        self.language = language  # what data.reason is written in (home.language)
+
+    def words(self, reason: str | Reason, *, resolved: bool = False) -> dict[str, Any]:
+        """`reason` (in the home's language), `reason_code` and `reason_params`."""
+        why = as_reason(reason)
+        text = why.text(self.language)
+        if resolved:
+            text = say("resolved").text(self.language) + text
+        return {"reason": text, **why.data()}
 
     @staticmethod
     def _slot(type_: str, key: str) -> str:
@@ -64,7 +74,8 @@ class AlertBook:
             alert={"id": alert.id, "state": state},
         )
 
-    def raise_(self, type_: str, severity: Severity, at: float, reason: str, *, key: str = "",
+    def raise_(self, type_: str, severity: Severity, at: float, reason: str | Reason, *,
+               key: str = "",
                source: dict[str, Any] | None = None, escalate_after: float | None = None,
                escalate_to: Severity | None = None, extra: dict[str, Any] | None = None,
                kind: Kind = Kind.ALERT) -> Draft | None:
@@ -78,7 +89,7 @@ class AlertBook:
             escalate_to=escalate_to, source=source or {},
         )
         self.open[slot] = alert
-        data: dict[str, Any] = {"reason": reason}
+        data: dict[str, Any] = self.words(reason)
         if extra:
             data.update(extra)
         draft = self._draft(alert, "raised", at, severity, data)
@@ -90,7 +101,7 @@ class AlertBook:
                  if a.escalate_at is not None and not a.escalated]
         return min(times) if times else None
 
-    def escalate_due(self, now: float, describe: dict[str, str]) -> list[Draft]:
+    def escalate_due(self, now: float, describe: dict[str, Reason]) -> list[Draft]:
         """Escalate every open alert whose escalation time has come (in time order)."""
         due = sorted(
             (a for a in self.open.values()
@@ -104,14 +115,14 @@ class AlertBook:
             if alert.escalate_to is not None:
                 alert.severity = alert.escalate_to
             minutes = round((at - alert.raised_at) / 60)
-            reason = describe.get(alert.type, "still not resolved")
+            words = describe.get(alert.type, say("text", text="still not resolved"))
             drafts.append(self._draft(
                 alert, "escalated", at, alert.severity,
-                {"reason": f"{reason}; open for {minutes} min without resolution"},
+                self.words(say("open_for", words=words, minutes=minutes)),
             ))
         return drafts
 
-    def escalate_now(self, type_: str, at: float, reason: str, *, key: str = "",
+    def escalate_now(self, type_: str, at: float, reason: str | Reason, *, key: str = "",
                      severity: Severity | None = None) -> Draft | None:
         alert = self.get(type_, key)
         if alert is None or alert.escalated:
@@ -119,15 +130,18 @@ class AlertBook:
         alert.escalated = True
         if severity is not None:
             alert.severity = severity
-        return self._draft(alert, "escalated", at, alert.severity, {"reason": reason})
+        return self._draft(alert, "escalated", at, alert.severity, self.words(reason))
 
-    def resolve(self, type_: str, at: float, reason: str, *, key: str = "") -> Draft | None:
+    def resolve(self, type_: str, at: float, reason: str | Reason, *,
+                key: str = "") -> Draft | None:
         alert = self.open.pop(self._slot(type_, key), None)
         if alert is None:
             return None
-        return self._draft(alert, "resolved", at, alert.severity, {"reason": f"resolved: {reason}"})
+        return self._draft(alert, "resolved", at, alert.severity,
+                           self.words(reason, resolved=True))
 
-    def resolve_all(self, types: tuple[str, ...], at: float, reason: str) -> list[Draft]:
+    def resolve_all(self, types: tuple[str, ...], at: float,
+                    reason: str | Reason) -> list[Draft]:
         drafts = []
         for slot in sorted(self.open):
             alert = self.open[slot]

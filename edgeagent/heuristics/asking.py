@@ -25,6 +25,7 @@ from typing import Any
 
 from edgeagent.heuristics.alerts import SOURCE, AlertBook
 from edgeagent.heuristics.localtime import LocalTime, utc
+from edgeagent.heuristics.reasons import Reason, from_data, say
 from edgeagent.heuristics.settings import HeuristicsSettings
 from edgeagent.models import Draft, Kind, Severity
 
@@ -36,7 +37,8 @@ class PendingAsk:
     id: str
     alert: str
     situation: str
-    reason: str
+    reason_code: str
+    reason_params: dict[str, Any]
     room: str | None
     started_at: float
     until: float
@@ -72,16 +74,18 @@ class Asking:
         return (can_ask and s.prealarm_seconds > 0 and alert in s.prealarm_alerts
                 and self.state.pending is None)
 
-    def ask(self, at: float, alert: str, situation: str, reason: str,
+    def ask(self, at: float, alert: str, situation: str, reason: Reason,
             room: str | None) -> Draft:
         """Start asking her; the critical alert waits for her answer (or its absence)."""
+        facts = reason.data()
         pending = PendingAsk(
             id=f"prealarm-{utc(at):%Y%m%dT%H%M%SZ}", alert=alert, situation=situation,
-            reason=reason, room=room, started_at=at, until=at + self.settings.prealarm_seconds)
+            reason_code=facts["reason_code"], reason_params=facts["reason_params"], room=room,
+            started_at=at, until=at + self.settings.prealarm_seconds)
         self.state.pending = pending
         return status_draft("prealarm", at, self.alerts.mono_offset, {
             "state": "asking", "prealarm_id": pending.id, "alert": alert,
-            "until": pending.until, "reason": reason})
+            "until": pending.until, **self.alerts.words(reason)})
 
     def no_answer(self, at: float, warnings: tuple[str, ...]) -> list[Draft]:
         """The window passed (or she pressed SOS): the alert goes out as it would have.
@@ -99,11 +103,12 @@ class Asking:
             raised = book.get(type_)
             if (raised is not None and raised.severity is Severity.WARNING
                     and raised.source.get("room") == pending.room):
-                draft = book.resolve(type_, at, "superseded by a critical alert")
+                draft = book.resolve(type_, at, say("superseded"))
                 if draft is not None:
                     out.append(draft)
         draft = book.raise_(
-            pending.alert, Severity.CRITICAL, at, pending.reason, source={"room": pending.room},
+            pending.alert, Severity.CRITICAL, at,
+            from_data(pending.reason_code, pending.reason_params), source={"room": pending.room},
             escalate_after=self.settings.escalate_critical_minutes * 60,
             extra={"situation": pending.situation, "prealarm": "no answer"})
         if draft is not None:
@@ -154,12 +159,11 @@ class Asking:
         start = local.at(date.fromisoformat(key), s.checkin_start)
         window = f"{s.checkin_start:%H:%M}-{s.checkin_end:%H:%M}"
         if last_seen is not None and last_seen >= start:
-            return [status_draft("no_checkin", at, book.mono_offset, {
-                "reason": f"no check-in {window}; activity seen at {local.hhmm(last_seen)}"})]
-        since = local.hhmm(last_seen) if last_seen is not None else "the kit started"
+            return [status_draft("no_checkin", at, book.mono_offset, book.words(
+                say("no_checkin_moving", window=window, time=local.hhmm(last_seen))))]
+        since = local.hhmm(last_seen) if last_seen is not None else "—"
         draft = book.raise_("no_checkin", Severity.WARNING, at,
-                            f"no check-in {window} and no sign of activity since {since}",
-                            key=key)
+                            say("no_checkin", window=window, since=since), key=key)
         return [draft] if draft is not None else []
 
     def pressed(self, at: float) -> list[Draft]:
@@ -173,7 +177,8 @@ class Asking:
             ask.checkin_done = key
             out.append(status_draft("checkin", at, self.alerts.mono_offset,
                                     {"at": local.hhmm(at)}))
-        draft = self.alerts.resolve("no_checkin", at, f"checked in at {local.hhmm(at)}", key=key)
+        draft = self.alerts.resolve("no_checkin", at, say("checked_in", time=local.hhmm(at)),
+                                    key=key)
         if draft is not None:
             out.append(draft)
         return out

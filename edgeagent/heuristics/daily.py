@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from edgeagent.heuristics.alerts import SOURCE, AlertBook
 from edgeagent.heuristics.localtime import LocalTime, utc
+from edgeagent.heuristics.reasons import say
 from edgeagent.heuristics.settings import HeuristicsSettings
 from edgeagent.heuristics.state import HomeState
 from edgeagent.heuristics.summary import (
+    METRIC_WORDS,
     METRICS,
     Ledger,
     baseline_of,
-    describe,
     is_large,
     metrics_of,
     summary_data,
@@ -70,14 +71,17 @@ def routine_change(state: HomeState, settings: HeuristicsSettings, book: AlertBo
             if streak >= settings.routine_change_days:
                 draft = book.raise_(
                     "routine_change", Severity.WARNING, at,
-                    f"{describe(name, value, base[name])} for {streak} days in a row",
+                    say("routine_change", metric=METRIC_WORDS[name], value=f"{value:g}",
+                        base=f"{base[name]:g}", days=streak),
                     key=name, extra={"metric": name, "value": value, "baseline": base[name]},
                 )
                 if draft is not None:
                     out.append(draft)
         else:
             state.change_streak[name] = 0
-            draft = book.resolve("routine_change", at, describe(name, value, base[name]),
+            draft = book.resolve("routine_change", at,
+                                 say("routine_back", metric=METRIC_WORDS[name],
+                                     value=f"{value:g}", base=f"{base[name]:g}"),
                                  key=name)
             if draft is not None:
                 out.append(draft)

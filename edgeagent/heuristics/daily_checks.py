@@ -23,9 +23,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
+from typing import Any
 
 from edgeagent.heuristics.alerts import AlertBook
 from edgeagent.heuristics.localtime import LocalTime
+from edgeagent.heuristics.reasons import ZH_WORDS, Reason, say
 from edgeagent.heuristics.routine import percentile
 from edgeagent.heuristics.settings import DailyCheck, HeuristicsSettings
 from edgeagent.models import Draft, Severity
@@ -51,6 +53,16 @@ def describe(check: DailyCheck) -> str:
     if check.rooms:
         parts.append("activity in " + _either(check.rooms))
     return " and no ".join(parts)
+
+
+def describe_zh(check: DailyCheck) -> str:
+    """The same in Chinese (use of a kettle or fridge, or activity in the kitchen)."""
+    parts = []
+    if check.roles:
+        parts.append("使用" + "或".join(ZH_WORDS.get(r, r) for r in check.roles))
+    if check.rooms:
+        parts.append("或".join(ZH_WORDS.get(r, r) for r in check.rooms) + "的活动")
+    return "\uff0c\u4e5f\u6ca1\u6709".join(parts)  # a full-width comma, then "nor"
 
 
 def _either(names: list[str]) -> str:
@@ -119,7 +131,7 @@ class DailyChecks:
         return best
 
     def fire(self, book: AlertBook, name: str, at: float, *, away: bool,
-             last_seen: str | None) -> list[Draft]:
+             last_seen: Reason | None) -> list[Draft]:
         """The deadline of `name` has come: raise (once per local day) unless away."""
         st, check = self.state, self.checks[name]
         day = self._pending_day(check)
@@ -129,12 +141,13 @@ class DailyChecks:
         minutes = self.deadline_minutes(check, day)
         by = f"{int(minutes // 60):02d}:{int(minutes % 60):02d}"
         fixed = check.by.strftime("%H:%M")
-        reason = f"no {describe(check)} by {by}"
-        if by != fixed:
-            reason += f" (her usual time plus {check.margin_minutes:g} min; fixed check {fixed})"
-        if last_seen:
-            reason += f"; {last_seen}"
-        draft = book.raise_("not_done_by", Severity.WARNING, at, reason, key=name,
+        code = "not_done_by" if by == fixed else "not_done_by_learned"
+        facts: dict[str, Any] = {"what": describe(check), "what_zh": describe_zh(check),
+                                 "by": by, "margin": f"{check.margin_minutes:g}",
+                                 "fixed": fixed}
+        if last_seen is not None:
+            code, facts["seen"] = code + "_seen", last_seen
+        draft = book.raise_("not_done_by", Severity.WARNING, at, say(code, **facts), key=name,
                             source={"check": name}, extra={"check": name, "by": by})
         return [draft] if draft is not None else []
 
@@ -160,8 +173,8 @@ class DailyChecks:
                 if st.decided.get(name, "") < day:
                     st.decided[name] = day
             if book.is_open("not_done_by", name):
-                resolved = book.resolve("not_done_by", at,
-                                        f"{what} in {room} at {self.local.hhmm(at)}", key=name)
+                resolved = book.resolve("not_done_by", at, say(
+                    "seen", what=what, room=room, time=self.local.hhmm(at)), key=name)
                 if resolved is not None:
                     out.append(resolved)
         return out

@@ -35,6 +35,7 @@ from edgeagent.heuristics.forward import reading_draft
 from edgeagent.heuristics.inputs import truthy as _truthy
 from edgeagent.heuristics.localtime import LocalTime, epoch
 from edgeagent.heuristics.presence import PresenceTracker
+from edgeagent.heuristics.reasons import Reason, say, still
 from edgeagent.heuristics.routine import LearnedRoutine
 from edgeagent.heuristics.seats import SeatTracker
 from edgeagent.heuristics.settings import HeuristicsSettings
@@ -60,7 +61,7 @@ VITAL_SENSORS = frozenset({"heart_rate", "spo2", "blood_pressure", "temperature"
 ACTIVITY_SENSORS = frozenset({"door", "contact"})
 # Silence alerts any sign of life ends (not_up and bathroom_overstay end by leaving the room).
 ENDED_BY_ANY_ACTIVITY = ("bed_exit_no_return", "fall_suspected", "inactivity", "chair_overstay")
-ESCALATION_WORDS = {
+ESCALATION_WORDS = {type_: still(words) for type_, words in {
     "sos": "SOS not cancelled",
     "night_exit": "resident not back inside",
     "cold_home": "home still cold",
@@ -69,7 +70,7 @@ ESCALATION_WORDS = {
     "no_checkin": "still no check-in",
     **{rule.alert: rule.escalation_words for rule in RULES.values()},
     **{rule.critical_alert: rule.escalation_words for rule in RULES.values()},
-}
+}.items()}
 MAX_TIMERS_PER_STEP = 100_000
 
 # A contact in a room with a motion sensor counts at night once that sensor saw someone.
@@ -80,13 +81,13 @@ class SafetyEngine:
     """Implements the `Engine` protocol for one home. Build it with `build_engine`."""
 
     def __init__(self, settings: HeuristicsSettings, timezone: str, *,
-                 send_raw_states: bool = True) -> None:
+                 send_raw_states: bool = True, language: str = "en") -> None:
         self.settings = settings
         self.send_raw_states = send_raw_states
         self.local = LocalTime(timezone, settings.night_start, settings.night_end)
         self._bedrooms = frozenset(settings.bedroom_rooms)
         self._bathrooms = frozenset(settings.bathroom_rooms)
-        self.alerts = AlertBook()
+        self.alerts = AlertBook(language)  # alert reasons in the home's language
         self.routine = LearnedRoutine(settings)
         self.checks = DailyChecks(settings, self.local)
         self.presence = PresenceTracker(settings)
@@ -265,7 +266,7 @@ class SafetyEngine:
         out: list[Draft] = []
         hhmm = self.local.hhmm
         if timer is Timer.CHECK:
-            last = (f"last seen in {st.seen.room} at {hhmm(st.seen.at)}"
+            last = (say("last_seen", room=st.seen.room or "unknown", time=hhmm(st.seen.at))
                     if st.seen.at is not None else None)
             out.extend(self.checks.fire(book, arg, at, away=self.presence.away, last_seen=last))
         elif timer is Timer.SUMMARY:
@@ -277,8 +278,7 @@ class SafetyEngine:
             self.sleep.forget_night()
             st.bathroom.since = None
             self._changed()
-            out.extend(book.resolve_all(SILENCE_TYPES, at,
-                                        f"resident went out (entrance door at {hhmm(door)})"))
+            out.extend(book.resolve_all(SILENCE_TYPES, at, say("went_out", time=hhmm(door))))
         elif timer is Timer.SETTLE:
             passage = st.layout.sees_bed_passage(self._bedrooms)
             onset = self.sleep.state.bedroom_since or at
@@ -298,15 +298,17 @@ class SafetyEngine:
                 seat.stuck_reported = True
                 self._add(out, book.raise_(
                     "device_fault", Severity.WARNING, at,
-                    f"{seat.role or 'occupancy sensor'} in the {seat.room} held since "
-                    f"{hhmm(seat.since)} without a change: stuck, ignored until it changes",
+                    say("seat_stuck", what=seat.role or "occupancy sensor", room=seat.room,
+                        since=hhmm(seat.since)),
                     key=arg, source={"device": arg, "room": seat.room}))
         elif timer is Timer.FENCE:
             s = self.settings
             for gone in self.fence.check(
                     at, lambda door: s.fence_always or self.local.is_night(door), hhmm):
                 self._add(out, book.raise_(
-                    "wandering", Severity.CRITICAL, at, gone.reason, key=gone.tag,
+                    "wandering", Severity.CRITICAL, at,
+                    say("wandering", tag=gone.tag, last=hhmm(gone.last_heard),
+                        door=hhmm(gone.door_at)), key=gone.tag,
                     source={"device": gone.tag}, escalate_after=s.escalate_critical_minutes * 60))
         return out
 
@@ -330,25 +332,20 @@ class SafetyEngine:
         if warning is not None and not critical:
             return out
         reason = self._words(plan.reason, at)
-        if plan.doubt:
-            reason += "; cannot tell apart: " + plan.doubt
+        reason = Reason(reason.code, reason.params, None, plan.doubts)
         if critical and self.asking.may_ask(plan.critical_alert, self.state.layout.can_ask):
             out.append(self.asking.ask(at, plan.critical_alert, plan.situation.value, reason,
                                        self.state.seen.room))
             return out
         if critical:
             if warning is not None:
-                self._add(out, book.resolve(plan.alert, at, "superseded by a critical alert"))
+                self._add(out, book.resolve(plan.alert, at, say("superseded")))
             alert, severity = plan.critical_alert, Severity.CRITICAL
             escalate_after: float | None = s.escalate_critical_minutes * 60
         else:
             alert, severity, escalate_after = plan.alert, Severity.WARNING, None
             if critical_at is not None:
-                reason = reason.replace("; cannot tell apart: ",
-                                        f"; critical at {hhmm(critical_at)} if nothing moves"
-                                        "; cannot tell apart: ", 1) \
-                    if plan.doubt else reason + (
-                        f"; critical at {hhmm(critical_at)} if nothing moves")
+                reason = Reason(reason.code, reason.params, hhmm(critical_at), reason.doubts)
         self._add(out, book.raise_(
             alert, severity, at, reason, source={"room": self.state.seen.room},
             escalate_after=escalate_after, extra={"situation": plan.situation.value},
@@ -362,18 +359,18 @@ class SafetyEngine:
         out.extend(self._activity(at, reading.room, "ok", reading.device, "ok"))
         return out
 
-    def _words(self, reason: str, at: float) -> str:
-        """Fill a plan's placeholders: {at} the time now, {silent} minutes since she was
-        last seen, {stay:T} minutes since the instant T."""
-        reason = reason.replace("{at}", self.local.hhmm(at))
+    def _words(self, reason: Reason, at: float) -> Reason:
+        """A plan's reason with the facts of the moment: {at} the time now, {silent}
+        minutes since she was last seen, {stay} minutes since `stay_since`."""
+        params = dict(reason.params)
+        params["at"] = self.local.hhmm(at)
         last = self.state.seen.at
         if last is not None:
-            reason = reason.replace("{silent}", str(round((at - last) / 60)))
-        if "{stay:" in reason:
-            head, rest = reason.split("{stay:", 1)
-            since, tail = rest.split("}", 1)
-            reason = f"{head}{round((at - float(since)) / 60)}{tail}"
-        return reason
+            params["silent"] = round((at - last) / 60)
+        since = params.pop("stay_since", None)
+        if isinstance(since, int | float):
+            params["stay"] = round((at - since) / 60)
+        return Reason(reason.code, params, reason.critical_at, reason.doubts)
 
     def _after_visitor(self, deadline: float | None) -> float | None:
         """Silence alarms wait while a visitor is (recently) in the home."""
@@ -389,13 +386,16 @@ class SafetyEngine:
         st, book = self.state, self.alerts
         if book.open and sensor != "device_status":
             # Any reading from a device said to be offline proves it is back.
-            self._add(out, book.resolve("device_offline", at, f"{reading.device} reporting again",
+            self._add(out, book.resolve("device_offline", at,
+                                        say("device_reporting", device=reading.device),
                                         key=reading.device))
         if st.layout.note(sensor, reading.room, reading.role, self._bedrooms):
             self._changed()
         back = self.fence.observe(reading, at, self.local.hhmm)
         if back is not None:
-            self._add(out, book.resolve("wandering", at, back.reason, key=back.tag))
+            self._add(out, book.resolve("wandering", at,
+                                        say("tag_back", tag=back.tag, time=self.local.hhmm(at)),
+                                        key=back.tag))
         if sensor == "tag" and value == "present" and self.presence.tag_back(
                 reading.device, self.local.hhmm(at)):
             self._changed()
@@ -530,7 +530,7 @@ class SafetyEngine:
         if not changed:
             return out
         self._add(out, self.alerts.resolve("device_fault", at,
-                                           f"{reading.device} changed again",
+                                           say("seat_changed", device=reading.device),
                                            key=reading.device))
         if sat is not None:
             self.routine.record_sit(self.local.day_key(at), sat)
@@ -547,7 +547,7 @@ class SafetyEngine:
         when = local.hhmm(at)
         word = {"motion": "motion", "bed": "in bed", "got_up": "out of bed",
                 "sat down": "sat down", "got up": "got up"}.get(what, f"{what} used")
-        seen_text = f"{word} in {room} at {when}"
+        seen_text = say("seen", what=word, room=room, time=when)
         pending = st.asking.pending
         if pending is not None and room not in (pending.room, "unknown"):
             out.extend(self.asking.cancel(at, "activity"))  # clear activity in another room
@@ -563,8 +563,7 @@ class SafetyEngine:
                 in_bed = (bed.in_bed and bed.evidence != "weak") or bed.up_since is not None
                 self._add(out, book.raise_(
                     "night_exit", Severity.CRITICAL if in_bed else Severity.WARNING, at,
-                    f"entrance door opened at {when} at night"
-                    + (", after going to bed" if in_bed else ", before going to bed"),
+                    say("night_exit_after_bed" if in_bed else "night_exit_before_bed", time=when),
                     source={"device": device, "room": room},
                     escalate_after=s.escalate_critical_minutes * 60,
                 ))
@@ -579,14 +578,15 @@ class SafetyEngine:
                 away_since = st.presence.away_since
                 if away_since is not None:
                     ledger.away_seconds += at - max(away_since, ledger.start)
-                self._add(out, book.resolve("night_exit", at, f"back home: {seen_text}"))
+                self._add(out, book.resolve("night_exit", at, say("back_home", seen=seen_text)))
             elif door_pending:
-                self._add(out, book.resolve("night_exit", at, f"stayed inside: {seen_text}"))
+                self._add(out, book.resolve("night_exit", at,
+                                            say("stayed_inside", seen=seen_text)))
         if book.open:
             for type_ in ENDED_BY_ANY_ACTIVITY:
                 self._add(out, book.resolve(type_, at, seen_text))
             if not is_bedroom or not passage:
-                self._add(out, book.resolve("not_up", at, f"up: {seen_text}"))
+                self._add(out, book.resolve("not_up", at, say("up", seen=seen_text)))
         self._learn(at)
         # A stay in the bathroom: started by activity inside it, ended by activity
         # elsewhere or by its door (the way out; the way in is usually a PIR next).
@@ -597,7 +597,8 @@ class SafetyEngine:
         elif bath.since is not None:
             bath.since = None
             self._add(out, book.resolve("bathroom_overstay", at,
-                                        f"left the {bath.room}: {seen_text}"))
+                                        say("left_room", room=bath.room or room,
+                                            seen=seen_text)))
         # The night.
         sleep = self.sleep
         if is_bedroom:

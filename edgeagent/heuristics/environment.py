@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgeagent.heuristics.alerts import AlertBook
+from edgeagent.heuristics.reasons import Reason, say
 from edgeagent.heuristics.settings import RoomClimate
 from edgeagent.heuristics.values import finite_number
 from edgeagent.models import Draft, Reading, Severity
@@ -52,12 +53,12 @@ def is_ambient(reading: Reading) -> bool:
     return data.get("ambient") is True or data.get("kind") == "temperature"
 
 
-def duration(seconds: float) -> str:
-    """'2 h 10 min', '2 h' or '45 min'."""
+def duration(seconds: float) -> Reason:
+    """'2 h 10 min', '2 h' or '45 min' (in the home's language when rendered)."""
     hours, minutes = divmod(round(seconds / 60), 60)
     if not hours:
-        return f"{minutes} min"
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+        return say("duration_m", m=minutes)
+    return say("duration_hm", h=hours, m=minutes) if minutes else say("duration_h", h=hours)
 
 
 def room_temperature(book: AlertBook, limits: RoomClimate, rooms: dict[str, RoomTemperature],
@@ -98,8 +99,9 @@ def _side(book: AlertBook, limits: RoomClimate, side: str, spell: Spell, room: s
             since = spell.since if spell.since is not None else alert.raised_at
             worst = spell.worst if spell.worst is not None else value
             resolved = book.resolve(
-                type_, at, f"{room} back to {value:.1f} °C after {duration(at - since)} "
-                f"({worst_word} {worst:.1f} °C, limit {limit:g} °C)", key=room)
+                type_, at, say("temperature_back", room=room, value=f"{value:.1f}",
+                               duration=duration(at - since), worst_word=worst_word,
+                               worst=f"{worst:.1f}", limit=f"{limit:g}"), key=room)
             if resolved is not None:
                 drafts.append(resolved)
         if alert is None or back:
@@ -116,12 +118,15 @@ def _side(book: AlertBook, limits: RoomClimate, side: str, spell: Spell, room: s
         spell.extreme_since = None
     is_critical = (spell.extreme_since is not None
                    and at - spell.extreme_since >= limits.critical_minutes * 60)
-    reason = (f"{room} {value:.1f} °C for {duration(at - spell.since)} (limit {limit:g} °C)")
+    facts: dict[str, Any] = {"room": room, "value": f"{value:.1f}",
+                             "duration": duration(at - spell.since), "limit": f"{limit:g}"}
+    reason = say("temperature", **facts)
     if alert is None:
         if at - spell.since < limits.minutes * 60:
             return drafts
         if is_critical:
-            reason += f", {word} {critical:g} °C since {hhmm(spell.extreme_since)}"
+            reason = say("temperature_extreme", **facts, word=word, critical=f"{critical:g}",
+                         since=hhmm(spell.extreme_since))
         raised = book.raise_(
             type_, Severity.CRITICAL if is_critical else Severity.WARNING, at, reason, key=room,
             source={"room": room, "device": device},
@@ -134,7 +139,8 @@ def _side(book: AlertBook, limits: RoomClimate, side: str, spell: Spell, room: s
     elif is_critical and not alert.escalated and alert.severity is not Severity.CRITICAL:
         assert spell.extreme_since is not None
         escalated = book.escalate_now(
-            type_, at, f"{reason}, {word} {critical:g} °C since {hhmm(spell.extreme_since)}",
+            type_, at, say("temperature_extreme", **facts, word=word, critical=f"{critical:g}",
+                           since=hhmm(spell.extreme_since)),
             key=room, severity=Severity.CRITICAL)
         if escalated is not None:
             drafts.append(escalated)

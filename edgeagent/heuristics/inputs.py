@@ -10,6 +10,7 @@ from typing import Any
 
 from edgeagent.heuristics import devices, vitals
 from edgeagent.heuristics.alerts import AlertBook
+from edgeagent.heuristics.reasons import say
 from edgeagent.heuristics.settings import HeuristicsSettings
 from edgeagent.heuristics.values import finite_number
 from edgeagent.models import Draft, Reading, Severity
@@ -35,9 +36,9 @@ def sos(book: AlertBook, settings: HeuristicsSettings, reading: Reading, at: flo
     where = f" in {reading.room}" if reading.room else ""
     if book.is_open("sos"):
         return _keep(book.escalate_now(
-            "sos", at, f"SOS pressed again at {hhmm} ({reading.device}{where})"))
+            "sos", at, say("sos_again", time=hhmm, device=reading.device, where=where)))
     return _keep(book.raise_(
-        "sos", Severity.CRITICAL, at, f"SOS button {reading.device}{where} pressed",
+        "sos", Severity.CRITICAL, at, say("sos", device=reading.device, where=where),
         source={"device": reading.device, "room": reading.room},
         escalate_after=settings.escalate_critical_minutes * 60,
     ))
@@ -46,7 +47,7 @@ def sos(book: AlertBook, settings: HeuristicsSettings, reading: Reading, at: flo
 def sos_cancel(book: AlertBook, reading: Reading, at: float) -> list[Draft]:
     if not truthy(reading.value):
         return []
-    return _keep(book.resolve("sos", at, f"cancelled at {reading.device}"))
+    return _keep(book.resolve("sos", at, say("sos_cancelled", device=reading.device)))
 
 
 def detector(book: AlertBook, reading: Reading, at: float) -> list[Draft]:
@@ -54,10 +55,12 @@ def detector(book: AlertBook, reading: Reading, at: float) -> list[Draft]:
     type_ = DETECTORS[reading.sensor]
     if truthy(reading.value):
         return _keep(book.raise_(
-            type_, Severity.CRITICAL, at, f"{type_} detector {reading.device} activated",
+            type_, Severity.CRITICAL, at,
+            say("detector_on", detector=type_, device=reading.device),
             key=reading.device, source={"device": reading.device, "room": reading.room},
         ))
-    return _keep(book.resolve(type_, at, f"{type_} detector {reading.device} clear",
+    return _keep(book.resolve(type_, at, say("detector_clear", detector=type_,
+                                              device=reading.device),
                               key=reading.device))
 
 
@@ -68,11 +71,11 @@ def vital_signs(book: AlertBook, settings: HeuristicsSettings,
         verdict = vitals.judge(settings.vitals, pending, name, value, at)
         if verdict.action == "raise":
             out += _keep(book.raise_(
-                "vital_out_of_range", verdict.severity, at, verdict.reason, key=name,
+                "vital_out_of_range", verdict.severity, at, verdict.reason or "", key=name,
                 source={"device": reading.device}, extra={"vital": name, "value": value},
             ))
         elif verdict.action == "resolve":
-            out += _keep(book.resolve("vital_out_of_range", at, verdict.reason, key=name))
+            out += _keep(book.resolve("vital_out_of_range", at, verdict.reason or "", key=name))
     return out
 
 
@@ -86,13 +89,13 @@ def battery(book: AlertBook, settings: HeuristicsSettings, reading: Reading,
     if action == "raise":
         return _keep(book.raise_(
             "low_battery", Severity.WARNING, at,
-            f"battery of {reading.device} at {percent:g}% (below "
-            f"{settings.low_battery_percent:g}%)",
+            say("low_battery", device=reading.device, percent=f"{percent:g}",
+                limit=f"{settings.low_battery_percent:g}"),
             key=reading.device, source={"device": reading.device}, extra={"battery": percent},
         ))
     if action == "resolve":
-        return _keep(book.resolve("low_battery", at, f"battery of {reading.device} at "
-                                  f"{percent:g}%", key=reading.device))
+        return _keep(book.resolve("low_battery", at, say(
+            "battery_ok", device=reading.device, percent=f"{percent:g}"), key=reading.device))
     return []
 
 
@@ -100,12 +103,14 @@ def device_status(book: AlertBook, reading: Reading, at: float) -> list[Draft]:
     action = devices.status_action(reading.value)
     if action == "raise":
         detail = reading.data.get("reason")
-        reason = f"{reading.device} offline" + (f": {detail}" if detail else "")
+        reason = (say("device_offline_detail", device=reading.device, detail=str(detail))
+                  if detail else say("device_offline", device=reading.device))
         return _keep(book.raise_(
             "device_offline", Severity.WARNING, at, reason, key=reading.device,
             source={"device": reading.device, "room": reading.room},
         ))
     if action == "resolve":
-        return _keep(book.resolve("device_offline", at, f"{reading.device} back online",
+        return _keep(book.resolve("device_offline", at,
+                                  say("device_online", device=reading.device),
                                   key=reading.device))
     return []

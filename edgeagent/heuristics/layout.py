@@ -60,11 +60,12 @@ class Layout:
         return bool(self.motion_rooms)
 
     def limits(self, bedrooms: frozenset[str]) -> list[str]:
-        """What this layout cannot tell apart, in words for alert reasons and docs."""
+        """What this layout cannot tell apart, as reason codes (edgeagent.heuristics.reasons):
+        `doubt_no_entrance` (an outing looks like a silence at home), `doubt_bed_unseen`
+        (going to bed is not seen)."""
         out = []
         if not self.has_entrance:
-            out.append("no entrance contact: an outing looks like a silence at home")
+            out.append("doubt_no_entrance")
         if not self.sees_bed_passage(bedrooms):
-            out.append("no bed mat, bedroom motion sensor or bedroom door contact: "
-                       "going to bed is not seen")
+            out.append("doubt_bed_unseen")
         return out

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from edgeagent.heuristics.forward import reading_draft, source_of
+from edgeagent.heuristics.reasons import say
 from edgeagent.ids import uuid7
 from edgeagent.models import Draft, Kind, Reading, Severity
 
@@ -18,8 +19,9 @@ IMMEDIATE_ALARMS = {"sos": "sos", "smoke": "smoke", "gas": "gas", "co": "co"}
 
 
 class PassthroughEngine:
-    def __init__(self, *, send_raw_states: bool = True) -> None:
+    def __init__(self, *, send_raw_states: bool = True, language: str = "en") -> None:
         self.send_raw_states = send_raw_states
+        self.language = language
 
     def feed(self, reading: Reading) -> list[Draft]:
         drafts: list[Draft] = []
@@ -28,7 +30,7 @@ class PassthroughEngine:
                 kind=Kind.ALERT, type=IMMEDIATE_ALARMS[reading.sensor],
                 severity=Severity.CRITICAL, source=source_of(reading),
                 mono=reading.mono, wall=reading.wall,
-                data={"reason": f"{reading.sensor} input {reading.device} activated"},
+                data=self._reason(reading),
                 alert={"id": str(uuid7()), "state": "raised"},
             ))
             return drafts
@@ -36,6 +38,10 @@ class PassthroughEngine:
         if draft is not None:
             drafts.append(draft)
         return drafts
+
+    def _reason(self, reading: Reading) -> dict[str, Any]:
+        why = say("input_activated", input=reading.sensor, device=reading.device)
+        return {"reason": why.text(self.language), **why.data()}
 
     def tick(self, mono: float, wall: datetime) -> list[Draft]:
         return []

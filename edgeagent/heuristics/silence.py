@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from edgeagent.heuristics.alerts import AlertBook
 from edgeagent.heuristics.localtime import LocalTime
+from edgeagent.heuristics.reasons import Reason, say
 from edgeagent.heuristics.routine import LearnedRoutine
 from edgeagent.heuristics.seats import Seat, SeatTracker
 from edgeagent.heuristics.settings import HeuristicsSettings
@@ -83,8 +84,8 @@ class Plan:
     situation: Situation
     warn_at: float | None
     critical_at: float | None
-    reason: str
-    doubt: str = ""
+    reason: Reason
+    doubts: tuple[Reason, ...] = ()
 
     @property
     def alert(self) -> str:
@@ -128,13 +129,12 @@ class SilenceRules:
         night = local.is_night(last)
         short = s.bed_exit_no_return_minutes * 60
         urgent = s.night_urgent_minutes * 60
-        where = f"last seen in {room} at {hhmm(last)}"
         home = self._confirmed_home(st)
         if sleep.in_bed and sleep.up_since is not None and not in_bedroom and (
                 sleep.evidence != "weak"):
             up = sleep.out_of_bed_at or sleep.up_since
-            reason = (f"out of bed since {hhmm(up)}, {where}, no motion anywhere for "
-                      "{silent} min")
+            facts = {"since": hhmm(up), "room": room, "last": hhmm(last)}
+            reason = say("out_of_bed", **facts)
             # A door contact sees the door, not her: a way out through a door she left
             # open is unseen, and so is the way back. It proves an exit only if used.
             person_sensed = st.layout.sees_person_in_bedroom(self.bedrooms)
@@ -143,29 +143,23 @@ class SilenceRules:
             if strong and on_mat and not st.layout.has_entrance and room not in self.bathrooms:
                 # She may have gone out, and the mat says someone may be in bed.
                 return Plan(Situation.OUT_OF_BED, last + short, None, reason,
-                            "the bed mat still reports someone lying down (a partner, a "
-                            "visitor, or a lagging mat) and without an entrance contact "
-                            "she may have gone out")
+                            (say("doubt_mat_partner_out"),))
             if strong and on_mat and not sleep.up_by_hand:
                 return Plan(Situation.OUT_OF_BED, last + short, None, reason,
-                            "the bed mat still reports someone lying down and only motion "
-                            "sensors saw someone up: a pet or another person look the same")
+                            (say("doubt_mat_pet"),))
             if strong:
-                mat = (" (the bed mat still reports pressure: a lagging or stuck mat)"
-                       if on_mat else "")
-                return Plan(Situation.OUT_OF_BED, None, last + short, reason + mat)
+                if on_mat:
+                    reason = say("out_of_bed_mat_lags", **facts)
+                return Plan(Situation.OUT_OF_BED, None, last + short, reason)
             if sleep.up_linked:
                 return Plan(Situation.OUT_OF_BED, last + short, last + urgent, reason,
-                            "one sensor outside the bedroom saw her minutes after the mat "
-                            "went empty: a sensor firing by itself looks the same")
+                            (say("doubt_linked"),))
             weak_critical = None
             if home:
                 weak_critical = self._long(st, last) if person_sensed else \
                     self._morning(st, last, room, home).critical_at
             return Plan(Situation.OUT_OF_BED, last + short, weak_critical, reason,
-                        "one sensor outside the bedroom fired, nothing in the bedroom before "
-                        "it: a sensor firing by itself looks the same" if person_sensed else
-                        "she may have gone back to bed through a door left open")
+                        (say("doubt_one_sensor" if person_sensed else "doubt_door_open"),))
         if sleep.in_bed and (in_bedroom or sleep.up_since is None):
             not_up = self.not_up_deadline(sleep.in_bed_at or last)
             if last < not_up:
@@ -174,8 +168,7 @@ class SilenceRules:
                     return self._morning(st, last, room, home)
                 return Plan(Situation.IN_BED, not_up,
                             (not_up + s.not_up_critical_minutes * 60) if home else None,
-                            f"still in the bedroom at {{at}}, usually up by then; in bed since "
-                            f"{hhmm(since)} and nothing outside the bedroom since then")
+                            say("not_up", since=hhmm(since)))
         if night and not sleep.in_bed:
             if not passage:
                 return self._morning(st, last, room, home)
@@ -206,18 +199,17 @@ class SilenceRules:
             # either way: a fall, or wandering out at night.
             inside = home or room in self.bathrooms
             if deep or (bedtime and inside):
-                what = ("she had gone to the bedroom at "
-                        f"{hhmm(sleep.last_bedroom_activity or last)} and is not back in it"
-                        if bedtime else "up after midnight and not in bed")
-                return Plan(Situation.UP_AT_NIGHT, last + short, last + urgent,
-                            f"{where}, {what}")
+                why = (say("up_on_way_to_bed", room=room, last=hhmm(last),
+                           bedroom=hhmm(sleep.last_bedroom_activity or last))
+                       if bedtime else say("up_small_hours", room=room, last=hhmm(last)))
+                return Plan(Situation.UP_AT_NIGHT, last + short, last + urgent, why)
         return self._day(st, last, room, passage, home)
 
     # --------------------------------------------------------------- pieces
     def _day(self, st: HomeState, last: float, room: str, passage: bool,
              home: bool) -> Plan:
         s, hhmm = self.settings, self.local.hhmm
-        doubt = "; ".join(st.layout.limits(self.bedrooms))
+        doubts = () if home else tuple(say(c) for c in st.layout.limits(self.bedrooms))
         if (room in self.bathrooms and st.bathroom.since is not None
                 and not self.alerts.is_open(RULES[Situation.BATHROOM].alert)):
             since = st.bathroom.since
@@ -227,16 +219,15 @@ class SilenceRules:
             critical = max(self._long(st, since), warn + s.inactivity_escalate_minutes * 60) \
                 if home else None
             plan = Plan(Situation.BATHROOM, warn, critical,
-                        f"in the {st.bathroom.room or room} since {hhmm(since)}, nothing "
-                        f"elsewhere for {{stay:{since}}} min", "" if home else doubt)
+                        say("bathroom_stay", room=st.bathroom.room or room, since=hhmm(since),
+                            stay_since=since), doubts)
         else:
             limit = self.routine.limit_seconds(self.local.day_key(last), self.local.hour(last))
             warn = last + limit
             critical = max(self._long(st, last), warn + s.inactivity_escalate_minutes * 60) \
                 if home else None
             plan = Plan(Situation.DAY, warn, critical,
-                        f"no activity anywhere since {hhmm(last)}, last seen in {room} "
-                        "(longer than usual at this hour)", "" if home else doubt)
+                        say("day_silence", last=hhmm(last), room=room), doubts)
         # At night, where no mat or bedroom motion sensor sees her in bed, a silence that is
         # not clearly her up and about is most likely sleep (a door left open, or going to
         # bed is never seen): its critical waits for the morning; where going to bed is
@@ -247,7 +238,7 @@ class SilenceRules:
             return morning
         if (critical_at is not None and self._in_sleep(critical_at)
                 and not st.layout.sees_person_in_bedroom(self.bedrooms)):
-            return Plan(plan.situation, warn_at, morning.critical_at, plan.reason, plan.doubt)
+            return Plan(plan.situation, warn_at, morning.critical_at, plan.reason, plan.doubts)
         return plan
 
     def _seated(self, seat: Seat) -> Plan:
@@ -261,8 +252,8 @@ class SilenceRules:
         warn = min(day_limit, night_limit)
         what = seat.role or "seat"
         return Plan(Situation.SEATED, warn, warn + s.chair_escalate_minutes * 60,
-                    f"in the {what} in the {seat.room} since {local.hhmm(since)}, nothing "
-                    f"else moving for {{stay:{since}}} min: she may be unable to get up")
+                    say("seated", seat=what, room=seat.room, since=local.hhmm(since),
+                        stay_since=since))
 
     def _maybe_back(self, st: HomeState, last: float, room: str) -> Plan | None:
         """Out, and something moved inside without the entrance door: maybe she is back."""
@@ -270,11 +261,10 @@ class SilenceRules:
         if not pr.inside_while_away:
             return None
         limit = self.routine.limit_seconds(self.local.day_key(last), self.local.hour(last))
+        door = self.local.hhmm(pr.away_since) if pr.away_since is not None else "?"
         return Plan(Situation.DAY, last + limit, None,
-                    f"no activity anywhere since {self.local.hhmm(last)}, last seen in {room}",
-                    f"she went out ({pr.evidence}) and only one sensor inside fired since: "
-                    "her back without the door, a pet or a sensor firing by itself look "
-                    "the same")
+                    say("silence_since", last=self.local.hhmm(last), room=room),
+                    (say("doubt_maybe_back", door=door),))
 
     def _morning(self, st: HomeState, last: float, room: str, home: bool) -> Plan:
         """A night this layout cannot watch: she must be seen by her usual time."""
@@ -284,9 +274,10 @@ class SilenceRules:
         warn = max(not_up, last + limit)
         critical = max(not_up + s.not_up_critical_minutes * 60, self._long(st, last)) \
             if home else None
-        doubt = "; ".join(st.layout.limits(self.bedrooms)) or "going to bed is not seen"
+        doubts = tuple(say(c) for c in st.layout.limits(self.bedrooms)) or (
+            say("doubt_bed_unseen"),)
         return Plan(Situation.NIGHT_UNSEEN, warn, critical,
-                    f"not seen since {hhmm(last)} (last in {room}), usually up by {{at}}", doubt)
+                    say("not_seen_morning", last=hhmm(last), room=room), doubts)
 
     def _confirmed_home(self, st: HomeState) -> bool:
         pr = st.presence

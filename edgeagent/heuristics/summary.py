@@ -88,15 +88,17 @@ def is_large(name: str, value: float, base: float) -> bool:
     return False
 
 
+METRIC_WORDS = {
+    "night_bed_exits": "bed exits at night",
+    "night_bathroom_visits": "bathroom visits at night",
+    "time_in_bed_min": "minutes in bed",
+    "active_hours": "active hours",
+    "time_away_min": "minutes away",
+}
+
+
 def describe(name: str, value: float, base: float) -> str:
-    words = {
-        "night_bed_exits": "bed exits at night",
-        "night_bathroom_visits": "bathroom visits at night",
-        "time_in_bed_min": "minutes in bed",
-        "active_hours": "active hours",
-        "time_away_min": "minutes away",
-    }[name]
-    return f"{words} {value:g} against a usual {base:g}"
+    return f"{METRIC_WORDS[name]} {value:g} against a usual {base:g}"
 
 
 def summary_data(ledger: Ledger, end: float, day: str, local: Any,

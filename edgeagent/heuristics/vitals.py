@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from edgeagent.heuristics.reasons import Reason, say
 from edgeagent.heuristics.settings import VitalLimits
 from edgeagent.heuristics.values import finite_number
 from edgeagent.models import Reading, Severity
@@ -68,13 +69,13 @@ def bounds(limits: VitalLimits, name: str) -> tuple[float | None, float | None]:
     }[name]
 
 
-def violation(limits: VitalLimits, name: str, value: float) -> str | None:
-    """Plain words for how `value` breaks the limits, or None when it is fine."""
+def violation(limits: VitalLimits, name: str, value: float) -> Reason | None:
+    """How `value` breaks the limits, or None when it is fine."""
     low, high = bounds(limits, name)
     if low is not None and value < low:
-        return f"below {low:g} {UNITS[name]}"
+        return say("below", limit=f"{low:g}", unit=UNITS[name])
     if high is not None and value > high:
-        return f"above {high:g} {UNITS[name]}"
+        return say("above", limit=f"{high:g}", unit=UNITS[name])
     return None
 
 
@@ -94,7 +95,7 @@ class VitalVerdict:
 
     action: str  # "raise" | "resolve" | "pending" | "none"
     name: str
-    reason: str = ""
+    reason: Reason | None = None
     severity: Severity = Severity.WARNING
 
 
@@ -105,14 +106,16 @@ def judge(limits: VitalLimits, pending: dict[str, list[float]], name: str, value
     label, unit = LABELS[name], UNITS[name]
     if broken is None:
         pending.pop(name, None)
-        return VitalVerdict("resolve", name, f"{label} back to {value:g} {unit}")
+        return VitalVerdict("resolve", name,
+                            say("vital_back", label=label, value=f"{value:g}", unit=unit))
     first = pending.get(name)
     if first is not None and at - first[0] <= limits.confirm_minutes * 60:
         pending.pop(name, None)
         minutes = round((at - first[0]) / 60)
         return VitalVerdict(
             "raise", name,
-            f"{label} {first[1]:g} {unit} then {value:g} {unit} {minutes} min apart, {broken}",
+            say("vital_out", label=label, first=f"{first[1]:g}", unit=unit, value=f"{value:g}",
+                minutes=minutes, broken=broken),
             severity_of(limits, name, [first[1], value]),
         )
     pending[name] = [at, value]
