@@ -3,7 +3,8 @@
 A driver is a class registered under the `edgeagent.drivers` entry-point
 group. It declares a pydantic `Options` model for its `[[drivers]]` table,
 runs as an asyncio task, emits `Reading`s through its context and reports
-its own health. It knows nothing of MQTT, SQLite or alerts.
+its own health. It knows nothing of MQTT, SQLite or alerts. Its class may
+offer `checks()`: the hardware probes `edgeagent doctor` runs for it.
 """
 
 from __future__ import annotations
@@ -76,6 +77,49 @@ class DriverOptions(BaseModel):
 EmitFn = Callable[[Reading], None]
 
 
+@dataclass(frozen=True, slots=True)
+class SerialPortCheck:
+    """Doctor: `port` exists, opens at `baudrate`, and `framer()` finds a frame in what arrives."""
+
+    port: str
+    baudrate: int
+    framing: str
+    framer: Callable[[], Any]  # a fresh framer: feed(bytes) -> list of frames
+
+
+@dataclass(frozen=True, slots=True)
+class GpioPinCheck:
+    """Doctor: `pin` can be claimed from the pin factory the driver would use.
+
+    `pin_factory` is the driver's named factory (None: $GPIOZERO_PIN_FACTORY, else
+    gpiozero's own choice); `load_factory` turns a name into the shared factory.
+    """
+
+    pin: int
+    pin_factory: str | None
+    load_factory: Callable[[str], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class BleScanCheck:
+    """Doctor: `adapter` is present and unblocked; a scan through `scanner()` hears `devices`.
+
+    `backend` is the driver's backend name ("bleak" = the platform's own, BlueZ on a Pi);
+    `scanner()` returns the bleak scanner backend class for it; `short_uuid` turns a
+    service UUID into its short form; each device has `id` and any of `address`,
+    `local_name`, `service`.
+    """
+
+    adapter: str
+    backend: str
+    scanner: Callable[[], Any]
+    short_uuid: Callable[[str], Any]
+    devices: tuple[Any, ...] = ()
+
+
+HardwareCheck = SerialPortCheck | GpioPinCheck | BleScanCheck
+
+
 @dataclass(slots=True)
 class DriverContext:
     """What the supervisor hands a driver: where readings go, which clock, a logger."""
@@ -144,6 +188,15 @@ class Driver(abc.ABC):
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release hardware. Called after `run` ends or is cancelled."""
 
+    @classmethod
+    def checks(cls, options: DriverOptions) -> list[HardwareCheck]:
+        """What `edgeagent doctor` probes for this driver while the daemon is not running.
+
+        The doctor knows drivers only through this: it never imports a driver module.
+        Default: nothing to probe.
+        """
+        return []
+
 
 class UnknownDriverType(LookupError):
     pass
@@ -163,3 +216,8 @@ def load_driver_class(type_name: str) -> type[Driver]:
     if not (isinstance(cls, type) and issubclass(cls, Driver)):
         raise UnknownDriverType(f"entry point {type_name!r} is not an edgeagent Driver")
     return cls
+
+
+def hardware_checks(options: DriverOptions) -> list[HardwareCheck]:
+    """The probes the driver of `options` asks the doctor for (its class's `checks`)."""
+    return load_driver_class(options.type).checks(options)

@@ -32,12 +32,19 @@ from edgeagent_drivers.ble.vitals import (
     BACKENDS,
     BleAdapterOptions,
     BleBackend,
+    ble_checks,
     reject_ids_used_twice,
     short_or_none,
 )
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState
+from edgeagent.driver import (
+    Driver,
+    DriverContext,
+    DriverOptions,
+    HardwareCheck,
+    HealthState,
+)
 from edgeagent.errors import PayloadError
 
 from .formats import SUPPORTED_UUIDS, DecryptionError, EncryptedPayloadError, EnvFrame
@@ -116,6 +123,10 @@ class AdvertEnvDriver(Driver):
 
     Options: ClassVar[type[DriverOptions]] = AdvertEnvOptions
     options: AdvertEnvOptions
+
+    @classmethod
+    def checks(cls, options: DriverOptions) -> list[HardwareCheck]:
+        return ble_checks(options)
 
     def __init__(self, options: DriverOptions, context: DriverContext, *,
                  backend: BleBackend | None = None, sleep: SleepFn | None = None) -> None:

@@ -32,12 +32,19 @@ from edgeagent_drivers.ble.vitals import (
     BACKENDS,
     BleAdapterOptions,
     BleBackend,
+    ble_checks,
     reject_ids_used_twice,
     short_or_none,
 )
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState
+from edgeagent.driver import (
+    Driver,
+    DriverContext,
+    DriverOptions,
+    HardwareCheck,
+    HealthState,
+)
 from edgeagent.errors import PayloadError
 
 from . import bthome
@@ -110,6 +117,10 @@ class BthomeDevicesDriver(Driver, abc.ABC):
     Options: ClassVar[type[DriverOptions]] = BthomeDriverOptions
     options: BthomeDriverOptions
     kind_word: ClassVar[str] = "device"
+
+    @classmethod
+    def checks(cls, options: DriverOptions) -> list[HardwareCheck]:
+        return ble_checks(options)
 
     def __init__(self, options: DriverOptions, context: DriverContext, *,
                  backend: BleBackend | None = None, sleep: SleepFn | None = None) -> None:

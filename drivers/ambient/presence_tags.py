@@ -33,12 +33,19 @@ from edgeagent_drivers.ble.vitals import (
     BACKENDS,
     BleAdapterOptions,
     BleBackend,
+    ble_checks,
     reject_ids_used_twice,
     short_or_none,
 )
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState
+from edgeagent.driver import (
+    Driver,
+    DriverContext,
+    DriverOptions,
+    HardwareCheck,
+    HealthState,
+)
 
 from .ble_keys import normal_mac
 from .bthome import SERVICE_UUID16
@@ -113,6 +120,10 @@ class PresenceDriver(Driver):
 
     Options: ClassVar[type[DriverOptions]] = PresenceOptions
     options: PresenceOptions
+
+    @classmethod
+    def checks(cls, options: DriverOptions) -> list[HardwareCheck]:
+        return ble_checks(options)
 
     def __init__(self, options: DriverOptions, context: DriverContext, *,
                  backend: BleBackend | None = None, sleep: SleepFn | None = None) -> None:

@@ -49,7 +49,14 @@ from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.exc import BleakBluetoothNotAvailableError, BleakDBusError, BleakError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState
+from edgeagent.driver import (
+    BleScanCheck,
+    Driver,
+    DriverContext,
+    DriverOptions,
+    HardwareCheck,
+    HealthState,
+)
 from edgeagent.errors import DriverError, HardwareUnavailable
 
 from . import parsers
@@ -154,6 +161,18 @@ class BleAdapterOptions(DriverOptions):
         if value not in BACKENDS:
             raise ValueError(f"unknown BLE backend {value!r} (known: {', '.join(BACKENDS)})")
         return value
+
+    def scan_check(self) -> BleScanCheck:
+        """What the doctor probes for a BLE driver: the adapter, then a scan for its devices."""
+        backend = self.backend
+        return BleScanCheck(adapter=self.adapter, backend=backend,
+                            scanner=lambda: BACKENDS[backend]().scanner,
+                            short_uuid=short_uuid, devices=tuple(getattr(self, "devices", ())))
+
+
+def ble_checks(options: DriverOptions) -> list[HardwareCheck]:
+    """`Driver.checks` of every BLE driver (its options derive from BleAdapterOptions)."""
+    return [options.scan_check()] if isinstance(options, BleAdapterOptions) else []
 
 
 class BleVitalsOptions(BleAdapterOptions):
@@ -292,6 +311,10 @@ class BleVitalsDriver(Driver):
 
     Options: ClassVar[type[DriverOptions]] = BleVitalsOptions
     options: BleVitalsOptions
+
+    @classmethod
+    def checks(cls, options: DriverOptions) -> list[HardwareCheck]:
+        return ble_checks(options)
 
     def __init__(self, options: DriverOptions, context: DriverContext, *,
                  backend: BleBackend | None = None, sleep: SleepFn | None = None,

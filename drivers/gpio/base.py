@@ -32,7 +32,14 @@ from edgeagent_drivers.gpio.timing import Change, EdgeRate
 from gpiozero import Device, DigitalInputDevice, GPIOPinInUse, GPIOZeroError
 from pydantic import Field, field_validator, model_validator
 
-from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState
+from edgeagent.driver import (
+    Driver,
+    DriverContext,
+    DriverOptions,
+    GpioPinCheck,
+    HardwareCheck,
+    HealthState,
+)
 from edgeagent.errors import DriverError, HardwareUnavailable
 from edgeagent.models import Reading
 
@@ -138,6 +145,13 @@ class GpioDriver(Driver):
 
     Options: ClassVar[type[DriverOptions]] = GpioOptions
     options: GpioOptions
+
+    @classmethod
+    def checks(cls, options: DriverOptions) -> list[HardwareCheck]:
+        if not isinstance(options, GpioOptions):
+            return []
+        return [GpioPinCheck(pin=options.pin, pin_factory=options.pin_factory,
+                             load_factory=named_pin_factory)]
 
     def __init__(self, options: DriverOptions, context: DriverContext, *,
                  pin_factory: Any = None) -> None:

@@ -30,7 +30,14 @@ from edgeagent_drivers.gpio.timing import Change, Settler
 from edgeagent_drivers.serial.framing import FrameProtocol, MatFrame, make_framing
 from pydantic import Field, field_validator
 
-from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState
+from edgeagent.driver import (
+    Driver,
+    DriverContext,
+    DriverOptions,
+    HardwareCheck,
+    HealthState,
+    SerialPortCheck,
+)
 from edgeagent.models import Reading
 
 TICK_PENDING = 0.02
@@ -64,6 +71,14 @@ class SerialBedMatDriver(Driver):
 
     Options: ClassVar[type[DriverOptions]] = SerialBedMatOptions
     options: SerialBedMatOptions
+
+    @classmethod
+    def checks(cls, options: DriverOptions) -> list[HardwareCheck]:
+        if not isinstance(options, SerialBedMatOptions):
+            return []
+        framing = options.framing
+        return [SerialPortCheck(port=options.port, baudrate=options.baudrate, framing=framing,
+                                framer=lambda: make_framing(framing))]
 
     def __init__(self, options: DriverOptions, context: DriverContext) -> None:
         super().__init__(options, context)

@@ -4,7 +4,8 @@ Standalone only (with the daemon running, the BLE driver's live health says
 the same without a second scanner fighting BlueZ). The scan runs bleak's
 own `BleakScanner` with the backend the driver is configured with, so the
 fake backend of the tests exercises the same path as BlueZ on a Pi. It ends
-early once every configured monitor has been heard.
+early once every configured monitor has been heard. What to probe comes from
+the driver's `checks()` (a `BleScanCheck`); the doctor imports no driver.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeagent.config import AgentConfig
-from edgeagent.driver import DriverOptions
+from edgeagent.driver import BleScanCheck, DriverOptions, hardware_checks
 from edgeagent.i18n import _
 
 from .env import DoctorEnv
@@ -27,34 +28,33 @@ from .result import CheckResult, fail, ok, skip
 def check_ble(config: AgentConfig, env: DoctorEnv) -> list[CheckResult]:
     results: list[CheckResult] = []
     for opts in config.drivers:
-        if not opts.enabled or not opts.type.startswith("ble."):
+        probe = scan_check(opts) if opts.enabled else None
+        if probe is None:
             continue
         adapter = check_adapter(opts, env)
         results.append(adapter)
         if adapter.status is not adapter.status.PASS:
-            results.extend(skip(f"ble.monitor[{d}]", _("no usable adapter"))
-                           for d in _device_ids(opts))
+            results.extend(skip(f"ble.monitor[{d.id}]", _("no usable adapter"))
+                           for d in probe.devices)
             continue
         results.extend(scan_monitors(opts, env))
     return results
 
 
-def _device_ids(opts: DriverOptions) -> list[str]:
-    return [str(d.id) for d in getattr(opts, "devices", [])]
-
-
-def _backend(opts: DriverOptions) -> Any:
-    vitals = importlib.import_module("edgeagent_drivers.ble.vitals")
-    return vitals.BACKENDS[getattr(opts, "backend", "bleak")]()
+def scan_check(opts: DriverOptions) -> BleScanCheck | None:
+    """The driver's BLE probe, if it asks for one."""
+    return next((p for p in hardware_checks(opts) if isinstance(p, BleScanCheck)), None)
 
 
 def check_adapter(opts: DriverOptions, env: DoctorEnv) -> CheckResult:
-    adapter = str(getattr(opts, "adapter", "hci0"))
     name = f"ble.adapter[{opts.name}]"
-    backend_name = str(getattr(opts, "backend", "bleak"))
+    probe = scan_check(opts)
+    if probe is None:
+        return skip(name, _("{type}: no hardware to probe").format(type=opts.type))
+    adapter, backend_name = probe.adapter, probe.backend
     if backend_name != "bleak":
         try:
-            scanner = _backend(opts).scanner
+            scanner = probe.scanner()
         except Exception as exc:  # noqa: BLE001 - a plugin backend may fail any way
             return fail(name, _("BLE backend {backend_name!r} unusable: {exc}").format(
                                   backend_name=backend_name, exc=exc),
@@ -121,7 +121,7 @@ def _run(coro: Coroutine[Any, Any, dict[str, int | None]]) -> dict[str, int | No
     return result
 
 
-async def _scan(scanner_cls: Any, wanted: dict[str, DriverOptions | Any],
+async def _scan(scanner_cls: Any, probe: BleScanCheck, wanted: dict[str, Any],
                 seconds: float) -> dict[str, int | None]:
     bleak = importlib.import_module("bleak")
     seen: dict[str, int | None] = {}
@@ -136,7 +136,7 @@ async def _scan(scanner_cls: Any, wanted: dict[str, DriverOptions | Any],
             service = getattr(dev, "service", None)
             if (address and device.address.upper() == address.upper()) or \
                     (local and (adv.local_name or device.name) == local) or \
-                    (service and service.lower() in _short_uuids(adv.service_uuids)):
+                    (service and service.lower() in _short_uuids(probe, adv.service_uuids)):
                 seen[dev_id] = adv.rssi
         if len(seen) == len(wanted):
             everyone.set()
@@ -152,24 +152,24 @@ async def _scan(scanner_cls: Any, wanted: dict[str, DriverOptions | Any],
     return seen
 
 
-def _short_uuids(uuids: list[str]) -> set[str]:
-    parsers = importlib.import_module("edgeagent_drivers.ble.parsers")
+def _short_uuids(probe: BleScanCheck, uuids: list[str]) -> set[str]:
     out = set()
     for uuid in uuids:
         try:
-            out.add(str(parsers.short_uuid(uuid)).lower())
+            out.add(str(probe.short_uuid(uuid)).lower())
         except Exception:  # noqa: BLE001 - vendor UUIDs have no short form
             out.add(uuid.lower())
     return out
 
 
 def scan_monitors(opts: DriverOptions, env: DoctorEnv) -> list[CheckResult]:
-    devices = {str(d.id): d for d in getattr(opts, "devices", [])}
-    if not devices:
+    probe = scan_check(opts)
+    devices = {str(d.id): d for d in probe.devices} if probe else {}
+    if probe is None or not devices:
         return []
     env.progress(_("scanning BLE for {seconds:.0f} s").format(seconds=env.ble_scan_seconds))
     try:
-        seen = _run(_scan(_backend(opts).scanner, devices, env.ble_scan_seconds))
+        seen = _run(_scan(probe.scanner(), probe, devices, env.ble_scan_seconds))
     except Exception as exc:  # noqa: BLE001 - BlueZ/D-Bus failures come in many classes
         return [fail(f"ble.monitor[{d}]", _("scan failed: {error}: {exc}").format(
                                               error=type(exc).__name__, exc=exc),

@@ -3,13 +3,13 @@
 With the daemon running, its live driver health is the answer: opening a
 serial port or claiming a GPIO pin a second time would steal the device
 from the agent. Without it, each driver family's hardware is probed
-directly: the serial port exists, opens and bytes arrive, the GPIO pin factory loads and
+directly, as the driver asks through its class's `checks()` (the doctor imports no
+driver): the serial port exists, opens and bytes arrive, the GPIO pin factory loads and
 the pin can be claimed. BLE has its own module (`ble_checks`).
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import stat
 import time
@@ -17,7 +17,12 @@ import warnings
 from typing import Any
 
 from edgeagent.config import AgentConfig
-from edgeagent.driver import DriverOptions
+from edgeagent.driver import (
+    DriverOptions,
+    GpioPinCheck,
+    SerialPortCheck,
+    hardware_checks,
+)
 from edgeagent.i18n import N_, _
 
 from .result import CheckResult, Status, fail, ok, skip, warn
@@ -162,23 +167,21 @@ def check_drivers_standalone(config: AgentConfig,
         name = f"driver[{opts.name}]"
         if not opts.enabled:
             results.append(skip(name, _("disabled in config")))
-        elif isinstance(getattr(opts, "port", None), str):
-            results.append(check_serial_port(
-                name, str(getattr(opts, "port", "")), serial_listen_s,
-                baudrate=int(getattr(opts, "baudrate", 9600)),
-                framing=str(getattr(opts, "framing", "nmea-bed"))))
-        elif isinstance(getattr(opts, "pin", None), int):
-            results.append(check_gpio_pin(name, opts))
-        elif opts.type.startswith("ble."):
-            continue  # ble_checks: adapter and a scan for each monitor
-        else:
+            continue
+        probes = hardware_checks(opts)
+        for probe in probes:
+            if isinstance(probe, SerialPortCheck):
+                results.append(check_serial_port(name, probe, serial_listen_s))
+            elif isinstance(probe, GpioPinCheck):
+                results.append(check_gpio_pin(name, probe))
+        if not probes:  # a BleScanCheck is ble_checks' job (adapter, then a scan)
             results.append(skip(name, _("{type}: no hardware to probe").format(type=opts.type)))
     return say_missing_once(results)
 
 
-def check_serial_port(name: str, port: str, listen_s: float = 3.0, *, baudrate: int = 9600,
-                      framing: str = "nmea-bed") -> CheckResult:
+def check_serial_port(name: str, probe: SerialPortCheck, listen_s: float = 3.0) -> CheckResult:
     """Present, opens at the configured speed, and a well-formed frame arrives in time."""
+    port, baudrate, framing = probe.port, probe.baudrate, probe.framing
     try:
         st = os.stat(port)
     except FileNotFoundError:
@@ -203,8 +206,7 @@ def check_serial_port(name: str, port: str, listen_s: float = 3.0, *, baudrate: 
                               port=port, strerror=reason),
                     _("check permissions (group dialout) and that nothing else holds the port"),
                     port=port)
-    framing_module = importlib.import_module("edgeagent_drivers.serial.framing")
-    framer = framing_module.make_framing(framing)
+    framer = probe.framer()
     got = 0
     frames: list[Any] = []
     deadline = time.monotonic() + listen_s
@@ -233,37 +235,36 @@ def check_serial_port(name: str, port: str, listen_s: float = 3.0, *, baudrate: 
                                           state=getattr(frames[0], "state", "?")), port=port)
 
 
-def _pin_factory(opts: DriverOptions) -> Any:
+def _pin_factory(probe: GpioPinCheck) -> Any:
     """The pin factory the driver would use: its option, $GPIOZERO_PIN_FACTORY, gpiozero's."""
-    wanted = getattr(opts, "pin_factory", None) or os.environ.get("GPIOZERO_PIN_FACTORY")
+    wanted = probe.pin_factory or os.environ.get("GPIOZERO_PIN_FACTORY")
     if wanted:
-        base = importlib.import_module("edgeagent_drivers.gpio.base")
-        return base.named_pin_factory(wanted)
-    gpiozero = importlib.import_module("gpiozero")
+        return probe.load_factory(wanted)
+    import gpiozero  # noqa: PLC0415 - only when a GPIO driver is configured
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         gpiozero.Device.ensure_pin_factory()
     return gpiozero.Device.pin_factory
 
 
-def _no_library(opts: DriverOptions) -> dict[str, str]:
+def _no_library(probe: GpioPinCheck) -> dict[str, str]:
     """gpiozero's own choice failed: no pin library (one fix for all); a named one is the
     driver's own setting and keeps its own check."""
-    named = getattr(opts, "pin_factory", None) or os.environ.get("GPIOZERO_PIN_FACTORY")
+    named = probe.pin_factory or os.environ.get("GPIOZERO_PIN_FACTORY")
     return {} if named else {"missing": "gpio-library"}
 
 
-def check_gpio_pin(name: str, opts: DriverOptions) -> CheckResult:
-    pin = int(getattr(opts, "pin", -1))
+def check_gpio_pin(name: str, probe: GpioPinCheck) -> CheckResult:
+    pin = probe.pin
     try:
-        factory = _pin_factory(opts)
+        factory = _pin_factory(probe)
     except Exception as exc:  # noqa: BLE001 - gpiozero factories raise anything when absent
         return fail(name, _("no GPIO pin factory usable here: {error}: {exc}").format(
                               error=type(exc).__name__, exc=exc),
                     _("on a Pi: apt install python3-lgpio; elsewhere remove GPIO drivers or set "
                       "GPIOZERO_PIN_FACTORY=mock for a dry run"), pin=pin,
-                    **_no_library(opts))
-    gpiozero = importlib.import_module("gpiozero")
+                    **_no_library(probe))
+    import gpiozero  # noqa: PLC0415 - only when a GPIO driver is configured
     try:
         device = gpiozero.DigitalInputDevice(pin, pin_factory=factory)
     except Exception as exc:  # noqa: BLE001 - GPIOPinInUse, PinInvalidPin, lgpio errors
