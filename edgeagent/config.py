@@ -30,7 +30,7 @@ from edgeagent.config_lint import role_errors
 from edgeagent.driver import Driver, DriverOptions, UnknownDriverType, load_driver_class
 from edgeagent.errors import ConfigError
 from edgeagent.heuristics.settings import HeuristicsSettings
-from edgeagent.i18n import _
+from edgeagent.i18n import N_, _
 from edgeagent.names import canonical_role, canonical_room
 from edgeagent.output import OutputOptions, UnknownOutputType, load_output_class
 
@@ -197,17 +197,56 @@ def _first_error(exc: ValidationError, source: str, prefix: str = "") -> ConfigE
     err = exc.errors()[0]
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     key = _key_path(loc, prefix)
-    reason = err["msg"]
-    if err["type"] == "extra_forbidden":
-        reason = _("unknown key (typo? see the configuration reference in README.md)")
-    elif err["type"] == "missing":
-        reason = _("required key is missing")
-    elif "input" in err and err["type"] not in ("value_error",):
-        reason = f"{reason} (got {err['input']!r})"
+    reason = _validation_reason(err["type"], err["msg"], err.get("ctx") or {})
+    if err["type"] not in ("extra_forbidden", "missing", "value_error") and "input" in err:
+        reason = _("{reason} (got {value})").format(reason=reason, value=repr(err["input"]))
     more = len(exc.errors()) - 1
     if more:
-        reason += f" (and {more} more error{'s' if more > 1 else ''})"
+        reason += " " + (_("(and 1 more error)") if more == 1 else
+                         _("(and {count} more errors)").format(count=more))
     return ConfigError(source, key, reason)
+
+
+# pydantic's common error types in the technician's language; any other keeps
+# pydantic's own (English) message.
+_VALIDATION_REASONS = {
+    "extra_forbidden": N_("unknown key (typo? see the configuration reference in README.md)"),
+    "missing": N_("required key is missing"),
+    "int_type": N_("must be an integer"),
+    "int_parsing": N_("must be an integer"),
+    "int_from_float": N_("must be an integer"),
+    "float_type": N_("must be a number"),
+    "float_parsing": N_("must be a number"),
+    "bool_type": N_("must be true or false"),
+    "bool_parsing": N_("must be true or false"),
+    "string_type": N_("must be a string"),
+    "list_type": N_("must be a list"),
+    "dict_type": N_("must be a table"),
+    "model_type": N_("must be a table"),
+    "greater_than": N_("must be greater than {gt}"),
+    "greater_than_equal": N_("must be at least {ge}"),
+    "less_than": N_("must be less than {lt}"),
+    "less_than_equal": N_("must be at most {le}"),
+    "literal_error": N_("must be one of {expected}"),
+    "enum": N_("must be one of {expected}"),
+    "string_too_short": N_("must have at least {min_length} characters"),
+    "string_too_long": N_("must have at most {max_length} characters"),
+    "too_short": N_("must have at least {min_length} items"),
+    "too_long": N_("must have at most {max_length} items"),
+}
+
+
+def _validation_reason(kind: str, english: str, ctx: dict[str, Any]) -> str:
+    """pydantic's message for one error, translated when its type is a common one."""
+    template = _VALIDATION_REASONS.get(kind)
+    if template is None:
+        return english
+    if kind in ("literal_error", "enum") and isinstance(ctx.get("expected"), str):
+        ctx = {**ctx, "expected": ctx["expected"].replace(" or ", ", ")}  # 'a', 'b' or 'c'
+    try:
+        return _(template).format(**ctx)
+    except (KeyError, IndexError, ValueError):
+        return english
 
 
 def _number_problem(key: str, value: float) -> str | None:

@@ -12,11 +12,13 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from edgeagent.i18n import N_
+
 ENV_CONFIG = "EDGEAGENT_CONFIG"
 DEFAULT_CONFIG_PATH = Path("/etc/edgeagent/edgeagent.toml")
 DEFAULT_CONTROL_SOCKET = Path("/run/edgeagent/control.sock")
-CONFIG_HELP = ("config file (default: $EDGEAGENT_CONFIG, then /etc/edgeagent/edgeagent.toml, "
-               "then built-in)")
+CONFIG_HELP = N_("config file (default: $EDGEAGENT_CONFIG, then /etc/edgeagent/edgeagent.toml, "
+                 "then built-in)")  # translated where the parser is built
 
 
 def resolve_config_path(cli_value: str | None) -> str | None:

@@ -232,7 +232,8 @@ def compile_all(locale_dir: Path = LOCALE_DIR) -> list[Path]:
 SOURCES = ("i18n.py", "provision/*.py", "cli/provision.py", "doctor/*.py", "cli/doctor.py",
            "cli/diagnostics.py", "demo/platform_view.py", "config.py", "secrets.py",
            "cli/core_commands.py", "config_lint.py",
-           "outputs/messages.py", "walktest/*.py", "cli/walk_test.py")
+           "outputs/messages.py", "walktest/*.py", "cli/walk_test.py",
+           "cli/main.py", "cli/status.py", "config_path.py")
 HEADERS = {
     "zh_CN": "Language: zh_CN\nPlural-Forms: nplurals=1; plural=0;\n",
     "en": "Language: en\nPlural-Forms: nplurals=2; plural=(n != 1);\n",

@@ -118,19 +118,19 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    run = sub.add_parser("run", help="run the agent (systemd runs this)")
-    run.add_argument("--config", "-c", help=CONFIG_HELP)
+    run = sub.add_parser("run", help=_("run the agent (systemd runs this)"))
+    run.add_argument("--config", "-c", help=_(CONFIG_HELP))
     run.set_defaults(func=cmd_run)
 
-    config = sub.add_parser("config", help="validate a config file")
+    config = sub.add_parser("config", help=_("validate a config file"))
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
     check = config_sub.add_parser(
-        "check", help="validate the config and lint it for commissioning; exit 2 naming the "
-                      "key on error (warnings do not change the exit code)")
-    check.add_argument("path", nargs="?", help="config file (same as --config)")
-    check.add_argument("--config", "-c", help=CONFIG_HELP)
-    check.add_argument("--json", action="store_true", help="one JSON document on stdout")
+        "check", help=_("validate the config and lint it for commissioning; exit 2 naming the "
+                        "key on error (warnings do not change the exit code)"))
+    check.add_argument("path", nargs="?", help=_("config file (same as --config)"))
+    check.add_argument("--config", "-c", help=_(CONFIG_HELP))
+    check.add_argument("--json", action="store_true", help=_("one JSON document on stdout"))
     check.set_defaults(func=cmd_config_check)
 
-    schema = sub.add_parser("schema", help="print the event JSON Schema")
+    schema = sub.add_parser("schema", help=_("print the event JSON Schema"))
     schema.set_defaults(func=cmd_schema)

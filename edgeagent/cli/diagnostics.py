@@ -15,10 +15,12 @@ import os
 import shutil
 import sys
 import time
+import unicodedata
 from pathlib import Path
 from typing import IO, Any
 
 from edgeagent.config import AgentConfig, load_config, resolve_config_path
+from edgeagent.config_path import CONFIG_HELP
 from edgeagent.control import ControlClient, DaemonUnreachable
 from edgeagent.doctor import DoctorEnv, render_json, render_text, run_doctor
 from edgeagent.doctor.alarm_drill import direct_test_alarm, platform_reply_topic
@@ -26,12 +28,11 @@ from edgeagent.doctor.bundle import DEFAULT_LOG_LINES, bundle_parts, collect_log
 from edgeagent.doctor.mqtt_probe import MqttProbe, ProbeError
 from edgeagent.doctor.outbox_reader import OutboxReader, OutboxUnreadable
 from edgeagent.errors import ConfigError
+from edgeagent.i18n import _
 from edgeagent.models import Severity
 from edgeagent.publisher import BrokerAddress
 
 EXIT_OK, EXIT_WARN, EXIT_FAIL = 0, 1, 2
-CONFIG_HELP = ("config file (default: $EDGEAGENT_CONFIG, then /etc/edgeagent/edgeagent.toml, "
-               "then built-in)")
 
 
 def use_colour(stream: IO[str]) -> bool:
@@ -69,7 +70,7 @@ def _load(args: argparse.Namespace) -> AgentConfig | None:
     try:
         return load_config(path)
     except ConfigError as exc:
-        _err(f"config error: {exc}")
+        _err(_("config error: {reason}").format(reason=exc))
         return None
 
 
@@ -85,7 +86,7 @@ def _live_status(path: str) -> tuple[dict[str, Any] | None, str]:
     except DaemonUnreachable as exc:
         return None, exc.reason
     except (RuntimeError, ValueError) as exc:
-        return None, f"bad answer: {exc}"
+        return None, _("bad answer: {error}").format(error=exc)
 
 
 # -- doctor -----------------------------------------------------------------------------
@@ -152,17 +153,18 @@ def cmd_watch(args: argparse.Namespace) -> int:
                     _err(str(line.get("error")))
                     return EXIT_FAIL
                 if sys.stderr.isatty():
-                    print(f"watching {_socket(args, config)}"
-                          + (f" ({flt})" if flt else "") + "; Ctrl-C to stop", file=sys.stderr)
+                    print(_("watching {socket}{filter}; Ctrl-C to stop").format(
+                        socket=_socket(args, config), filter=f" ({flt})" if flt else ""),
+                        file=sys.stderr)
                 continue
             if line.get("dropped", 0) > dropped:
-                print(f"({line['dropped'] - dropped} lines dropped: this terminal is slower "
-                      "than the home)", file=sys.stderr)
+                print(_("({count} lines dropped: this terminal is slower than the home)")
+                      .format(count=line["dropped"] - dropped), file=sys.stderr)
                 dropped = line["dropped"]
             print(json.dumps(line) if args.json else format_line(line, colour=colour),
                   flush=True)
     except DaemonUnreachable as exc:
-        _err(f"cannot watch: {exc.reason}")
+        _err(_("cannot watch: {reason}").format(reason=exc.reason))
         return EXIT_FAIL
     except KeyboardInterrupt:
         return EXIT_OK
@@ -170,7 +172,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-    _err("the daemon closed the connection")
+    _err(_("the daemon closed the connection"))
     return EXIT_OK
 
 
@@ -220,8 +222,8 @@ def _test_alarm_via_daemon(path: str, request: dict[str, Any], timeout: float,
             result["error"] = answer.get("error")
             break
         if stage == "stored":
-            say(f"stored as event #{answer['seq']} ({answer['id']}); link {answer.get('mqtt')}; "
-                "waiting for the broker's PUBACK")
+            say(_("stored as event #{seq} ({id}); link {link}; waiting for the broker's "
+                  "PUBACK").format(seq=answer["seq"], id=answer["id"], link=answer.get("mqtt")))
         elif stage == "acked":
             result.update(acked=True, after_s=answer.get("after_s"))
             result.pop("error", None)
@@ -244,7 +246,7 @@ def cmd_test_alarm(args: argparse.Namespace) -> int:
         try:
             waiter = ReplyWaiter(config, min(args.timeout, 10.0))
         except (ProbeError, OSError, ValueError, ConfigError) as exc:
-            _err(f"--wait: cannot listen for the platform's reply: {exc}")
+            _err(_("--wait: cannot listen for the platform's reply: {error}").format(error=exc))
             return EXIT_FAIL
     try:
         request = {"cmd": "test-alarm", "severity": args.severity, "timeout": args.timeout,
@@ -254,30 +256,32 @@ def cmd_test_alarm(args: argparse.Namespace) -> int:
             result = _test_alarm_via_daemon(path, request, args.timeout, say)
         except DaemonUnreachable as exc:
             if exc.denied:
-                _err(f"cannot reach the daemon: {exc.reason}")
+                _err(_("cannot reach the daemon: {reason}").format(reason=exc.reason))
                 return EXIT_FAIL
-            say(f"daemon not running ({exc.reason}): publishing directly")
-            progress.update("publishing the test alarm")
+            say(_("daemon not running ({reason}): publishing directly").format(
+                reason=exc.reason))
+            progress.update(_("publishing the test alarm"))
             result = direct_test_alarm(config, Severity(args.severity), args.note,
                                        timeout=args.timeout)
             progress.done()
         code = EXIT_OK if result.get("acked") else EXIT_FAIL
         if result.get("acked"):
-            say(f"broker acknowledged test alarm #{result['seq']} after {result['after_s']} s")
+            say(_("broker acknowledged test alarm #{seq} after {seconds} s").format(
+                seq=result["seq"], seconds=result["after_s"]))
         else:
-            say(f"test alarm NOT acknowledged: {result.get('error')}")
+            say(_("test alarm NOT acknowledged: {error}").format(error=result.get("error")))
         if waiter is not None and result.get("acked"):
-            say(f"waiting up to {args.wait_timeout:g} s for the platform's reply on "
-                f"{waiter.topic}")
-            progress.update("waiting for the platform")
+            say(_("waiting up to {seconds:g} s for the platform's reply on {topic}").format(
+                seconds=args.wait_timeout, topic=waiter.topic))
+            progress.update(_("waiting for the platform"))
             reply = waiter.wait(str(result["id"]), args.wait_timeout)
             progress.done()
             result["platform_reply"] = reply
             if reply is None:
-                say("no reply from the platform (it may not support test-alarm replies)")
+                say(_("no reply from the platform (it may not support test-alarm replies)"))
                 code = EXIT_WARN
             else:
-                say(f"platform replied: {json.dumps(reply)}")
+                say(_("platform replied: {reply}").format(reply=json.dumps(reply)))
     finally:
         if waiter is not None:
             waiter.close()
@@ -297,7 +301,7 @@ def _config_and_reader(args: argparse.Namespace) -> tuple[AgentConfig, OutboxRea
     try:
         return config, OutboxReader(config.outbox.path)
     except OutboxUnreadable as exc:
-        _err(f"outbox: {exc}")
+        _err(_("outbox: {error}").format(error=exc))
         return None
 
 
@@ -312,34 +316,47 @@ def cmd_outbox_stats(args: argparse.Namespace) -> int:
         print(json.dumps(stats))
         return EXIT_OK
     oldest = stats["oldest_pending_created"]
-    age = f" (stored {time.time() - oldest:.0f} s ago)" if oldest else ""
-    print(f"outbox {stats['path']}")
-    print(f"  pending        {stats['pending']}  "
-          + "  ".join(f"{k}={v}" for k, v in stats["pending_by_class"].items()))
-    print(f"  oldest pending {stats['oldest_pending_ts'] or '-'}{age}")
-    print(f"  seq            last {stats['last_seq']}, last delivered "
-          f"{stats['last_delivered_seq']}, delivered kept {stats['delivered_kept']}, "
-          f"high-water mark {stats['high_water_seq'] or '-'}")
+    age = _(" (stored {seconds:.0f} s ago)").format(seconds=time.time() - oldest) if oldest else ""
+    rows = [
+        (_("pending"), f"{stats['pending']}  "
+         + "  ".join(f"{k}={v}" for k, v in stats["pending_by_class"].items())),
+        (_("oldest pending"), f"{stats['oldest_pending_ts'] or '-'}{age}"),
+        (_("seq"), _("last {last}, last delivered {delivered}, delivered kept {kept}, "
+                     "high-water mark {high}").format(
+            last=stats["last_seq"], delivered=stats["last_delivered_seq"],
+            kept=stats["delivered_kept"], high=stats["high_water_seq"] or "-")),
+    ]
     if stats["salvage"]:
         saved = stats["salvage"]
-        unread = "unknown" if saved["unsalvaged"] is None else saved["unsalvaged"]
-        print(f"  salvaged       {saved['salvaged']} re-imported, {unread} unreadable, from "
-              f"{saved['from']} ({saved['at']})")
-    print(f"  evicted        {stats['evicted_total']}  "
-          + "  ".join(f"{k}={v}" for k, v in stats["evicted"].items()))
-    print(f"  size           {stats['stored_bytes']} of {stats['max_bytes']} bytes")
+        unread = _("unknown") if saved["unsalvaged"] is None else saved["unsalvaged"]
+        rows.append((_("salvaged"), _("{salvaged} re-imported, {unread} unreadable, from "
+                                      "{source} ({at})").format(
+            salvaged=saved["salvaged"], unread=unread, source=saved["from"], at=saved["at"])))
+    rows.append((_("evicted"), f"{stats['evicted_total']}  "
+                 + "  ".join(f"{k}={v}" for k, v in stats["evicted"].items())))
+    rows.append((_("size"), _("{stored} of {limit} bytes").format(
+        stored=stats["stored_bytes"], limit=stats["max_bytes"])))
     if stats["quarantined"]:
-        print(f"  quarantined    {stats['quarantined']}  seq "
-              + ", ".join(map(str, stats["quarantined_seqs"]))
-              + "  (outbox export --quarantined)")
+        rows.append((_("quarantined"), f"{stats['quarantined']}  seq "
+                     + ", ".join(map(str, stats["quarantined_seqs"]))
+                     + "  (outbox export --quarantined)"))
+    print(_("outbox {path}").format(path=stats["path"]))
+    width = max(_display_width(label) for label, _value in rows) + 1
+    for label, value in rows:
+        print(f"  {label}{' ' * (width - _display_width(label))}{value}")
     return EXIT_OK
+
+
+def _display_width(text: str) -> int:
+    """Terminal columns: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def cmd_outbox_export(args: argparse.Namespace) -> int:
     opened = _config_and_reader(args)
     if opened is None:
         return EXIT_FAIL
-    _, reader = opened
+    reader = opened[1]
     progress = Progress()
     out: IO[str] = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     count = 0
@@ -350,20 +367,20 @@ def cmd_outbox_export(args: argparse.Namespace) -> int:
                 out.write(body + "\n")
                 count += 1
                 if count % 1000 == 0 and time.monotonic() - started > 1.0:
-                    progress.update(f"exported {count} events")
+                    progress.update(_("exported {count} events").format(count=count))
     finally:
         progress.done()
         if out is not sys.stdout:
             out.close()
     if args.output or not sys.stdout.isatty():
-        print(f"exported {count} events", file=sys.stderr)
+        print(_("exported {count} events").format(count=count), file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_outbox_purge(args: argparse.Namespace) -> int:
     if not args.delivered:
-        _err("outbox purge needs --delivered (only delivered history can be purged; "
-             "pending events are never deleted by hand)")
+        _err(_("outbox purge needs --delivered (only delivered history can be purged; "
+               "pending events are never deleted by hand)"))
         return EXIT_FAIL
     config = _load(args)
     if config is None:
@@ -374,10 +391,10 @@ def cmd_outbox_purge(args: argparse.Namespace) -> int:
         via = "daemon"
     except DaemonUnreachable as exc:
         if exc.denied:
-            _err(f"cannot reach the daemon: {exc.reason}")
+            _err(_("cannot reach the daemon: {reason}").format(reason=exc.reason))
             return EXIT_FAIL
         if not Path(config.outbox.path).exists():
-            _err(f"outbox: {config.outbox.path} does not exist")
+            _err(_("outbox: {path} does not exist").format(path=config.outbox.path))
             return EXIT_FAIL
         from edgeagent.clock import boot_id  # noqa: PLC0415
         from edgeagent.outbox import Outbox  # noqa: PLC0415
@@ -392,7 +409,7 @@ def cmd_outbox_purge(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"purged": purged, "via": via}))
     else:
-        print(f"purged {purged} delivered events ({via})")
+        print(_("purged {count} delivered events ({via})").format(count=purged, via=via))
     return EXIT_OK
 
 
@@ -411,7 +428,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     env.live, env.live_error = _live_status(env.socket_path)
     try:
         report = run_doctor(path, env)
-        progress.update("collecting logs")
+        progress.update(_("collecting logs"))
         outbox: dict[str, Any] | None
         try:
             with OutboxReader(config.outbox.path) as reader:
@@ -429,8 +446,8 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"path": str(output), "bytes": size, "doctor_exit": report.exit_code}))
     else:
-        print(f"wrote {output} ({size} bytes; doctor exit {report.exit_code}); "
-              "secrets are redacted, send this file to support")
+        print(_("wrote {path} ({size} bytes; doctor exit {code}); secrets are redacted, send "
+                "this file to support").format(path=output, size=size, code=report.exit_code))
     return EXIT_OK
 
 
@@ -438,82 +455,82 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 
 
 def _common(parser: argparse.ArgumentParser, *, socket: bool = True) -> None:
-    parser.add_argument("--config", "-c", help=CONFIG_HELP)
+    parser.add_argument("--config", "-c", help=_(CONFIG_HELP))
     if socket:
-        parser.add_argument("--socket", help="control socket (default: control.socket in the "
-                                             "config)")
+        parser.add_argument("--socket", help=_("control socket (default: control.socket in the "
+                                               "config)"))
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     watch = sub.add_parser(
-        "watch", help="live readings and events from the running daemon",
-        description="Stream every reading and event of the running agent; walk through the "
-                    "home and see each sensor fire. Filters combine (AND).")
+        "watch", help=_("live readings and events from the running daemon"),
+        description=_("Stream every reading and event of the running agent; walk through the "
+                      "home and see each sensor fire. Filters combine (AND)."))
     _common(watch)
-    watch.add_argument("--driver", help="only this driver (its `name`)")
-    watch.add_argument("--room", help="only this room")
-    watch.add_argument("--type", help="only this sensor (readings) or event type")
-    watch.add_argument("--json", action="store_true", help="one JSON object per line")
+    watch.add_argument("--driver", help=_("only this driver (its `name`)"))
+    watch.add_argument("--room", help=_("only this room"))
+    watch.add_argument("--type", help=_("only this sensor (readings) or event type"))
+    watch.add_argument("--json", action="store_true", help=_("one JSON object per line"))
     watch.set_defaults(func=cmd_watch)
 
     alarm = sub.add_parser(
-        "test-alarm", help="send a test alert end to end and wait for the broker's PUBACK",
-        description="Store an alert of type `test` in the outbox and report when the broker "
-                    "acknowledged it. Goes through the running daemon; without one, publishes "
-                    "directly. Exit 0 acknowledged, 1 acknowledged but no platform reply "
-                    "(--wait), 2 not acknowledged.")
+        "test-alarm", help=_("send a test alert end to end and wait for the broker's PUBACK"),
+        description=_("Store an alert of type `test` in the outbox and report when the broker "
+                      "acknowledged it. Goes through the running daemon; without one, publishes "
+                      "directly. Exit 0 acknowledged, 1 acknowledged but no platform reply "
+                      "(--wait), 2 not acknowledged."))
     _common(alarm)
     alarm.add_argument("--severity", choices=["info", "warning"], default="info",
-                       help="the test alert's severity (default info)")
-    alarm.add_argument("--note", default="", help="free text carried in the alert's data")
+                       help=_("the test alert's severity (default info)"))
+    alarm.add_argument("--note", default="", help=_("free text carried in the alert's data"))
     alarm.add_argument("--timeout", type=float, default=30.0,
-                       help="how long to wait for the PUBACK (s)")
+                       help=_("how long to wait for the PUBACK (s)"))
     alarm.add_argument("--wait", action="store_true",
-                       help="also wait for the platform's reply on "
-                            "<prefix>/<home>/test-alarm/reply")
+                       help=_("also wait for the platform's reply on "
+                              "<prefix>/<home>/test-alarm/reply"))
     alarm.add_argument("--wait-timeout", type=float, default=60.0,
-                       help="with --wait: how long to wait for the platform's reply (s)")
-    alarm.add_argument("--json", action="store_true", help="print one JSON object")
+                       help=_("with --wait: how long to wait for the platform's reply (s)"))
+    alarm.add_argument("--json", action="store_true", help=_("print one JSON object"))
     alarm.set_defaults(func=cmd_test_alarm)
 
-    outbox = sub.add_parser("outbox", help="the offline buffer: stats, export, purge")
+    outbox = sub.add_parser("outbox", help=_("the offline buffer: stats, export, purge"))
     osub = outbox.add_subparsers(dest="outbox_command", metavar="ACTION")
-    stats = osub.add_parser("stats", help="depth by class, oldest undelivered, evictions")
+    stats = osub.add_parser("stats", help=_("depth by class, oldest undelivered, evictions"))
     _common(stats, socket=False)
-    stats.add_argument("--json", action="store_true", help="print one JSON object")
+    stats.add_argument("--json", action="store_true", help=_("print one JSON object"))
     stats.set_defaults(func=cmd_outbox_stats)
-    export = osub.add_parser("export", help="stored events as JSON lines (seq order)")
+    export = osub.add_parser("export", help=_("stored events as JSON lines (seq order)"))
     _common(export, socket=False)
     export.add_argument("--since", type=int, default=0, metavar="SEQ",
-                        help="only events with seq > SEQ")
-    export.add_argument("--output", "-o", help="file (default: stdout)")
+                        help=_("only events with seq > SEQ"))
+    export.add_argument("--output", "-o", help=_("file (default: stdout)"))
     export.add_argument("--quarantined", action="store_true",
-                        help="only the events set aside because the broker would not take them")
+                        help=_("only the events set aside because the broker would not take them"))
     export.set_defaults(func=cmd_outbox_export)
-    purge = osub.add_parser("purge", help="delete delivered history now")
+    purge = osub.add_parser("purge", help=_("delete delivered history now"))
     _common(purge)
     purge.add_argument("--delivered", action="store_true",
-                       help="required: purge delivered events (pending ones are never purged)")
-    purge.add_argument("--json", action="store_true", help="print one JSON object")
+                       help=_("required: purge delivered events (pending ones are never purged)"))
+    purge.add_argument("--json", action="store_true", help=_("print one JSON object"))
     purge.set_defaults(func=cmd_outbox_purge)
 
     bundle = sub.add_parser(
-        "bundle", help="write a support bundle (secrets redacted) to send to support",
-        description="One file with the config (secrets redacted), doctor's JSON, the last "
-                    "log lines (journald, else --log-file) and outbox stats. .json output "
-                    "gives one JSON document, anything else a tar.gz.")
+        "bundle", help=_("write a support bundle (secrets redacted) to send to support"),
+        description=_("One file with the config (secrets redacted), doctor's JSON, the last "
+                      "log lines (journald, else --log-file) and outbox stats. .json output "
+                      "gives one JSON document, anything else a tar.gz."))
     _common(bundle)
-    bundle.add_argument("--output", "-o", help="file (default: edgeagent-bundle-<home>-<time>"
-                                               ".tar.gz)")
+    bundle.add_argument("--output", "-o", help=_("file (default: edgeagent-bundle-<home>-<time>"
+                                                 ".tar.gz)"))
     bundle.add_argument("--lines", type=int, default=DEFAULT_LOG_LINES,
-                        help="log lines to include")
-    bundle.add_argument("--log-file", help="the agent's log file, when not under journald")
+                        help=_("log lines to include"))
+    bundle.add_argument("--log-file", help=_("the agent's log file, when not under journald"))
     bundle.add_argument("--no-network", action="store_true",
-                        help="skip doctor's active MQTT probes")
+                        help=_("skip doctor's active MQTT probes"))
     bundle.add_argument("--ble-scan-seconds", type=float, default=5.0,
-                        help="how long doctor listens for each BLE monitor (s)")
+                        help=_("how long doctor listens for each BLE monitor (s)"))
     bundle.add_argument("--json", action="store_true",
-                        help="print the bundle's path and size as JSON")
+                        help=_("print the bundle's path and size as JSON"))
     bundle.set_defaults(func=cmd_bundle)
 
 

@@ -18,9 +18,9 @@ import tomllib
 from pathlib import Path
 
 from edgeagent.config_path import CONFIG_HELP, resolve_config_path
-from edgeagent.i18n import _
+from edgeagent.i18n import N_, _
 
-HELP = "check everything: config, drivers, BLE, MQTT, clock, disk, service"
+HELP = N_("check everything: config, drivers, BLE, MQTT, clock, disk, service")
 
 
 def home_id(path: str) -> str | None:
@@ -67,22 +67,22 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     doctor = sub.add_parser(
-        "doctor", help=HELP,
-        description="Run every check and print pass/warn/fail with a reason and a fix. "
-                    "Asks the running daemon for live driver health over the control socket; "
-                    "without a daemon, probes the hardware directly. "
-                    "Exit 0 all pass, 1 any warning, 2 any failure.")
-    doctor.add_argument("--config", "-c", help=CONFIG_HELP)
-    doctor.add_argument("--socket", help="control socket (default: control.socket in the "
-                                         "config)")
-    doctor.add_argument("--json", action="store_true", help="machine-readable report")
-    doctor.add_argument("--timeout", type=float, default=5.0, help="per network step (s)")
+        "doctor", help=_(HELP),
+        description=_("Run every check and print pass/warn/fail with a reason and a fix. "
+                      "Asks the running daemon for live driver health over the control socket; "
+                      "without a daemon, probes the hardware directly. "
+                      "Exit 0 all pass, 1 any warning, 2 any failure."))
+    doctor.add_argument("--config", "-c", help=_(CONFIG_HELP))
+    doctor.add_argument("--socket", help=_("control socket (default: control.socket in the "
+                                           "config)"))
+    doctor.add_argument("--json", action="store_true", help=_("machine-readable report"))
+    doctor.add_argument("--timeout", type=float, default=5.0, help=_("per network step (s)"))
     doctor.add_argument("--ble-scan-seconds", type=float, default=5.0,
-                        help="how long to look for each BLE monitor (standalone only)")
+                        help=_("how long to look for each BLE monitor (standalone only)"))
     doctor.add_argument("--serial-listen-seconds", type=float, default=3.0,
-                        help="how long to wait for bytes from each serial port (standalone)")
+                        help=_("how long to wait for bytes from each serial port (standalone)"))
     doctor.add_argument("--no-network", action="store_true",
-                        help="skip the active MQTT probes (DNS/TCP/TLS/auth/publish)")
+                        help=_("skip the active MQTT probes (DNS/TCP/TLS/auth/publish)"))
     doctor.set_defaults(func=cmd_doctor)
 
 

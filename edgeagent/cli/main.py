@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from edgeagent import __version__
+from edgeagent.i18n import N_, _, check_language, set_language
 
 # Command modules, in help order. A module that is not installed is skipped, so a
 # trimmed build still has a working CLI.
@@ -31,33 +32,34 @@ COMMAND_MODULES = (
 # module is imported (`--version`, `--help`, `status` stay fast on a Pi); a test keeps
 # this table equal to what the modules register.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("edgeagent.cli.core_commands", "run the agent (systemd runs this)"),
-    "config": ("edgeagent.cli.core_commands", "validate a config file"),
-    "schema": ("edgeagent.cli.core_commands", "print the event JSON Schema"),
+    "run": ("edgeagent.cli.core_commands", N_("run the agent (systemd runs this)")),
+    "config": ("edgeagent.cli.core_commands", N_("validate a config file")),
+    "schema": ("edgeagent.cli.core_commands", N_("print the event JSON Schema")),
     "status": ("edgeagent.cli.status",
-               "is the agent running: uptime, broker, outbox, drivers, alerts"),
-    "demo": ("edgeagent.cli.demo", "simulated home, private mosquitto, accelerated clock"),
-    "ble": ("edgeagent.cli.ble", "Bluetooth LE monitors: decode a payload, scan"),
-    "replay": ("edgeagent.cli.replay", "run the safety heuristics over a recorded sensor log"),
+               N_("is the agent running: uptime, broker, outbox, drivers, alerts")),
+    "demo": ("edgeagent.cli.demo", N_("simulated home, private mosquitto, accelerated clock")),
+    "ble": ("edgeagent.cli.ble", N_("Bluetooth LE monitors: decode a payload, scan")),
+    "replay": ("edgeagent.cli.replay", N_("run the safety heuristics over a recorded sensor log")),
     "evaluate": ("edgeagent.cli.evaluate",
-                 "score the safety heuristics on a recorded home with injected falls"),
+                 N_("score the safety heuristics on a recorded home with injected falls")),
     "doctor": ("edgeagent.cli.doctor",
-               "check everything: config, drivers, BLE, MQTT, clock, disk, service"),
-    "watch": ("edgeagent.cli.diagnostics", "live readings and events from the running daemon"),
+               N_("check everything: config, drivers, BLE, MQTT, clock, disk, service")),
+    "watch": ("edgeagent.cli.diagnostics", N_("live readings and events from the running daemon")),
     "test-alarm": ("edgeagent.cli.diagnostics",
-                   "send a test alert end to end and wait for the broker's PUBACK"),
-    "outbox": ("edgeagent.cli.diagnostics", "the offline buffer: stats, export, purge"),
+                   N_("send a test alert end to end and wait for the broker's PUBACK")),
+    "outbox": ("edgeagent.cli.diagnostics", N_("the offline buffer: stats, export, purge")),
     "bundle": ("edgeagent.cli.diagnostics",
-               "write a support bundle (secrets redacted) to send to support"),
+               N_("write a support bundle (secrets redacted) to send to support")),
     "walk-test": ("edgeagent.cli.walk_test",
-                  "commissioning: tick every sensor, test alarms, acceptance report"),
+                  N_("commissioning: tick every sensor, test alarms, acceptance report")),
     "install": ("edgeagent.cli.provision",
-                "install user, directories and the systemd unit (root; idempotent)"),
+                N_("install user, directories and the systemd unit (root; idempotent)")),
     "uninstall": ("edgeagent.cli.provision",
-                  "remove the unit; keep config and outbox unless --purge"),
-    "identity": ("edgeagent.cli.provision", "the kit's TLS key and certificate"),
-    "pair": ("edgeagent.cli.provision", "find a BLE health monitor, test it, add it to the config"),
-    "update": ("edgeagent.cli.update", "signed update bundles: build, verify, apply"),
+                  N_("remove the unit; keep config and outbox unless --purge")),
+    "identity": ("edgeagent.cli.provision", N_("the kit's TLS key and certificate")),
+    "pair": ("edgeagent.cli.provision",
+             N_("find a BLE health monitor, test it, add it to the config")),
+    "update": ("edgeagent.cli.update", N_("signed update bundles: build, verify, apply")),
 }
 
 
@@ -74,6 +76,22 @@ def chosen_command(argv: Sequence[str]) -> str | None:
     return None
 
 
+def lang_in(argv: Sequence[str]) -> str | None:
+    """The last valid `--lang X`/`--lang=X` anywhere in `argv` (argparse reports bad ones)."""
+    found = None
+    for index, word in enumerate(argv):
+        if word == "--":
+            break
+        value = (argv[index + 1] if word == "--lang" and index + 1 < len(argv)
+                 else word.partition("=")[2] if word.startswith("--lang=") else None)
+        if value is not None:
+            try:
+                found = check_language(value)
+            except ValueError:
+                continue
+    return found
+
+
 def _register(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
     try:
         module = importlib.import_module(name)
@@ -88,13 +106,13 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The CLI parser; given `argv`, only the chosen command's module is imported."""
     parser = argparse.ArgumentParser(
         prog="edgeagent",
-        description="Edge agent for home smart-care kits: sensors, local safety heuristics, "
-                    "a durable outbox, MQTT to the municipal platform.",
+        description=_("Edge agent for home smart-care kits: sensors, local safety heuristics, "
+                      "a durable outbox, MQTT to the municipal platform."),
     )
     parser.add_argument("--version", action="version", version=f"edgeagent {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="more log output (-vv for debug)")
-    parser.add_argument("--lang", type=_language, help=LANG_HELP)
+                        help=_("more log output (-vv for debug)"))
+    parser.add_argument("--lang", type=_language, help=_(LANG_HELP))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = None if argv is None else chosen_command(argv)
     if argv is not None and wanted is None:
@@ -107,19 +125,17 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         _register(sub, name)
     for command, (_module, text) in COMMANDS.items():
         if command not in sub.choices:  # listed in --help; its module loads when chosen
-            sub.add_parser(command, help=text)
+            sub.add_parser(command, help=_(text))
     for command_parser in _subparsers(parser):
         _accept_lang(command_parser)
     return parser
 
 
-LANG_HELP = "language of messages: zh_CN, en (default: $LANG)"
+LANG_HELP = N_("language of messages: zh_CN, en (default: $LANG)")
 
 
 def _language(value: str) -> str:
     """`--lang`'s type: a shipped language, else argparse's usage error (exit 2)."""
-    from edgeagent.i18n import check_language  # noqa: PLC0415
-
     try:
         return check_language(value)
     except ValueError as exc:
@@ -141,7 +157,8 @@ def _accept_lang(parser: argparse.ArgumentParser) -> None:
     """`--lang` after any (sub)command too; SUPPRESS keeps one given before it."""
     existing = parser._option_string_actions.get("--lang")
     if existing is None:
-        parser.add_argument("--lang", type=_language, default=argparse.SUPPRESS, help=LANG_HELP)
+        parser.add_argument("--lang", type=_language, default=argparse.SUPPRESS,
+                            help=_(LANG_HELP))
     elif existing.type is None:
         existing.type = _language
 
@@ -156,16 +173,13 @@ def setup_logging(verbosity: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    set_language(lang_in(argv))  # before the parsers: their help is in this language
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     setup_logging(args.verbose)
-    if args.lang:
-        from edgeagent.i18n import set_language  # noqa: PLC0415
-
-        set_language(args.lang)
     try:
         code: int = args.func(args)
         sys.stdout.flush()

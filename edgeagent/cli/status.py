@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from edgeagent.config_path import CONFIG_HELP, control_socket, resolve_config_path
+from edgeagent.i18n import _
 
 EXIT_NOT_RUNNING = 3
 EXIT_UNKNOWN = 1
@@ -142,12 +143,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status = sub.add_parser(
-        "status", help="is the agent running: uptime, broker, outbox, drivers, alerts",
-        description="One screen from the running daemon, like systemctl status. Exit 0 "
-                    "running, 3 not running, 1 when it cannot tell (e.g. permission denied).")
-    status.add_argument("--config", "-c", help=CONFIG_HELP)
-    status.add_argument("--socket", help="control socket (default: control.socket in the config)")
-    status.add_argument("--json", action="store_true", help="one JSON document on stdout")
+        "status", help=_("is the agent running: uptime, broker, outbox, drivers, alerts"),
+        description=_("One screen from the running daemon, like systemctl status. Exit 0 "
+                      "running, 3 not running, 1 when it cannot tell (e.g. permission denied)."))
+    status.add_argument("--config", "-c", help=_(CONFIG_HELP))
+    status.add_argument("--socket",
+                        help=_("control socket (default: control.socket in the config)"))
+    status.add_argument("--json", action="store_true", help=_("one JSON document on stdout"))
     status.add_argument("--timeout", type=float, default=3.0,
-                        help="seconds to wait for the daemon's answer")
+                        help=_("seconds to wait for the daemon's answer"))
     status.set_defaults(func=cmd_status)

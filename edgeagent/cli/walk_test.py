@@ -284,7 +284,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                     "(JSON, text, PNG when matplotlib is installed). Needs the running agent. "
                     "Exit 0 pass, 1 a sensor stayed silent (or no platform reply with --wait), "
                     "2 a test alarm was not acknowledged.")
-    walk.add_argument("--config", "-c", help=CONFIG_HELP)
+    walk.add_argument("--config", "-c", help=_(CONFIG_HELP))
     walk.add_argument("--socket", help="control socket (default: control.socket in the config)")
     walk.add_argument("--minutes", type=float, default=None,
                       help="end the walk after N minutes (default: when you press Enter, or "

@@ -22,12 +22,12 @@ def check(path: Path) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize(("text", "key", "reason"), [
-    ('[mqtt]\nkeepalive = "often"\n', "mqtt.keepalive", "valid integer"),
+    ('[mqtt]\nkeepalive = "often"\n', "mqtt.keepalive", "must be an integer"),
     ('[home]\nid = "h"\ntimezon = "UTC"\n', "home.timezon", "unknown key"),
     ('[home]\ntimezone = "Mars/Olympus"\n', "home.timezone", "unknown time zone"),
     ('[mqtt]\nurls = ["http://x"]\n', "mqtt.urls", "scheme"),
     ('[[drivers]]\ntype = "mock.stress"\nname = "s"\nrate_hz = "fast"\n',
-     "drivers[0].rate_hz", "valid number"),
+     "drivers[0].rate_hz", "must be a number"),
     ('[[drivers]]\ntype = "no.such"\nname = "s"\n', "drivers[0].type", "unknown driver type"),
     ('[[drivers]]\ntype = "mock.stress"\n', "drivers[0].name", "missing"),
     ('[[drivers]]\ntype = "mock.stress"\nname = "a"\n[[drivers]]\ntype = "mock.stress"\n'

@@ -1,0 +1,103 @@
+# ruff: noqa: RUF001  (Chinese output uses full-width punctuation)
+"""`--lang zh_CN`: help, command output and config errors in Chinese; JSON stays codes."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edgeagent import i18n
+from edgeagent.cli.main import main
+from edgeagent.models import Kind, Severity
+from edgeagent.outbox import Outbox
+from tests.conftest import write_config
+from tests.diagnostics.test_doctor_system import draft
+
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture(autouse=True)
+def english_after() -> Iterator[None]:
+    yield
+    i18n.set_language("en")  # main() switched the process-wide catalog
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # --help
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize(("args", "chinese"), [
+    (["--lang", "zh_CN", "--help"], ["居家智慧照护套件的边缘代理", "离线缓存：统计、导出、清除",
+                                     "校验配置文件"]),
+    (["outbox", "stats", "--help", "--lang", "zh_CN"], ["输出一个 JSON 对象", "配置文件（默认"]),
+    (["--lang", "zh_CN", "test-alarm", "--help"], ["测试告警的级别", "等待 PUBACK 的时长"]),
+    (["--lang=zh_CN", "config", "check", "--help"], ["在标准输出上输出一个 JSON 文档"]),
+    (["doctor", "--lang", "zh_CN", "--help"], ["运行全部检查", "机器可读的报告"]),
+])
+def test_help_follows_lang_before_or_after_the_command(capsys, args, chinese):
+    code, out, _err = cli(capsys, *args)
+    assert code == 0
+    for text in chinese:
+        assert text in out
+    english = cli(capsys, *[a for a in args if a not in ("--lang", "zh_CN", "--lang=zh_CN")])[1]
+    assert not CHINESE.search(english)  # the same help without --lang is English
+
+
+def test_outbox_stats_in_chinese_and_its_json_untranslated(tmp_path: Path, capsys):
+    config = str(write_config(tmp_path / "kit.toml", f"""
+        [home]
+        id = "home-1"
+        [outbox]
+        path = "{tmp_path / 'outbox.db'}"
+        """))
+    outbox = Outbox(tmp_path / "outbox.db", "home-1", boot_id="b")
+    outbox.append([draft(), draft(Kind.ALERT, "sos", Severity.CRITICAL)], synced=True)
+    outbox.mark_delivered([1])
+    outbox.close()
+    code, out, _err = cli(capsys, "--lang", "zh_CN", "outbox", "stats", "-c", config)
+    assert code == 0
+    assert "发件箱" in out and "待发送" in out and "critical_alert=1" in out
+    assert "保留的已送达 1" in out and "pending" not in out
+    code, raw, _err = cli(capsys, "outbox", "stats", "-c", config, "--json", "--lang", "zh_CN")
+    stats = json.loads(raw)
+    assert stats["pending"] == 1 and stats["pending_by_class"] == {"critical_alert": 1}
+    assert not CHINESE.search(raw)
+
+
+@pytest.mark.parametrize(("toml", "key", "reason"), [
+    ('[mqtt]\nkeepalive = "often"\n', "mqtt.keepalive", "必须是整数（实际为 'often'）"),
+    ('[home]\nidd = "x"\n', "home.idd", "未知"),
+    ('[[drivers]]\ntype = "mock.stress"\n', "drivers[0].name", "缺少"),
+])
+def test_config_error_names_the_key_with_a_chinese_reason(tmp_path: Path, capsys, toml, key,
+                                                         reason):
+    path = tmp_path / "bad.toml"
+    path.write_text(toml, encoding="utf-8")
+    code, _out, err = cli(capsys, "--lang", "zh_CN", "config", "check", str(path))
+    assert code == 2
+    assert f"{key}: " in err and reason in err and "配置错误" in err
+    code, _out, err = cli(capsys, "config", "check", str(path), "--lang", "en")
+    assert code == 2 and f"{key}: " in err and not CHINESE.search(err)
+
+
+@pytest.mark.parametrize(("toml", "reason"), [
+    ('[mqtt]\nkeepalive = 1\n', "mqtt.keepalive: 必须不小于 5（实际为 1）"),
+    ('[mqtt]\nkeepalive = 9999\n', "mqtt.keepalive: 必须不大于 3600（实际为 9999）"),
+    ('[mqtt]\nbackoff_initial = 0\n', "mqtt.backoff_initial: 必须大于 0"),
+    ('[mqtt]\nprotocol = "4"\n', "mqtt.protocol: 必须是以下之一：'5', '3.1.1'（实际为 '4'）"),
+])
+def test_config_error_ranges_and_choices_in_chinese(tmp_path: Path, capsys, toml, reason):
+    path = tmp_path / "bad.toml"
+    path.write_text(toml, encoding="utf-8")
+    code, _out, err = cli(capsys, "config", "check", "--lang", "zh_CN", "-c", str(path))
+    assert code == 2 and reason in err
