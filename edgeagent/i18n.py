@@ -233,7 +233,8 @@ SOURCES = ("i18n.py", "provision/*.py", "cli/provision.py", "doctor/*.py", "cli/
            "cli/diagnostics.py", "demo/platform_view.py", "config.py", "secrets.py",
            "cli/core_commands.py", "config_lint.py",
            "outputs/messages.py", "walktest/*.py", "cli/walk_test.py",
-           "cli/main.py", "cli/status.py", "config_path.py")
+           "cli/main.py", "cli/status.py", "config_path.py", "cli/ble.py", "cli/demo.py",
+           "cli/replay.py", "cli/evaluate.py", "cli/update.py")
 HEADERS = {
     "zh_CN": "Language: zh_CN\nPlural-Forms: nplurals=1; plural=0;\n",
     "en": "Language: en\nPlural-Forms: nplurals=2; plural=(n != 1);\n",

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from edgeagent.config import load_config, resolve_config_path
 from edgeagent.errors import ConfigError
+from edgeagent.i18n import _
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 _DERIVED = ("rr_intervals_s", "systolic_mmhg", "diastolic_mmhg", "mean_arterial_pressure_mmhg",
@@ -242,36 +243,37 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    ble = subparsers.add_parser("ble", help="Bluetooth LE monitors: decode a payload, scan")
+    ble = subparsers.add_parser("ble", help=_("Bluetooth LE monitors: decode a payload, scan"))
     sub = ble.add_subparsers(dest="ble_command", metavar="SUBCOMMAND", required=True)
 
     decode = sub.add_parser(
-        "decode", help="decode a captured characteristic value",
+        "decode", help=_("decode a captured characteristic value"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  edgeagent ble decode 2a37 0648            # heart rate 72 bpm\n"
-               "  edgeagent ble decode 2a35 007d0052006400  # blood pressure 125/82 mmHg")
+        epilog=_("examples:\n  edgeagent ble decode 2a37 0648            # heart rate 72 bpm\n"
+                 "  edgeagent ble decode 2a35 007d0052006400  # blood pressure 125/82 mmHg"))
     decode.add_argument("uuid", metavar="UUID",
-                        help="characteristic: 2a37, 0x2A37 or 00002a37-0000-1000-8000-00805f9b34fb")
+                        help=_("characteristic: 2a37, 0x2A37 or "
+                               "00002a37-0000-1000-8000-00805f9b34fb"))
     decode.add_argument("hex", metavar="HEX",
-                        help="the value as hex bytes, e.g. 0648 (2a37: heart rate 72 bpm)")
-    decode.add_argument("--json", action="store_true", help="machine-readable output")
+                        help=_("the value as hex bytes, e.g. 0648 (2a37: heart rate 72 bpm)"))
+    decode.add_argument("--json", action="store_true", help=_("machine-readable output"))
     decode.set_defaults(func=cmd_decode)
 
     advert = sub.add_parser(
-        "decode-advert", help="decode captured advertisement service data",
+        "decode-advert", help=_("decode captured advertisement service data"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example:\n"
-               "  edgeagent ble decode-advert 4002ca0903bf13  # BTHome: 25.06 °C, 50.55 %")
+        epilog=_("example:\n"
+                 "  edgeagent ble decode-advert 4002ca0903bf13  # BTHome: 25.06 °C, 50.55 %"))
     advert.add_argument("hex", metavar="SERVICE_DATA_HEX",
-                        help="the service data after the UUID, e.g. 4002ca0903bf13")
+                        help=_("the service data after the UUID, e.g. 4002ca0903bf13"))
     advert.add_argument("--uuid", choices=("fcd2", "181a"), default="fcd2",
-                        help="service data UUID: fcd2 BTHome v2 (default), 181a ATC/pvvx")
-    advert.add_argument("--mac", help="the sender's address (for encrypted BTHome)")
-    advert.add_argument("--key", help="the device's bind key, 32 hex digits")
-    advert.add_argument("--json", action="store_true", help="machine-readable output")
+                        help=_("service data UUID: fcd2 BTHome v2 (default), 181a ATC/pvvx"))
+    advert.add_argument("--mac", help=_("the sender's address (for encrypted BTHome)"))
+    advert.add_argument("--key", help=_("the device's bind key, 32 hex digits"))
+    advert.add_argument("--json", action="store_true", help=_("machine-readable output"))
     advert.set_defaults(func=cmd_decode_advert)
 
-    scan = sub.add_parser("scan", help="list nearby BLE devices and the configured monitors")
-    scan.add_argument("--seconds", type=float, default=10.0, help="how long to listen (10)")
-    scan.add_argument("--config", "-c", help="config file, to mark configured monitors")
+    scan = sub.add_parser("scan", help=_("list nearby BLE devices and the configured monitors"))
+    scan.add_argument("--seconds", type=float, default=10.0, help=_("how long to listen (10)"))
+    scan.add_argument("--config", "-c", help=_("config file, to mark configured monitors"))
     scan.set_defaults(func=cmd_scan)

@@ -28,6 +28,7 @@ from edgeagent.demo import amqtt_broker, mosquitto
 from edgeagent.demo import ingest as demo_ingest
 from edgeagent.demo.platform_view import PlatformView
 from edgeagent.errors import ConfigError
+from edgeagent.i18n import _
 from edgeagent.supervisor import Agent
 
 log = logging.getLogger(__name__)
@@ -189,18 +190,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = sub.add_parser(
-        "demo", help="simulated home, private mosquitto, accelerated clock",
-        description="Run the real agent on a simulated home (a scripted day and night of a "
-                    "resident) with a private mosquitto on a free loopback port, and print "
-                    "what the call centre receives.")
+        "demo", help=_("simulated home, private mosquitto, accelerated clock"),
+        description=_("Run the real agent on a simulated home (a scripted day and night of a "
+                      "resident) with a private mosquitto on a free loopback port, and print "
+                      "what the call centre receives."))
     demo.add_argument("--broker", metavar="URL",
-                      help="use this broker, not a private mosquitto")
+                      help=_("use this broker, not a private mosquitto"))
     demo.add_argument("--speed", type=float, default=600.0,
-                      help="simulated seconds per real second (default 600: a day in 2.4 min)")
+                      help=_("simulated seconds per real second (default 600: a day in 2.4 min)"))
     demo.add_argument("--duration", type=float, metavar="SECONDS",
-                      help="stop after this many real seconds (default: one simulated day)")
-    demo.add_argument("--data-dir", metavar="DIR", help="outbox folder (default: a temp dir)")
+                      help=_("stop after this many real seconds (default: one simulated day)"))
+    demo.add_argument("--data-dir", metavar="DIR", help=_("outbox folder (default: a temp dir)"))
     demo.add_argument("--start", default="21:30", metavar="HH:MM",
-                      help="local time the simulation starts at (default 21:30)")
-    demo.add_argument("--alerts-only", action="store_true", help="print alerts and summaries only")
+                      help=_("local time the simulation starts at (default 21:30)"))
+    demo.add_argument("--alerts-only", action="store_true",
+                      help=_("print alerts and summaries only"))
     demo.set_defaults(func=cmd_demo)

@@ -17,6 +17,7 @@ from edgeagent.casas import MapError
 from edgeagent.evaluation import HomeEvaluation, InjectedFall, evaluate_home, load_home
 from edgeagent.evaluation.files import HomeFileError
 from edgeagent.heuristics.localtime import zone_exists
+from edgeagent.i18n import _
 
 EXIT_USAGE = 2
 
@@ -82,15 +83,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser(
-        "evaluate", help="score the safety heuristics on a recorded home with injected falls",
+        "evaluate", help=_("score the safety heuristics on a recorded home with injected falls"),
         description=__doc__.splitlines()[0] if __doc__ else None,
     )
-    parser.add_argument("log", help="the recorded log (CASAS lines)")
+    parser.add_argument("log", help=_("the recorded log (CASAS lines)"))
     parser.add_argument("--map", required=True,
-                        help="TOML sensor map: [sensors.ID] kind, room, role")
+                        help=_("TOML sensor map: [sensors.ID] kind, room, role"))
     parser.add_argument("--activities", required=True,
-                        help="annotated spans: START_DATE START_TIME END_DATE END_TIME NAME")
+                        help=_("annotated spans: START_DATE START_TIME END_DATE END_TIME NAME"))
     parser.add_argument("--timezone", default="UTC",
-                        help="the zone the log's wall times are in (default UTC)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+                        help=_("the zone the log's wall times are in (default UTC)"))
+    parser.add_argument("--json", action="store_true", help=_("print one JSON object"))
     parser.set_defaults(func=cmd_evaluate)

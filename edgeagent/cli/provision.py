@@ -254,66 +254,68 @@ def cmd_pair(args: argparse.Namespace) -> int:
 def _common(parser: argparse.ArgumentParser) -> None:
     # SUPPRESS: a --lang given before the command (`edgeagent --lang zh_CN install`) survives.
     parser.add_argument("--lang", default=argparse.SUPPRESS,
-                        help="language of the messages (zh_CN, en; default: $LANG)")
+                        help=_("language of the messages (zh_CN, en; default: $LANG)"))
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    install = sub.add_parser("install", help="install user, directories and the systemd unit "
-                                             "(root; idempotent)")
-    install.add_argument("--root", help="install into DIR instead of / (tests, image builds)")
-    install.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    install = sub.add_parser("install", help=_("install user, directories and the systemd unit "
+                                               "(root; idempotent)"))
+    install.add_argument("--root", help=_("install into DIR instead of / (tests, image builds)"))
+    install.add_argument("--dry-run", action="store_true", help=_("print the plan, change nothing"))
     install.add_argument("--config-template", default="default",
                          help=f"config to start from: {', '.join(inst.template_names())}")
-    install.add_argument("--home", help="home id to put in a new config")
+    install.add_argument("--home", help=_("home id to put in a new config"))
     install.add_argument("--executable", help=argparse.SUPPRESS)
     install.add_argument("--restrict-ip", action="store_true",
-                         help="also install a drop-in allowing IP traffic only to loopback, "
-                              "the configured brokers (resolved now) and the DNS servers")
+                         help=_("also install a drop-in allowing IP traffic only to loopback, "
+                                "the configured brokers (resolved now) and the DNS servers"))
     install.add_argument("--allow-ip", action="append", default=[], metavar="CIDR",
-                         help="with --restrict-ip: one more address or network to allow")
+                         help=_("with --restrict-ip: one more address or network to allow"))
     install.add_argument("--update-key", type=Path, metavar="PUBLIC.pem",
-                         help="trust this release key for updates "
-                              "(/etc/edgeagent/update-keys/release.pem)")
+                         help=_("trust this release key for updates "
+                                "(/etc/edgeagent/update-keys/release.pem)"))
     _common(install)
     install.set_defaults(func=cmd_install)
 
-    uninstall = sub.add_parser("uninstall", help="remove the unit; keep config and outbox "
-                                                 "unless --purge")
-    uninstall.add_argument("--root", help="uninstall from DIR instead of / (tests, image builds)")
+    uninstall = sub.add_parser("uninstall", help=_("remove the unit; keep config and outbox "
+                                                   "unless --purge"))
+    uninstall.add_argument("--root",
+                           help=_("uninstall from DIR instead of / (tests, image builds)"))
     uninstall.add_argument("--purge", action="store_true",
-                           help="also remove config, identity, outbox and the account")
+                           help=_("also remove config, identity, outbox and the account"))
     uninstall.add_argument("--dry-run", action="store_true",
-                           help="print the plan, change nothing")
+                           help=_("print the plan, change nothing"))
     _common(uninstall)
     uninstall.set_defaults(func=cmd_uninstall)
 
-    identity = sub.add_parser("identity", help="the kit's TLS key and certificate")
+    identity = sub.add_parser("identity", help=_("the kit's TLS key and certificate"))
     identity_sub = identity.add_subparsers(dest="identity_command", metavar="ACTION")
-    create = identity_sub.add_parser("create", help="make the device key (if none) and a CSR")
-    install_cert = identity_sub.add_parser("install", help="install a signed certificate "
-                                                           "after checking it")
+    create = identity_sub.add_parser("create", help=_("make the device key (if none) and a CSR"))
+    install_cert = identity_sub.add_parser("install", help=_("install a signed certificate "
+                                                             "after checking it"))
     install_cert.add_argument("cert", metavar="CERT",
-                              help="the signed certificate (PEM) the platform returned")
+                              help=_("the signed certificate (PEM) the platform returned"))
     for p in (create, install_cert):
-        p.add_argument("--root", help="work under DIR instead of / (tests, image builds)")
-        p.add_argument("--config", "-c", help="the agent's config (default: the usual chain)")
-        p.add_argument("--home", help="home id (default: the config's)")
+        p.add_argument("--root", help=_("work under DIR instead of / (tests, image builds)"))
+        p.add_argument("--config", "-c", help=_("the agent's config (default: the usual chain)"))
+        p.add_argument("--home", help=_("home id (default: the config's)"))
         _common(p)
     create.set_defaults(func=cmd_identity_create)
     install_cert.set_defaults(func=cmd_identity_install)
 
-    pair = sub.add_parser("pair", help="find a BLE health monitor, test it, add it to the config")
-    pair.add_argument("--address", help="skip the scan and pair this address")
+    pair = sub.add_parser("pair",
+                          help=_("find a BLE health monitor, test it, add it to the config"))
+    pair.add_argument("--address", help=_("skip the scan and pair this address"))
     pair.add_argument("--config", "-c",
-                      help="the config to add the monitor to (default: the usual chain)")
-    pair.add_argument("--yes", "-y", action="store_true", help="write without asking")
-    pair.add_argument("--id", help="device id (default: bp-1, hr-1...)")
-    pair.add_argument("--room", help="the room the monitor is used in (e.g. bedroom)")
+                      help=_("the config to add the monitor to (default: the usual chain)"))
+    pair.add_argument("--yes", "-y", action="store_true", help=_("write without asking"))
+    pair.add_argument("--id", help=_("device id (default: bp-1, hr-1...)"))
+    pair.add_argument("--room", help=_("the room the monitor is used in (e.g. bedroom)"))
     pair.add_argument("--scan-timeout", type=float, default=10.0,
-                      help="how long to scan for monitors (s)")
+                      help=_("how long to scan for monitors (s)"))
     pair.add_argument("--measure-timeout", type=float, default=60.0,
-                      help="how long to wait for a measurement taken on the monitor (s)")
-    pair.add_argument("--adapter", default="hci0", help="the Bluetooth adapter (default hci0)")
+                      help=_("how long to wait for a measurement taken on the monitor (s)"))
+    pair.add_argument("--adapter", default="hci0", help=_("the Bluetooth adapter (default hci0)"))
     pair.add_argument("--backend", default="bleak", help=argparse.SUPPRESS)
     _common(pair)
     pair.set_defaults(func=cmd_pair)

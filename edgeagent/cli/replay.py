@@ -24,6 +24,7 @@ from edgeagent.errors import ConfigError
 from edgeagent.heuristics.localtime import LocalTime, zone_exists
 from edgeagent.heuristics.replay import ReplayResult, replay_lines
 from edgeagent.heuristics.settings import HeuristicsSettings
+from edgeagent.i18n import _
 from edgeagent.models import Severity
 
 EXIT_USAGE = 2
@@ -186,27 +187,27 @@ def _hours(value: str) -> float:
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser(
-        "replay", help="run the safety heuristics over a recorded sensor log",
+        "replay", help=_("run the safety heuristics over a recorded sensor log"),
         description=__doc__.splitlines()[0] if __doc__ else None,
     )
-    parser.add_argument("log", help="the recorded log (CASAS lines)")
+    parser.add_argument("log", help=_("the recorded log (CASAS lines)"))
     parser.add_argument("--format", choices=["casas"], default="casas",
-                        help="the log's format: CASAS lines (date time sensor value)")
+                        help=_("the log's format: CASAS lines (date time sensor value)"))
     parser.add_argument("--map", required=True,
-                        help="TOML sensor map: [sensors.ID] kind, room, role")
+                        help=_("TOML sensor map: [sensors.ID] kind, room, role"))
     parser.add_argument("--timezone", default=None,
-                        help="the home's zone; log times are its local wall time "
-                             "(default: the config's home.timezone, else UTC)")
+                        help=_("the home's zone; log times are its local wall time "
+                               "(default: the config's home.timezone, else UTC)"))
     parser.add_argument("--config", "-c", default=None,
-                        help="agent config whose [heuristics] settings to use")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+                        help=_("agent config whose [heuristics] settings to use"))
+    parser.add_argument("--json", action="store_true", help=_("print one JSON object"))
     parser.add_argument("--gap-hours", type=_hours, default=DEFAULT_GAP_HOURS, metavar="N",
                         help="flag a recording gap where no event arrived for more than N "
                              f"hours (default {DEFAULT_GAP_HOURS:g})")
     parser.add_argument("--plot", metavar="FILE.png",
-                        help="also draw the days as a PNG: a row per day, 24 h across, a lane "
-                             "per room, alerts as bars (needs: pip install edgeagent[plot])")
+                        help=_("also draw the days as a PNG: a row per day, 24 h across, a lane "
+                               "per room, alerts as bars (needs: pip install edgeagent[plot])"))
     parser.add_argument("--prealarm", action="store_true",
-                        help="model a kit that asks her before a critical silence alarm: "
-                             "count the questions and those her activity would have cancelled")
+                        help=_("model a kit that asks her before a critical silence alarm: "
+                               "count the questions and those her activity would have cancelled"))
     parser.set_defaults(func=cmd_replay)

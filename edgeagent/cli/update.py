@@ -13,6 +13,7 @@ from pathlib import Path
 from edgeagent import __version__
 from edgeagent.config import AgentConfig, load_config
 from edgeagent.errors import ConfigError
+from edgeagent.i18n import _
 from edgeagent.signing import KeyFileError, load_private_key, wheel_pin
 from edgeagent.updates.apply import (
     APPLIED,
@@ -187,7 +188,7 @@ def cmd_adopt(args: argparse.Namespace) -> int:
 
 
 def _key_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--pubkey", type=Path, help="trust only this public key (PEM)")
+    parser.add_argument("--pubkey", type=Path, help=_("trust only this public key (PEM)"))
     parser.add_argument("--keys-dir", type=Path,
                         help=f"trusted public keys (default {UPDATE_KEYS_DIR}, or "
                              "$EDGEAGENT_UPDATE_KEYS)")
@@ -197,67 +198,68 @@ def _apply_options(parser: argparse.ArgumentParser) -> None:
     _key_options(parser)
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT,
                         help=f"where releases/ and current live (default {DEFAULT_ROOT})")
-    parser.add_argument("--unit", default="edgeagent.service", help="the unit to restart")
+    parser.add_argument("--unit", default="edgeagent.service", help=_("the unit to restart"))
     parser.add_argument("--config", "-c", type=Path,
                         default=Path("/etc/edgeagent/edgeagent.toml"),
-                        help="the kit's config: control.socket, updates.update_health_s and "
-                             "updates.keys_dir unless given here")
-    parser.add_argument("--socket", type=Path, help="the agent's control socket (health)")
+                        help=_("the kit's config: control.socket, updates.update_health_s and "
+                               "updates.keys_dir unless given here"))
+    parser.add_argument("--socket", type=Path, help=_("the agent's control socket (health)"))
     parser.add_argument("--health-s", type=float,
-                        help="how long the new release has to become healthy "
-                             "(default: updates.update_health_s, 120)")
+                        help=_("how long the new release has to become healthy "
+                               "(default: updates.update_health_s, 120)"))
     parser.add_argument("--report", type=Path,
                         default=Path("/var/lib/edgeagent/update-result.json"),
-                        help="where the outcome is written for the agent to publish")
+                        help=_("where the outcome is written for the agent to publish"))
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    update = sub.add_parser("update", help="signed update bundles: build, verify, apply")
+    update = sub.add_parser("update", help=_("signed update bundles: build, verify, apply"))
     update_sub = update.add_subparsers(dest="update_command", metavar="ACTION", required=True)
 
-    build = update_sub.add_parser("build", help="a signed bundle from a wheelhouse")
-    build.add_argument("--key", type=Path, required=True, help="release private key (PEM)")
-    build.add_argument("--out", type=Path, required=True, help="the bundle file to write")
+    build = update_sub.add_parser("build", help=_("a signed bundle from a wheelhouse"))
+    build.add_argument("--key", type=Path, required=True, help=_("release private key (PEM)"))
+    build.add_argument("--out", type=Path, required=True, help=_("the bundle file to write"))
     build.add_argument("--wheelhouse", type=Path,
-                       help="a directory of wheels or an offline package .tar.gz (default: "
-                            "the newest dist/edgeagent-*.tar.gz)")
-    build.add_argument("--version", help="bundle version (default: the edgeagent wheel's)")
+                       help=_("a directory of wheels or an offline package .tar.gz (default: "
+                              "the newest dist/edgeagent-*.tar.gz)"))
+    build.add_argument("--version", help=_("bundle version (default: the edgeagent wheel's)"))
     build.add_argument("--min-version", default="0.0.0",
-                       help="oldest installed version it may be applied on (default 0.0.0)")
+                       help=_("oldest installed version it may be applied on (default 0.0.0)"))
     build.set_defaults(func=cmd_build)
 
-    verify = update_sub.add_parser("verify", help="check a bundle; exit 1 with the reason")
-    verify.add_argument("file", type=Path, help="the update bundle")
+    verify = update_sub.add_parser("verify", help=_("check a bundle; exit 1 with the reason"))
+    verify.add_argument("file", type=Path, help=_("the update bundle"))
     _key_options(verify)
     verify.add_argument("--allow-downgrade", action="store_true",
-                        help="accept a bundle older than the installed version")
+                        help=_("accept a bundle older than the installed version"))
     verify.add_argument("--root", type=Path,
-                        help="take the installed version from ROOT/current")
+                        help=_("take the installed version from ROOT/current"))
     verify.add_argument("--installed-version", help=argparse.SUPPRESS)
     verify.set_defaults(func=cmd_verify)
 
-    apply = update_sub.add_parser("apply", help="install, switch, restart, roll back if unhealthy")
-    apply.add_argument("file", type=Path, help="the update bundle")
+    apply = update_sub.add_parser("apply",
+                                  help=_("install, switch, restart, roll back if unhealthy"))
+    apply.add_argument("file", type=Path, help=_("the update bundle"))
     apply.add_argument("--allow-downgrade", action="store_true",
-                       help="accept a bundle older than the installed version")
+                       help=_("accept a bundle older than the installed version"))
     _apply_options(apply)
     apply.set_defaults(func=cmd_apply)
 
-    run = update_sub.add_parser("run", help="the updater unit: recover, then the agent's "
-                                            "request (update-request.json), if any")
+    run = update_sub.add_parser("run", help=_("the updater unit: recover, then the agent's "
+                                              "request (update-request.json), if any"))
     _apply_options(run)
     run.add_argument("--request", type=Path, default=Path("/var/lib/edgeagent") / REQUEST,
-                     help="the request file the agent writes")
+                     help=_("the request file the agent writes"))
     run.set_defaults(func=cmd_run)
 
-    recover = update_sub.add_parser("recover", help="after a cut: back to the last good release")
+    recover = update_sub.add_parser("recover", help=_("after a cut: back to the last good release"))
     _apply_options(recover)
     recover.set_defaults(func=cmd_recover)
 
-    adopt = update_sub.add_parser("adopt", help="the offline installer's last step: mark "
-                                                "ROOT/releases/VERSION complete, make it current")
-    adopt.add_argument("version", help="the release under ROOT/releases/ to make current")
+    adopt = update_sub.add_parser("adopt", help=_(
+        "the offline installer's last step: mark ROOT/releases/VERSION complete, make it current"))
+    adopt.add_argument("version", help=_("the release under ROOT/releases/ to make current"))
     adopt.add_argument("--root", type=Path, default=DEFAULT_ROOT,
                        help=f"where releases/ and current live (default {DEFAULT_ROOT})")
-    adopt.add_argument("--wheelhouse", type=Path, help="the wheels the release was built from")
+    adopt.add_argument("--wheelhouse", type=Path, help=_("the wheels the release was built from"))
     adopt.set_defaults(func=cmd_adopt)

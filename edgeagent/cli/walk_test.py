@@ -276,36 +276,36 @@ def cmd_walk_test(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     walk = sub.add_parser(
-        "walk-test", help="commissioning: tick every sensor, test alarms, acceptance report",
-        description="List every configured sensor with its room, tick each one as it fires "
-                    "while you walk the home (times in home.timezone), flag those that stayed "
-                    "silent, then send a test alarm of each severity (info, warning, critical; "
-                    "type test, raised and then resolved) and write the acceptance report "
-                    "(JSON, text, PNG when matplotlib is installed). Needs the running agent. "
-                    "Exit 0 pass, 1 a sensor stayed silent (or no platform reply with --wait), "
-                    "2 a test alarm was not acknowledged.")
+        "walk-test", help=_("commissioning: tick every sensor, test alarms, acceptance report"),
+        description=_("List every configured sensor with its room, tick each one as it fires "
+                      "while you walk the home (times in home.timezone), flag those that stayed "
+                      "silent, then send a test alarm of each severity (info, warning, critical; "
+                      "type test, raised and then resolved) and write the acceptance report "
+                      "(JSON, text, PNG when matplotlib is installed). Needs the running agent. "
+                      "Exit 0 pass, 1 a sensor stayed silent (or no platform reply with --wait), "
+                      "2 a test alarm was not acknowledged."))
     walk.add_argument("--config", "-c", help=_(CONFIG_HELP))
-    walk.add_argument("--socket", help="control socket (default: control.socket in the config)")
+    walk.add_argument("--socket", help=_("control socket (default: control.socket in the config)"))
     walk.add_argument("--minutes", type=float, default=None,
-                      help="end the walk after N minutes (default: when you press Enter, or "
-                           "when every sensor has fired)")
+                      help=_("end the walk after N minutes (default: when you press Enter, or "
+                             "when every sensor has fired)"))
     walk.add_argument("--output", "-o", default=".",
-                      help="folder for the report files (default: the current folder)")
+                      help=_("folder for the report files (default: the current folder)"))
     walk.add_argument("--timeout", type=float, default=30.0,
-                      help="how long to wait for each broker PUBACK (s)")
+                      help=_("how long to wait for each broker PUBACK (s)"))
     walk.add_argument("--wait", action="store_true",
-                      help="also wait for the platform's reply to each test alarm on "
-                           "<prefix>/<home>/test-alarm/reply")
+                      help=_("also wait for the platform's reply to each test alarm on "
+                             "<prefix>/<home>/test-alarm/reply"))
     walk.add_argument("--wait-timeout", type=float, default=60.0,
-                      help="how long to wait for each platform reply (s)")
+                      help=_("how long to wait for each platform reply (s)"))
     walk.add_argument("--web", action="store_true",
-                      help="also show the walk on a read-only phone page (one-time link, shown "
-                           "as a QR code; valid while this runs, at most 30 min)")
-    walk.add_argument("--bind", help="address for the phone page (default: the LAN interface)")
+                      help=_("also show the walk on a read-only phone page (one-time link, shown "
+                             "as a QR code; valid while this runs, at most 30 min)"))
+    walk.add_argument("--bind", help=_("address for the phone page (default: the LAN interface)"))
     walk.add_argument("--port", type=int, default=0,
-                      help="port for the phone page (default: any free port)")
+                      help=_("port for the phone page (default: any free port)"))
     walk.add_argument("--json", action="store_true",
-                      help="print the report as JSON (the tick lines are left out)")
+                      help=_("print the report as JSON (the tick lines are left out)"))
     walk.set_defaults(func=cmd_walk_test)
 
 

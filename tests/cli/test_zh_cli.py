@@ -43,6 +43,9 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     (["--lang", "zh_CN", "test-alarm", "--help"], ["测试告警的级别", "等待 PUBACK 的时长"]),
     (["--lang=zh_CN", "config", "check", "--help"], ["在标准输出上输出一个 JSON 文档"]),
     (["doctor", "--lang", "zh_CN", "--help"], ["运行全部检查", "机器可读的报告"]),
+    (["--lang", "zh_CN", "ble", "decode", "--help"], ["示例：", "# 心率 72 bpm"]),
+    (["update", "--lang", "zh_CN", "--help"], ["安装、切换、重启，不健康时回滚"]),
+    (["--lang", "zh_CN", "walk-test", "--help"], ["列出每个已配置的传感器"]),
 ])
 def test_help_follows_lang_before_or_after_the_command(capsys, args, chinese):
     code, out, _err = cli(capsys, *args)
