@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from edgeagent.errors import EdgeAgentError
 from edgeagent.models import Reading
 from edgeagent.names import canonical_role, canonical_room, known_roles, near_rule_role
 
@@ -115,7 +116,7 @@ class SensorMap(BaseModel):
     sensors: dict[str, SensorSpec] = Field(default_factory=dict)
 
 
-class MapError(ValueError):
+class MapError(EdgeAgentError, ValueError):
     """The map file is unreadable or invalid; the message names the file and key."""
 
 

@@ -27,12 +27,12 @@ from pydantic import (
 
 from edgeagent import config_path
 from edgeagent.config_lint import role_errors
-from edgeagent.driver import Driver, DriverOptions, UnknownDriverType, load_driver_class
-from edgeagent.errors import ConfigError
+from edgeagent.driver import Driver, DriverOptions, load_driver_class
+from edgeagent.errors import ConfigError, UnknownDriverType, UnknownOutputType
 from edgeagent.heuristics.settings import HeuristicsSettings
 from edgeagent.i18n import N_, _
 from edgeagent.names import canonical_role, canonical_room
-from edgeagent.output import OutputOptions, UnknownOutputType, load_output_class
+from edgeagent.output import OutputOptions, load_output_class
 
 # Beyond these no key means anything, and times this far out overflow datetime arithmetic
 # (`retention_hours = 1e308` passed validation, then crashed `run`). Keys named for a unit

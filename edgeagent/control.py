@@ -49,6 +49,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgeagent.errors import ControlRequestFailed, ControlSocketInUse, DaemonUnreachable
 from edgeagent.ids import uuid7
 from edgeagent.models import Draft, Kind, Severity
 
@@ -63,20 +64,6 @@ MAX_REQUEST = 64 * 1024
 TEST_ALARM_TIMEOUT = 30.0
 MAX_CLIENTS = 64
 TEST_ALARMS_PER_MINUTE = 3
-
-
-class ControlSocketInUse(RuntimeError):
-    """Another live daemon already answers on this socket path."""
-
-
-class DaemonUnreachable(Exception):
-    """No daemon answers on the control socket; `reason` says why (absent, refused, denied)."""
-
-    def __init__(self, path: str | Path, reason: str, *, denied: bool = False) -> None:
-        self.path = str(path)
-        self.reason = reason
-        self.denied = denied
-        super().__init__(f"{path}: {reason}")
 
 
 def _matches(flt: dict[str, str], what: str, payload: dict[str, Any]) -> bool:
@@ -507,7 +494,8 @@ class ControlClient:
         return sock
 
     def request(self, request: dict[str, Any]) -> dict[str, Any]:
-        """One request, one answer. Returns the `result`; raises RuntimeError on `ok: false`."""
+        """One request, one answer. Returns the `result`; raises ControlRequestFailed on
+        `ok: false`."""
         sock = self._connect()
         try:
             sock.sendall(json.dumps(request).encode() + b"\n")
@@ -521,7 +509,7 @@ class ControlClient:
             raise DaemonUnreachable(self.path, "daemon closed the connection")
         answer: dict[str, Any] = json.loads(line)
         if not answer.get("ok"):
-            raise RuntimeError(str(answer.get("error")))
+            raise ControlRequestFailed(str(answer.get("error")))
         result: dict[str, Any] = answer.get("result") or {}
         return result
 

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from edgeagent.errors import EdgeAgentError
 from edgeagent.replay_window import ReplayWindow
 from edgeagent.topics import Topics
 
@@ -45,7 +46,7 @@ def _shown(text: str, limit: int = 64) -> str:
     return repr(text[:limit]) + ("..." if len(text) > limit else "")
 
 
-class CommandArgsError(ValueError):
+class CommandArgsError(EdgeAgentError, ValueError):
     """A handler's refusal of its `args` (bad shape, too much asked): an error reply naming
     why, counted as a rejection, with no traceback in the log (the input is hostile)."""
 

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgeagent.clock import Clock
+from edgeagent.errors import UnknownDriverType
 from edgeagent.models import Reading
 
 ENTRY_POINT_GROUP = "edgeagent.drivers"
@@ -196,10 +197,6 @@ class Driver(abc.ABC):
         Default: nothing to probe.
         """
         return []
-
-
-class UnknownDriverType(LookupError):
-    pass
 
 
 def available_driver_types() -> dict[str, Any]:

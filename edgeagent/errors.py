@@ -1,4 +1,11 @@
-"""One precise exception class per failure the CLI, supervisor and doctor can act on."""
+"""One precise exception class per failure the CLI, supervisor and doctor can act on.
+
+Everything edgeagent raises on purpose derives from `EdgeAgentError`: the shared
+classes live here, one module's own refusals (`PairError`, `BundleRefused`, ...)
+beside their module but in this hierarchy, so anything else is a bug. Classes
+that replaced a built-in base keep it too, so existing `except ValueError` and
+`except RuntimeError` handlers still catch them.
+"""
 
 from __future__ import annotations
 
@@ -58,3 +65,29 @@ class OutboxUnwritable(OutboxError):
     The message names the file and the fix; restarting cannot help, and the file is
     left exactly as it is.
     """
+
+
+class UnknownDriverType(EdgeAgentError, LookupError):
+    """No installed entry point provides this `[[drivers]]` type, or it is not a Driver."""
+
+
+class UnknownOutputType(EdgeAgentError, LookupError):
+    """No installed entry point provides this `[[outputs]]` type, or it is not an Output."""
+
+
+class ControlSocketInUse(EdgeAgentError, RuntimeError):
+    """Another live daemon already answers on this socket path."""
+
+
+class DaemonUnreachable(EdgeAgentError):
+    """No daemon answers on the control socket; `reason` says why (absent, refused, denied)."""
+
+    def __init__(self, path: object, reason: str, *, denied: bool = False) -> None:
+        self.path = str(path)
+        self.reason = reason
+        self.denied = denied
+        super().__init__(f"{path}: {reason}")
+
+
+class ControlRequestFailed(EdgeAgentError, RuntimeError):
+    """The daemon answered a control request with `ok: false`; the message is its error."""

@@ -22,6 +22,8 @@ import struct
 import sys
 from pathlib import Path
 
+from edgeagent.errors import EdgeAgentError
+
 DOMAIN = "edgeagent"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 SHIPPED = ("en", "zh_CN")
@@ -119,7 +121,7 @@ def N_(message: str) -> str:  # noqa: N802 - the conventional gettext marker nam
 # --- .po -> .mo ----------------------------------------------------------------------------
 
 
-class PoSyntaxError(ValueError):
+class PoSyntaxError(EdgeAgentError, ValueError):
     """A .po file the compiler cannot read; names the line."""
 
 

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from edgeagent.driver import Health, HealthState
+from edgeagent.errors import UnknownOutputType
 
 ENTRY_POINT_GROUP = "edgeagent.outputs"
 
@@ -109,10 +110,6 @@ class Output(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the hardware."""
-
-
-class UnknownOutputType(LookupError):
-    pass
 
 
 def available_output_types() -> dict[str, Any]:

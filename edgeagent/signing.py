@@ -17,8 +17,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from edgeagent.errors import EdgeAgentError
 
-class KeyFileError(ValueError):
+
+class KeyFileError(EdgeAgentError, ValueError):
     """A key file that is not an Ed25519 key of the expected kind; the message says which."""
 
 

@@ -21,13 +21,13 @@ from typing import IO, Any
 
 from edgeagent.config import AgentConfig, load_config, resolve_config_path
 from edgeagent.config_path import CONFIG_HELP
-from edgeagent.control import ControlClient, DaemonUnreachable
+from edgeagent.control import ControlClient
 from edgeagent.doctor import DoctorEnv, render_json, render_text, run_doctor
 from edgeagent.doctor.alarm_drill import direct_test_alarm, platform_reply_topic
 from edgeagent.doctor.bundle import DEFAULT_LOG_LINES, bundle_parts, collect_logs, write_bundle
 from edgeagent.doctor.mqtt_probe import MqttProbe, ProbeError
 from edgeagent.doctor.outbox_reader import OutboxReader, OutboxUnreadable
-from edgeagent.errors import ConfigError
+from edgeagent.errors import ConfigError, DaemonUnreachable
 from edgeagent.i18n import _
 from edgeagent.models import Severity
 from edgeagent.publisher import BrokerAddress

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeagent.cli.replay_days import Day
+from edgeagent.errors import EdgeAgentError
 from edgeagent.heuristics.localtime import LocalTime
 from edgeagent.heuristics.replay import ACTIVITY_BUCKET_S, ReplayResult
 from edgeagent.models import Severity
@@ -25,7 +26,7 @@ HOME_LANE = "(home)"  # alerts that name no room
 MAX_DAYS = 62  # a taller picture is unreadable; replay a shorter log for more
 
 
-class PlotUnavailable(Exception):
+class PlotUnavailable(EdgeAgentError):
     """matplotlib is missing, or the log is too long or empty to draw."""
 
 

@@ -113,7 +113,8 @@ def render(doc: dict[str, Any], now: datetime) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from edgeagent.control import ControlClient, DaemonUnreachable  # noqa: PLC0415
+    from edgeagent.control import ControlClient  # noqa: PLC0415
+    from edgeagent.errors import DaemonUnreachable  # noqa: PLC0415
 
     path = args.socket or str(control_socket(resolve_config_path(args.config)))
     try:

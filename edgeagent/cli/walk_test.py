@@ -24,8 +24,8 @@ from typing import Any
 
 from edgeagent.config import AgentConfig, load_config
 from edgeagent.config_path import CONFIG_HELP, resolve_config_path
-from edgeagent.control import ControlClient, DaemonUnreachable
-from edgeagent.errors import ConfigError
+from edgeagent.control import ControlClient
+from edgeagent.errors import ConfigError, DaemonUnreachable
 from edgeagent.i18n import _
 from edgeagent.walktest.report import SEVERITIES, build_report, render_text, write_reports
 from edgeagent.walktest.session import AlarmResult, Sensor, WalkSession

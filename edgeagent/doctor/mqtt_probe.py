@@ -16,11 +16,12 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersi
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edgeagent.config import MqttConfig
+from edgeagent.errors import EdgeAgentError
 from edgeagent.publisher import BrokerAddress, tls_context
 from edgeagent.secrets import read_secret
 
 
-class ProbeError(Exception):
+class ProbeError(EdgeAgentError):
     """A step of the probe failed; the message says what the broker or the network said."""
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from edgeagent.errors import EdgeAgentError
 from edgeagent.i18n import _
 from edgeagent.models import Priority
 from edgeagent.outbox import (
@@ -26,7 +27,7 @@ from edgeagent.seq_mark import mark_path, read_mark
 PRIORITY_NAMES = {int(p): p.name.lower() for p in Priority}
 
 
-class OutboxUnreadable(Exception):
+class OutboxUnreadable(EdgeAgentError):
     """The outbox file is missing or is not an edgeagent outbox."""
 
 

@@ -14,10 +14,11 @@ from datetime import datetime
 from pathlib import Path
 
 from edgeagent.casas import CasasRecord, LineError, SensorMap, load_map, parse_lines
+from edgeagent.errors import EdgeAgentError
 from edgeagent.evaluation.falls import Activity
 
 
-class HomeFileError(ValueError):
+class HomeFileError(EdgeAgentError, ValueError):
     """A home's file is unreadable or malformed; the message names the file and line."""
 
 

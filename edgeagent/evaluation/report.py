@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeagent.errors import EdgeAgentError
 from edgeagent.evaluation.run import HomeEvaluation
 
 MAX_CRITICAL_PER_30D = 1.0
@@ -116,7 +117,7 @@ def markdown_table(rows: Sequence[Row], first_column: str = "home") -> str:
     return "\n".join(lines)
 
 
-class BlockError(ValueError):
+class BlockError(EdgeAgentError, ValueError):
     """The document lacks the block's markers (or has them out of order)."""
 
 

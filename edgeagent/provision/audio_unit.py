@@ -9,7 +9,8 @@ last such output is gone, the next install removes it again.
 from __future__ import annotations
 
 from edgeagent.config import AgentConfig
-from edgeagent.output import UnknownOutputType, load_output_class
+from edgeagent.errors import UnknownOutputType
+from edgeagent.output import load_output_class
 
 DROPIN_FILE = "/etc/systemd/system/edgeagent.service.d/audio.conf"
 GROUP = "audio"

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgeagent.errors import EdgeAgentError
 from edgeagent.i18n import _
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ CA_FILE = "/etc/edgeagent/ca.pem"
 EXPIRY_WARNING_DAYS = 30
 
 
-class IdentityError(Exception):
+class IdentityError(EdgeAgentError):
     """A refused identity step. `code` is stable (for scripts and tests), `str()` is for people."""
 
     def __init__(self, code: str, message: str) -> None:

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import tomlkit
 
+from edgeagent.errors import EdgeAgentError
 from edgeagent.i18n import N_, _
 from edgeagent.provision.system import Account, System
 
@@ -58,7 +59,7 @@ CREATE, UPDATE, UNCHANGED, REMOVE, KEEP = (
     N_("create"), N_("update"), N_("unchanged"), N_("remove"), N_("keep"))
 
 
-class InstallError(RuntimeError):
+class InstallError(EdgeAgentError, RuntimeError):
     """The install cannot go on (unknown template, not root...); the message says why."""
 
 

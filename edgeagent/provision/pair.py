@@ -32,7 +32,7 @@ from tomlkit.items import AoT, Table
 from edgeagent.clock import SystemClock
 from edgeagent.config import parse_config
 from edgeagent.driver import DriverContext
-from edgeagent.errors import ConfigError
+from edgeagent.errors import ConfigError, EdgeAgentError
 from edgeagent.i18n import N_, _
 from edgeagent.models import Reading
 
@@ -50,7 +50,7 @@ PROFILE_WORDS = {"heart_rate": N_("heart rate"), "pulse_oximeter": N_("pulse oxi
                  "weight_scale": N_("weight scale"), "battery": N_("battery")}
 
 
-class PairError(Exception):
+class PairError(EdgeAgentError):
     """Pairing cannot go on; the message tells the technician what to do."""
 
 

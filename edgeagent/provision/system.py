@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from edgeagent.errors import EdgeAgentError
+
 NOLOGIN = "/usr/sbin/nologin"
 SYSTEM_ID_MAX = 999  # Debian's SYS_UID_MAX / SYS_GID_MAX: system ids are allocated downward
 SYSTEM_ID_MIN = 100
 
 
-class SystemError_(RuntimeError):  # noqa: N801 - `SystemError` is a builtin
+class SystemError_(EdgeAgentError, RuntimeError):  # noqa: N801 - `SystemError` is a builtin
     """A system command failed; the message carries its output."""
 
 

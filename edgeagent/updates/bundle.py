@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from edgeagent.errors import EdgeAgentError
 from edgeagent.signing import KeyFileError, load_public_key, sha256_file, sign, verifies
 
 FORMAT = "edgeagent-update/1"
@@ -47,7 +48,7 @@ UNLISTED_FILE = "unlisted file"
 NO_TRUSTED_KEY = "no trusted key"
 
 
-class BundleRefused(Exception):
+class BundleRefused(EdgeAgentError):
     """The bundle must not be installed: `reason` is one of the constants above."""
 
     def __init__(self, reason: str, detail: str) -> None:

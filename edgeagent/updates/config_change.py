@@ -17,7 +17,7 @@ import tomllib
 from typing import Any
 
 from edgeagent.config import AgentConfig, parse_config
-from edgeagent.errors import ConfigError
+from edgeagent.errors import ConfigError, EdgeAgentError
 
 REMOTE_SECTIONS = ("heuristics", "drivers")
 # Driver types whose readings are alarms: losing one silently is never a remote decision.
@@ -25,7 +25,7 @@ ALARM_DRIVER_TYPES = ("gpio.sos", "gpio.alarm_input", "ble.button")
 MAX_CONFIG_BYTES = 64 * 1024
 
 
-class ConfigChangeRefused(ValueError):
+class ConfigChangeRefused(EdgeAgentError, ValueError):
     """The new config may not replace the running one remotely; the message says why."""
 
 

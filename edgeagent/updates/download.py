@@ -15,6 +15,8 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
+from edgeagent.errors import EdgeAgentError
+
 CHUNK = 1 << 16
 
 
@@ -28,7 +30,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
-class DownloadError(RuntimeError):
+class DownloadError(EdgeAgentError, RuntimeError):
     """The bundle could not be fetched whole; the message says why."""
 
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeagent.control import ControlClient, DaemonUnreachable
+from edgeagent.control import ControlClient
+from edgeagent.errors import DaemonUnreachable
 
 
 @dataclass(frozen=True, slots=True)

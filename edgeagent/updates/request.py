@@ -18,6 +18,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from edgeagent.errors import EdgeAgentError
+
 REQUEST = "update-request.json"
 RESULT = "update-result.json"
 CONFIG_NEW = "config-new.toml"  # cmd/config-set's file, beside the request
@@ -26,7 +28,7 @@ _BUNDLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}\.tar$")
 MAX_REQUEST_BYTES = 4096
 
 
-class BadRequest(ValueError):
+class BadRequest(EdgeAgentError, ValueError):
     """A request file the updater will not act on; the message says why."""
 
 
