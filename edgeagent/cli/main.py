@@ -7,7 +7,8 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from edgeagent import __version__
 from edgeagent.i18n import N_, _, check_language, set_language
@@ -128,7 +129,37 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
             sub.add_parser(command, help=_(text))
     for command_parser in _subparsers(parser):
         _accept_lang(command_parser)
+    for each in (parser, *_subparsers(parser)):
+        _speak_the_language(each)
     return parser
+
+
+def _speak_the_language(parser: argparse.ArgumentParser) -> None:
+    """argparse's own headings, -h/--version help and usage prefix through our catalog.
+
+    argparse translates through the process-wide gettext domain, which `--lang` cannot
+    reach; its parse errors ("invalid choice", ...) therefore stay English.
+    """
+    parser._positionals.title = _("positional arguments")
+    parser._optionals.title = _("options")
+    for option, text in (("-h", N_("show this help message and exit")),
+                         ("--version", N_("show program's version number and exit"))):
+        action = parser._option_string_actions.get(option)
+        if action is not None:
+            action.help = _(text)
+    base = parser.formatter_class
+    if isinstance(base, type) and issubclass(base, argparse.HelpFormatter):
+        localized: Any = type("Localized" + base.__name__, (_UsagePrefix, base), {})
+        parser.formatter_class = localized
+
+
+class _UsagePrefix(argparse.HelpFormatter):
+    """'usage: ' in the message language."""
+
+    def add_usage(self, usage: str | None, actions: Iterable[argparse.Action],
+                  groups: Iterable[argparse._MutuallyExclusiveGroup],
+                  prefix: str | None = None) -> None:
+        super().add_usage(usage, actions, groups, _("usage: ") if prefix is None else prefix)
 
 
 LANG_HELP = N_("language of messages: zh_CN, en (default: $LANG)")

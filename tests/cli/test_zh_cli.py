@@ -52,6 +52,7 @@ def test_help_follows_lang_before_or_after_the_command(capsys, args, chinese):
     assert code == 0
     for text in chinese:
         assert text in out
+    assert out.startswith("用法：edgeagent") and "显示此帮助信息并退出" in out  # argparse's words
     english = cli(capsys, *[a for a in args if a not in ("--lang", "zh_CN", "--lang=zh_CN")])[1]
     assert not CHINESE.search(english)  # the same help without --lang is English
 
@@ -104,3 +105,34 @@ def test_config_error_ranges_and_choices_in_chinese(tmp_path: Path, capsys, toml
     path.write_text(toml, encoding="utf-8")
     code, _out, err = cli(capsys, "config", "check", "--lang", "zh_CN", "-c", str(path))
     assert code == 2 and reason in err
+
+
+def kit_config(tmp_path: Path, url: str) -> str:
+    return str(write_config(tmp_path / "kit.toml", f"""
+        [home]
+        id = "home-1"
+        [mqtt]
+        urls = ["{url}"]
+        [outbox]
+        path = "{tmp_path / 'outbox.db'}"
+        [control]
+        socket = "{tmp_path / 'control.sock'}"
+        """))
+
+
+def test_test_alarm_speaks_chinese_against_a_real_broker(tmp_path: Path, mosquitto, capsys):
+    config = kit_config(tmp_path, mosquitto.url)
+    code, out, err = cli(capsys, "--lang", "zh_CN", "test-alarm", "-c", config)
+    assert code == 0, err
+    assert "守护进程未运行" in err and "代理服务器在" in err and "确认了测试告警 #1" in err
+    code, out, err = cli(capsys, "test-alarm", "-c", config, "--json", "--lang", "zh_CN")
+    assert code == 0 and json.loads(out)["acked"] is True
+    assert not CHINESE.search(out) and err == ""
+
+
+def test_watch_and_outbox_purge_speak_chinese(tmp_path: Path, capsys):
+    config = kit_config(tmp_path, "mqtt://127.0.0.1:1")
+    code, _out, err = cli(capsys, "--lang", "zh_CN", "watch", "-c", config)
+    assert code == 2 and "无法监视" in err
+    code, _out, err = cli(capsys, "--lang", "zh_CN", "outbox", "purge", "-c", config)
+    assert code == 2 and "outbox purge 需要 --delivered" in err
