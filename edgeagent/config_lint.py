@@ -103,7 +103,7 @@ def system_zone() -> str | None:
     return target.split(marker, 1)[1] if marker in target else None
 
 
-def lint(config: AgentConfig, config_path: str | None,
+def lint(config: AgentConfig, config_path: str | None,  # noqa: C901, PLR0912 - a flat list of independent findings, one if per finding
          machine_zone: str | None = None) -> list[Finding]:
     """Everything worth telling a technician about a valid config."""
     out = role_errors(config)

@@ -204,7 +204,7 @@ class ControlServer:
 
     # -- connections -------------------------------------------------------------------
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:  # noqa: C901, PLR0912 - one connection's life: admit, read, dispatch, every way it can end
         if not self._admit(writer):
             writer.write(json.dumps({"ok": False, "error": f"too many control clients (at "
                                      f"most {self.max_clients}); try again"}).encode() + b"\n")

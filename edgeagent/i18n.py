@@ -125,7 +125,7 @@ class PoSyntaxError(EdgeAgentError, ValueError):
     """A .po file the compiler cannot read; names the line."""
 
 
-def parse_po(text: str, *, keep_untranslated: bool = False) -> dict[str, str]:
+def parse_po(text: str, *, keep_untranslated: bool = False) -> dict[str, str]:  # noqa: C901, PLR0912, PLR0915 - a .po line parser: one branch per keyword of the format
     """msgid -> msgstr of the translated, non-fuzzy entries (plural forms joined by NUL)."""
     entries: dict[str, str] = {}
     msgctxt: str | None = None

@@ -122,7 +122,7 @@ Listener = Callable[[str, dict[str, Any]], None]
 class Agent:
     """The daemon. `run(stop)` returns after a clean shutdown."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0915 - assembles every component of the agent in dependency order
         self,
         config: AgentConfig,
         *,
@@ -599,7 +599,7 @@ class Agent:
         if self._unstored:
             self.flush()
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event) -> None:  # noqa: C901, PLR0915 - start and ordered shutdown of every task; the order is the contract
         self._loop = asyncio.get_running_loop()
         guard = self.periodic.run
         lost = await continue_seq(self.outbox, self.config.mqtt, self.config.home.id, self.clock)

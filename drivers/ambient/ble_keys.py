@@ -41,7 +41,7 @@ def parse_key(text: str) -> bytes:
     return raw
 
 
-def load_keys(path: Path, key_name: str = "keys_file") -> dict[str, bytes]:
+def load_keys(path: Path, key_name: str = "keys_file") -> dict[str, bytes]:  # noqa: C901 - one refusal per way a keys file can be wrong, each naming the key
     """Bind keys by upper-case MAC. ConfigError (naming the key) if the file is unusable."""
     check_private(path, key_name)
     source = str(path)

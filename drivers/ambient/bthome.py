@@ -203,7 +203,7 @@ def _decimals(factor: float) -> int:
     return len(text.split(".")[1]) if "." in text else 0
 
 
-def parse(data: bytes, *, mac: str | None = None, key: bytes | None = None) -> EnvFrame:
+def parse(data: bytes, *, mac: str | None = None, key: bytes | None = None) -> EnvFrame:  # noqa: C901, PLR0912 - the BTHome v2 frame layout, one branch per header flag and object kind, read top to bottom against the spec
     """Decode one BTHome v2 service-data payload (the bytes after the 0xFCD2 UUID).
 
     An encrypted frame is opened with `key` and the sender's `mac`; without

@@ -231,7 +231,7 @@ def _test_alarm_via_daemon(path: str, request: dict[str, Any], timeout: float,
     return result
 
 
-def cmd_test_alarm(args: argparse.Namespace) -> int:
+def cmd_test_alarm(args: argparse.Namespace) -> int:  # noqa: C901, PLR0912 - daemon or direct path, each with its own refusal and exit code, kept in one readable flow
     config = _load(args)
     if config is None:
         return EXIT_FAIL

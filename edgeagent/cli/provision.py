@@ -178,7 +178,7 @@ def _choose(candidates: list[pairing.Candidate]) -> pairing.Candidate | None:
         print(_("please type a number from the list"))
 
 
-async def _pair(args: argparse.Namespace, config_path: Path, text: str) -> int:
+async def _pair(args: argparse.Namespace, config_path: Path, text: str) -> int:  # noqa: C901 - the technician's pairing dialogue: scan, choose, connect, confirm, write, in order
     address = args.address
     if address is None:
         print(_("scanning for {s:g} s...").format(s=args.scan_timeout))

@@ -98,7 +98,7 @@ def _settings(args: argparse.Namespace) -> tuple[HeuristicsSettings, str] | None
     return settings, args.timezone or zone
 
 
-def cmd_replay(args: argparse.Namespace) -> int:
+def cmd_replay(args: argparse.Namespace) -> int:  # noqa: C901, PLR0912 - one branch per output option of the command
     chosen = _settings(args)
     if chosen is None:
         return EXIT_USAGE

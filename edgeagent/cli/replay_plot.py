@@ -56,7 +56,7 @@ def _segments(start: datetime, end: datetime) -> list[tuple[datetime, float, flo
     return out
 
 
-def plot_days(days: list[Day], result: ReplayResult, local: LocalTime, path: Path) -> None:
+def plot_days(days: list[Day], result: ReplayResult, local: LocalTime, path: Path) -> None:  # noqa: C901, PLR0912 - one branch per series drawn; matplotlib calls read best in sequence
     """Write the PNG to `path`."""
     if not days:
         raise PlotUnavailable("nothing to plot: the log has no mapped reading")

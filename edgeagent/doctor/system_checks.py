@@ -97,7 +97,7 @@ def check_disk(config: AgentConfig, env: DoctorEnv) -> CheckResult:
     return ok("outbox.disk", text, **details)
 
 
-def check_outbox(config: AgentConfig, env: DoctorEnv) -> list[CheckResult]:
+def check_outbox(config: AgentConfig, env: DoctorEnv) -> list[CheckResult]:  # noqa: C901, PLR0912 - one verdict per outbox figure, each with its own reason and fix
     """Depth, oldest undelivered age, evictions, from a read-only view of the SQLite file."""
     try:
         reader = OutboxReader(config.outbox.path)

@@ -129,7 +129,7 @@ def _fall_point(log: _Log, start: datetime, cause: str) -> FallPoint | None:
     return FallPoint(out + FALL_AFTER_LEAVING, found, start, cause)
 
 
-def _trip_starts(log: _Log, activities: Sequence[Activity]) -> list[tuple[datetime, str]]:
+def _trip_starts(log: _Log, activities: Sequence[Activity]) -> list[tuple[datetime, str]]:  # noqa: C901 - one pass over the log, the labelling rules of the dataset side by side
     beds = [(a.start, a.end) for a in activities if a.name == "go_to_bed"]
     n = len(log.times)
     next_bed_on: list[int | None] = [None] * n

@@ -224,7 +224,7 @@ def _describe(record: CasasRecord, sensor_map: SensorMap) -> str:
     return f"{record.when:%Y-%m-%d %H:%M:%S} {record.sensor}{room} {record.value}"
 
 
-def evaluate_home(records: Sequence[CasasRecord], sensor_map: SensorMap,
+def evaluate_home(records: Sequence[CasasRecord], sensor_map: SensorMap,  # noqa: C901 - the evaluation's stages in order, each optional by option
                   activities: Sequence[Activity], *, timezone: str = "UTC",
                   engine_factory: EngineFactory | None = None,
                   fresh_replays: bool = False) -> HomeEvaluation:

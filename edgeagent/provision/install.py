@@ -183,7 +183,7 @@ class Installer:
 
     # --- primitives, each compare-then-fix ---
 
-    def _ensure(self, absolute: str, mode: int, owner: str, group: str, *,
+    def _ensure(self, absolute: str, mode: int, owner: str, group: str, *,  # noqa: C901 - compare-then-fix for path, type, content, mode and owner, each reported
                 content: str | None = None, directory: bool = False,
                 replace_content: bool = True) -> Change:
         path = self.system.path(absolute)
@@ -362,7 +362,7 @@ class Installer:
         return changes
 
 
-def uninstall(system: System, *, purge: bool = False, dry_run: bool = False) -> list[Change]:
+def uninstall(system: System, *, purge: bool = False, dry_run: bool = False) -> list[Change]:  # noqa: C901 - each file kept or removed by option, dry-run aware, in the order a technician reads
     """Disable and remove the unit. The outbox, config and identity stay unless `purge`.
 
     Without --purge the account stays too: the kept files are owned by its uid,

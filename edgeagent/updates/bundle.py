@@ -204,7 +204,7 @@ def _remove(files: list[Path]) -> None:
         file.unlink(missing_ok=True)
 
 
-def _verify_open(tar: tarfile.TarFile, keys: list[Ed25519PublicKey], installed: str,
+def _verify_open(tar: tarfile.TarFile, keys: list[Ed25519PublicKey], installed: str,  # noqa: C901 - each refusal of a bundle is its own check, in the order an attacker would try
                  allow_downgrade: bool, extract_to: Path | None, written: list[Path]) -> Manifest:
     members: dict[str, tarfile.TarInfo] = {}
     ends_early = ""

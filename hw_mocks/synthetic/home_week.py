@@ -186,7 +186,7 @@ def _her_held_runs(layout: Layout, events: list[Event]) -> list[tuple[float, flo
     return runs
 
 
-def _falls(week: Week, layout: Layout, events: list[Event], faults: list[Fault],
+def _falls(week: Week, layout: Layout, events: list[Event], faults: list[Fault],  # noqa: C901 - the fall scenarios of the synthetic week, one condition each
            rng: random.Random, span: Span) -> tuple[list[Fall], int]:
     rooms = {s.id: s.room for s in layout.sensors}
     entrance = {s.id for s in layout.sensors if s.role == "entrance"}

@@ -165,7 +165,7 @@ class Renderer:
             door = self._use("bedroom", "door")
             self._on(door, stay.start - 2, rng.uniform(2, 5))
 
-    def stay(self, prev: Stay | None, stay: Stay) -> None:
+    def stay(self, prev: Stay | None, stay: Stay) -> None:  # noqa: C901, PLR0912 - one branch per sensor a stay can touch
         rng, res = self.rng, self.res
         a, start, end = stay.activity, stay.start, stay.end
         minutes = (end - start) / 60
