@@ -20,6 +20,7 @@ import gettext
 import os
 import struct
 import sys
+import unicodedata
 from pathlib import Path
 
 from edgeagent.errors import EdgeAgentError
@@ -116,6 +117,11 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def N_(message: str) -> str:  # noqa: N802 - the conventional gettext marker name
     """Mark a string for extraction without translating it now (tables of templates)."""
     return message
+
+
+def display_width(text: str) -> int:
+    """Terminal columns `text` takes: CJK characters take two (for aligning translated labels)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 # --- .po -> .mo ----------------------------------------------------------------------------

@@ -15,7 +15,6 @@ import os
 import shutil
 import sys
 import time
-import unicodedata
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,7 +27,7 @@ from edgeagent.doctor.bundle import DEFAULT_LOG_LINES, bundle_parts, collect_log
 from edgeagent.doctor.mqtt_probe import MqttProbe, ProbeError
 from edgeagent.doctor.outbox_reader import OutboxReader, OutboxUnreadable
 from edgeagent.errors import ConfigError, DaemonUnreachable
-from edgeagent.i18n import _
+from edgeagent.i18n import _, display_width
 from edgeagent.models import Severity
 from edgeagent.publisher import BrokerAddress
 
@@ -341,15 +340,11 @@ def cmd_outbox_stats(args: argparse.Namespace) -> int:
                      + ", ".join(map(str, stats["quarantined_seqs"]))
                      + "  (outbox export --quarantined)"))
     print(_("outbox {path}").format(path=stats["path"]))
-    width = max(_display_width(label) for label, _value in rows) + 1
+    width = max(display_width(label) for label, _value in rows) + 1
     for label, value in rows:
-        print(f"  {label}{' ' * (width - _display_width(label))}{value}")
+        print(f"  {label}{' ' * (width - display_width(label))}{value}")
     return EXIT_OK
 
-
-def _display_width(text: str) -> int:
-    """Terminal columns: CJK characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def cmd_outbox_export(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from edgeagent.config_path import CONFIG_HELP, control_socket, resolve_config_path
-from edgeagent.i18n import _
+from edgeagent.i18n import _, display_width
 
 EXIT_NOT_RUNNING = 3
 EXIT_UNKNOWN = 1
@@ -28,7 +28,8 @@ def _ago(ts: str | None, now: datetime) -> str:
         then = datetime.fromisoformat(ts.replace("Z", "+00:00"))
     except ValueError:
         return ts
-    return f"{ts} ({duration((now - then).total_seconds())} ago)"
+    return _("{ts} ({duration} ago)").format(ts=ts,
+                                             duration=duration((now - then).total_seconds()))
 
 
 def duration(seconds: float) -> str:
@@ -73,42 +74,54 @@ def summary(status: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _label(text: str) -> str:
+    """'    Version:' — a translated label right-aligned to the usual 12 columns."""
+    label = text + ":"
+    return " " * max(1, 12 - display_width(label)) + label
+
+
 def render(doc: dict[str, Any], now: datetime) -> str:
     uptime = doc.get("uptime_s")
-    since = f"; up {duration(uptime)}" if isinstance(uptime, int | float) else ""
-    lines = [f"● edgeagent — home {doc['home']}: active (running){since}",
-             f"    Version: {doc['version']} (pid {doc['pid']}), clock {doc['clock']}"]
+    since = (_("; up {duration}").format(duration=duration(uptime))
+             if isinstance(uptime, int | float) else "")
+    lines = [_("● edgeagent — home {home}: active (running){since}").format(
+                 home=doc["home"], since=since),
+             _label(_("Version")) + " " + _("{version} (pid {pid}), clock {clock}").format(
+                 version=doc["version"], pid=doc["pid"], clock=doc["clock"])]
     broker = doc["broker"]
     link = f"{broker['state']} {broker['broker']}".strip()
     if broker["last_error"]:
         link += f" — {broker['last_error']}"
-    lines.append(f"     Broker: {link}")
+    lines.append(f"{_label(_('Broker'))} {link}")
     box = doc["outbox"]
-    lines.append(f"     Outbox: {box['pending']} pending, oldest "
-                 f"{_ago(box['oldest_pending_ts'], now)}; last seq {box['last_seq']}, "
-                 f"acked {box['last_acked_seq']}")
-    lines.append(f"    Drivers: {len(doc['drivers'])}")
+    lines.append(_label(_("Outbox")) + " " + _(
+        "{pending} pending, oldest {oldest}; last seq {seq}, acked {acked}").format(
+        pending=box["pending"], oldest=_ago(box["oldest_pending_ts"], now),
+        seq=box["last_seq"], acked=box["last_acked_seq"]))
+    lines.append(f"{_label(_('Drivers'))} {len(doc['drivers'])}")
     for name, health in sorted(doc["drivers"].items()):
         reason = f": {health['reason']}" if health["reason"] else ""
         lines.append(f"      {health['state']:<9} {name} ({health['type']}){reason}")
     if doc["outputs"]:
-        lines.append(f"    Outputs: {len(doc['outputs'])}")
+        lines.append(f"{_label(_('Outputs'))} {len(doc['outputs'])}")
         for name, health in sorted(doc["outputs"].items()):
             reason = f": {health['reason']}" if health["reason"] else ""
             lines.append(f"      {health['state']:<9} {name} ({health['type']}){reason}")
     alerts = doc["open_alerts"]
-    lines.append(f"     Alerts: {len(alerts)} open")
+    lines.append(_label(_("Alerts")) + " " + _("{count} open").format(count=len(alerts)))
     for alert in alerts:
         reason = f" — {alert['reason']}" if alert.get("reason") else ""
-        lines.append(f"      {alert.get('severity') or '-':<9} {alert.get('type')} since "
-                     f"{alert.get('since') or '-'}{reason}")
+        lines.append(f"      {alert.get('severity') or '-':<9} " + _(
+            "{type} since {since}").format(type=alert.get("type"),
+                                           since=alert.get("since") or "-") + reason)
     last = doc["last_event"]
     if last:
-        lines.append(f" Last event: #{last['seq']} {last['kind']}/{last['type']} "
-                     f"{last.get('severity') or ''} at {_ago(last.get('ts'), now)}")
+        lines.append(_label(_("Last event")) + " " + _("#{seq} {what} at {ago}").format(
+            seq=last["seq"], what=f"{last['kind']}/{last['type']} {last.get('severity') or ''}",
+            ago=_ago(last.get("ts"), now)))
     else:
-        lines.append(" Last event: none since start")
-    lines.extend(f"    Warning: {w}" for w in doc["warnings"])
+        lines.append(_label(_("Last event")) + " " + _("none since start"))
+    lines.extend(f"{_label(_('Warning'))} {w}" for w in doc["warnings"])
     return "\n".join(lines)
 
 
@@ -121,7 +134,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         status = ControlClient(path, timeout=args.timeout).request({"cmd": "status"})
     except DaemonUnreachable as exc:
         code = EXIT_UNKNOWN if exc.denied else EXIT_NOT_RUNNING
-        state = "unknown" if exc.denied else "inactive (not running)"
+        state = _("unknown") if exc.denied else _("inactive (not running)")
         if args.json:
             print(json.dumps({"running": False if not exc.denied else None,
                               "socket": path, "reason": exc.reason}))
@@ -132,7 +145,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"running": None, "socket": path, "reason": str(exc)}))
         else:
-            print(f"edgeagent: {path}: no usable answer: {exc}", file=sys.stderr)
+            print("edgeagent: " + _("{socket}: no usable answer: {error}").format(
+                socket=path, error=exc), file=sys.stderr)
         return EXIT_UNKNOWN
     doc = summary(status)
     if args.json:

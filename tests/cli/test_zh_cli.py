@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from edgeagent import i18n
 from edgeagent.cli.main import main
+from edgeagent.cli.status import render
 from edgeagent.models import Kind, Severity
 from edgeagent.outbox import Outbox
 from tests.conftest import write_config
@@ -136,3 +138,26 @@ def test_watch_and_outbox_purge_speak_chinese(tmp_path: Path, capsys):
     assert code == 2 and "无法监视" in err
     code, _out, err = cli(capsys, "--lang", "zh_CN", "outbox", "purge", "-c", config)
     assert code == 2 and "outbox purge 需要 --delivered" in err
+
+
+def test_status_screen_in_chinese_keeps_codes_and_its_json(tmp_path: Path, capsys):
+    doc = {"home": "home-1", "version": "1.0", "pid": 7, "uptime_s": 65, "clock": "synced",
+           "broker": {"state": "connected", "broker": "mqtts://p:8883", "last_error": ""},
+           "outbox": {"pending": 2, "oldest_pending_ts": None, "last_seq": 9,
+                      "last_acked_seq": 7},
+           "drivers": {"front": {"type": "gpio.contact", "state": "running", "reason": "",
+                                 "restarts": 0}},
+           "outputs": {}, "open_alerts": [], "last_event": None, "warnings": []}
+    i18n.set_language("zh_CN")
+    text = render(doc, datetime(2026, 1, 1, tzinfo=UTC))
+    assert "家庭 home-1：运行中；已运行 1min 5s" in text
+    assert "2 个待发送" in text and "front (gpio.contact)" in text and "启动以来没有" in text
+    labels = [line.partition(":")[0] for line in text.splitlines()[1:] if ":" in line]
+    assert {i18n.display_width(label) for label in labels if not label.startswith("      ")} \
+        == {11}  # the labels line up as in English
+    code, out, _err = cli(capsys, "--lang", "zh_CN", "status", "--socket",
+                          str(tmp_path / "none.sock"))
+    assert code == 3 and "未激活（未运行）" in out
+    code, out, _err = cli(capsys, "status", "--socket", str(tmp_path / "none.sock"), "--json",
+                          "--lang", "zh_CN")
+    assert code == 3 and json.loads(out)["running"] is False and not CHINESE.search(out)
