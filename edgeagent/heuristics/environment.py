@@ -78,7 +78,7 @@ def room_temperature(book: AlertBook, limits: RoomClimate, rooms: dict[str, Room
     return out
 
 
-def _side(book: AlertBook, limits: RoomClimate, side: str, spell: Spell, room: str,
+def _side(book: AlertBook, limits: RoomClimate, side: str, spell: Spell, room: str,  # noqa: C901, PLR0912 - one spell's life (start, worsen, critical, back) for cold and hot alike
           device: str, value: float, at: float, hhmm: Any) -> list[Draft]:
     type_ = f"{side}_home"
     if side == "cold":

@@ -168,7 +168,7 @@ class SleepTracker:
             st.bed_seen = True
         return trip
 
-    def outside(self, at: float, room: str, device: str, night: bool,
+    def outside(self, at: float, room: str, device: str, night: bool,  # noqa: C901 - the exit-evidence rules (strong, linked, weak, early day) read together
                 usual_wake_soon: bool, *, by_hand: bool = False,
                 early_morning: bool = False) -> bool:
         """Activity outside the bedroom. Returns True when it ends the night (awake).

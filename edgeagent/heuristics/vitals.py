@@ -25,7 +25,7 @@ LABELS = {"heart_rate": "heart rate", "spo2": "SpO2", "systolic": "systolic bloo
 BODY_TEMPERATURE_MIN = 30.0
 
 
-def measurements(reading: Reading) -> dict[str, float]:
+def measurements(reading: Reading) -> dict[str, float]:  # noqa: C901 - one branch per reading shape drivers send (number, pair, dict)
     """The vital values in a reading, tolerant of the shapes drivers use.
 
     Blood pressure may come as a dict value (`{"systolic": .., "diastolic": ..}`),
