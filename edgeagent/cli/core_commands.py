@@ -105,8 +105,9 @@ def cmd_config_check(args: argparse.Namespace) -> int:
             label = "WARN" if finding.level == "warning" else "FAIL"
             print(f"{label} {finding.key}: {finding.message}")
         verdict = "FAIL" if failed else "OK"
-        print(f"{shown}: {verdict} — home {config.home.id}, {len(config.drivers)} drivers, "
-              f"brokers {', '.join(summary['brokers'])}")
+        print(_("{file}: {verdict} — home {home}, {drivers} drivers, brokers {brokers}").format(
+            file=shown, verdict=verdict, home=config.home.id, drivers=len(config.drivers),
+            brokers=", ".join(summary["brokers"])))
     return EXIT_CONFIG if failed else 0
 
 

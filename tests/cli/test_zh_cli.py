@@ -161,3 +161,11 @@ def test_status_screen_in_chinese_keeps_codes_and_its_json(tmp_path: Path, capsy
     code, out, _err = cli(capsys, "status", "--socket", str(tmp_path / "none.sock"), "--json",
                           "--lang", "zh_CN")
     assert code == 3 and json.loads(out)["running"] is False and not CHINESE.search(out)
+
+
+def test_config_check_summary_in_chinese(tmp_path: Path, capsys):
+    path = write_config(tmp_path / "kit.toml", '[home]\nid = "h1"\n')
+    code, out, _err = cli(capsys, "config", "check", str(path), "--lang", "zh_CN")
+    assert code == 0 and f"{path}：OK — 家庭 h1，0 个驱动" in out
+    code, out, _err = cli(capsys, "config", "check", str(path), "--lang", "en")
+    assert code == 0 and f"{path}: OK — home h1, 0 drivers" in out
