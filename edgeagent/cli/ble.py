@@ -72,8 +72,8 @@ def cmd_decode(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         payload = _hex_bytes(args.hex)
     except ValueError:
-        print(f"edgeagent: {args.hex!r} is not hex bytes (e.g. 0648 or 06:48)",
-              file=sys.stderr)
+        print("edgeagent: " + _("{value} is not hex bytes (e.g. 0648 or 06:48)").format(
+            value=repr(args.hex)), file=sys.stderr)
         return EXIT_USAGE
     try:
         short: str = parsers.short_uuid(args.uuid)
@@ -87,7 +87,8 @@ def cmd_decode(args: argparse.Namespace, out: TextIO | None = None) -> int:
             print(json.dumps({"characteristic": short, "hex": payload.hex(), "valid": False,
                               "reason": reason}), file=out)
         else:
-            print(f"rejected {short} payload {payload.hex()}: {reason}", file=out)
+            print(_("rejected {uuid} payload {hex}: {reason}").format(
+                uuid=short, hex=payload.hex(), reason=reason), file=out)
         return EXIT_REJECTED
     name: str = parsers.CHARACTERISTIC_NAMES.get(short, short)
     fields = measurement_fields(measurement)
@@ -95,7 +96,8 @@ def cmd_decode(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print(json.dumps({"characteristic": short, "name": name, "hex": payload.hex(),
                           "valid": True, "fields": fields}, default=str), file=out)
     else:
-        print(f"{name} (0x{short.upper()}), {len(payload)} bytes", file=out)
+        print(_("{name} (0x{uuid}), {size} bytes").format(
+            name=name, uuid=short.upper(), size=len(payload)), file=out)
         for key, value in fields.items():
             print(f"  {key}: {value}", file=out)
     return EXIT_OK
@@ -115,10 +117,11 @@ def cmd_decode_advert(args: argparse.Namespace, out: TextIO | None = None) -> in
     try:
         payload = _hex_bytes(args.hex)
     except ValueError:
-        print(f"edgeagent: {args.hex!r} is not hex bytes (e.g. 40020a09)", file=sys.stderr)
+        print("edgeagent: " + _("{value} is not hex bytes (e.g. 40020a09)").format(
+            value=repr(args.hex)), file=sys.stderr)
         return EXIT_USAGE
     if (args.key is None) != (args.mac is None):
-        print("edgeagent: --mac and --key go together (the nonce holds the sender's MAC)",
+        print("edgeagent: " + _("--mac and --key go together (the nonce holds the sender's MAC)"),
               file=sys.stderr)
         return EXIT_USAGE
     key: bytes | None = None
@@ -139,7 +142,8 @@ def cmd_decode_advert(args: argparse.Namespace, out: TextIO | None = None) -> in
             print(json.dumps({"uuid": uuid, "hex": payload.hex(), "valid": False,
                               "reason": reason}), file=out)
         else:
-            print(f"rejected 0x{uuid} service data {payload.hex()}: {reason}", file=out)
+            print(_("rejected 0x{uuid} service data {hex}: {reason}").format(
+                uuid=uuid, hex=payload.hex(), reason=reason), file=out)
         return EXIT_REJECTED
     doc = {"uuid": uuid, "hex": payload.hex(), "valid": True, "format": frame.fmt,
            "encrypted": frame.encrypted, "counter": frame.counter,
@@ -148,12 +152,14 @@ def cmd_decode_advert(args: argparse.Namespace, out: TextIO | None = None) -> in
     if args.json:
         print(json.dumps(doc), file=out)
     else:
-        lock = f", encrypted, counter {frame.counter}" if frame.encrypted else ""
-        print(f"{frame.fmt} (0x{uuid}), {len(payload)} bytes{lock}", file=out)
+        lock = (_(", encrypted, counter {counter}").format(counter=frame.counter)
+                if frame.encrypted else "")
+        print(_("{name} (0x{uuid}), {size} bytes").format(
+            name=frame.fmt, uuid=uuid, size=len(payload)) + lock, file=out)
         for name, value in frame.values.items():
             print(f"  {name}: {value}", file=out)
         if frame.unparsed:
-            print(f"  (stopped: {frame.unparsed})", file=out)
+            print("  " + _("(stopped: {rest})").format(rest=frame.unparsed), file=out)
     return EXIT_OK
 
 
@@ -200,7 +206,7 @@ def run_scan(seconds: float, config_path: str | None, out: TextIO | None = None,
     try:
         tables = _ble_driver_options(config_path) if config_path is not None else []
     except ConfigError as exc:
-        print(f"edgeagent: config error: {exc}", file=sys.stderr)
+        print("edgeagent: " + _("config error: {reason}").format(reason=exc), file=sys.stderr)
         return EXIT_USAGE
     adapter = tables[0].adapter if tables else "hci0"
     if backend is None and tables:
@@ -210,9 +216,10 @@ def run_scan(seconds: float, config_path: str | None, out: TextIO | None = None,
     except (BleakError, OSError) as exc:
         detail = str(exc) or type(exc).__name__
         if isinstance(exc, FileNotFoundError):
-            detail = "no D-Bus system bus, so no BlueZ"
-        print(f"edgeagent: no usable Bluetooth on this machine ({adapter}): {detail}. "
-              "Is there an adapter, and is bluetoothd running (systemctl status bluetooth)?",
+            detail = _("no D-Bus system bus, so no BlueZ")
+        print("edgeagent: " + _("no usable Bluetooth on this machine ({adapter}): {detail}. Is "
+                                "there an adapter, and is bluetoothd running (systemctl status "
+                                "bluetooth)?").format(adapter=adapter, detail=detail),
               file=sys.stderr)
         return EXIT_USAGE
     rows = []
@@ -231,10 +238,11 @@ def run_scan(seconds: float, config_path: str | None, out: TextIO | None = None,
               file=out)
     configured_ids = {row[4] for row in rows if row[4]}
     missing = [d.id for t in tables for d in t.devices if d.id not in configured_ids]
-    print(f"{len(rows)} devices in {seconds:g} s", file=out)
+    print(_("{count} devices in {seconds:g} s").format(count=len(rows), seconds=seconds),
+          file=out)
     if missing:
-        print(f"configured but not heard: {', '.join(missing)} (advert-only and sleeping "
-              "monitors advertise only after a measurement)", file=out)
+        print(_("configured but not heard: {ids} (advert-only and sleeping monitors advertise "
+                "only after a measurement)").format(ids=", ".join(missing)), file=out)
     return EXIT_OK
 
 

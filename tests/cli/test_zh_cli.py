@@ -169,3 +169,13 @@ def test_config_check_summary_in_chinese(tmp_path: Path, capsys):
     assert code == 0 and f"{path}：OK — 家庭 h1，0 个驱动" in out
     code, out, _err = cli(capsys, "config", "check", str(path), "--lang", "en")
     assert code == 0 and f"{path}: OK — home h1, 0 drivers" in out
+
+
+def test_ble_decode_in_chinese_and_its_json_untranslated(capsys):
+    code, out, _err = cli(capsys, "--lang", "zh_CN", "ble", "decode", "2a37", "0648")
+    assert code == 0 and "Heart Rate Measurement（0x2A37），2 字节" in out
+    assert "heart_rate_bpm: 72" in out  # field names are codes
+    code, out, _err = cli(capsys, "ble", "decode", "2a37", "0648", "--json", "--lang", "zh_CN")
+    assert json.loads(out)["fields"]["heart_rate_bpm"] == 72 and not CHINESE.search(out)
+    code, _out, err = cli(capsys, "ble", "decode", "2a37", "zz", "--lang", "zh_CN")
+    assert code != 0 and "不是十六进制字节" in err
