@@ -83,8 +83,9 @@ def cmd_build(args: argparse.Namespace) -> int:
         except ValueError as exc:
             _err(str(exc))
             return 2
-    print(f"{args.out}: edgeagent-update {manifest.version} (min_version "
-          f"{manifest.min_version}, {len(manifest.files)} wheels)")
+    print(_("{file}: edgeagent-update {version} (min_version {min_version}, {wheels} wheels)")
+          .format(file=args.out, version=manifest.version, min_version=manifest.min_version,
+                  wheels=len(manifest.files)))
     return 0
 
 
@@ -95,10 +96,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         manifest = verify_bundle(args.file, keys, installed=installed,
                                  allow_downgrade=args.allow_downgrade)
     except BundleRefused as exc:
-        print(f"refused: {exc}")
+        print(_("refused: {reason}").format(reason=exc))
         return EXIT_REFUSED
-    print(f"valid: edgeagent-update {manifest.version} (min_version {manifest.min_version}, "
-          f"{len(manifest.files)} wheels, installed {installed})")
+    print(_("valid: edgeagent-update {version} (min_version {min_version}, {wheels} wheels, "
+            "installed {installed})").format(version=manifest.version,
+                                             min_version=manifest.min_version,
+                                             wheels=len(manifest.files), installed=installed))
     return 0
 
 
@@ -149,7 +152,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     try:
         outcome = _updater(args).apply(args.file, allow_downgrade=args.allow_downgrade)
     except BundleRefused as exc:
-        print(f"refused: {exc}")
+        print(_("refused: {reason}").format(reason=exc))
         return EXIT_REFUSED
     return _print_outcome(outcome)
 
@@ -165,7 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_recover(args: argparse.Namespace) -> int:
     outcome = _updater(args, need_keys=False).recover()
     if outcome is None:
-        print("nothing to recover")
+        print(_("nothing to recover"))
         return 0
     return _print_outcome(outcome)
 
@@ -174,11 +177,13 @@ def cmd_adopt(args: argparse.Namespace) -> int:
     """install.sh's last step: the release it built becomes complete and current."""
     releases = Releases(args.root)
     if not (releases.path(args.version) / "bin" / "edgeagent").exists():
-        _err(f"no release {args.version} under {releases.dir}")
+        _err(_("no release {version} under {folder}").format(version=args.version,
+                                                              folder=releases.dir))
         return 2
     legacy = releases.adopt_legacy_venv(args.root / "venv")
     if legacy is not None:
-        print(f"the earlier install in {args.root / 'venv'} is release {legacy}")
+        print(_("the earlier install in {folder} is release {version}").format(
+            folder=args.root / "venv", version=legacy))
     wheels = sorted(w.name for w in args.wheelhouse.glob("*.whl")) if args.wheelhouse else []
     releases.mark_complete(args.version, wheels)
     releases.switch_to(args.version)

@@ -179,3 +179,15 @@ def test_ble_decode_in_chinese_and_its_json_untranslated(capsys):
     assert json.loads(out)["fields"]["heart_rate_bpm"] == 72 and not CHINESE.search(out)
     code, _out, err = cli(capsys, "ble", "decode", "2a37", "zz", "--lang", "zh_CN")
     assert code != 0 and "不是十六进制字节" in err
+
+
+def test_update_verify_refusal_in_chinese(tmp_path: Path, capsys):
+    bundle = tmp_path / "junk.bundle"
+    bundle.write_bytes(b"junk")
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    args = ["update", "verify", str(bundle), "--keys-dir", str(keys)]
+    code, out, _err = cli(capsys, "--lang", "zh_CN", *args)
+    assert code == 1 and out.startswith("已拒绝：no trusted key")  # the reason stays English
+    code, out, _err = cli(capsys, *args)
+    assert code == 1 and out.startswith("refused: no trusted key")
