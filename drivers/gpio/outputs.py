@@ -14,6 +14,7 @@ assert every edge at the time it happens.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from edgeagent_drivers.gpio.base import named_pin_factory
@@ -136,6 +137,9 @@ class LedOutput(GpioOutput):
                  pin_factory: Any = None) -> None:
         super().__init__(options, context, pin_factory=pin_factory)
         self.showing = "off"
+        # One worker: blink-then-steady must reach gpiozero in order, never two at once
+        # (its blink thread cannot be stopped before it has started).
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="call-light")
 
     def _make(self, factory: Any) -> Any:
         cls = PWMLED if self.options.pwm else LED
@@ -152,7 +156,11 @@ class LedOutput(GpioOutput):
         if wanted == self.showing:
             return
         self.showing = wanted
-        await asyncio.to_thread(self._show, wanted)
+        await asyncio.get_running_loop().run_in_executor(self._worker, self._show, wanted)
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=True)
+        super().close()
 
     def _show(self, wanted: str) -> None:
         if wanted == "blinking":

@@ -348,7 +348,7 @@ def test_config_rejects_a_pin_used_twice_naming_both_drivers() -> None:
     ({"type": "gpio.sos", "name": "s", "pin": 4, "pin_factory": "nosuch"},
      "drivers[0].pin_factory", "unknown gpiozero pin factory"),
     ({"type": "gpio.bedmat", "name": "b", "pin": 4, "exit_settle": -1},
-     "drivers[0].exit_settle", "greater than or equal"),
+     "drivers[0].exit_settle", "must be at least"),
 ])
 def test_bad_gpio_config_names_the_key(table: dict[str, Any], key: str, words: str) -> None:
     with pytest.raises(ConfigError) as err:
