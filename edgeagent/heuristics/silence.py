@@ -318,14 +318,6 @@ class SilenceRules:
             return 0
         return len({d for t, d in seen.recent_devices if t >= seen.at - RECENT_WINDOW})
 
-    def moving(self, st: HomeState) -> bool:
-        """Several events in the 10 minutes before the silence: a person, not one glitch."""
-        seen = st.seen
-        if seen.at is None:
-            return False
-        return sum(1 for t in seen.recent if t >= seen.at - RECENT_WINDOW) \
-            >= self.settings.fall_burst_events
-
     def not_up_deadline(self, since: float) -> float:
         """Her usual wake time plus margin, on the morning after `since`."""
         night = self.local.local(since)

@@ -142,9 +142,6 @@ class SleepTracker:
         return (st.outside_since is not None and st.outside_last is not None
                 and st.outside_events >= 2 and st.outside_last - st.outside_since >= seconds)
 
-    def sensors_outside(self) -> int:
-        return len(self.state.outside_devices)
-
     def bedroom(self, at: float, what: str, night: bool, last_seen: float | None,
                 passage: bool) -> NightTrip | None:
         """Activity in the bedroom; returns the trip it ends, if she was up at night."""
