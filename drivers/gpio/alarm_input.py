@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from edgeagent_drivers.gpio.base import GpioDriver, GpioOptions, Pull
+from edgeagent_drivers.gpio.base import GpioOptions, Pull, SettledGpioDriver
 from edgeagent_drivers.gpio.timing import Change, Settler
 from pydantic import Field
 
@@ -35,29 +35,18 @@ class AlarmInputOptions(GpioOptions):
                                description="seconds of quiet before the alarm is reported clear")
 
 
-class AlarmInputDriver(GpioDriver):
+class AlarmInputDriver(SettledGpioDriver):
     """Smoke/gas/CO alarm from a detector's relay contact."""
 
     Options: ClassVar[type[DriverOptions]] = AlarmInputOptions
     options: AlarmInputOptions
+    counts_glitches: ClassVar[bool] = False
 
     def __init__(self, options: DriverOptions, context: DriverContext, *,
                  pin_factory: object = None) -> None:
         super().__init__(options, context, pin_factory=pin_factory)
         self.machine = Settler(settle_on=self.options.confirm,
                                settle_off=self.options.clear_after)
-
-    def _start(self, active: bool, t: float) -> list[Change]:
-        return self.machine.feed(active, t)
-
-    def _edge(self, active: bool, t: float) -> list[Change]:
-        return self.machine.feed(active, t)
-
-    def _tick(self, t: float) -> list[Change]:
-        return self.machine.tick(t)
-
-    def _deadline(self) -> float | None:
-        return self.machine.deadline()
 
     def _to_reading(self, change: Change) -> Reading:
         return self.reading_at(change.at, self.options.alarm, bool(change.value),

@@ -28,7 +28,7 @@ from importlib.metadata import entry_points
 from typing import Any, ClassVar, Literal
 
 from edgeagent_drivers.gpio.pins import parse_pin
-from edgeagent_drivers.gpio.timing import Change, EdgeRate
+from edgeagent_drivers.gpio.timing import Change, EdgeRate, Settler
 from gpiozero import Device, DigitalInputDevice, GPIOPinInUse, GPIOZeroError
 from pydantic import Field, field_validator, model_validator
 
@@ -361,3 +361,31 @@ class GpioDriver(Driver):
                 self.poll()
         finally:
             self.close_device()
+
+
+class SettledGpioDriver(GpioDriver):
+    """A GpioDriver whose levels are reported only once they have held (a `Settler`).
+
+    Subclasses build `self.machine` with their own settle times in
+    `__init__`. `counts_glitches` publishes the Settler's count of reverted
+    candidates as the health counter `glitches` (a chattering contact or a
+    restless sleeper is worth a technician's look; an alarm relay is not).
+    """
+
+    counts_glitches: ClassVar[bool] = True
+    machine: Settler
+
+    def _start(self, active: bool, t: float) -> list[Change]:
+        return self.machine.feed(active, t)
+
+    def _edge(self, active: bool, t: float) -> list[Change]:
+        changes = self.machine.feed(active, t)
+        if self.counts_glitches:
+            self.health.counters["glitches"] = self.machine.glitches
+        return changes
+
+    def _tick(self, t: float) -> list[Change]:
+        return self.machine.tick(t)
+
+    def _deadline(self) -> float | None:
+        return self.machine.deadline()

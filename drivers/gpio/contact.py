@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from edgeagent_drivers.gpio.base import GpioDriver, GpioOptions, Pull
+from edgeagent_drivers.gpio.base import GpioOptions, Pull, SettledGpioDriver
 from edgeagent_drivers.gpio.timing import Change, Settler
 from pydantic import Field
 
@@ -37,7 +37,7 @@ class ContactOptions(GpioOptions):
                       description=f"what the contact guards: {', '.join(KNOWN_ROLES)}, ...")
 
 
-class ContactDriver(GpioDriver):
+class ContactDriver(SettledGpioDriver):
     """Open/closed from a reed contact, with its role in the home."""
 
     Options: ClassVar[type[DriverOptions]] = ContactOptions
@@ -47,20 +47,6 @@ class ContactDriver(GpioDriver):
                  pin_factory: object = None) -> None:
         super().__init__(options, context, pin_factory=pin_factory)
         self.machine = Settler(self.options.settle, self.options.settle)
-
-    def _start(self, active: bool, t: float) -> list[Change]:
-        return self.machine.feed(active, t)
-
-    def _edge(self, active: bool, t: float) -> list[Change]:
-        changes = self.machine.feed(active, t)
-        self.health.counters["glitches"] = self.machine.glitches
-        return changes
-
-    def _tick(self, t: float) -> list[Change]:
-        return self.machine.tick(t)
-
-    def _deadline(self) -> float | None:
-        return self.machine.deadline()
 
     def _to_reading(self, change: Change) -> Reading:
         value = "closed" if change.value else "open"

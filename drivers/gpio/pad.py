@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from edgeagent_drivers.gpio.base import GpioDriver, GpioOptions, Pull
-from edgeagent_drivers.gpio.timing import Change, Settler
+from edgeagent_drivers.gpio.base import GpioOptions, Pull, SettledGpioDriver
+from edgeagent_drivers.gpio.timing import Settler
 from pydantic import Field
 
 from edgeagent.driver import DriverContext, DriverOptions
@@ -30,7 +30,7 @@ class PadOptions(GpioOptions):
                                 description="seconds with weight before the pad reads loaded")
 
 
-class PadDriver(GpioDriver):
+class PadDriver(SettledGpioDriver):
     """Loaded / empty from a pad's contact output, with settle times in and out."""
 
     Options: ClassVar[type[DriverOptions]] = PadOptions
@@ -41,17 +41,3 @@ class PadDriver(GpioDriver):
         super().__init__(options, context, pin_factory=pin_factory)
         self.machine = Settler(settle_on=self.options.entry_settle,
                                settle_off=self.options.exit_settle)
-
-    def _start(self, active: bool, t: float) -> list[Change]:
-        return self.machine.feed(active, t)
-
-    def _edge(self, active: bool, t: float) -> list[Change]:
-        changes = self.machine.feed(active, t)
-        self.health.counters["glitches"] = self.machine.glitches
-        return changes
-
-    def _tick(self, t: float) -> list[Change]:
-        return self.machine.tick(t)
-
-    def _deadline(self) -> float | None:
-        return self.machine.deadline()
