@@ -97,10 +97,6 @@ METRIC_WORDS = {
 }
 
 
-def describe(name: str, value: float, base: float) -> str:
-    return f"{METRIC_WORDS[name]} {value:g} against a usual {base:g}"
-
-
 def summary_data(ledger: Ledger, end: float, day: str, local: Any,
                  history: list[dict[str, float | None]], min_days: int) -> dict[str, Any]:
     """The `data` of a daily summary event; `local` formats instants as local HH:MM."""
