@@ -292,11 +292,7 @@ def _validate_drivers(raw: list[Any], source: str) -> list[DriverOptions]:
     classes: dict[str, type[Driver]] = {}
     for index, table in enumerate(raw):
         where = f"drivers[{index}]"
-        if not isinstance(table, dict):
-            raise ConfigError(source, where, _("must be a [[drivers]] table"))
-        type_name = table.get("type")
-        if not isinstance(type_name, str):
-            raise ConfigError(source, f"{where}.type", _("required key is missing"))
+        type_name = _table_type(table, source, where, _("must be a [[drivers]] table"))
         try:
             cls = classes.get(type_name) or load_driver_class(type_name)
         except UnknownDriverType as exc:
@@ -313,16 +309,32 @@ def _validate_drivers(raw: list[Any], source: str) -> list[DriverOptions]:
                     name=options.name, index=names[options.name]),
             )
         names[options.name] = index
-        for pin in options.claimed_pins():
-            if pin in pins:
-                raise ConfigError(
-                    source, f"{where}.pin",
-                    _("GPIO pin {pin} is used by both {first!r} and {second!r}").format(
-                        pin=pin, first=pins[pin], second=options.name),
-                )
-            pins[pin] = options.name
+        _claim_pins(options, pins, source, where)
         drivers.append(options)
     return drivers
+
+
+def _table_type(table: Any, source: str, where: str, not_a_table: str) -> str:
+    """The `type` of one `[[drivers]]` or `[[outputs]]` entry, which must be a table."""
+    if not isinstance(table, dict):
+        raise ConfigError(source, where, not_a_table)
+    type_name = table.get("type")
+    if not isinstance(type_name, str):
+        raise ConfigError(source, f"{where}.type", _("required key is missing"))
+    return type_name
+
+
+def _claim_pins(options: DriverOptions | OutputOptions, pins: dict[int, str],
+                source: str, where: str) -> None:
+    """Record the GPIO pins `options` uses in `pins`; a pin already there is an error."""
+    for pin in options.claimed_pins():
+        if pin in pins:
+            raise ConfigError(
+                source, f"{where}.pin",
+                _("GPIO pin {pin} is used by both {first!r} and {second!r}").format(
+                    pin=pin, first=pins[pin], second=options.name),
+            )
+        pins[pin] = options.name
 
 
 def _validate_outputs(raw: list[Any], drivers: list[DriverOptions],
@@ -333,11 +345,7 @@ def _validate_outputs(raw: list[Any], drivers: list[DriverOptions],
     pins = {pin: d.name for d in drivers for pin in d.claimed_pins()}
     for index, table in enumerate(raw):
         where = f"outputs[{index}]"
-        if not isinstance(table, dict):
-            raise ConfigError(source, where, _("must be an [[outputs]] table"))
-        type_name = table.get("type")
-        if not isinstance(type_name, str):
-            raise ConfigError(source, f"{where}.type", _("required key is missing"))
+        type_name = _table_type(table, source, where, _("must be an [[outputs]] table"))
         try:
             cls = load_output_class(type_name)
         except UnknownOutputType as exc:
@@ -351,13 +359,7 @@ def _validate_outputs(raw: list[Any], drivers: list[DriverOptions],
                 "output name {name!r} already used by outputs[{index}]").format(
                     name=options.name, index=names[options.name]))
         names[options.name] = index
-        for pin in options.claimed_pins():
-            if pin in pins:
-                raise ConfigError(
-                    source, f"{where}.pin",
-                    _("GPIO pin {pin} is used by both {first!r} and {second!r}").format(
-                        pin=pin, first=pins[pin], second=options.name))
-            pins[pin] = options.name
+        _claim_pins(options, pins, source, where)
         outputs.append(options)
     return outputs
 
