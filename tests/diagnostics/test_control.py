@@ -32,6 +32,7 @@ from edgeagent.control import (
 from edgeagent.models import Reading
 from edgeagent.supervisor import Agent
 from tests.conftest import RunningAgent, make_config
+from tests.support.agent_toml import write_agent_toml
 from tests.support.mosquitto import free_port
 from tests.support.waiting import until as wait_until
 from tests.support.waiting import wait_until as sync_wait_until
@@ -235,26 +236,12 @@ async def test_critical_test_alarm_is_raised_then_resolved_with_both_acked(
 
 
 def _agent_toml(tmp_path: Path, broker_url: str) -> Path:
-    path = tmp_path / "agent.toml"
-    path.write_text(textwrap.dedent(f"""
-        [home]
-        id = "home-1"
-        [mqtt]
-        urls = ["{broker_url}"]
-        keepalive = 5
-        connect_timeout = 2
-        backoff_initial = 0.05
-        backoff_max = 0.5
-        [outbox]
-        path = "{tmp_path}/outbox.db"
-        [control]
-        socket = "{tmp_path}/control.sock"
+    return write_agent_toml(tmp_path / "agent.toml", broker_url, backoff=(0.05, 0.5), extra="""
         [[drivers]]
         type = "mock.stress"
         name = "stress-1"
         rate_hz = 20
-    """))
-    return path
+    """)
 
 
 def _connect_when_accepted(path: Path, timeout: float = 10.0) -> socket.socket:

@@ -28,6 +28,7 @@ from typing import Any
 
 from tests.faults.harness import DurableSubscriber, read_outbox
 from tests.faults.zygote import Zygote
+from tests.support.agent_toml import write_agent_toml
 from tests.support.mosquitto import Mosquitto
 from tests.support.waiting import wait_until
 
@@ -69,21 +70,7 @@ def _config(workdir: Path, broker_url: str, *, load: bool, rate_hz: int) -> Path
         alert_every = 97
     """) if load else ""
     path = workdir / ("agent.toml" if load else "drain.toml")
-    path.write_text(textwrap.dedent(f"""
-        [home]
-        id = "home-1"
-        [mqtt]
-        urls = ["{broker_url}"]
-        keepalive = 5
-        connect_timeout = 2
-        backoff_initial = 0.02
-        backoff_max = 0.2
-        [outbox]
-        path = "{workdir}/outbox.db"
-        [control]
-        socket = "{workdir}/control.sock"
-    """) + drivers)
-    return path
+    return write_agent_toml(path, broker_url, extra=drivers)
 
 
 class _Agent:

@@ -18,7 +18,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import threading
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from tests.core.test_resend import draft
 from tests.faults.harness import read_outbox
 from tests.platform_ingest.conftest import WorkerThread
 from tests.platform_ingest.test_proof import seq_counts, tracking
+from tests.support.agent_toml import write_agent_toml
 from tests.support.mosquitto import Mosquitto
 from tests.support.waiting import wait_until
 
@@ -41,22 +41,7 @@ KILL_AFTER_RESENT = 100  # resent events seen by the platform before the SIGKILL
 
 def agent_config(workdir: Path, broker_url: str) -> Path:
     """No drivers: the only traffic is the stored history and its resends."""
-    path = workdir / "agent.toml"
-    path.write_text(textwrap.dedent(f"""
-        [home]
-        id = "home-1"
-        [mqtt]
-        urls = ["{broker_url}"]
-        keepalive = 5
-        connect_timeout = 2
-        backoff_initial = 0.02
-        backoff_max = 0.2
-        [outbox]
-        path = "{workdir}/outbox.db"
-        [control]
-        socket = "{workdir}/control.sock"
-    """))
-    return path
+    return write_agent_toml(workdir / "agent.toml", broker_url)
 
 
 def start_agent(config: Path, log: Path) -> subprocess.Popen[bytes]:

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from edgeagent.updates.apply import Outcome, Updater
 from edgeagent.updates.bundle import build_bundle, trusted_keys
 from edgeagent.updates.health import Baseline, Probe, Verdict, baseline_from_socket, control_probe
 from tests.provision.test_offline_package import make_wheel
+from tests.support.agent_toml import write_agent_toml
 
 GOOD = ("import os, sys\n"
         f"PY = {sys.executable!r}\n"
@@ -45,28 +45,14 @@ def release_bundle(workdir: Path, key: Path, version: str, *, broken: bool = Fal
 
 
 def agent_config(workdir: Path, broker_url: str, rate_hz: int = 20) -> Path:
-    path = workdir / "edgeagent.toml"
-    path.write_text(textwrap.dedent(f"""
-        [home]
-        id = "home-1"
-        [mqtt]
-        urls = ["{broker_url}"]
-        topic_prefix = "care"
-        keepalive = 5
-        connect_timeout = 2
-        backoff_initial = 0.02
-        backoff_max = 0.2
-        [outbox]
-        path = "{workdir}/outbox.db"
-        [control]
-        socket = "{workdir}/control.sock"
+    return write_agent_toml(workdir / "edgeagent.toml", broker_url, mqtt='topic_prefix = "care"',
+                            extra=f"""
         [[drivers]]
         type = "mock.stress"
         name = "stress-1"
         rate_hz = {rate_hz}
         alert_every = 1000000
-    """))
-    return path
+    """)
 
 
 class KitService:
