@@ -328,9 +328,10 @@ class Updater:
         pip_wheel = next((w for w in wheels if w.name.startswith("pip-")), None)
         pip = [venv_python, f"{pip_wheel}/pip"] if pip_wheel else \
             [self.python, "-m", "pip", "--python", venv_python]
-        done = subprocess.run([*pip, "install",  # noqa: S603 "--quiet", "--no-index", "--require-hashes",
-                               "--no-cache-dir", "--find-links", str(rel.staging),
-                               "-r", str(lock)], check=False, capture_output=True, text=True,
+        # Only the bundle's own wheels, each checked against the signed lock's hash.
+        install = [*pip, "install", "--quiet", "--no-index", "--require-hashes",
+                   "--no-cache-dir", "--find-links", str(rel.staging), "-r", str(lock)]
+        done = subprocess.run(install, check=False, capture_output=True, text=True,  # noqa: S603 - our own argv, no shell
                               timeout=900)
         if done.returncode != 0:
             shutil.rmtree(release, ignore_errors=True)

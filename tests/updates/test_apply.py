@@ -17,6 +17,8 @@ import signal
 import subprocess
 import sys
 import tarfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -88,6 +90,36 @@ def test_an_update_switches_release_and_keeps_every_seq_in_order(tmp_path, keys,
     assert kit.config.read_bytes() == config_before
     report = json.loads((tmp_path / "update-result.json").read_text())
     assert report["state"] == "applied" and report["previous_version"] == "0.1.0"
+
+
+class _CountingIndex(BaseHTTPRequestHandler):
+    """A package index that answers nothing and counts who asked."""
+
+    asked: list[str] = []
+
+    def do_GET(self) -> None:
+        _CountingIndex.asked.append(self.path)
+        self.send_error(404)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.timeout(120)
+def test_an_update_installs_only_the_bundles_wheels_and_never_asks_an_index(
+        tmp_path, keys, kit, monkeypatch):
+    """A kit is often offline: pip must not look for packages anywhere but the bundle."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _CountingIndex)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _CountingIndex.asked.clear()
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{server.server_port}/simple")
+    try:
+        private, public = keys
+        outcome = updater(kit, public).apply(release_bundle(tmp_path, private, "0.1.0"))
+    finally:
+        server.shutdown()
+    assert outcome.state == APPLIED, (outcome, kit.log.read_text()[-2000:])
+    assert _CountingIndex.asked == []
 
 
 @pytest.mark.timeout(120)
