@@ -19,7 +19,7 @@ pushes them in 6 minutes (the stress driver's rate, not a simulated clock: the
 agent's own timers, status every 600 s and prune every hour, run on real time).
 `events_stored` is read back from the outbox. `clock_synced` says whether the
 kernel clock was NTP-synced: an unsynced agent also keeps the last readings for
-the first-sync replay (MAX_PRESYNC_READINGS in edgeagent/supervisor.py).
+the first-sync replay (MAX_PRESYNC_READINGS in edgeagent/clock_keeper.py).
 
     .venv/bin/python bench/footprint.py [--seconds 120] [--rate 10] [--events N]
 """

@@ -154,7 +154,7 @@ class Watch:
             return None
         self.night.situation = f"{plan.situation}" + (", warned first" if plan.warn_at else "")
         mono = self.agent.clock.monotonic()
-        return mono - (self.agent.timeline.engine_wall(mono).timestamp() - plan.critical_at)
+        return mono - (self.agent.clock_keeper.engine_wall(mono).timestamp() - plan.critical_at)
 
     def _listen(self, what: str, payload: dict[str, Any]) -> None:
         if what != "event":

@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from edgeagent import config_path
-from edgeagent.config_lint import role_errors
+from edgeagent.config_roles import extra_roles, role_errors
 from edgeagent.driver import Driver, DriverOptions, load_driver_class
 from edgeagent.errors import ConfigError, UnknownDriverType, UnknownOutputType
 from edgeagent.heuristics.settings import HeuristicsSettings
@@ -382,7 +382,7 @@ def parse_config(data: dict[str, Any], source: str = "<memory>") -> AgentConfig:
     config.outputs = _validate_outputs(raw_outputs, config.drivers, source)
     config.source = source
     _canonical_heuristics_names(config)
-    errors = role_errors(config)
+    errors = role_errors(config.drivers, extra_roles(config.heuristics))
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ConfigError(source, errors[0].key, errors[0].message + more)

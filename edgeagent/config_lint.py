@@ -10,18 +10,14 @@ simulated drivers and the mock pin factory are failures.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
+from edgeagent.config_roles import Finding, extra_roles, named_values, role_errors
 from edgeagent.i18n import _
 from edgeagent.names import (
     KNOWN_ROOMS,
-    canonical_role,
     canonical_room,
-    known_roles,
-    near_rule_role,
 )
 
 if TYPE_CHECKING:
@@ -30,47 +26,6 @@ if TYPE_CHECKING:
 
 REAL_INSTALL_DIR = Path("/etc/edgeagent")
 PLACEHOLDER_IDS = frozenset({"change-me", "changeme", "change_me", "todo", "xxx"})
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    level: Literal["error", "warning", "fail"]
-    key: str
-    message: str
-
-
-def named_values(options: DriverOptions, where: str) -> Iterator[tuple[str, str, str]]:
-    """(key path, `room` or `role`, value) for every room/role a driver's options give."""
-    stack: list[tuple[str, Any]] = [(where, options.model_dump())]
-    while stack:
-        key, value = stack.pop()
-        if isinstance(value, dict):
-            for k, v in value.items():
-                path = f"{key}.{k}"
-                if k in ("room", "role") and isinstance(v, str):
-                    yield path, k, v
-                else:
-                    stack.append((path, v))
-        elif isinstance(value, list):
-            stack.extend((f"{key}[{i}]", v) for i, v in enumerate(value))
-
-
-def role_errors(config: AgentConfig) -> list[Finding]:
-    """Roles that are near misses of a rule's role: errors naming the key and valid roles."""
-    extra = [*config.heuristics.meal_roles,
-             *(r for check in config.heuristics.daily_checks for r in check.roles)]
-    out: list[Finding] = []
-    for index, options in enumerate(config.drivers):
-        for key, what, value in named_values(options, f"drivers[{index}]"):
-            if what != "role":
-                continue
-            role = canonical_role(value) or ""
-            near = near_rule_role(role)
-            if near is not None and role not in extra:
-                out.append(Finding("error", key, _(
-                    "unknown role {value!r} (did you mean {near!r}?); roles: {roles}").format(
-                        value=value, near=near, roles=", ".join(known_roles(extra)))))
-    return out
 
 
 def mock_pin_factory(options: DriverOptions) -> str | None:
@@ -106,7 +61,7 @@ def system_zone() -> str | None:
 def lint(config: AgentConfig, config_path: str | None,  # noqa: C901, PLR0912 - a flat list of independent findings, one if per finding
          machine_zone: str | None = None) -> list[Finding]:
     """Everything worth telling a technician about a valid config."""
-    out = role_errors(config)
+    out = role_errors(config.drivers, extra_roles(config.heuristics))
     if config.home.id.casefold() in PLACEHOLDER_IDS:
         out.append(Finding("warning", "home.id", _(
             "home id {id!r} is a placeholder: set the platform's id").format(id=config.home.id)))

@@ -47,14 +47,51 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from edgeagent.errors import ControlRequestFailed, ControlSocketInUse, DaemonUnreachable
 from edgeagent.ids import uuid7
 from edgeagent.models import Draft, Kind, Severity
 
 if TYPE_CHECKING:
-    from edgeagent.supervisor import Agent
+    from collections.abc import Sequence
+
+    from edgeagent.clock import Clock
+    from edgeagent.config import AgentConfig
+    from edgeagent.driver_supervisor import DriverSlot
+    from edgeagent.outbox import Outbox
+    from edgeagent.outbox_continuity import OutboxFileWatch
+    from edgeagent.periodic import PeriodicGuard
+    from edgeagent.pipeline import EventPipeline, Listener
+    from edgeagent.publisher import Publisher
+
+
+class ControlledAgent(Protocol):
+    """What the control socket uses of the running agent (its public API)."""
+
+    @property
+    def config(self) -> AgentConfig: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def outbox(self) -> Outbox: ...
+    @property
+    def outbox_file(self) -> OutboxFileWatch: ...
+    @property
+    def publisher(self) -> Publisher: ...
+    @property
+    def pipeline(self) -> EventPipeline: ...
+    @property
+    def periodic(self) -> PeriodicGuard: ...
+    @property
+    def started_mono(self) -> float: ...
+    @property
+    def synced(self) -> bool: ...
+    @property
+    def slots(self) -> Sequence[DriverSlot]: ...
+    @property
+    def listeners(self) -> list[Listener]: ...
+    def status(self) -> dict[str, Any]: ...
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +126,7 @@ class _Subscriber:
 class ControlServer:
     """Serves the control protocol for one Agent on its event loop."""
 
-    def __init__(self, agent: Agent, path: str | Path, *, queue_size: int = QUEUE_SIZE,
+    def __init__(self, agent: ControlledAgent, path: str | Path, *, queue_size: int = QUEUE_SIZE,
                  max_clients: int = MAX_CLIENTS) -> None:
         self.agent = agent
         self.path = Path(path)
@@ -366,8 +403,7 @@ class ControlServer:
     def _store_test_alarm(self, draft: Draft) -> Any:
         """Store one test-alarm draft now: the stored event, or None if the outbox refused."""
         alert = draft.alert or {}
-        self.agent._queue([draft])
-        for event in self.agent.flush():
+        for event in self.agent.pipeline.store_now([draft]):
             body = json.loads(event.body)
             if body.get("alert") == {"id": alert.get("id"), "state": alert.get("state")}:
                 return event
@@ -530,7 +566,7 @@ def socket_mode(path: str | Path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-async def start_control(agent: Agent) -> ControlServer | None:
+async def start_control(agent: ControlledAgent) -> ControlServer | None:
     """Start the agent's control socket; without one the agent still runs (doctor goes
     standalone), so a failure is logged, not raised."""
     server = ControlServer(agent, agent.config.control.socket)

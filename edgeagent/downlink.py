@@ -127,6 +127,13 @@ class CommandRouter:
         self.counters: dict[str, int] = {"accepted": 0, "rejected": 0, "rate_limited": 0,
                                          "unanswered": 0, "reply_topic_refused": 0}
 
+
+    def configure(self, *, allow_changes: bool, allow_diagnostics: bool,
+                  reply_prefix: str | None) -> None:
+        """The `[commands]` switches, at start and on a reload."""
+        self.allow_changes = allow_changes
+        self.allow_diagnostics = allow_diagnostics
+        self.reply_prefix = reply_prefix
     def register(self, name: str, handler: Handler, *, changes_state: bool = False,
                  discloses: bool = False, max_payload: int = MAX_PAYLOAD) -> None:
         async def without_id(args: dict[str, Any], _command_id: str | None) -> dict[str, Any]:

@@ -21,19 +21,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from edgeagent import systemd
 from edgeagent.config import AgentConfig, load_config
+from edgeagent.downlink import CommandRouter
 from edgeagent.driver import DriverOptions
+from edgeagent.driver_supervisor import DriverSupervisor, enabled
 from edgeagent.errors import ConfigError
-
-if TYPE_CHECKING:
-    from edgeagent.supervisor import Agent
+from edgeagent.pipeline import EventPipeline, build_default_engine
+from edgeagent.secrets import check_config_secrets
 
 log = logging.getLogger(__name__)
+
+Apply = Callable[[AgentConfig], Awaitable["ReloadResult"]]
 
 RESTART_SECTIONS = ("home", "mqtt", "outbox", "control")
 
@@ -66,13 +68,9 @@ class ReloadResult:
         return "reloaded (" + "; ".join(parts) + ")"
 
 
-def _enabled(drivers: Sequence[DriverOptions]) -> dict[str, DriverOptions]:
-    return {d.name: d for d in drivers if d.enabled}
-
-
-def diff_drivers(old: Sequence[DriverOptions], new: Sequence[DriverOptions]) -> DriverDiff:
+def diff_drivers(old: list[DriverOptions], new: list[DriverOptions]) -> DriverDiff:
     """Which driver tables appeared, disappeared, changed (any key) or stayed the same."""
-    before, after = _enabled(old), _enabled(new)
+    before, after = enabled(old), enabled(new)
     changed = tuple(n for n in after if n in before and
                     (type(after[n]) is not type(before[n])
                      or after[n].model_dump() != before[n].model_dump()))
@@ -95,59 +93,36 @@ def refusal(old: AgentConfig, new: AgentConfig) -> str | None:
     return None
 
 
-async def apply(agent: Agent, new: AgentConfig) -> ReloadResult:
-    """Apply `new` to a running agent; all or nothing."""
-    from edgeagent.supervisor import (  # noqa: PLC0415
-        DriverSlot,
-        build_default_engine,
-        check_secrets,
-    )
-
-    reason = refusal(agent.config, new)
+async def apply(running: AgentConfig, new: AgentConfig, *, pipeline: EventPipeline,
+                drivers: DriverSupervisor, router: CommandRouter) -> ReloadResult:
+    """Apply `new` to the running components; all or nothing. The caller adopts `new`
+    as its config when the result is ok."""
+    reason = refusal(running, new)
     if reason is not None:
         return ReloadResult(ok=False, reason=reason)
     try:
-        check_secrets(new)
+        check_config_secrets(new)
     except ConfigError as exc:
         return ReloadResult(ok=False, reason=str(exc))
     result = ReloadResult(ok=True)
 
-    engine = agent.engine
-    if new.heuristics != agent.config.heuristics:
+    engine = pipeline.engine
+    if new.heuristics != running.heuristics:
         try:
             engine = build_default_engine(new)
-            engine.restore(agent.engine.snapshot())
+            engine.restore(pipeline.engine.snapshot())
         except Exception as exc:  # noqa: BLE001 - a bad engine must not replace a good one
             return ReloadResult(ok=False, reason=f"heuristics: {type(exc).__name__}: {exc}")
         result.heuristics = "rebuilt with the running state"
 
-    diff = diff_drivers(agent.config.drivers, new.drivers)
-    old_slots = {slot.options.name: slot for slot in agent.slots}
-    stopping = [old_slots[n] for n in (*diff.removed, *diff.changed) if n in old_slots]
-    for slot in stopping:
-        if slot.task is not None:
-            slot.task.cancel()
-    await asyncio.gather(*(s.task for s in stopping if s.task), return_exceptions=True)
-
+    diff = diff_drivers(running.drivers, new.drivers)
     # Readings already emitted by the stopped drivers are in the engine's hands
     # (emit is synchronous); nothing is buffered in the driver, so nothing is lost.
-    agent.engine = engine
-    running = agent._loop is not None
-    new_slots = []
-    for name, options in _enabled(new.drivers).items():
-        if name in diff.unchanged and name in old_slots:
-            new_slots.append(old_slots[name])
-            continue
-        slot = DriverSlot(options)
-        if running:
-            slot.task = asyncio.create_task(agent._supervise(slot),
-                                            name=options.name)
-        new_slots.append(slot)
-    agent.slots = new_slots
-    agent.config = new
-    agent.router.allow_changes = new.commands.allow_changes
-    agent.router.allow_diagnostics = new.commands.allow_diagnostics
-    agent.router.reply_prefix = new.commands.reply_prefix
+    await drivers.reconfigure(new.drivers, keep=diff.unchanged)
+    pipeline.replace_engine(engine)
+    router.configure(allow_changes=new.commands.allow_changes,
+                     allow_diagnostics=new.commands.allow_diagnostics,
+                     reply_prefix=new.commands.reply_prefix)
     result.started = list(diff.added)
     result.stopped = list(diff.removed)
     result.restarted = list(diff.changed)
@@ -155,9 +130,9 @@ async def apply(agent: Agent, new: AgentConfig) -> ReloadResult:
     return result
 
 
-async def reload_from_file(agent: Agent, path: str | None = None) -> ReloadResult:
+async def reload_from_file(source: str, apply_config: Apply,
+                           counters: dict[str, int]) -> ReloadResult:
     """Read the config file again (the one the agent was started with) and apply it."""
-    source = path or agent.config.source
     systemd.notify("RELOADING=1")
     try:
         if source.startswith("<"):
@@ -169,12 +144,12 @@ async def reload_from_file(agent: Agent, path: str | None = None) -> ReloadResul
             except ConfigError as exc:
                 result = ReloadResult(ok=False, reason=str(exc))
             else:
-                result = await apply(agent, new)
+                result = await apply_config(new)
     finally:
         systemd.notify("READY=1")
     # Counted in the status, so whoever sent the HUP (the updater) sees that it took effect.
     counter = "reloads" if result.ok else "reloads_refused"
-    agent.counters[counter] = agent.counters.get(counter, 0) + 1
+    counters[counter] = counters.get(counter, 0) + 1
     if result.ok:
         log.warning("%s", result.summary())
     else:
@@ -182,8 +157,9 @@ async def reload_from_file(agent: Agent, path: str | None = None) -> ReloadResul
     return result
 
 
-def install_sighup(agent: Agent, loop: asyncio.AbstractEventLoop) -> None:
-    """SIGHUP -> reload_from_file, one at a time (a second HUP during a reload waits)."""
+def install_sighup(loop: asyncio.AbstractEventLoop,
+                   reload_file: Callable[[], Awaitable[ReloadResult]]) -> None:
+    """SIGHUP -> `reload_file()`, one at a time (a second HUP during a reload waits)."""
     import signal  # noqa: PLC0415
 
     lock = asyncio.Lock()
@@ -191,7 +167,7 @@ def install_sighup(agent: Agent, loop: asyncio.AbstractEventLoop) -> None:
 
     async def guarded() -> ReloadResult:
         async with lock:
-            return await reload_from_file(agent)
+            return await reload_file()
 
     def on_hup() -> None:
         task = loop.create_task(guarded(), name="reload")

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from edgeagent.errors import ConfigError
 from edgeagent.i18n import _
+
+if TYPE_CHECKING:
+    from edgeagent.config import AgentConfig
 
 
 def check_private(path: Path, key: str) -> None:
@@ -22,6 +26,18 @@ def check_private(path: Path, key: str) -> None:
             _("secret file is readable by group/others (mode {mode}); run: chmod 600 {path}")
             .format(mode=f"{stat.S_IMODE(mode):04o}", path=path),
         )
+
+
+def check_config_secrets(config: AgentConfig) -> None:
+    """Every secret file a config names must be private to the agent: ConfigError naming
+    the key if one is not (checked before the agent touches anything)."""
+    if config.mqtt.password_file is not None:
+        check_private(config.mqtt.password_file, "mqtt.password_file")
+    if config.mqtt.key_file is not None:
+        check_private(config.mqtt.key_file, "mqtt.key_file")
+    for index, driver in enumerate(config.drivers):
+        for key, path in driver.secret_files().items():
+            check_private(path, f"drivers[{index}].{key}")
 
 
 def read_secret(path: Path, key: str) -> str:

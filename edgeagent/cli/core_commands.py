@@ -42,7 +42,7 @@ async def run_agent(agent: Agent) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    install_sighup(agent, loop)  # systemctl reload: edgeagent/reload.py
+    install_sighup(loop, agent.reload_from_file)  # systemctl reload: edgeagent/reload.py
     await agent.run(stop)
 
 

@@ -10,6 +10,7 @@ the command arrived over a working connection.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .bundle import DEFAULT_LOG_LINES, REMOTE_CAP, bundle_parts, cap_size, collect_logs
@@ -18,52 +19,44 @@ from .outbox_reader import OutboxReader, OutboxUnreadable
 from .runner import run_doctor_for
 
 if TYPE_CHECKING:
-    from edgeagent.supervisor import Agent
+    from edgeagent.clock import SyncProbe
+    from edgeagent.config import AgentConfig
+
+Status = Callable[[], dict[str, Any]]
 
 
-def _env(agent: Agent) -> DoctorEnv:
-    return DoctorEnv(live=agent.status(), network=False, socket_path="in-process",
-                     sync_probe=agent.sync_probe)
+def _env(status: Status, sync_probe: SyncProbe) -> DoctorEnv:
+    return DoctorEnv(live=status(), network=False, socket_path="in-process",
+                     sync_probe=sync_probe)
 
 
-def _outbox_stats(agent: Agent) -> dict[str, Any] | None:
+def _outbox_stats(config: AgentConfig) -> dict[str, Any] | None:
     try:
-        with OutboxReader(agent.config.outbox.path) as reader:
-            return reader.stats(agent.config.outbox.max_bytes)
+        with OutboxReader(config.outbox.path) as reader:
+            return reader.stats(config.outbox.max_bytes)
     except OutboxUnreadable as exc:
         return {"error": str(exc)}
 
 
-async def doctor(agent: Agent, args: dict[str, Any]) -> dict[str, Any]:
+async def doctor(config: AgentConfig, status: Status, sync_probe: SyncProbe,
+                 args: dict[str, Any]) -> dict[str, Any]:
     """The remote `doctor` command: every check, with the daemon's live health."""
-    env = _env(agent)
-    report = await asyncio.to_thread(run_doctor_for, agent.config, env)
+    env = _env(status, sync_probe)
+    report = await asyncio.to_thread(run_doctor_for, config, env)
     return report.as_dict()
 
 
-async def bundle(agent: Agent, args: dict[str, Any]) -> dict[str, Any]:
+async def bundle(config: AgentConfig, status: Status, sync_probe: SyncProbe,
+                 args: dict[str, Any]) -> dict[str, Any]:
     """The remote `bundle` command, capped at REMOTE_CAP bytes."""
     lines = args.get("lines", DEFAULT_LOG_LINES)
     lines = min(max(int(lines), 0), 2000) if isinstance(lines, int) else DEFAULT_LOG_LINES
-    env = _env(agent)
-    status = env.live
+    env = _env(status, sync_probe)
 
     def build() -> dict[str, Any]:
-        report = run_doctor_for(agent.config, env)
-        parts = bundle_parts(agent.config, report.as_dict(), _outbox_stats(agent), status,
+        report = run_doctor_for(config, env)
+        parts = bundle_parts(config, report.as_dict(), _outbox_stats(config), env.live,
                              collect_logs(lines))
         return cap_size(parts, REMOTE_CAP)
 
     return await asyncio.to_thread(build)
-
-
-def register_remote(agent: Agent) -> None:
-    """Register `doctor` and `bundle` on the downlink (the supervisor does it lazily)."""
-    async def run_doctor(args: dict[str, Any]) -> dict[str, Any]:
-        return await doctor(agent, args)
-
-    async def run_bundle(args: dict[str, Any]) -> dict[str, Any]:
-        return await bundle(agent, args)
-
-    agent.router.register("doctor", run_doctor, discloses=True)
-    agent.router.register("bundle", run_bundle, discloses=True)

@@ -7,7 +7,7 @@ import tomllib
 from edgeagent.config import parse_config
 from edgeagent.heuristics.engine import SafetyEngine
 from edgeagent.kit_layout import layout_of
-from edgeagent.supervisor import build_default_engine
+from edgeagent.pipeline import build_default_engine
 
 KIT = """
 [home]

@@ -98,7 +98,7 @@ def test_a_huge_reading_is_cut_where_it_enters_the_agent(tmp_path: Path):
                   sync_probe=lambda: True)
     huge = Reading(driver="ha", device="hall", sensor="text", value="v" * 1_000_000,
                    mono=1.0, wall=NOW, data={"topic": "esphome/hall", "blob": "b" * 100_000})
-    agent._emit(huge)
+    agent.pipeline.emit(huge)
     stored = agent.flush()
     assert agent.counters["readings_capped"] == 1
     assert stored and all(len(e.body.encode()) <= MAX_READING_BYTES + 1024 for e in stored)

@@ -132,8 +132,8 @@ async def test_subscribe_streams_filtered_readings_and_events(tmp_path, always_s
         stream = read_lines(path, {"cmd": "subscribe", "filter": {"room": "bedroom"}})
         first = await anext(stream)
         assert first["ok"] and first["result"]["subscribed"] == {"room": "bedroom"}
-        agent._emit(reading("pir-hall", "hall"))
-        agent._emit(reading("pir-bed", "bedroom"))
+        agent.pipeline.emit(reading("pir-hall", "hall"))
+        agent.pipeline.emit(reading("pir-bed", "bedroom"))
         got = await asyncio.wait_for(anext(stream), 5)
         assert got["what"] == "reading" and got["payload"]["driver"] == "pir-bed"
         assert got["dropped"] == 0

@@ -40,7 +40,7 @@ async def test_three_gpio_drivers_without_pin_library_one_fix_and_one_log_line_e
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     config = make_config(tmp_path, "mqtt://127.0.0.1:1", GPIO_DRIVERS)
     agent = Agent(config, sync_probe=lambda: True, tick_interval=0.05)
-    caplog.set_level(logging.DEBUG, logger="edgeagent.supervisor")
+    caplog.set_level(logging.DEBUG, logger="edgeagent.driver_supervisor")
     async with RunningAgent(agent):
         await until(lambda: all(s.restarts >= 2 for s in agent.slots), 30,
                     "two failed starts of each GPIO driver")

@@ -24,8 +24,9 @@ from typing import Any
 import pytest
 
 from edgeagent.clock import ManualClock
+from edgeagent.clock_keeper import MAX_PRESYNC_READINGS
 from edgeagent.models import Reading
-from edgeagent.supervisor import MAX_PRESYNC_READINGS, Agent
+from edgeagent.supervisor import Agent
 from tests.conftest import make_config
 from tests.support.mosquitto import free_port
 
@@ -42,7 +43,7 @@ class Home:
         self.synced = {"now": synced}
         config = make_config(tmp_path, f"mqtt://127.0.0.1:{free_port()}")
         self.agent = Agent(config, clock=self.clock, sync_probe=lambda: self.synced["now"])
-        self.agent._check_clock()
+        self.agent.clock_keeper.check()
         self.last_motion_mono = 0.0
         self.emitted: dict[float, datetime] = {}  # reading mono -> the system wall it carried
 
@@ -51,7 +52,7 @@ class Home:
                           mono=self.clock.monotonic(), wall=self.clock.wall(), room=room)
         self.emitted[reading.mono] = reading.wall
         self.last_motion_mono = reading.mono
-        self.agent._emit(reading)
+        self.agent.pipeline.emit(reading)
 
     def live(self, minutes: int, *, activity: bool) -> None:
         """Minute by minute: the main loop's tick and clock check, motion every 5 min."""
@@ -60,7 +61,7 @@ class Home:
             if activity and minute % 5 == 0:
                 self.motion("kitchen" if minute % 10 else "living")
             self.agent.tick()
-            self.agent._check_clock()
+            self.agent.clock_keeper.check()
             self.agent.flush()
 
     def events(self) -> list[dict[str, Any]]:
@@ -150,7 +151,7 @@ def test_unsynced_start_then_sync_restamps_and_raises_no_storm(tmp_path, homes):
     real = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
     home.clock.set_wall(real)
     home.synced["now"] = True
-    home.agent._check_clock()  # what the main loop runs every 5 s
+    home.agent.clock_keeper.check()  # what the main loop runs every 5 s
     events = home.events()
     assert [e["seq"] for e in events] == [e["seq"] for e in before]
     for old, new in zip(before, events, strict=True):
@@ -181,7 +182,7 @@ def test_the_skew_survives_a_restart(tmp_path, homes):
     home.close()
     again = Home(tmp_path, home.clock.wall(), synced=True)  # same outbox file
     homes.append(again)
-    assert again.agent.timeline.skew == pytest.approx(YEAR, abs=1)
+    assert again.agent.clock_keeper.timeline.skew == pytest.approx(YEAR, abs=1)
     again.live(30, activity=True)
     events = again.events()
     assert not alerts(events)
@@ -203,7 +204,7 @@ def test_an_unsynced_agent_holds_bounded_memory_for_the_replay(tmp_path, homes, 
     def burst(count: int, start: int) -> None:
         for n in range(start, start + count):
             home.clock.advance(0.1)
-            home.agent._emit(Reading(driver="stress", device="stress", sensor="motion",
+            home.agent.pipeline.emit(Reading(driver="stress", device="stress", sensor="motion",
                                      value=n % 2 == 1, mono=home.clock.monotonic(),
                                      wall=home.clock.wall(), data={"n": n}))
             if n % 100 == 0:
@@ -222,12 +223,12 @@ def test_an_unsynced_agent_holds_bounded_memory_for_the_replay(tmp_path, homes, 
     finally:
         tracemalloc.stop()
     assert grown < 2_000_000, f"{grown} bytes retained over 10 000 unsynced readings"
-    assert len(home.agent._presync) == MAX_PRESYNC_READINGS
+    assert home.agent.clock_keeper.presync_readings == MAX_PRESYNC_READINGS
 
     home.clock.set_wall(datetime(2026, 3, 10, 7, 0, tzinfo=UTC))
     home.synced["now"] = True
-    with caplog.at_level(logging.INFO, logger="edgeagent.supervisor"):
-        home.agent._check_clock()
+    with caplog.at_level(logging.INFO, logger="edgeagent.clock_keeper"):
+        home.agent.clock_keeper.check()
     assert f"replaying {MAX_PRESYNC_READINGS} readings" in caplog.text
-    assert not home.agent._presync
+    assert not home.agent.clock_keeper.presync_readings
     assert {e["clock"] for e in home.events()} == {"corrected"}

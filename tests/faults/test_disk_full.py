@@ -84,7 +84,7 @@ async def test_disk_full_keeps_running_reports_and_resumes_without_loss(
             await until(lambda: agent.counters["readings"] >= readings + 100, 20,
                         "drivers keep running")
             assert agent.counters["unstored"] > 0
-            held = agent._unstored  # what the supervisor holds in memory, alerts first
+            held = agent.pipeline.unstored  # what the supervisor holds in memory, alerts first
             kinds = [str(d.kind) for d in held]
             assert "alert" in kinds
             assert kinds == sorted(kinds, key=lambda k: k != "alert"), "alerts are not first"

@@ -97,7 +97,7 @@ async def test_ntp_step_of_a_year_corrects_ts_and_leaves_seq_alone(tmp_path, ste
         clock.advance(10)
         clock.step_wall(step_days * 86400)  # the NTP step
         synced["now"] = True
-        agent._check_clock()  # what the main loop runs every 5 s
+        agent.clock_keeper.check()  # what the main loop runs every 5 s
         after = [json.loads(b) for b in agent.outbox.export()]
     assert [e["seq"] for e in after] == [e["seq"] for e in before] == list(range(1, 11))
     assert [e["id"] for e in after] == [e["id"] for e in before]

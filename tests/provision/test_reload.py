@@ -18,7 +18,7 @@ import pytest
 from edgeagent.clock import ManualClock
 from edgeagent.config import AgentConfig, parse_config
 from edgeagent.heuristics.passthrough import PassthroughEngine
-from edgeagent.reload import diff_drivers, reload_from_file
+from edgeagent.reload import diff_drivers
 from edgeagent.supervisor import Agent
 from tests.conftest import RunningAgent
 from tests.support.waiting import until
@@ -156,7 +156,7 @@ rate_hz = 200
         await until(lambda: readings_of(agent, "a") >= 10)
         task_a = agent.slots[0].task
         path.write_text(path.read_text().replace("rate_hz = 200", "rate_hz = -1"))
-        result = await reload_from_file(agent)
+        result = await agent.reload_from_file()
         assert not result.ok
         assert "drivers[0].rate_hz" in result.reason
         assert agent.slots[0].task is task_a and task_a is not None and not task_a.done()
@@ -167,7 +167,7 @@ rate_hz = 200
         # A change that needs a restart is refused as a whole, naming the section.
         path.write_text(path.read_text().replace("rate_hz = -1", "rate_hz = 100")
                         .replace('id = "home-1"', 'id = "home-2"'))
-        refused = await reload_from_file(agent)
+        refused = await agent.reload_from_file()
         assert not refused.ok and "[home] changed" in refused.reason
         assert agent.slots[0].task is task_a and agent.config.home.id == "home-1"
 
@@ -231,7 +231,7 @@ async def test_heuristics_change_rebuilds_the_engine_with_its_running_state(
                                   value=True, mono=float(n), wall=now, room="bedroom",
                                   role=None, data={}))
     state = agent.engine.snapshot()
-    from edgeagent.supervisor import build_default_engine
+    from edgeagent.pipeline import build_default_engine
 
     assert state != build_default_engine(agent.config).snapshot()  # it learned something
     new = parse_config({**data, "heuristics": {"bed_exit_no_return_minutes": 25}},
