@@ -24,7 +24,9 @@ from edgeagent.errors import HardwareUnavailable
 
 log = logging.getLogger(__name__)
 
-BLE_ERRORS = (BleakError, TimeoutError, OSError, EOFError, AttributeError)
+# What a BLE operation may raise on a flaky stack (bleak-retry-connector catches the same).
+# Not AttributeError and the like: a programming error is a crash, reported as one.
+BLE_ERRORS = (BleakError, TimeoutError, OSError, EOFError)
 AdvertCallback = Callable[[BLEDevice, AdvertisementData], None]
 
 

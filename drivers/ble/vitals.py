@@ -49,6 +49,7 @@ from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.exc import BleakBluetoothNotAvailableError, BleakDBusError, BleakError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from edgeagent.backoff import Backoff
 from edgeagent.driver import (
     BleScanCheck,
     Driver,
@@ -67,7 +68,6 @@ from .profiles import HEALTH_SERVICES, PROFILES, ProfileName, profile_of_charact
 log = logging.getLogger(__name__)
 
 SleepFn = Callable[[float], Awaitable[None]]
-"""What a BLE operation may raise on a flaky stack (bleak-retry-connector catches the same)."""
 
 
 # --- backends --------------------------------------------------------------------------------
@@ -229,20 +229,6 @@ def classify(exc: BaseException) -> str:
     return "error"
 
 
-@dataclass(slots=True)
-class Backoff:
-    """Exponential backoff with full jitter (AWS style) and a floor against busy loops."""
-
-    base_s: float
-    max_s: float
-    min_s: float
-    rng: random.Random
-
-    def delay(self, failures: int) -> float:
-        ceiling = min(self.max_s, self.base_s * 2 ** max(0, min(failures - 1, 30)))
-        return max(self.min_s, self.rng.uniform(0, ceiling))
-
-
 # --- per-device state ----------------------------------------------------------------------------
 
 
@@ -325,8 +311,8 @@ class BleVitalsDriver(Driver):
         self.backend = backend if backend is not None else BACKENDS[options.backend]()
         self._sleep: SleepFn = sleep or asyncio.sleep
         o = options
-        self.backoff = Backoff(o.backoff_base_s, o.backoff_max_s, o.backoff_min_s,
-                               rng or random.Random())
+        self.backoff = Backoff(initial=o.backoff_base_s, maximum=o.backoff_max_s,
+                               floor=o.backoff_min_s, rng=rng or random.Random())
         now = context.clock.monotonic()
         self.devices = {d.id: _Device(d, now, d.address) for d in o.devices}
         self._slots = asyncio.Semaphore(o.max_concurrent_connections)
@@ -379,7 +365,7 @@ class BleVitalsDriver(Driver):
                     dev.ble_device = None  # stale BlueZ object or address: rediscover
                 if kind == "abort" and quick_retries < self.options.transient_retries:
                     quick_retries += 1
-                    delay = self.backoff.min_s
+                    delay = self.backoff.floor
                 else:
                     quick_retries = 0
                     delay = self.backoff.delay(dev.failures)

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 from ble_harness import Harness
-from edgeagent_drivers.ble.vitals import Backoff, BleVitalsOptions
+from edgeagent_drivers.ble.vitals import BleVitalsOptions
 from edgeagent_mocks.ble import FakePeripheral, encoders
 from pydantic import ValidationError
 
+from edgeagent.backoff import Backoff
 from edgeagent.driver import HealthState
 from edgeagent.errors import HardwareUnavailable
 
@@ -87,7 +88,7 @@ async def test_connect_timeouts_back_off_with_full_jitter_and_rediscover(ble: Ha
     attempts = ble.adapter.attempts(HR)
     assert [o for _, o in attempts] == ["timeout"] * 6 + ["connected"]
     gaps = [b[0] - a[0] for a, b in itertools.pairwise(attempts)]
-    policy = Backoff(2, 60, 1, random.Random(3))
+    policy = Backoff(initial=2, maximum=60, floor=1, rng=random.Random(3))
     expected = [policy.delay(n) for n in range(1, 7)]
     assert gaps == pytest.approx(expected)
     for n, gap in enumerate(gaps, start=1):
