@@ -27,11 +27,10 @@ from bleak.args.bluez import OrPattern
 from bleak.assigned_numbers import AdvertisementDataType
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
+from edgeagent_drivers.ble.backends import BleBackend, ble_backend
 from edgeagent_drivers.ble.passive import passive_scan_forever
 from edgeagent_drivers.ble.vitals import (
-    BACKENDS,
     BleAdapterOptions,
-    BleBackend,
     ble_checks,
     reject_ids_used_twice,
     short_or_none,
@@ -127,7 +126,7 @@ class BthomeDevicesDriver(Driver, abc.ABC):
         super().__init__(options, context)
         assert isinstance(options, BthomeDriverOptions)
         self.options = options
-        self.backend = backend if backend is not None else BACKENDS[options.backend]()
+        self.backend = backend if backend is not None else ble_backend(options.backend)
         self._sleep: SleepFn = sleep or asyncio.sleep
         self.decoder = AdvertDecoder(options.bind_keys())
         now = context.clock.monotonic()

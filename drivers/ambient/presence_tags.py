@@ -28,11 +28,10 @@ from bleak.args.bluez import OrPattern
 from bleak.assigned_numbers import AdvertisementDataType
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
+from edgeagent_drivers.ble.backends import BleBackend, ble_backend
 from edgeagent_drivers.ble.passive import passive_scan_forever
 from edgeagent_drivers.ble.vitals import (
-    BACKENDS,
     BleAdapterOptions,
-    BleBackend,
     ble_checks,
     reject_ids_used_twice,
     short_or_none,
@@ -130,7 +129,7 @@ class PresenceDriver(Driver):
         super().__init__(options, context)
         assert isinstance(options, PresenceOptions)
         self.options = options
-        self.backend = backend if backend is not None else BACKENDS[options.backend]()
+        self.backend = backend if backend is not None else ble_backend(options.backend)
         self._sleep: SleepFn = sleep or asyncio.sleep
         now = context.clock.monotonic()
         self.states = {t.id: TagPresence(options.present_rssi, options.absent_rssi,

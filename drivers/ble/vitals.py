@@ -43,9 +43,8 @@ from bleak import BleakClient, BleakScanner
 from bleak.args.bluez import OrPattern
 from bleak.assigned_numbers import AdvertisementDataType
 from bleak.backends.characteristic import BleakGATTCharacteristic
-from bleak.backends.client import BaseBleakClient
 from bleak.backends.device import BLEDevice
-from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
+from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakBluetoothNotAvailableError, BleakDBusError, BleakError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -61,6 +60,7 @@ from edgeagent.driver import (
 from edgeagent.errors import DriverError, HardwareUnavailable
 
 from . import parsers
+from .backends import BleBackend, backend_names, ble_backend
 from .parsers import GattPayloadError, UnknownCharacteristicError, short_uuid
 from .passive import BLE_ERRORS, passive_scan_forever
 from .profiles import HEALTH_SERVICES, PROFILES, ProfileName, profile_of_characteristic
@@ -71,35 +71,6 @@ SleepFn = Callable[[float], Awaitable[None]]
 
 
 # --- backends --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class BleBackend:
-    """bleak backend classes to use; None means bleak's platform default (BlueZ on a Pi)."""
-
-    client: type[BaseBleakClient] | None = None
-    scanner: type[BaseBleakScanner] | None = None
-
-
-def _fake_backend() -> BleBackend:
-    # Imported only when a config asks for it: the demo and the supervisor tests.
-    from edgeagent_mocks.ble import (  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
-        default_adapter,
-    )
-
-    adapter = default_adapter()
-    return BleBackend(adapter.client_backend, adapter.scanner_backend)
-
-
-BACKENDS: dict[str, Callable[[], BleBackend]] = {
-    "bleak": BleBackend,
-    "fake": _fake_backend,
-}
-
-
-def register_backend(name: str, factory: Callable[[], BleBackend]) -> None:
-    """Let a plugin or test offer another bleak backend under `backend = "<name>"`."""
-    BACKENDS[name] = factory
 
 
 # --- options -----------------------------------------------------------------------------------
@@ -158,15 +129,16 @@ class BleAdapterOptions(DriverOptions):
     @field_validator("backend")
     @classmethod
     def _known_backend(cls, value: str) -> str:
-        if value not in BACKENDS:
-            raise ValueError(f"unknown BLE backend {value!r} (known: {', '.join(BACKENDS)})")
+        if value not in backend_names():
+            raise ValueError(f"unknown BLE backend {value!r} "
+                             f"(known: {', '.join(backend_names())})")
         return value
 
     def scan_check(self) -> BleScanCheck:
         """What the doctor probes for a BLE driver: the adapter, then a scan for its devices."""
         backend = self.backend
         return BleScanCheck(adapter=self.adapter, backend=backend,
-                            scanner=lambda: BACKENDS[backend]().scanner,
+                            scanner=lambda: ble_backend(backend).scanner,
                             short_uuid=short_uuid, devices=tuple(getattr(self, "devices", ())))
 
 
@@ -308,7 +280,7 @@ class BleVitalsDriver(Driver):
         super().__init__(options, context)
         assert isinstance(options, BleVitalsOptions)
         self.options = options
-        self.backend = backend if backend is not None else BACKENDS[options.backend]()
+        self.backend = backend if backend is not None else ble_backend(options.backend)
         self._sleep: SleepFn = sleep or asyncio.sleep
         o = options
         self.backoff = Backoff(initial=o.backoff_base_s, maximum=o.backoff_max_s,

@@ -201,6 +201,7 @@ def run_scan(seconds: float, config_path: str | None, out: TextIO | None = None,
     out = out or sys.stdout
     from bleak.exc import BleakError  # noqa: PLC0415
     from edgeagent_drivers.ble import vitals  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
+    from edgeagent_drivers.ble.backends import ble_backend  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
     from edgeagent_drivers.ble.profiles import HEALTH_SERVICES  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
 
     try:
@@ -210,7 +211,7 @@ def run_scan(seconds: float, config_path: str | None, out: TextIO | None = None,
         return EXIT_USAGE
     adapter = tables[0].adapter if tables else "hci0"
     if backend is None and tables:
-        backend = vitals.BACKENDS[tables[0].backend]()
+        backend = ble_backend(tables[0].backend)
     try:
         found = asyncio.run(_discover(seconds, backend, adapter))
     except (BleakError, OSError) as exc:

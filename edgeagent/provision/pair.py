@@ -74,14 +74,15 @@ class ProbeResult:
 
 
 def _backend(name: str) -> Any:
-    from edgeagent_drivers.ble.vitals import (  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
-        BACKENDS,
+    from edgeagent_drivers.ble.backends import (  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
+        backend_names,
+        ble_backend,
     )
 
-    if name not in BACKENDS:
+    if name not in backend_names():
         raise PairError(_("unknown BLE backend {name!r} (known: {known})").format(
-            name=name, known=", ".join(BACKENDS)))
-    return BACKENDS[name]()
+            name=name, known=", ".join(backend_names())))
+    return ble_backend(name)
 
 
 async def scan(backend_name: str = "bleak", timeout: float = 10.0,

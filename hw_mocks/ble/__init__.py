@@ -11,6 +11,8 @@ option resolves to (see drivers/ble/README.md).
 
 from __future__ import annotations
 
+from edgeagent_drivers.ble.backends import BleBackend
+
 from . import encoders
 from .backend import FakeAdapter, FakeBleakClient, FakeBleakScanner
 from .demo import DEMO_DEVICES, populate_demo
@@ -37,5 +39,11 @@ def reset_default_adapter() -> FakeAdapter:
 __all__ = [
     "DEMO_DEVICES", "FakeAdapter", "FakeBleakClient", "FakeBleakScanner", "FakePeripheral",
     "VirtualTime",
-    "default_adapter", "encoders", "populate_demo", "reset_default_adapter",
+    "default_adapter", "encoders", "fake_backend", "populate_demo", "reset_default_adapter",
 ]
+
+
+def fake_backend() -> BleBackend:
+    """The `fake` BLE backend (entry point `edgeagent.ble_backends`): the shared adapter."""
+    adapter = default_adapter()
+    return BleBackend(adapter.client_backend, adapter.scanner_backend)
