@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from edgeagent.heuristics import environment, inputs
+from edgeagent.heuristics import inputs, room_climate
 from edgeagent.heuristics.alerts import AlertBook
 from edgeagent.heuristics.asking import Asking
 from edgeagent.heuristics.daily import close_day
@@ -412,9 +412,9 @@ class SafetyEngine:
                 self._appliance(reading, at)
                 out.extend(self._activity(at, reading.room, reading.role, reading.device,
                                           reading.role or sensor))
-        elif sensor == "temperature" and environment.is_ambient(reading):
+        elif sensor == "temperature" and room_climate.is_ambient(reading):
             # A room thermometer: cold_home / hot_home, never a vital sign.
-            out += environment.room_temperature(book, self.settings.climate, st.rooms,
+            out += room_climate.room_temperature(book, self.settings.climate, st.rooms,
                                                 reading, at, self.local.hhmm)
         elif sensor in ACTIVITY_SENSORS:
             if self._chattering(reading.device, reading.role, at):

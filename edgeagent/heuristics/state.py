@@ -16,10 +16,10 @@ from pydantic import TypeAdapter
 
 from edgeagent.heuristics.asking import AskingState
 from edgeagent.heuristics.daily_checks import ChecksState
-from edgeagent.heuristics.environment import RoomTemperature
 from edgeagent.heuristics.fence import FenceState
 from edgeagent.heuristics.layout import Layout
 from edgeagent.heuristics.presence import PresenceState
+from edgeagent.heuristics.room_climate import RoomTemperature
 from edgeagent.heuristics.routine import RoutineState
 from edgeagent.heuristics.seats import SeatsState
 from edgeagent.heuristics.sleep import SleepState
