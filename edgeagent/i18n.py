@@ -16,11 +16,13 @@ machine): `python -m edgeagent.i18n` recompiles every catalog.
 from __future__ import annotations
 
 import ast
+import contextlib
 import gettext
 import os
 import struct
 import sys
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
 from edgeagent.errors import EdgeAgentError
@@ -91,6 +93,22 @@ def set_language(explicit: str | None = None) -> str:
             _language = code
             break
     return _language
+
+
+@contextlib.contextmanager
+def untranslated() -> Iterator[None]:
+    """English inside the block, then the language before it.
+
+    JSON output is read by machines and must not change with `--lang`; code that
+    builds a JSON document from the same sentences as the screen runs under this.
+    """
+    global _translation, _language
+    saved = (_translation, _language)
+    _translation, _language = gettext.NullTranslations(), "en"
+    try:
+        yield
+    finally:
+        _translation, _language = saved
 
 
 def current_language() -> str:

@@ -12,7 +12,7 @@ from edgeagent.config import AgentConfig, load_config, resolve_config_path
 from edgeagent.config_lint import lint
 from edgeagent.config_path import CONFIG_HELP
 from edgeagent.errors import ConfigError, OutboxError, OutboxLocked, OutboxUnwritable
-from edgeagent.i18n import _
+from edgeagent.i18n import _, untranslated
 from edgeagent.secrets import strip_credentials
 
 if TYPE_CHECKING:  # the daemon's modules load only for `run` (`config check` stays fast)
@@ -88,7 +88,11 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     config = load_or_explain(path)
     if config is None:
         return EXIT_CONFIG
-    findings = lint(config, path)
+    if args.json:
+        with untranslated():  # JSON is read by machines: English whatever --lang says
+            findings = lint(config, path)
+    else:
+        findings = lint(config, path)
     failed = [f for f in findings if f.level != "warning"]
     summary: dict[str, Any] = {
         "file": shown, "home": config.home.id,

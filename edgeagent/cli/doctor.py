@@ -18,7 +18,7 @@ import tomllib
 from pathlib import Path
 
 from edgeagent.config_path import CONFIG_HELP, resolve_config_path
-from edgeagent.i18n import N_, _
+from edgeagent.i18n import N_, _, untranslated
 
 HELP = N_("check everything: config, drivers, BLE, MQTT, clock, disk, service")
 
@@ -62,6 +62,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     # The heavy part (config model, drivers, MQTT client) only after the header is out.
     from edgeagent.cli.diagnostics import run_doctor_command  # noqa: PLC0415
 
+    if args.json:
+        with untranslated():  # the JSON report is read by machines: English, like its codes
+            return run_doctor_command(args, path)
     return run_doctor_command(args, path)
 
 

@@ -191,3 +191,32 @@ def test_update_verify_refusal_in_chinese(tmp_path: Path, capsys):
     assert code == 1 and out.startswith("已拒绝：no trusted key")  # the reason stays English
     code, out, _err = cli(capsys, *args)
     assert code == 1 and out.startswith("refused: no trusted key")
+
+
+def test_config_check_json_reasons_stay_english_whatever_the_language(tmp_path: Path, capsys):
+    path = write_config(tmp_path / "kit.toml", """
+        [home]
+        id = "CHANGE-ME"
+        language = "zh_CN"
+        """)
+    code, out, _err = cli(capsys, "--lang", "zh_CN", "config", "check", str(path))
+    assert code == 0 and "占位" in out  # the screen speaks Chinese
+    code, raw, _err = cli(capsys, "--lang", "zh_CN", "config", "check", str(path), "--json")
+    doc = json.loads(raw)
+    assert code == 0 and not CHINESE.search(raw)
+    reasons = {w["key"]: w["reason"] for w in doc["warnings"]}
+    assert "placeholder" in reasons["home.id"] and "no sensors" in reasons["drivers"]
+    code, out, _err = cli(capsys, "--lang", "zh_CN", "config", "check", str(path))
+    assert "占位" in out  # and the language is back for whatever comes next
+
+
+def test_doctor_json_stays_english_under_zh_cn(tmp_path: Path, capsys):
+    path = write_config(tmp_path / "kit.toml", '[home]\nid = "CHANGE-ME"\n')
+    _code, raw, _err = cli(capsys, "--lang", "zh_CN", "doctor", "-c", str(path), "--json",
+                           "--no-network", "--ble-scan-seconds", "0",
+                           "--serial-listen-seconds", "0", "--socket",
+                           str(tmp_path / "none.sock"))
+    report = json.loads(raw)
+    assert not CHINESE.search(raw)
+    assert any(c["name"] == "config.lint[home.id]" and "placeholder" in c["reason"]
+               for c in report["checks"])
