@@ -14,7 +14,14 @@ import sys
 from typing import Any
 
 from edgeagent.casas import MapError
-from edgeagent.evaluation import HomeEvaluation, InjectedFall, evaluate_home, load_home
+from edgeagent.cli.replay import config_settings
+from edgeagent.evaluation import (
+    HomeEvaluation,
+    InjectedFall,
+    evaluate_home,
+    load_home,
+    replay_engine,
+)
 from edgeagent.evaluation.files import HomeFileError
 from edgeagent.heuristics.localtime import zone_exists
 from edgeagent.i18n import _
@@ -60,8 +67,12 @@ def render(name: str, result: HomeEvaluation) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    if not zone_exists(args.timezone):
-        print(f"edgeagent evaluate: unknown time zone {args.timezone!r}", file=sys.stderr)
+    chosen = config_settings(args, "evaluate")
+    if chosen is None:
+        return EXIT_USAGE
+    settings, zone = chosen
+    if not zone_exists(zone):
+        print(f"edgeagent evaluate: unknown time zone {zone!r}", file=sys.stderr)
         return EXIT_USAGE
     try:
         home = load_home(args.log, args.map, args.activities)
@@ -70,11 +81,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     for error in home.malformed:
         print(f"{args.log}:{error.line}: skipped malformed line: {error.reason}", file=sys.stderr)
-    result = evaluate_home(home.records, home.sensor_map, home.activities,
-                           timezone=args.timezone)
+    result = evaluate_home(home.records, home.sensor_map, home.activities, timezone=zone,
+                           engine_factory=replay_engine(home.sensor_map, zone, settings))
     if args.json:
         out: dict[str, Any] = result.to_json() | {
-            "log": args.log, "timezone": args.timezone, "malformed_lines": len(home.malformed)}
+            "log": args.log, "timezone": zone, "malformed_lines": len(home.malformed)}
         print(json.dumps(out, ensure_ascii=False))
     else:
         print(render(args.log, result))
@@ -91,7 +102,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         help=_("TOML sensor map: [sensors.ID] kind, room, role"))
     parser.add_argument("--activities", required=True,
                         help=_("annotated spans: START_DATE START_TIME END_DATE END_TIME NAME"))
-    parser.add_argument("--timezone", default="UTC",
-                        help=_("the zone the log's wall times are in (default UTC)"))
+    parser.add_argument("--timezone", default=None,
+                        help=_("the zone the log's wall times are in (default: the config's "
+                               "home.timezone, else UTC)"))
+    parser.add_argument("--config", "-c", default=None,
+                        help=_("agent config whose [heuristics] settings to use (read only "
+                               "when given: results never depend on the machine)"))
     parser.add_argument("--json", action="store_true", help=_("print one JSON object"))
     parser.set_defaults(func=cmd_evaluate)

@@ -86,20 +86,28 @@ def summarise(result: ReplayResult, local: LocalTime) -> dict[str, Any]:
     }
 
 
-def _settings(args: argparse.Namespace) -> tuple[HeuristicsSettings, str] | None:
+def config_settings(args: argparse.Namespace, command: str
+                    ) -> tuple[HeuristicsSettings, str] | None:
+    """`[heuristics]` and the zone for `replay`/`evaluate`: `--timezone`, else the config's.
+
+    A config is read only when `-c` names one (never the machine's default chain),
+    so the same log gives the same result on every machine; without one the
+    defaults run in UTC. None after printing why the config cannot be used.
+    """
     settings, zone = HeuristicsSettings(), "UTC"
     if args.config:
         try:
             config = load_config(args.config)
         except ConfigError as exc:
-            print(f"edgeagent replay: config error: {exc}", file=sys.stderr)
+            print(f"edgeagent {command}: " + _("config error: {reason}").format(reason=exc),
+                  file=sys.stderr)
             return None
         settings, zone = config.heuristics, config.home.timezone
     return settings, args.timezone or zone
 
 
 def cmd_replay(args: argparse.Namespace) -> int:  # noqa: C901, PLR0912 - one branch per output option of the command
-    chosen = _settings(args)
+    chosen = config_settings(args, "replay")
     if chosen is None:
         return EXIT_USAGE
     settings, zone = chosen

@@ -241,3 +241,28 @@ def test_the_docs_block_is_rewritten_between_its_markers_only(tmp_path: Path) ->
 def test_a_document_without_the_markers_is_refused() -> None:
     with pytest.raises(BlockError):
         replace_block("no markers here", "evaluation", "table")
+
+
+def test_cli_config_gives_its_heuristics_and_zone_only_when_named(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    events, smap, acts = home.write(tmp_path / "home")
+    config = tmp_path / "kit.toml"
+    config.write_text('[home]\nid = "h"\ntimezone = "Asia/Shanghai"\n'
+                      "[heuristics]\nbed_exit_no_return_minutes = 60\n")
+    args = ["evaluate", str(events), "--map", str(smap), "--activities", str(acts), "--json"]
+
+    def run(*extra: str) -> dict[str, Any]:
+        assert main([*args, *extra]) == 0
+        doc: dict[str, Any] = json.loads(capsys.readouterr().out)
+        return doc
+
+    monkeypatch.setenv("EDGEAGENT_CONFIG", str(config))  # the machine's config: not read
+    plain = run()
+    assert (plain["timezone"], plain["median_minutes"]) == ("UTC", 19.0)
+    tuned = run("-c", str(config))
+    assert (tuned["timezone"], tuned["median_minutes"]) == ("Asia/Shanghai", 59.0)
+    assert run("--config", str(config), "--timezone", "UTC")["timezone"] == "UTC"
+    config.write_text("[home]\nidd = 1\n")
+    assert main([*args, "-c", str(config)]) == 2
+    assert "home.idd" in capsys.readouterr().err
