@@ -99,3 +99,15 @@ def test_platform_view_line_for_an_alert():
     }, __import__("zoneinfo").ZoneInfo("Asia/Shanghai"))
     assert "02:32:00" in line and "CRITICAL" in line and "out of bed since 02:10" in line
     assert colour == "critical"
+
+
+def test_demo_started_at_night_reports_the_entrance_state_and_raises_no_night_exit(tmp_path):
+    # The door states read at start-up are baselines: reported, never an opening at night.
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgeagent.cli.main", "demo", "--speed", "4000",
+         "--duration", "3", "--start", "23:30", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    out = proc.stdout
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert re.search(r"#\d+\s+state\s+door\s+hall\s+closed", out), out[-2000:]
+    assert "night_exit" not in out, out[-2000:]
