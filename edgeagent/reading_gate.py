@@ -6,8 +6,9 @@
   (a GPIO level read at start, a retained MQTT state: drivers mark it
   `data.initial`) is a *baseline*, not an opening, a bed exit or motion: an
   agent started at 04:49 with the front door open must not raise `night_exit`.
-  Alarm inputs (SOS, smoke, gas, CO) are never held back: active at start-up is
-  an alarm.
+  Held states marked `initial` (occupancy, a BLE tag present or absent) are fed
+  to the heuristics: the state found is what they need to know. Alarm inputs
+  (SOS, smoke, gas, CO) are never held back: active at start-up is an alarm.
 * Events caused by a simulated driver carry `"simulated": true` in `source`
   (the v1 schema leaves `source` open; a top-level field would break validators).
 """

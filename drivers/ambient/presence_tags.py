@@ -8,8 +8,10 @@ any address (a tag with a rotating random address; see `bthome_tag`).
 `TagPresence` turns its adverts into present/absent with RSSI hysteresis
 and a miss window; each change is one reading: sensor `tag`, value
 "present" or "absent", data with the RSSI and, when absent, `silent_for_s`
-(how long since the last advert that kept it present). The fence logic
-(`edgeagent.heuristics.fence`) combines these with the entrance door.
+(how long since the last advert that kept it present). The first reading of
+each tag after the driver (re)starts carries `initial` (the state found, not an
+arrival or a departure). The fence logic (`edgeagent.heuristics.fence`)
+combines these with the entrance door.
 
 BlueZ passive scanning needs patterns: BTHome service data and Apple
 iBeacon manufacturer data are matched, so an address-only tag must send
@@ -139,6 +141,7 @@ class PresenceDriver(Driver):
         self.bthome_tags = {t.id: BthomeTag(t.bthome_address, keys.get(t.bthome_address))
                             for t in options.tags if t.bthome_address is not None}
         self.problems: dict[str, str] = {}
+        self.reported: set[str] = set()  # tags with a reading since this (re)start
 
     async def run(self) -> None:
         self.set_health(HealthState.OK, "")
@@ -219,6 +222,9 @@ class PresenceDriver(Driver):
 
     def _emit(self, tag_id: str, present: bool, data: dict[str, Any]) -> None:
         self.count("arrivals" if present else "departures")
+        if tag_id not in self.reported:
+            self.reported.add(tag_id)
+            data = {**data, "initial": True}  # the state found at (re)start: a baseline
         self.context.emit(self.reading("tag", "present" if present else "absent",
                                        device=tag_id, data=data))
         self._refresh_health()

@@ -7,7 +7,10 @@ True/False (a held state, as from `gpio.chairpad`), with the device's room
 and `role` (default from the object: `window` for a window sensor, `radar`
 for presence, else `door`; set `entrance` on the front door, `chair` or
 `sofa` on a seat sensor). Motion is reported on each new packet that says
-motion, and when it clears; doors and occupancy on each change.
+motion, and when it clears; doors and occupancy on each change. The first value
+each device reports after the driver (re)starts carries `initial`: it is the
+state found, not a change (an entrance heard open at 04:49 is not a night exit),
+as the GPIO drivers mark the level they read at start.
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ class SensorsDriver(BthomeDevicesDriver):
             sensor, reading_value = activity_reading(name, value)
             data: dict[str, Any] = {"object": name, "address": opts.address, "rssi": tag.rssi,
                                     "encrypted": frame.encrypted}
+            if before is None:
+                data["initial"] = True  # the state found at (re)start: a baseline
             self.count("readings")
             self.context.emit(self.reading(
                 sensor, reading_value, device=opts.id, room=self.room_of(tag),

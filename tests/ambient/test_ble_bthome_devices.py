@@ -267,6 +267,42 @@ async def test_door_window_and_motion_become_the_gpio_readings(home: Home, tmp_p
     assert all(r.data["encrypted"] for r in home.of("motion"))
 
 
+async def test_first_state_of_each_sensor_after_each_start_is_a_baseline(home: Home) -> None:
+    door, motion = home.device(DOOR), home.device(MOTION)
+    devices = [{"id": "front-door", "address": DOOR, "room": "hall", "role": "entrance"},
+               {"id": "hall-motion", "address": MOTION, "room": "hall"}]
+    home.start("ble.sensors", devices)
+    await home.scanning()
+    home.send(door, encoders.bthome((0x00, 1, 1), (0x1A, 1, 1)))      # found open
+    home.send(door, encoders.bthome((0x00, 1, 2), (0x1A, 1, 0)))      # then closed: a change
+    home.send(motion, encoders.bthome((0x00, 1, 1), (0x21, 1, 1)))
+    home.send(motion, encoders.bthome((0x00, 1, 2), (0x21, 1, 1)))    # motion again
+    assert [(r.value, r.data.get("initial")) for r in home.of("door")] == [
+        ("open", True), ("closed", None)]
+    assert [(r.value, r.data.get("initial")) for r in home.of("motion")] == [
+        (True, True), (True, None)]
+    assert home.task is not None
+    home.task.cancel()  # a restart: the supervisor makes a new driver for each run
+    with contextlib.suppress(asyncio.CancelledError):
+        await home.task
+    home.readings.clear()
+    home.adapter.scanners.clear()
+    home.start("ble.sensors", devices)
+    await home.scanning()
+    home.send(door, encoders.bthome((0x00, 1, 3), (0x1A, 1, 0)))
+    [found] = home.of("door")
+    assert (found.value, found.data.get("initial")) == ("closed", True)
+
+
+async def test_a_pendant_press_is_never_a_baseline(home: Home) -> None:
+    pendant = home.device(PENDANT)
+    home.start("ble.button", [{"id": "anna-pendant", "address": PENDANT}])
+    await home.scanning()
+    home.send(pendant, encoders.bthome_button(PRESS, packet_id=1))  # the first frame heard
+    [sos] = home.of("sos")
+    assert sos.value is True and "initial" not in sos.data
+
+
 async def test_window_and_occupancy_objects_use_the_shared_table(home: Home) -> None:
     window, seat = home.device(DOOR), home.device(MOTION)
     home.start("ble.sensors", [{"id": "bedroom-window", "address": DOOR, "room": "bedroom"},

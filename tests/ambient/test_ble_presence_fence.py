@@ -117,6 +117,8 @@ async def test_hysteresis_and_miss_window_keep_a_weak_or_lossy_tag_present(home:
     assert absent.device == "anna-wristband" and absent.data["silent_for_s"] >= 60
     home.adapter.advertise(other)                    # minor 8: not hers
     assert home.tags() == ["present", "absent"]
+    # The first state after the start is the state found (a baseline); changes are not.
+    assert [r.data.get("initial") for r in home.readings if r.sensor == "tag"] == [True, None]
 
 
 def test_a_tag_needs_exactly_one_way_to_be_found() -> None:
