@@ -126,10 +126,8 @@ def _(message: str) -> str:
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
-    if _translation is None:
-        set_language()
-    assert _translation is not None
-    return _translation.ngettext(singular, plural, n)
+    """The form for `n`; the catalogs hold each form as its own entry (Chinese has one)."""
+    return _(singular if n == 1 else plural)
 
 
 def N_(message: str) -> str:  # noqa: N802 - the conventional gettext marker name

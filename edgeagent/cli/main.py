@@ -7,11 +7,10 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from edgeagent import __version__
-from edgeagent.i18n import N_, _, check_language, set_language
+from edgeagent.i18n import N_, _, check_language, ngettext, set_language
 
 # Command modules, in help order. A module that is not installed is skipped, so a
 # trimmed build still has a working CLI.
@@ -105,6 +104,7 @@ def _register(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: st
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The CLI parser; given `argv`, only the chosen command's module is imported."""
+    _argparse_speaks_our_language()
     parser = argparse.ArgumentParser(
         prog="edgeagent",
         description=_("Edge agent for home smart-care kits: sensors, local safety heuristics, "
@@ -134,32 +134,42 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _speak_the_language(parser: argparse.ArgumentParser) -> None:
-    """argparse's own headings, -h/--version help and usage prefix through our catalog.
+# argparse's own sentences (headings, "usage: ", parse errors), listed so that the
+# catalogs carry them; `_argparse_speaks_our_language` makes argparse look them up there.
+ARGPARSE_MESSAGES = (
+    N_("usage: "), N_("positional arguments"), N_("options"),
+    N_("show this help message and exit"), N_("%(prog)s: error: %(message)s\n"),
+    N_("argument %(argument_name)s: %(message)s"),
+    N_("unrecognized arguments: %s"), N_("the following arguments are required: %s"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("invalid %(type)s value: %(value)r"),
+    N_("unknown parser %(parser_name)r (choices: %(choices)s)"),
+    N_("can't open '%(filename)s': %(error)s"), N_("not allowed with argument %s"),
+    N_("ignored explicit argument %r"), N_("one of the arguments %s is required"),
+    N_("expected one argument"), N_("expected at most one argument"),
+    N_("expected at least one argument"), N_("expected %s argument"),
+    N_("expected %s arguments"), N_("ambiguous option: %(option)s could match %(matches)s"),
+    N_("unexpected option string: %s"),
+)
 
-    argparse translates through the process-wide gettext domain, which `--lang` cannot
-    reach; its parse errors ("invalid choice", ...) therefore stay English.
+
+def _argparse_speaks_our_language() -> None:
+    """argparse's own sentences through our catalog, so `--lang` reaches them too.
+
+    argparse looks each one up, when it needs it, with the `gettext`/`ngettext` it
+    imported from the process-wide gettext domain (which `--lang` cannot reach and
+    no catalog of ours serves); pointing those two names at ours does. In English
+    our catalog returns argparse's own words unchanged.
     """
-    parser._positionals.title = _("positional arguments")
-    parser._optionals.title = _("options")
-    for option, text in (("-h", N_("show this help message and exit")),
-                         ("--version", N_("show program's version number and exit"))):
-        action = parser._option_string_actions.get(option)
-        if action is not None:
-            action.help = _(text)
-    base = parser.formatter_class
-    if isinstance(base, type) and issubclass(base, argparse.HelpFormatter):
-        localized: Any = type("Localized" + base.__name__, (_UsagePrefix, base), {})
-        parser.formatter_class = localized
+    argparse._ = _  # type: ignore[attr-defined]
+    argparse.ngettext = ngettext  # type: ignore[attr-defined]
 
 
-class _UsagePrefix(argparse.HelpFormatter):
-    """'usage: ' in the message language."""
-
-    def add_usage(self, usage: str | None, actions: Iterable[argparse.Action],
-                  groups: Iterable[argparse._MutuallyExclusiveGroup],
-                  prefix: str | None = None) -> None:
-        super().add_usage(usage, actions, groups, _("usage: ") if prefix is None else prefix)
+def _speak_the_language(parser: argparse.ArgumentParser) -> None:
+    """`--version`'s help, the one argparse sentence it does not look up in gettext."""
+    action = parser._option_string_actions.get("--version")
+    if action is not None:
+        action.help = _("show program's version number and exit")
 
 
 LANG_HELP = N_("language of messages: zh_CN, en (default: $LANG)")

@@ -187,9 +187,14 @@ def _plot(result: ReplayResult, local: LocalTime, args: argparse.Namespace) -> i
 
 
 def _hours(value: str) -> float:
-    hours = float(value)
+    """`--gap-hours`: a number of hours from 1 to 720 (a month), else a usage error."""
+    try:
+        hours = float(value)
+    except ValueError:
+        hours = float("nan")
     if not 1 <= hours <= 24 * 30:
-        raise argparse.ArgumentTypeError("give hours from 1 to 720")
+        raise argparse.ArgumentTypeError(_("give hours from 1 to 720 (got {value!r})").format(
+            value=value))
     return hours
 
 

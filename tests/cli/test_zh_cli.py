@@ -220,3 +220,20 @@ def test_doctor_json_stays_english_under_zh_cn(tmp_path: Path, capsys):
     assert not CHINESE.search(raw)
     assert any(c["name"] == "config.lint[home.id]" and "placeholder" in c["reason"]
                for c in report["checks"])
+
+
+@pytest.mark.parametrize(("args", "chinese", "english"), [
+    (["doctor", "--bogus"], "无法识别的参数：--bogus", "unrecognized arguments: --bogus"),
+    (["replay", "x.log"], "缺少以下必需参数：--map", "the following arguments are required: --map"),
+    (["ble", "zzz"], "无效的选择：'zzz'", "invalid choice: 'zzz'"),
+    (["config", "check", "-c"], "参数 --config/-c：需要一个参数值",
+     "argument --config/-c: expected one argument"),
+    (["replay", "x.log", "--map", "m", "--gap-hours", "x"], "参数 --gap-hours：",
+     "argument --gap-hours: give hours from 1 to 720 (got 'x')"),
+])
+def test_argparse_errors_follow_lang(capsys, args, chinese, english):
+    code, _out, err = cli(capsys, "--lang", "zh_CN", *args)
+    assert code == 2 and chinese in err and "错误：" in err, err
+    assert err.startswith("用法：edgeagent") and "usage:" not in err and english not in err
+    code, _out, err = cli(capsys, *args, "--lang", "en")
+    assert code == 2 and english in err and "error: " in err and not CHINESE.search(err)

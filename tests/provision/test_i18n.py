@@ -46,6 +46,18 @@ def test_every_message_in_the_code_has_a_chinese_translation_with_the_same_field
             assert re.search(r"[\u4e00-\u9fff]", catalog[msgid]), f"not Chinese: {catalog[msgid]}"
 
 
+PRINTF = re.compile(r"%(?:\(\w+\))?[rsd]")
+
+
+def test_printf_style_messages_keep_their_placeholders_in_chinese() -> None:
+    # argparse's own sentences are %-formatted: a lost %s would break its error line.
+    catalog = i18n.parse_po(PO["zh_CN"].read_text("utf-8"))
+    printf = {m: t for m, t in catalog.items() if PRINTF.search(m)}
+    assert "unrecognized arguments: %s" in printf
+    for msgid, msgstr in printf.items():
+        assert sorted(PRINTF.findall(msgid)) == sorted(PRINTF.findall(msgstr)), msgid
+
+
 def test_compiler_output_is_read_by_gettext_including_plurals_and_escapes() -> None:
     po = r'''
 msgid ""
