@@ -6,8 +6,10 @@
   (a GPIO level read at start, a retained MQTT state: drivers mark it
   `data.initial`) is a *baseline*, not an opening, a bed exit or motion: an
   agent started at 04:49 with the front door open must not raise `night_exit`.
-  Held states marked `initial` (occupancy, a BLE tag present or absent) are fed
-  to the heuristics: the state found is what they need to know. Alarm inputs
+  A bed found occupied is fed as usual: it is no event, and without it the
+  night rules never learn she is in bed, so her first bed exit after a night-time
+  restart would raise nothing. Held states marked `initial` (occupancy, a BLE tag
+  present or absent) are fed too: the state found is what they need. Alarm inputs
   (SOS, smoke, gas, CO) are never held back: active at start-up is an alarm.
 * Events caused by a simulated driver carry `"simulated": true` in `source`
   (the v1 schema leaves `source` open; a top-level field would break validators).
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from edgeagent.models import Draft, Reading
 
 BASELINE_SENSORS = frozenset({"door", "contact", "window", "motion", "bed"})
+IN_BED = frozenset({"in_bed", "occupied", "in", "on"})  # as the engine reads a mat
 
 
 class ReadingGate:
@@ -47,7 +50,7 @@ class ReadingGate:
     def is_baseline(self, reading: Reading) -> bool:
         """A door/motion/bed state read at (re)start: forwarded, never fed to the heuristics."""
         if (reading.sensor not in BASELINE_SENSORS or reading.role == "sos"
-                or reading.data.get("initial") is not True):
+                or reading.data.get("initial") is not True or _in_bed(reading)):
             return False
         key = "/".join((reading.driver, reading.device, reading.sensor))
         self.baselines[key] = {"value": reading.value, "room": reading.room,
@@ -66,3 +69,10 @@ class ReadingGate:
         if not drafts or not self.simulated(reading.driver):
             return drafts
         return [replace(d, source={**d.source, "simulated": True}) for d in drafts]
+
+
+def _in_bed(reading: Reading) -> bool:
+    """A bed mat reporting her in bed: a state the night rules need, never an event."""
+    value = reading.value
+    return reading.sensor == "bed" and (
+        value is True or (isinstance(value, str) and value.lower() in IN_BED))

@@ -22,8 +22,8 @@ CONTACT = {"type": "gpio.contact", "name": "front", "pin": 5, "room": "hall",
 
 
 def _reading(room: str | None, role: str | None, sensor: str = "door",
-             data: dict[str, Any] | None = None) -> Reading:
-    return Reading(driver="d", device="d", sensor=sensor, value="open", mono=1.0,
+             data: dict[str, Any] | None = None, value: Any = "open") -> Reading:
+    return Reading(driver="d", device="d", sensor=sensor, value=value, mono=1.0,
                    wall=datetime(2026, 1, 1, tzinfo=UTC), room=room, role=role,
                    data=data or {})
 
@@ -54,6 +54,16 @@ def test_alarm_inputs_are_never_a_baseline() -> None:
     assert not gate.is_baseline(_reading("hall", "entrance"))
     for sensor in ("sos", "smoke", "gas", "co"):
         assert not gate.is_baseline(_reading("hall", None, sensor, {"initial": True}))
+
+
+def test_a_bed_found_occupied_is_fed_but_found_empty_is_a_baseline() -> None:
+    gate = ReadingGate(lambda: parse_config({}))
+    for value in ("in_bed", True):
+        assert not gate.is_baseline(_reading("bedroom", None, "bed", {"initial": True},
+                                             value=value))
+    for value in ("out_of_bed", False):
+        assert gate.is_baseline(_reading("bedroom", None, "bed", {"initial": True},
+                                         value=value))
 
 
 def test_the_heuristics_room_lists_follow_the_same_aliases() -> None:

@@ -111,3 +111,16 @@ def test_demo_started_at_night_reports_the_entrance_state_and_raises_no_night_ex
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert re.search(r"#\d+\s+state\s+door\s+hall\s+closed", out), out[-2000:]
     assert "night_exit" not in out, out[-2000:]
+
+
+def test_demo_started_while_she_sleeps_still_alerts_her_bed_exit_without_return(tmp_path):
+    # The bed found occupied at 01:06 is what the night rules need: the 02:10 exit and
+    # her lying in the hall until 03:00 must raise bed_exit_no_return.
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgeagent.cli.main", "demo", "--speed", "4000",
+         "--duration", "3", "--start", "01:30", "--alerts-only", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    raised = [line for line in proc.stdout.splitlines()
+              if "bed_exit_no_return" in line and "RAISED" in line]
+    assert raised and "02:32" in raised[0], proc.stdout[-2000:]
