@@ -23,6 +23,7 @@ import struct
 import sys
 import unicodedata
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 from edgeagent.errors import EdgeAgentError
@@ -138,6 +139,19 @@ def N_(message: str) -> str:  # noqa: N802 - the conventional gettext marker nam
 def display_width(text: str) -> int:
     """Terminal columns `text` takes: CJK characters take two (for aligning translated labels)."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def pad(text: str, width: int) -> str:
+    """`text` left-aligned in `width` terminal columns (`f"{text:<20}"` for CJK text too)."""
+    return text + " " * max(0, width - display_width(text))
+
+
+WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
+
+
+def weekday(when: date) -> str:
+    """The short weekday name of `when` in the message language (`%a` follows the C locale)."""
+    return _(WEEKDAYS[when.weekday()])
 
 
 # --- .po -> .mo ----------------------------------------------------------------------------
@@ -258,7 +272,8 @@ SOURCES = ("i18n.py", "provision/*.py", "cli/provision.py", "doctor/*.py", "cli/
            "cli/core_commands.py", "config_lint.py",
            "outputs/messages.py", "walktest/*.py", "cli/walk_test.py",
            "cli/main.py", "cli/status.py", "config_path.py", "cli/ble.py", "cli/demo.py",
-           "cli/replay.py", "cli/evaluate.py", "cli/update.py")
+           "cli/replay.py", "cli/replay_days.py", "cli/replay_plot.py", "cli/evaluate.py",
+           "cli/update.py")
 HEADERS = {
     "zh_CN": "Language: zh_CN\nPlural-Forms: nplurals=1; plural=0;\n",
     "en": "Language: en\nPlural-Forms: nplurals=2; plural=(n != 1);\n",

@@ -28,7 +28,7 @@ from edgeagent.demo import amqtt_broker, mosquitto
 from edgeagent.demo import ingest as demo_ingest
 from edgeagent.demo.platform_view import PlatformView
 from edgeagent.errors import ConfigError
-from edgeagent.i18n import _
+from edgeagent.i18n import _, current_language
 from edgeagent.supervisor import Agent
 
 log = logging.getLogger(__name__)
@@ -63,9 +63,10 @@ DEMO_SCRIPT = """
 
 
 def demo_config(broker_url: str, data_dir: Path, start: str = "21:30",
-                protocol: str = "5") -> dict[str, Any]:
+                protocol: str = "5", language: str = "en") -> dict[str, Any]:
+    """The demo kit; `language` is its `home.language` (what alert reasons are written in)."""
     return {
-        "home": {"id": DEMO_HOME, "timezone": DEMO_TZ},
+        "home": {"id": DEMO_HOME, "timezone": DEMO_TZ, "language": language},
         "mqtt": {"urls": [broker_url], "topic_prefix": "care", "backoff_initial": 0.2,
                  "backoff_max": 5.0, "protocol": protocol},
         "outbox": {"path": str(data_dir / "outbox.db")},
@@ -114,24 +115,25 @@ async def start_broker(data_dir: Path) -> DemoBroker | int:
     loop = asyncio.get_running_loop()
     executable = mosquitto.find_mosquitto()
     if executable is None and amqtt_broker.available():
-        print("edgeagent demo: mosquitto is not installed; using the in-process amqtt broker "
-              f"(MQTT {amqtt_broker.PROTOCOL}). For mosquitto: {mosquitto.INSTALL_HINT}",
-              file=sys.stderr)
+        print("edgeagent demo: " + _(
+            "mosquitto is not installed; using the in-process amqtt broker (MQTT {protocol}). "
+            "For mosquitto: {hint}").format(protocol=amqtt_broker.PROTOCOL,
+                                            hint=mosquitto.INSTALL_HINT), file=sys.stderr)
         fallback = await amqtt_broker.AmqttBroker().start()
         return DemoBroker(fallback.url, amqtt_broker.PROTOCOL, fallback.stop)
     if executable is None:
-        print("edgeagent demo: needs mosquitto (the MQTT broker the demo starts privately), "
-              f"which is not installed. Install it with: {mosquitto.INSTALL_HINT} "
-              "(or run scripts/demo, or pass --broker URL to use a broker you run)",
-              file=sys.stderr)
+        print("edgeagent demo: " + _(
+            "needs mosquitto (the MQTT broker the demo starts privately), which is not "
+            "installed. Install it with: {hint} (or run scripts/demo, or pass --broker URL to "
+            "use a broker you run)").format(hint=mosquitto.INSTALL_HINT), file=sys.stderr)
         return EXIT_MISSING
     broker = mosquitto.Mosquitto(data_dir / "mosquitto", executable=executable,
                                  log_types="error warning notice information")
     try:
         await loop.run_in_executor(None, broker.start)
     except (OSError, RuntimeError) as exc:
-        print(f"edgeagent demo: could not start mosquitto ({executable}): {exc}",
-              file=sys.stderr)
+        print("edgeagent demo: " + _("could not start mosquitto ({path}): {reason}").format(
+            path=executable, reason=exc), file=sys.stderr)
         return 1
 
     async def stop() -> None:
@@ -143,7 +145,8 @@ async def start_broker(data_dir: Path) -> DemoBroker | int:
 async def _run_with_broker(args: argparse.Namespace, url: str, protocol: str,
                            data_dir: Path) -> int:
     try:
-        config = parse_config(demo_config(url, data_dir, args.start, protocol),
+        config = parse_config(demo_config(url, data_dir, args.start, protocol,
+                                          "zh_CN" if current_language() == "zh_CN" else "en"),
                               "<demo defaults>")
     except ConfigError as exc:
         print(f"edgeagent demo: {exc}", file=sys.stderr)
@@ -158,8 +161,10 @@ async def _run_with_broker(args: argparse.Namespace, url: str, protocol: str,
         ingest = demo_ingest.DemoIngest(url, "care", data_dir / "platform.db", protocol)
         await asyncio.get_running_loop().run_in_executor(None, ingest.start)
     duration = args.duration if args.duration is not None else 86_400 / args.speed
-    print(f"edgeagent demo: home {DEMO_HOME}, broker {url}, {args.speed:g}x time from "
-          f"{args.start} local, {duration:.0f} s; outbox {data_dir / 'outbox.db'}", flush=True)
+    print("edgeagent demo: " + _(
+        "home {home}, broker {url}, {speed:g}x time from {start} local, {duration:.0f} s; "
+        "outbox {outbox}").format(home=DEMO_HOME, url=url, speed=args.speed, start=args.start,
+                                  duration=duration, outbox=data_dir / "outbox.db"), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -172,16 +177,17 @@ async def _run_with_broker(args: argparse.Namespace, url: str, protocol: str,
         if ingest is not None:
             await loop.run_in_executor(None, ingest.stop)
     alerts = {k: v for k, v in sorted(view.counts.items()) if k.startswith("alert/")}
-    print(f"edgeagent demo: done. {sum(view.counts.values())} events at the platform; "
-          f"alerts: {alerts or 'none'}", flush=True)
+    print("edgeagent demo: " + _("done. {count} events at the platform; alerts: {alerts}").format(
+        count=sum(view.counts.values()), alerts=alerts or _("none")), flush=True)
     if ingest is not None:
-        print(f"edgeagent demo: platform ingest ({ingest.db}):\n{ingest.summary()}", flush=True)
+        print("edgeagent demo: " + _("platform ingest ({db}):").format(db=ingest.db) + "\n"
+              + ingest.summary(), flush=True)
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.speed <= 0:
-        print("edgeagent demo: --speed must be positive", file=sys.stderr)
+        print("edgeagent demo: " + _("--speed must be positive"), file=sys.stderr)
         return 2
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(run_demo(args))

@@ -24,7 +24,7 @@ from edgeagent.evaluation import (
 )
 from edgeagent.evaluation.files import HomeFileError
 from edgeagent.heuristics.localtime import zone_exists
-from edgeagent.i18n import _
+from edgeagent.i18n import _, current_language
 
 EXIT_USAGE = 2
 
@@ -33,36 +33,43 @@ def _minutes(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def _fall_lines(fall: InjectedFall) -> list[str]:
-    trip = f" at {fall.trip_start:%H:%M:%S}" if fall.trip_start else ""
-    verdict = (f"alerted after {fall.minutes:.1f} min" if fall.minutes is not None
-               else "NOT alerted in 4 h")
-    lines = [f"  {fall.kind:<5} {fall.at:%Y-%m-%d %H:%M:%S}  {verdict}  "
-             f"({fall.cause}{trip}; last event {fall.last_event})"]
+def _fall_lines(fall: InjectedFall, language: str) -> list[str]:
+    trip = (" " + _("at {time}").format(time=f"{fall.trip_start:%H:%M:%S}")
+            if fall.trip_start else "")
+    verdict = (_("alerted after {minutes:.1f} min").format(minutes=fall.minutes)
+               if fall.minutes is not None else _("NOT alerted in 4 h"))
+    lines = [f"  {fall.kind:<5} {fall.at:%Y-%m-%d %H:%M:%S}  {verdict}  (" + _(
+        "{cause}{trip}; last event {event}").format(cause=fall.cause, trip=trip,
+                                                    event=fall.last_event) + ")"]
     for alert in fall.followed:
         after = (alert.at - fall.at).total_seconds() / 60
-        lines.append(f"        +{after:5.1f} min  {alert.severity:<8} {alert.type:<20} "
-                     f"{alert.reason}")
+        lines.append("        +" + _("{minutes} min").format(minutes=f"{after:5.1f}")
+                     + f"  {alert.severity:<8} {alert.type:<20} {alert.reason_in(language)}")
     return lines
 
 
-def render(name: str, result: HomeEvaluation) -> str:
+def render(name: str, result: HomeEvaluation, language: str = "en") -> str:
+    """The evaluation as text in the message language (alert reasons in `language`)."""
     s = result.summary()
-    out = [f"{name}: {s['days']} days, {s['events']} events",
-           f"critical alerts in ordinary life: {s['critical_alerts']} "
-           f"({s['critical_per_30d']} per 30 days)"]
-    out += [f"  {a.at:%Y-%m-%d %H:%M:%S}  {a.type:<20} {a.reason}" for a in result.critical]
-    out.append(f"night falls: {s['detected']} of {s['injected_falls']} alerted critical within "
-               f"4 h, median {_minutes(s['median_minutes'])} min, "
-               f"max {_minutes(s['max_minutes'])} min")
-    out.append(f"day falls: {s['day_detected']} of {s['day_falls']} alerted within 4 h, "
-               f"median {_minutes(s['day_median_minutes'])} min, "
-               f"max {_minutes(s['day_max_minutes'])} min")
+    out = [_("{name}: {days} days, {events} events").format(name=name, days=s["days"],
+                                                           events=s["events"]),
+           _("critical alerts in ordinary life: {count} ({per_30} per 30 days)").format(
+               count=s["critical_alerts"], per_30=s["critical_per_30d"])]
+    out += [f"  {a.at:%Y-%m-%d %H:%M:%S}  {a.type:<20} {a.reason_in(language)}"
+            for a in result.critical]
+    out.append(_("night falls: {detected} of {falls} alerted critical within 4 h, median "
+                 "{median} min, max {max} min").format(
+        detected=s["detected"], falls=s["injected_falls"],
+        median=_minutes(s["median_minutes"]), max=_minutes(s["max_minutes"])))
+    out.append(_("day falls: {detected} of {falls} alerted within 4 h, median {median} min, "
+                 "max {max} min").format(
+        detected=s["day_detected"], falls=s["day_falls"],
+        median=_minutes(s["day_median_minutes"]), max=_minutes(s["day_max_minutes"])))
     falls = sorted(result.night + result.day, key=lambda f: f.at)
     if falls:
-        out.append("injected falls and the alerts that followed:")
+        out.append(_("injected falls and the alerts that followed:"))
         for fall in falls:
-            out += _fall_lines(fall)
+            out += _fall_lines(fall, language)
     return "\n".join(out)
 
 
@@ -72,7 +79,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     settings, zone = chosen
     if not zone_exists(zone):
-        print(f"edgeagent evaluate: unknown time zone {zone!r}", file=sys.stderr)
+        print("edgeagent evaluate: " + _("unknown time zone {zone!r}").format(zone=zone),
+              file=sys.stderr)
         return EXIT_USAGE
     try:
         home = load_home(args.log, args.map, args.activities)
@@ -80,7 +88,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"edgeagent evaluate: {exc}", file=sys.stderr)
         return EXIT_USAGE
     for error in home.malformed:
-        print(f"{args.log}:{error.line}: skipped malformed line: {error.reason}", file=sys.stderr)
+        print(f"{args.log}:{error.line}: " + _("skipped malformed line: {reason}").format(
+            reason=error.reason), file=sys.stderr)
     result = evaluate_home(home.records, home.sensor_map, home.activities, timezone=zone,
                            engine_factory=replay_engine(home.sensor_map, zone, settings))
     if args.json:
@@ -88,7 +97,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             "log": args.log, "timezone": zone, "malformed_lines": len(home.malformed)}
         print(json.dumps(out, ensure_ascii=False))
     else:
-        print(render(args.log, result))
+        print(render(args.log, result, current_language()))
     return 0
 
 

@@ -24,7 +24,7 @@ from edgeagent.errors import ConfigError
 from edgeagent.heuristics.localtime import LocalTime, zone_exists
 from edgeagent.heuristics.replay import ReplayResult, replay_lines
 from edgeagent.heuristics.settings import HeuristicsSettings
-from edgeagent.i18n import _
+from edgeagent.i18n import _, current_language
 from edgeagent.models import Severity
 
 EXIT_USAGE = 2
@@ -106,18 +106,20 @@ def config_settings(args: argparse.Namespace, command: str
     return settings, args.timezone or zone
 
 
-def cmd_replay(args: argparse.Namespace) -> int:  # noqa: C901, PLR0912 - one branch per output option of the command
+def cmd_replay(args: argparse.Namespace) -> int:  # noqa: C901 - one branch per output option of the command
     chosen = config_settings(args, "replay")
     if chosen is None:
         return EXIT_USAGE
     settings, zone = chosen
     if not zone_exists(zone):
-        print(f"edgeagent replay: unknown time zone {zone!r}", file=sys.stderr)
+        print("edgeagent replay: " + _("unknown time zone {zone!r}").format(zone=zone),
+              file=sys.stderr)
         return EXIT_USAGE
     try:
         sensor_map = load_map(args.map)
     except MapError as exc:
-        print(f"edgeagent replay: map error: {exc}", file=sys.stderr)
+        print("edgeagent replay: " + _("map error: {reason}").format(reason=exc),
+              file=sys.stderr)
         return EXIT_USAGE
     log = Path(args.log)
     started = time.perf_counter()
@@ -125,12 +127,14 @@ def cmd_replay(args: argparse.Namespace) -> int:  # noqa: C901, PLR0912 - one br
         with log.open(encoding="utf-8", errors="replace") as lines:
             result = replay_lines(lines, sensor_map, zone, settings, prealarm=args.prealarm)
     except OSError as exc:
-        print(f"edgeagent replay: cannot read {log}: {exc}", file=sys.stderr)
+        print("edgeagent replay: " + _("cannot read {path}: {reason}").format(
+            path=log, reason=exc.strerror or exc), file=sys.stderr)
         return EXIT_USAGE
     elapsed = time.perf_counter() - started
     local = LocalTime(zone, settings.night_start, settings.night_end)
     for error in result.errors:
-        print(f"{log}:{error.line}: skipped malformed line: {error.reason}", file=sys.stderr)
+        print(f"{log}:{error.line}: " + _("skipped malformed line: {reason}").format(
+            reason=error.reason), file=sys.stderr)
     rows = _alert_rows(result, local)
     summary = summarise(result, local)
     if args.prealarm:
@@ -152,21 +156,32 @@ def cmd_replay(args: argparse.Namespace) -> int:  # noqa: C901, PLR0912 - one br
         code = _plot(result, local, args)
         if code:
             return code
-    for line in render_days(by_day(result, local, args.gap_hours), args.gap_hours):
+    days = by_day(result, local, args.gap_hours, current_language())
+    for line in [*render_days(days, args.gap_hours), "", *summary_lines(summary, elapsed)]:
         print(line)
-    print()
-    print(f"{summary['readings']} readings over {summary['days']} days "
-          f"({summary['nights']} nights), {summary['malformed_lines']} malformed lines skipped, "
-          f"{summary['readings'] / elapsed if elapsed > 0 else 0:,.0f} readings/s")
-    print(f"critical alerts: {summary['critical_alerts']} "
-          f"({summary['critical_per_30_days']} per 30 days)")
-    if args.prealarm:
-        print(f"pre-alarm: {summary['prealarm_asked']} questions, "
-              f"{summary['prealarm_cancelled_by_activity']} cancelled by her activity")
-    for name, count in summary["alerts_by_type"].items():
-        print(f"  {name:<20} {count:>4} raised  {summary['alerts_per_30_days'][name]:>7} / 30 days"
-              f"  {summary['alerts_per_night'][name]:>6} / night")
     return 0
+
+
+def summary_lines(summary: dict[str, Any], elapsed: float) -> list[str]:
+    """The figures under the days: readings, critical alerts, pre-alarm, alerts per type."""
+    rate = summary["readings"] / elapsed if elapsed > 0 else 0
+    lines = [
+        _("{readings} readings over {days} days ({nights} nights), {malformed} malformed lines "
+          "skipped, {rate:,.0f} readings/s").format(
+            readings=summary["readings"], days=summary["days"], nights=summary["nights"],
+            malformed=summary["malformed_lines"], rate=rate),
+        _("critical alerts: {count} ({per_30} per 30 days)").format(
+            count=summary["critical_alerts"], per_30=summary["critical_per_30_days"])]
+    if "prealarm_asked" in summary:
+        lines.append(_("pre-alarm: {asked} questions, {cancelled} cancelled by her activity")
+                     .format(asked=summary["prealarm_asked"],
+                             cancelled=summary["prealarm_cancelled_by_activity"]))
+    for name, count in summary["alerts_by_type"].items():
+        lines.append(f"  {name:<20} " + _(
+            "{count:>4} raised  {per_30:>7} / 30 days  {per_night:>6} / night").format(
+            count=count, per_30=summary["alerts_per_30_days"][name],
+            per_night=summary["alerts_per_night"][name]))
+    return lines
 
 
 def _plot(result: ReplayResult, local: LocalTime, args: argparse.Namespace) -> int:
@@ -179,10 +194,10 @@ def _plot(result: ReplayResult, local: LocalTime, args: argparse.Namespace) -> i
         print(f"edgeagent replay: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
-        print(f"edgeagent replay: cannot write {args.plot}: {exc.strerror or exc}",
-              file=sys.stderr)
+        print("edgeagent replay: " + _("cannot write {path}: {reason}").format(
+            path=args.plot, reason=exc.strerror or exc), file=sys.stderr)
         return EXIT_USAGE
-    print(f"wrote {args.plot}", file=sys.stderr)
+    print(_("wrote {path}").format(path=args.plot), file=sys.stderr)
     return 0
 
 
@@ -215,8 +230,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         help=_("agent config whose [heuristics] settings to use"))
     parser.add_argument("--json", action="store_true", help=_("print one JSON object"))
     parser.add_argument("--gap-hours", type=_hours, default=DEFAULT_GAP_HOURS, metavar="N",
-                        help="flag a recording gap where no event arrived for more than N "
-                             f"hours (default {DEFAULT_GAP_HOURS:g})")
+                        help=_("flag a recording gap where no event arrived for more than N "
+                               "hours (default {hours:g})").format(hours=DEFAULT_GAP_HOURS))
     parser.add_argument("--plot", metavar="FILE.png",
                         help=_("also draw the days as a PNG: a row per day, 24 h across, a lane "
                                "per room, alerts as bars (needs: pip install edgeagent[plot])"))

@@ -17,6 +17,7 @@ from edgeagent.cli.replay_days import Day
 from edgeagent.errors import EdgeAgentError
 from edgeagent.heuristics.localtime import LocalTime
 from edgeagent.heuristics.replay import ACTIVITY_BUCKET_S, ReplayResult
+from edgeagent.i18n import _
 from edgeagent.models import Severity
 
 COLOURS = {Severity.CRITICAL: "#d62728", Severity.WARNING: "#ff7f0e", Severity.INFO: "#1f77b4"}
@@ -34,7 +35,8 @@ def _pyplot() -> Any:
     try:
         matplotlib = importlib.import_module("matplotlib")
     except ModuleNotFoundError:
-        raise PlotUnavailable("--plot needs matplotlib: pip install 'edgeagent[plot]'") from None
+        raise PlotUnavailable(_("--plot needs matplotlib: pip install 'edgeagent[plot]'")
+                              ) from None
     matplotlib.use("Agg")  # files only, no display
     return importlib.import_module("matplotlib.pyplot")
 
@@ -59,10 +61,11 @@ def _segments(start: datetime, end: datetime) -> list[tuple[datetime, float, flo
 def plot_days(days: list[Day], result: ReplayResult, local: LocalTime, path: Path) -> None:  # noqa: C901, PLR0912 - one branch per series drawn; matplotlib calls read best in sequence
     """Write the PNG to `path`."""
     if not days:
-        raise PlotUnavailable("nothing to plot: the log has no mapped reading")
+        raise PlotUnavailable(_("nothing to plot: the log has no mapped reading"))
     if len(days) > MAX_DAYS:
-        raise PlotUnavailable(f"--plot draws at most {MAX_DAYS} days; this log covers "
-                              f"{len(days)}: cut the log to the weeks to show")
+        raise PlotUnavailable(_("--plot draws at most {max} days; this log covers {days}: cut "
+                                "the log to the weeks to show").format(max=MAX_DAYS,
+                                                                       days=len(days)))
     plt = _pyplot()
     rooms = sorted({room for room, _slot in result.activity})
     if any(not e.room or e.room not in rooms for d in days for e in d.episodes):

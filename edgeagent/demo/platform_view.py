@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edgeagent.i18n import N_, _
+from edgeagent.i18n import N_, _, pad, weekday
 
 COLOURS = {"critical": "\033[1;31m", "warning": "\033[33m", "info": "", "ok": "\033[32m"}
 RESET = "\033[0m"
@@ -50,22 +50,24 @@ def describe(event: dict[str, Any], tz: ZoneInfo) -> tuple[str, str]:
     when = datetime.fromisoformat(event["ts"].replace("Z", "+00:00")).astimezone(tz)
     source = event.get("source", {})
     where = source.get("room") or source.get("device") or source.get("driver", "")
-    head = f"{when:%a %H:%M:%S}  #{event['seq']:<5}"
+    head = f"{weekday(when)} {when:%H:%M:%S}  #{event['seq']:<5}"
     data = event.get("data", {})
     if event["kind"] == "alert":
         state = (event.get("alert") or {}).get("state", "raised")
         reason = data.get("reason", "")
         colour = "ok" if state == "resolved" else event["severity"]
-        return (f"{head} {_word('alert', WORDS)} {_word(event['severity'], WORDS):8} "
-                f"{_word(event['type'], TYPE_NAMES):<20} {_word(state, WORDS):9} {reason}",
-                colour)
+        return (f"{head} {_word('alert', WORDS)} {pad(_word(event['severity'], WORDS), 8)} "
+                f"{pad(_word(event['type'], TYPE_NAMES), 20)} {pad(_word(state, WORDS), 9)} "
+                f"{reason}", colour)
     if event["kind"] == "summary":
-        return (f"{head} {_word('summary', WORDS):<8} {_word(event['type'], TYPE_NAMES):<20} "
+        return (f"{head} {pad(_word('summary', WORDS), 8)} "
+                f"{pad(_word(event['type'], TYPE_NAMES), 20)} "
                 f"{json.dumps(data, ensure_ascii=False)[:120]}", "info")
     value = data.get("value")
     unit = data.get("unit", "")
-    return (f"{head} {_word(event['kind'], WORDS):<8} {_word(event['type'], TYPE_NAMES):<20} "
-            f"{where:<12} {value}{unit}", "info")
+    return (f"{head} {pad(_word(event['kind'], WORDS), 8)} "
+            f"{pad(_word(event['type'], TYPE_NAMES), 20)} {pad(str(where), 12)} {value}{unit}",
+            "info")
 
 
 class PlatformView:

@@ -34,6 +34,7 @@ from edgeagent.evaluation.falls import (
 )
 from edgeagent.heuristics import Engine
 from edgeagent.heuristics.engine import SafetyEngine
+from edgeagent.heuristics.reasons import Reason, from_data
 from edgeagent.heuristics.replay import declare_map
 from edgeagent.heuristics.settings import HeuristicsSettings
 from edgeagent.models import Draft, Kind, Reading
@@ -59,6 +60,11 @@ class SeenAlert:
     type: str
     severity: str
     reason: str
+    said: Reason | None = field(default=None, compare=False)  # the reason as code + params
+
+    def reason_in(self, language: str) -> str:
+        """The reason in `language` (the console's), `reason` (English) without a code."""
+        return self.reason if self.said is None else self.said.text(language)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +221,11 @@ def _seen(draft: Draft, zone: ZoneInfo) -> SeenAlert:
     # Through the exported form (UTC, milliseconds), so times compare as in `replay --json`.
     utc = datetime.fromisoformat(iso_utc(draft.wall).replace("Z", "+00:00"))
     local = utc.astimezone(UTC if zone.key == "UTC" else zone).replace(tzinfo=None)
-    return SeenAlert(local, draft.type, draft.severity.value, str(draft.data.get("reason", "")))
+    code, params = draft.data.get("reason_code"), draft.data.get("reason_params")
+    said = from_data(code, params) if isinstance(code, str) and isinstance(params, dict) \
+        else None
+    return SeenAlert(local, draft.type, draft.severity.value, str(draft.data.get("reason", "")),
+                     said)
 
 
 def _describe(record: CasasRecord, sensor_map: SensorMap) -> str:

@@ -237,3 +237,60 @@ def test_argparse_errors_follow_lang(capsys, args, chinese, english):
     assert err.startswith("用法：edgeagent") and "usage:" not in err and english not in err
     code, _out, err = cli(capsys, *args, "--lang", "en")
     assert code == 2 and english in err and "error: " in err and not CHINESE.search(err)
+
+
+@pytest.fixture
+def recorded_home(tmp_path: Path) -> tuple[str, str, str]:
+    from tests.evaluation import small_home
+
+    events, smap, acts = small_home.write(tmp_path / "home")
+    return str(events), str(smap), str(acts)
+
+
+def test_replay_reads_in_chinese_and_its_json_stays_english(capsys, recorded_home):
+    events, smap, _acts = recorded_home
+    code, out, _err = cli(capsys, "--lang", "zh_CN", "replay", events, "--map", smap,
+                          "--prealarm")
+    assert code == 0
+    assert "周一 2026-03-02" in out and "持续 50 分钟" in out and "已解除：" in out
+    assert "各处无活动" in out  # the alert reasons too, from their codes
+    assert "紧急告警：15 次" in out and "预告警：询问" in out and "readings over" not in out
+    assert "no alerts" not in out and "escalated" not in out
+    code, raw, _err = cli(capsys, "replay", events, "--map", smap, "--json", "--lang", "zh_CN")
+    doc = json.loads(raw)
+    assert code == 0 and not CHINESE.search(raw)
+    assert "no activity anywhere" in doc["alerts"][0]["reason"]
+    code, out, _err = cli(capsys, "replay", events, "--map", smap)
+    assert "Mon 2026-03-02" in out and "critical alerts: 15" in out and not CHINESE.search(out)
+
+
+def test_evaluate_reads_in_chinese_and_its_json_stays_english(capsys, recorded_home):
+    events, smap, acts = recorded_home
+    args = ["evaluate", events, "--map", smap, "--activities", acts]
+    code, out, _err = cli(capsys, "--lang", "zh_CN", *args)
+    assert code == 0
+    assert "夜间跌倒：5 次中有 5 次" in out and "日常生活中的紧急告警：15 次" in out
+    assert "19.0 分钟后告警" in out and "已20分钟各处无活动" in out
+    assert "night falls" not in out and "alerted after" not in out
+    code, raw, _err = cli(capsys, *args, "--json", "--lang", "zh_CN")
+    assert code == 0 and not CHINESE.search(raw)
+    assert json.loads(raw)["critical_list"][0]["reason"].startswith("no activity anywhere")
+
+
+def test_demo_lines_in_chinese_align_by_display_width():
+    from zoneinfo import ZoneInfo
+
+    from edgeagent.demo.platform_view import describe
+
+    i18n.set_language("zh_CN")
+    zone = ZoneInfo("Asia/Shanghai")
+    lines = [describe({"seq": n, "ts": "2026-11-23T18:32:00.000Z", "kind": "state",
+                       "type": kind, "source": {"room": "hall"}, "data": {"value": 1}},
+                      zone)[0] for n, kind in ((1, "motion"), (2, "bed"))]
+    assert all(line.startswith("周二 02:32:00") for line in lines)
+    assert len({i18n.display_width(line.partition("hall")[0]) for line in lines}) == 1
+
+
+def test_demo_refusal_in_chinese(capsys):
+    code, _out, err = cli(capsys, "--lang", "zh_CN", "demo", "--speed", "0")
+    assert code == 2 and "--speed 必须为正数" in err

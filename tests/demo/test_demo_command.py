@@ -124,3 +124,17 @@ def test_demo_started_while_she_sleeps_still_alerts_her_bed_exit_without_return(
     raised = [line for line in proc.stdout.splitlines()
               if "bed_exit_no_return" in line and "RAISED" in line]
     assert raised and "02:32" in raised[0], proc.stdout[-2000:]
+
+
+def test_demo_speaks_chinese_and_its_home_writes_reasons_in_chinese(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgeagent.cli.main", "--lang", "zh_CN", "demo", "--speed",
+         "4000", "--duration", "3", "--start", "01:30", "--alerts-only", "--data-dir",
+         str(tmp_path)],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    out = proc.stdout
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "edgeagent demo: 家庭 demo-001" in out and "完成。平台收到" in out, out[-2000:]
+    raised = [line for line in out.splitlines() if "已触发" in line]
+    assert raised and "离床未归" in raised[0], out[-2000:]
+    assert "起床" in raised[0]  # data.reason: the demo home's language follows --lang
