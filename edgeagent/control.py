@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from edgeagent.errors import ControlRequestFailed, ControlSocketInUse, DaemonUnreachable
+from edgeagent.i18n import N_  # errors go out in English; the CLI shows them with localize()
 from edgeagent.ids import uuid7
 from edgeagent.models import Draft, Kind, Severity
 
@@ -243,8 +244,9 @@ class ControlServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:  # noqa: C901, PLR0912 - one connection's life: admit, read, dispatch, every way it can end
         if not self._admit(writer):
-            writer.write(json.dumps({"ok": False, "error": f"too many control clients (at "
-                                     f"most {self.max_clients}); try again"}).encode() + b"\n")
+            writer.write(json.dumps({"ok": False, "error": N_(
+                "too many control clients (at most {limit}); try again").format(
+                limit=self.max_clients)}).encode() + b"\n")
             writer.close()
             return
         task = asyncio.current_task()
@@ -255,7 +257,7 @@ class ControlServer:
                 try:
                     line = await reader.readline()
                 except (ValueError, asyncio.LimitOverrunError):
-                    await self._send(writer, {"ok": False, "error": "request line too long"})
+                    await self._send(writer, {"ok": False, "error": N_("request line too long")})
                     return
                 if not line or writer not in self._clients:
                     return
@@ -264,10 +266,12 @@ class ControlServer:
                 try:
                     request = json.loads(line)
                 except ValueError as exc:
-                    await self._send(writer, {"ok": False, "error": f"bad request: {exc}"})
+                    await self._send(writer, {"ok": False, "error": N_(
+                        "bad request: {reason}").format(reason=exc)})
                     continue
                 if not isinstance(request, dict):
-                    await self._send(writer, {"ok": False, "error": "bad request: not an object"})
+                    await self._send(writer, {"ok": False,
+                                              "error": N_("bad request: not an object")})
                     continue
                 if not await self._dispatch(request, reader, writer):
                     return
@@ -314,8 +318,9 @@ class ControlServer:
             purged = agent.outbox.purge_delivered()
             await self._send(writer, {"ok": True, "result": {"purged": purged}})
         else:
-            await self._send(writer, {"ok": False, "error": f"unknown command {cmd!r} (known: "
-                                      "status, health, subscribe, test-alarm, outbox-purge)"})
+            await self._send(writer, {"ok": False, "error": N_(
+                "unknown command {cmd!r} (known: status, health, subscribe, test-alarm, "
+                "outbox-purge)").format(cmd=cmd)})
         return True
 
     def _health(self) -> dict[str, Any]:
@@ -354,16 +359,17 @@ class ControlServer:
     async def _test_alarm(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> None:
         if not self._test_alarm_allowed():
             self.test_alarms_refused += 1
-            await self._send(writer, {"ok": False, "stage": "refused", "error": (
-                f"at most {TEST_ALARMS_PER_MINUTE} test alarms a minute; try again later")})
+            await self._send(writer, {"ok": False, "stage": "refused", "error": N_(
+                "at most {limit} test alarms a minute; try again later").format(
+                limit=TEST_ALARMS_PER_MINUTE)})
             return
         severity = str(request.get("severity") or "info")
         resolve = request.get("resolve") is True
         allowed = ("info", "warning", "critical") if resolve else ("info", "warning")
         if severity not in allowed:
             await self._send(writer, {"ok": False, "error": (
-                "severity must be info, warning or critical" if resolve else
-                "severity must be info or warning (critical only with resolve: true)")})
+                N_("severity must be info, warning or critical") if resolve else
+                N_("severity must be info or warning (critical only with resolve: true)"))})
             return
         timeout = float(request.get("timeout") or TEST_ALARM_TIMEOUT)
         draft = test_alarm_draft(self.agent, Severity(severity), str(request.get("note") or ""))
@@ -371,8 +377,8 @@ class ControlServer:
         event = self._store_test_alarm(draft)
         if event is None:
             await self._send(writer, {"ok": False, "stage": "store",
-                                      "error": "the outbox could not store the test alarm "
-                                               "(disk full?): see doctor"})
+                                      "error": N_("the outbox could not store the test alarm "
+                                                  "(disk full?): see doctor")})
             return
         started = time.monotonic()
         await self._send(writer, {"ok": True, "stage": "stored", "seq": event.seq,
@@ -388,7 +394,7 @@ class ControlServer:
             return
         resolved = self._store_test_alarm(resolve_draft(self.agent, draft))
         if resolved is None:
-            await self._send(writer, {"ok": False, "stage": "store", "error": (
+            await self._send(writer, {"ok": False, "stage": "store", "error": N_(
                 "the outbox could not store the test alarm's resolution (disk full?)")})
             return
         resolved_started = time.monotonic()
@@ -424,10 +430,10 @@ class ControlServer:
                 if remaining <= 0:
                     await self._send(writer, {
                         "ok": False, "stage": "timeout", "seq": event.seq, "id": event.id,
-                        "error": f"no PUBACK within {timeout:g} s (link: "
-                                 f"{agent.publisher.health.state}, "
-                                 f"{agent.publisher.health.last_error or 'no error'}); "
-                                 "the alarm stays in the outbox and will be sent"})
+                        "error": N_("no PUBACK within {timeout:g} s (link: {state}, {error}); "
+                                    "the alarm stays in the outbox and will be sent").format(
+                            timeout=timeout, state=agent.publisher.health.state,
+                            error=agent.publisher.health.last_error or "no error")})
                     return None
                 agent.publisher.acked_event.clear()
                 if outbox.delivered_at(event.seq) is not None:
@@ -489,16 +495,17 @@ class ControlClient:
             sock.connect(str(self.path))
         except FileNotFoundError:
             sock.close()
-            raise DaemonUnreachable(self.path, "no control socket (daemon not running)") from None
+            raise DaemonUnreachable(self.path, N_("no control socket (daemon not running)")
+                                    ) from None
         except PermissionError:
             sock.close()
             raise DaemonUnreachable(
-                self.path, "permission denied (run as the agent's user, or join its group)",
+                self.path, N_("permission denied (run as the agent's user, or join its group)"),
                 denied=True) from None
         except ConnectionRefusedError:
             sock.close()
-            raise DaemonUnreachable(self.path, "connection refused (stale socket: daemon not "
-                                    "running)") from None
+            raise DaemonUnreachable(self.path, N_("connection refused (stale socket: daemon "
+                                                  "not running)")) from None
         except OSError as exc:
             sock.close()
             raise DaemonUnreachable(self.path, str(exc)) from None
@@ -538,11 +545,12 @@ class ControlClient:
             with sock.makefile("rb") as lines:
                 line = lines.readline()
         except TimeoutError:
-            raise DaemonUnreachable(self.path, f"no answer within {self.timeout:g} s") from None
+            raise DaemonUnreachable(self.path, N_("no answer within {timeout:g} s").format(
+                timeout=self.timeout)) from None
         finally:
             sock.close()
         if not line:
-            raise DaemonUnreachable(self.path, "daemon closed the connection")
+            raise DaemonUnreachable(self.path, N_("daemon closed the connection"))
         answer: dict[str, Any] = json.loads(line)
         if not answer.get("ok"):
             raise ControlRequestFailed(str(answer.get("error")))

@@ -18,13 +18,16 @@ from __future__ import annotations
 import ast
 import contextlib
 import gettext
+import importlib.util
 import os
+import re
 import struct
 import sys
 import unicodedata
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from edgeagent.errors import EdgeAgentError
 
@@ -124,6 +127,73 @@ def _(message: str) -> str:
         set_language()
     assert _translation is not None
     return _translation.gettext(message)
+
+
+_FIELD = re.compile(r"\{(\w+)(?:![rsa])?(?::[^{}]*)?\}")
+_patterns: dict[str, re.Pattern[str] | None] = {}
+_sorted_templates: list[Any] = [None, []]  # [id of the catalog, its templates in order]
+
+
+def localize(text: str) -> str:
+    """`text`, an English sentence formatted from a catalog template, in the message language.
+
+    What travels as English (a control-socket error, a decoder's rejection, kept so
+    for JSON and logs) is translated where a person reads it: the template is found
+    by its fixed words, and its translation filled with the values as they were
+    formatted. Text that no template formats is returned unchanged.
+    """
+    if current_language() == "en" or not text:
+        return text
+    exact = _(text)
+    if exact != text:
+        return exact
+    catalog: dict[Any, str] = getattr(_translation, "_catalog", {})  # GNUTranslations' table
+    for template in _templates(catalog):
+        pattern = _pattern(template)
+        match = pattern.fullmatch(text) if pattern is not None else None
+        if match is not None:
+            return _fill(catalog[template], match)
+    return text
+
+
+def _templates(catalog: dict[Any, str]) -> list[str]:
+    """The catalog's templates with fields, the most specific (most fixed words) first."""
+    key = id(catalog)
+    if _sorted_templates[0] != key:
+        found = [m for m in catalog if isinstance(m, str) and "{" in m]
+        _sorted_templates[:] = [key, sorted(found, key=lambda m: -len(_FIELD.sub("", m)))]
+    templates: list[str] = _sorted_templates[1]
+    return templates
+
+
+def _fill(translation: str, match: re.Match[str]) -> str:
+    """The translated template with each field replaced by the text it matched."""
+    return _FIELD.sub(lambda field: match.group(field.group(1)), translation)
+
+
+def _pattern(template: str) -> re.Pattern[str] | None:
+    """A regex matching what `template.format(...)` makes (None: a template of fields only)."""
+    if template not in _patterns:
+        words = _FIELD.sub("", template)
+        if not re.search(r"[A-Za-z]{2}", words):
+            _patterns[template] = None
+            return None
+        parts: list[str] = []
+        seen: set[str] = set()
+        pos = 0
+        for field in _FIELD.finditer(template):
+            parts.append(re.escape(template[pos:field.start()].replace("{{", "{")
+                                   .replace("}}", "}")))
+            name = field.group(1)
+            parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>.*?)")
+            seen.add(name)
+            pos = field.end()
+        parts.append(re.escape(template[pos:].replace("{{", "{").replace("}}", "}")))
+        try:
+            _patterns[template] = re.compile("".join(parts), re.DOTALL)
+        except re.error:
+            _patterns[template] = None
+    return _patterns[template]
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
@@ -273,7 +343,11 @@ SOURCES = ("i18n.py", "provision/*.py", "cli/provision.py", "doctor/*.py", "cli/
            "outputs/messages.py", "walktest/*.py", "cli/walk_test.py",
            "cli/main.py", "cli/status.py", "config_path.py", "cli/ble.py", "cli/demo.py",
            "cli/replay.py", "cli/replay_days.py", "cli/replay_plot.py", "cli/evaluate.py",
-           "cli/update.py")
+           "cli/update.py", "control.py")
+# Driver modules (package edgeagent_drivers) whose reasons a technician reads, English on
+# the wire and in JSON and shown through `localize()`: the BLE decoders.
+DRIVER_SOURCES = ("ble/parsers.py", "ambient/formats.py", "ambient/bthome.py", "ambient/atc.py",
+                  "ambient/secure_adverts.py")
 HEADERS = {
     "zh_CN": "Language: zh_CN\nPlural-Forms: nplurals=1; plural=0;\n",
     "en": "Language: en\nPlural-Forms: nplurals=2; plural=(n != 1);\n",
@@ -281,7 +355,11 @@ HEADERS = {
 
 
 def source_files(package_dir: Path = LOCALE_DIR.parent) -> list[Path]:
-    return [p for pattern in SOURCES for p in sorted(package_dir.glob(pattern))]
+    files = [p for pattern in SOURCES for p in sorted(package_dir.glob(pattern))]
+    spec = importlib.util.find_spec("edgeagent_drivers")
+    for location in (spec.submodule_search_locations or []) if spec is not None else []:
+        files += [p for pattern in DRIVER_SOURCES for p in sorted(Path(location).glob(pattern))]
+    return files
 
 
 def _quote(text: str) -> str:

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import struct
 
+from edgeagent.i18n import N_
+
 from .formats import AdvertPayloadError, EnvFrame
 
 SERVICE_UUID16 = "181a"
@@ -48,6 +50,7 @@ def parse(data: bytes) -> EnvFrame:
                              "humidity": round(hum * 0.01, 2), "battery": batt,
                              "voltage": round(mv / 1000, 3), "flags": flags})
         return frame
-    raise AdvertPayloadError(
-        "atc", f"{len(data)} bytes on 0x181A: expected {ATC1441_LENGTH} (atc1441) or "
-               f"{PVVX_LENGTH} (pvvx custom); encrypted pvvx formats are not supported")
+    raise AdvertPayloadError("atc", N_(
+        "{size} bytes on 0x181A: expected {atc} (atc1441) or {pvvx} (pvvx custom); encrypted "
+        "pvvx formats are not supported").format(size=len(data), atc=ATC1441_LENGTH,
+                                                  pvvx=PVVX_LENGTH))

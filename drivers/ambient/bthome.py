@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
+from edgeagent.i18n import N_
+
 from .formats import AdvertPayloadError, DecryptionError, EncryptedPayloadError, EnvFrame
 
 SERVICE_UUID16 = "fcd2"
@@ -61,15 +63,16 @@ def mac_bytes(mac: str) -> bytes:
 def decrypt(data: bytes, mac: str, key: bytes) -> tuple[bytes, int]:
     """(plain frame with the encryption bit cleared, counter) of one encrypted frame."""
     if len(data) < 1 + _COUNTER_BYTES + _MIC_BYTES:
-        raise AdvertPayloadError(
-            "bthome", f"encrypted frame of {len(data)} bytes is truncated (needs at least "
-                      f"{1 + _COUNTER_BYTES + _MIC_BYTES}: info, counter, MIC)")
+        raise AdvertPayloadError("bthome", N_(
+            "encrypted frame of {size} bytes is truncated (needs at least {needed}: info, "
+            "counter, MIC)").format(size=len(data), needed=1 + _COUNTER_BYTES + _MIC_BYTES))
     try:
         address = mac_bytes(mac)
     except ValueError as exc:
         raise AdvertPayloadError("bthome", str(exc)) from None
     if len(key) != KEY_BYTES:
-        raise AdvertPayloadError("bthome", f"a bind key is {KEY_BYTES} bytes, got {len(key)}")
+        raise AdvertPayloadError("bthome", N_("a bind key is {size} bytes, got {got}").format(
+            size=KEY_BYTES, got=len(key)))
     info = data[0]
     ciphertext = data[1:-(_COUNTER_BYTES + _MIC_BYTES)]
     counter = data[-(_COUNTER_BYTES + _MIC_BYTES):-_MIC_BYTES]
@@ -78,9 +81,8 @@ def decrypt(data: bytes, mac: str, key: bytes) -> tuple[bytes, int]:
     try:
         plain = AESCCM(key, tag_length=_MIC_BYTES).decrypt(nonce, ciphertext + mic, None)
     except InvalidTag:
-        raise DecryptionError(
-            "bthome", "MIC check failed: wrong bind key for this device, or a corrupt "
-                      "frame") from None
+        raise DecryptionError("bthome", N_(
+            "MIC check failed: wrong bind key for this device, or a corrupt frame")) from None
     return bytes([info & ~_ENCRYPTED]) + plain, int.from_bytes(counter, "little")
 
 
@@ -213,19 +215,19 @@ def parse(data: bytes, *, mac: str | None = None, key: bytes | None = None) -> E
     """
     data = bytes(data)
     if not data:
-        raise AdvertPayloadError("bthome", "empty service data (no device information byte)")
+        raise AdvertPayloadError("bthome", N_("empty service data (no device information byte)"))
     info = data[0]
     version = info >> 5
     if version != BTHOME_VERSION:
-        raise AdvertPayloadError(
-            "bthome", f"BTHome version {version} in device information byte 0x{info:02x}; "
-                      "only version 2 is supported")
+        raise AdvertPayloadError("bthome", N_(
+            "BTHome version {version} in device information byte 0x{info:02x}; only version 2 "
+            "is supported").format(version=version, info=info))
     counter: int | None = None
     if info & _ENCRYPTED:
         if key is None or mac is None:
-            raise EncryptedPayloadError(
-                "bthome", "encrypted BTHome frame and no bind key for this device (add it "
-                          "to the BLE keys file)")
+            raise EncryptedPayloadError("bthome", N_(
+                "encrypted BTHome frame and no bind key for this device (add it to the BLE "
+                "keys file)"))
         data, counter = decrypt(data, mac, key)
     frame = EnvFrame(fmt="bthome", trigger_based=bool(info & _TRIGGER_BASED),
                      encrypted=counter is not None, counter=counter)
@@ -240,14 +242,16 @@ def parse(data: bytes, *, mac: str | None = None, key: bytes | None = None) -> E
         length = spec.length
         if length is None:
             if pos >= len(data):
-                raise AdvertPayloadError(
-                    "bthome", f"object 0x{oid:02x} ({spec.name}) has no length byte")
+                raise AdvertPayloadError("bthome", N_(
+                    "object 0x{oid:02x} ({name}) has no length byte").format(oid=oid,
+                                                                             name=spec.name))
             length = data[pos]
             pos += 1
         if pos + length > len(data):
-            raise AdvertPayloadError(
-                "bthome", f"object 0x{oid:02x} ({spec.name}) needs {length} bytes at byte "
-                          f"{pos}, frame has {len(data) - pos}")
+            raise AdvertPayloadError("bthome", N_(
+                "object 0x{oid:02x} ({name}) needs {length} bytes at byte {pos}, frame has "
+                "{left}").format(oid=oid, name=spec.name, length=length, pos=pos,
+                                 left=len(data) - pos))
         chunk = data[pos:pos + length]
         pos += length
         if spec.kind == "text":

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edgeagent.errors import PayloadError
+from edgeagent.i18n import N_  # reasons stay English (logs, JSON); the CLI localizes
 
 Value = float | int | bool | str
 
@@ -73,8 +74,9 @@ def check_plausible(frame: EnvFrame) -> EnvFrame:
         value = frame.values.get(name)
         if isinstance(value, int | float) and not isinstance(value, bool) \
                 and not low <= value <= high:
-            raise ImplausibleValueError(
-                frame.fmt, f"{name} {value} outside the plausible range {low:g}..{high:g}")
+            raise ImplausibleValueError(frame.fmt, N_(
+                "{name} {value} outside the plausible range {low:g}..{high:g}").format(
+                name=name, value=value, low=low, high=high))
     return frame
 
 
@@ -91,7 +93,8 @@ def decode(uuid16: str, payload: bytes, *, mac: str | None = None,
         return check_plausible(bthome.parse(payload, mac=mac, key=key))
     if uuid == atc.SERVICE_UUID16:
         return check_plausible(atc.parse(payload))
-    raise AdvertPayloadError("unknown", f"no decoder for service data UUID 0x{uuid}")
+    raise AdvertPayloadError("unknown", N_("no decoder for service data UUID 0x{uuid}").format(
+        uuid=uuid))
 
 
 SUPPORTED_UUIDS = ("fcd2", "181a")

@@ -20,6 +20,7 @@ from pydantic import Field, field_validator
 
 from edgeagent.driver import DriverOptions
 from edgeagent.errors import ConfigError
+from edgeagent.i18n import N_
 
 from .ble_keys import DEFAULT_KEYS_FILE, load_keys
 from .formats import AdvertPayloadError, EnvFrame, decode
@@ -77,11 +78,12 @@ class AdvertDecoder:
         if frame.counter is not None:
             last = self._counters.get(mac)
             if last is not None and frame.counter == last:
-                raise DuplicateFrameError("bthome", f"counter {frame.counter} repeated")
+                raise DuplicateFrameError("bthome", N_("counter {counter} repeated").format(
+                    counter=frame.counter))
             if last is not None and frame.counter < last:
-                raise ReplayedCounterError(
-                    "bthome", f"counter {frame.counter} is older than {last} (a replayed "
-                              "frame, or the device restarted its counter)")
+                raise ReplayedCounterError("bthome", N_(
+                    "counter {counter} is older than {last} (a replayed frame, or the device "
+                    "restarted its counter)").format(counter=frame.counter, last=last))
             self._counters[mac] = frame.counter
         frame.mac = mac
         return frame

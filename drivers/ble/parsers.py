@@ -31,6 +31,7 @@ from enum import StrEnum
 from typing import Literal
 
 from edgeagent.errors import EdgeAgentError, PayloadError
+from edgeagent.i18n import N_  # reasons stay English (logs, JSON); `ble decode` localizes
 
 SIG_BASE_UUID = "-0000-1000-8000-00805f9b34fb"
 KPA_TO_MMHG = 7.500615758456563  # 1 kPa = 1000 / 133.322387415 mmHg
@@ -181,10 +182,10 @@ class _Reader:
     def _take(self, size: int, field_name: str) -> bytes:
         end = self.pos + size
         if end > len(self.data):
-            raise GattPayloadError(
-                f"truncated {self.what}: {field_name} needs bytes {self.pos}..{end - 1}, "
-                f"payload has {len(self.data)}"
-            )
+            raise GattPayloadError(N_(
+                "truncated {what}: {field} needs bytes {start}..{end}, payload has {size}"
+            ).format(what=self.what, field=field_name, start=self.pos, end=end - 1,
+                     size=len(self.data)))
         chunk = self.data[self.pos:end]
         self.pos = end
         return chunk
@@ -216,9 +217,9 @@ class _Reader:
 
 def _check_reserved(flags: int, reserved_mask: int, what: str) -> None:
     if flags & reserved_mask:
-        raise GattPayloadError(
-            f"{what}: reserved flag bits 0x{flags & reserved_mask:02x} set (flags 0x{flags:02x})"
-        )
+        raise GattPayloadError(N_(
+            "{what}: reserved flag bits 0x{bits:02x} set (flags 0x{flags:02x})"
+        ).format(what=what, bits=flags & reserved_mask, flags=flags))
 
 
 def _absent(**numbers: Ieee11073Number | None) -> tuple[tuple[str, str], ...]:
@@ -264,12 +265,12 @@ def parse_heart_rate(payload: bytes) -> HeartRateMeasurement:
     rr: tuple[int, ...] = ()
     if flags & 0x10:
         if r.remaining == 0:
-            raise GattPayloadError("heart rate measurement: RR-interval flag set but no RR bytes")
+            raise GattPayloadError(N_(
+                "heart rate measurement: RR-interval flag set but no RR bytes"))
         if r.remaining % 2:
-            raise GattPayloadError(
-                f"heart rate measurement: {r.remaining} RR-interval bytes is not a whole number "
-                "of uint16 values"
-            )
+            raise GattPayloadError(N_(
+                "heart rate measurement: {count} RR-interval bytes is not a whole number of "
+                "uint16 values").format(count=r.remaining))
         rr = tuple(r.u16("RR interval") for _ in range(r.remaining // 2))
     return HeartRateMeasurement(bpm, contact, energy, rr)
 
@@ -553,9 +554,9 @@ def parse_temperature(payload: bytes) -> TemperatureMeasurement:
     if temp.value is not None:
         floor = -273.15 if unit == "C" else -459.67
         if temp.value < floor:
-            raise GattPayloadError(
-                f"{what}: {temp.value:g} °{unit} is below absolute zero; not a temperature"
-            )
+            raise GattPayloadError(N_(
+                "{what}: {value:g} °{unit} is below absolute zero; not a temperature"
+            ).format(what=what, value=temp.value, unit=unit))
     return TemperatureMeasurement(temp.value, unit, ts, kind, _absent(temperature=temp))
 
 
@@ -620,7 +621,7 @@ def parse_battery_level(payload: bytes) -> BatteryLevel:
     r = _Reader(payload, "battery level")
     level = r.u8("level")
     if level > 100:
-        raise GattPayloadError(f"battery level {level} outside 0..100 %")
+        raise GattPayloadError(N_("battery level {level} outside 0..100 %").format(level=level))
     return BatteryLevel(level)
 
 
@@ -669,9 +670,9 @@ def short_uuid(uuid: str) -> str:
     m = _UUID128.match(text)
     if m and text.endswith(SIG_BASE_UUID) and m.group(1).startswith("0000"):
         return m.group(1)[4:]
-    raise UnknownCharacteristicError(
-        f"{uuid!r} is not a 16-bit UUID (2a37, 0x2A37) or a Bluetooth-base 128-bit UUID"
-    )
+    raise UnknownCharacteristicError(N_(
+        "{uuid!r} is not a 16-bit UUID (2a37, 0x2A37) or a Bluetooth-base 128-bit UUID"
+    ).format(uuid=uuid))
 
 
 def full_uuid(uuid: str) -> str:
@@ -685,7 +686,9 @@ def decode(uuid: str, payload: bytes) -> Measurement:
     parser = PARSERS.get(short)
     if parser is None:
         known = ", ".join(sorted(PARSERS))
-        raise UnknownCharacteristicError(f"no parser for characteristic {short} (known: {known})")
+        raise UnknownCharacteristicError(N_(
+            "no parser for characteristic {uuid} (known: {known})").format(uuid=short,
+                                                                            known=known))
     try:
         return parser(bytes(payload))
     except GattPayloadError as exc:

@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from edgeagent.config import load_config, resolve_config_path
 from edgeagent.errors import ConfigError
-from edgeagent.i18n import _
+from edgeagent.i18n import _, localize
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 _DERIVED = ("rr_intervals_s", "systolic_mmhg", "diastolic_mmhg", "mean_arterial_pressure_mmhg",
@@ -79,7 +79,7 @@ def cmd_decode(args: argparse.Namespace, out: TextIO | None = None) -> int:
         short: str = parsers.short_uuid(args.uuid)
         measurement = parsers.decode(short, payload)
     except parsers.UnknownCharacteristicError as exc:
-        print(f"edgeagent: {exc}", file=sys.stderr)
+        print(f"edgeagent: {localize(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except parsers.GattPayloadError as exc:
         reason: str = exc.reason
@@ -88,7 +88,7 @@ def cmd_decode(args: argparse.Namespace, out: TextIO | None = None) -> int:
                               "reason": reason}), file=out)
         else:
             print(_("rejected {uuid} payload {hex}: {reason}").format(
-                uuid=short, hex=payload.hex(), reason=reason), file=out)
+                uuid=short, hex=payload.hex(), reason=localize(reason)), file=out)
         return EXIT_REJECTED
     name: str = parsers.CHARACTERISTIC_NAMES.get(short, short)
     fields = measurement_fields(measurement)
@@ -143,7 +143,8 @@ def cmd_decode_advert(args: argparse.Namespace, out: TextIO | None = None) -> in
                               "reason": reason}), file=out)
         else:
             print(_("rejected 0x{uuid} service data {hex}: {reason}").format(
-                uuid=uuid, hex=payload.hex(), reason=reason), file=out)
+                uuid=uuid, hex=payload.hex(), reason=f"{exc.fmt}: {localize(exc.reason)}"),
+                file=out)
         return EXIT_REJECTED
     doc = {"uuid": uuid, "hex": payload.hex(), "valid": True, "format": frame.fmt,
            "encrypted": frame.encrypted, "counter": frame.counter,

@@ -27,7 +27,7 @@ from edgeagent.doctor.bundle import DEFAULT_LOG_LINES, bundle_parts, collect_log
 from edgeagent.doctor.mqtt_probe import MqttProbe, ProbeError
 from edgeagent.doctor.outbox_reader import OutboxReader, OutboxUnreadable
 from edgeagent.errors import ConfigError, DaemonUnreachable
-from edgeagent.i18n import _, display_width
+from edgeagent.i18n import _, display_width, localize, untranslated
 from edgeagent.models import Severity
 from edgeagent.publisher import BrokerAddress
 
@@ -149,7 +149,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 {"cmd": "subscribe", "filter": flt}):
             if "what" not in line:
                 if not line.get("ok"):
-                    _err(str(line.get("error")))
+                    _err(localize(str(line.get("error"))))
                     return EXIT_FAIL
                 if sys.stderr.isatty():
                     print(_("watching {socket}{filter}; Ctrl-C to stop").format(
@@ -163,7 +163,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
             print(json.dumps(line) if args.json else format_line(line, colour=colour),
                   flush=True)
     except DaemonUnreachable as exc:
-        _err(_("cannot watch: {reason}").format(reason=exc.reason))
+        _err(_("cannot watch: {reason}").format(reason=localize(exc.reason)))
         return EXIT_FAIL
     except KeyboardInterrupt:
         return EXIT_OK
@@ -255,10 +255,10 @@ def cmd_test_alarm(args: argparse.Namespace) -> int:  # noqa: C901, PLR0912 - da
             result = _test_alarm_via_daemon(path, request, args.timeout, say)
         except DaemonUnreachable as exc:
             if exc.denied:
-                _err(_("cannot reach the daemon: {reason}").format(reason=exc.reason))
+                _err(_("cannot reach the daemon: {reason}").format(reason=localize(exc.reason)))
                 return EXIT_FAIL
             say(_("daemon not running ({reason}): publishing directly").format(
-                reason=exc.reason))
+                reason=localize(exc.reason)))
             progress.update(_("publishing the test alarm"))
             result = direct_test_alarm(config, Severity(args.severity), args.note,
                                        timeout=args.timeout)
@@ -268,7 +268,8 @@ def cmd_test_alarm(args: argparse.Namespace) -> int:  # noqa: C901, PLR0912 - da
             say(_("broker acknowledged test alarm #{seq} after {seconds} s").format(
                 seq=result["seq"], seconds=result["after_s"]))
         else:
-            say(_("test alarm NOT acknowledged: {error}").format(error=result.get("error")))
+            say(_("test alarm NOT acknowledged: {error}").format(
+                error=localize(str(result.get("error")))))
         if waiter is not None and result.get("acked"):
             say(_("waiting up to {seconds:g} s for the platform's reply on {topic}").format(
                 seconds=args.wait_timeout, topic=waiter.topic))
@@ -386,7 +387,7 @@ def cmd_outbox_purge(args: argparse.Namespace) -> int:
         via = "daemon"
     except DaemonUnreachable as exc:
         if exc.denied:
-            _err(_("cannot reach the daemon: {reason}").format(reason=exc.reason))
+            _err(_("cannot reach the daemon: {reason}").format(reason=localize(exc.reason)))
             return EXIT_FAIL
         if not Path(config.outbox.path).exists():
             _err(_("outbox: {path} does not exist").format(path=config.outbox.path))
@@ -422,7 +423,8 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     env.socket_path = _socket(args, config)
     env.live, env.live_error = _live_status(env.socket_path)
     try:
-        report = run_doctor(path, env)
+        with untranslated():  # the bundle is read by support and by tools: English
+            report = run_doctor(path, env)
         progress.update(_("collecting logs"))
         outbox: dict[str, Any] | None
         try:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from edgeagent.config_path import CONFIG_HELP, control_socket, resolve_config_path
-from edgeagent.i18n import _, display_width
+from edgeagent.i18n import _, display_width, localize
 
 EXIT_NOT_RUNNING = 3
 EXIT_UNKNOWN = 1
@@ -139,7 +139,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(json.dumps({"running": False if not exc.denied else None,
                               "socket": path, "reason": exc.reason}))
         else:
-            print(f"○ edgeagent: {state} — {path}: {exc.reason}")
+            print(f"○ edgeagent: {state} — {path}: {localize(exc.reason)}")
         return code
     except (OSError, RuntimeError, ValueError) as exc:
         if args.json:

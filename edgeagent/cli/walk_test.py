@@ -26,7 +26,7 @@ from edgeagent.config import AgentConfig, load_config
 from edgeagent.config_path import CONFIG_HELP, resolve_config_path
 from edgeagent.control import ControlClient
 from edgeagent.errors import ConfigError, DaemonUnreachable
-from edgeagent.i18n import _
+from edgeagent.i18n import _, localize
 from edgeagent.walktest.report import SEVERITIES, build_report, render_text, write_reports
 from edgeagent.walktest.session import AlarmResult, Sensor, WalkSession
 
@@ -70,7 +70,7 @@ class Follower:
                     line = json.loads(raw)
                     if "what" not in line:
                         if not line.get("ok"):
-                            self.lost = str(line.get("error"))
+                            self.lost = localize(str(line.get("error")))
                             break
                         continue
                     sensor = self.session.observe(line, datetime.now(UTC))
@@ -215,7 +215,7 @@ def cmd_walk_test(args: argparse.Namespace) -> int:  # noqa: C901, PLR0912, PLR0
         follower = Follower(path, session, quiet=args.json)
     except DaemonUnreachable as exc:
         _say(_("edgeagent: the walk test needs the running agent ({reason}); start it with "
-               "`systemctl start edgeagent`").format(reason=exc.reason))
+               "`systemctl start edgeagent`").format(reason=localize(exc.reason)))
         return EXIT_FAIL
     try:
         page = _start_page(args, session.snapshot) if args.web else None

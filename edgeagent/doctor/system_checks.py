@@ -10,7 +10,7 @@ from typing import Any
 
 from edgeagent import __version__
 from edgeagent.config import AgentConfig
-from edgeagent.i18n import _
+from edgeagent.i18n import _, localize
 from edgeagent.models import Priority
 
 from .env import DoctorEnv
@@ -48,7 +48,7 @@ def check_daemon(env: DoctorEnv) -> CheckResult:
                       socket=env.socket_path or _("in-process")),
                   boot_id=env.live.get("boot_id"), warnings=env.live.get("warnings", []))
     return warn("agent.daemon", _("daemon not reachable ({error}); checks ran standalone").format(
-                    error=env.live_error or _("no socket")),
+                    error=localize(env.live_error) or _("no socket")),
                 _("start it: systemctl start edgeagent (or check the control.socket path and "
                   "that you are in the agent's group)"), socket=env.socket_path)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeagent import __version__
-from edgeagent.i18n import _
+from edgeagent.i18n import _, localize
 
 REPORT_SCHEMA = "edgeagent.walk-test/1"
 SEVERITIES = ("info", "warning", "critical")
@@ -119,7 +119,8 @@ def render_text(report: dict[str, Any]) -> str:
                 seq=alarm["seq"], resolved=alarm["resolved_seq"])
         else:
             state = _("NOT confirmed ({stage}): {error}").format(stage=alarm["stage"],
-                                                                 error=alarm["error"] or "-")
+                                                                 error=localize(
+                                                                     alarm["error"] or "-"))
         lines.append(f"  {alarm['severity']:<9} {state}")
         if alarm.get("platform_reply") is not None:
             lines.append("            " + _("platform replied: {reply}").format(

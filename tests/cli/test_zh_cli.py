@@ -217,7 +217,7 @@ def test_doctor_json_stays_english_under_zh_cn(tmp_path: Path, capsys):
                            "--serial-listen-seconds", "0", "--socket",
                            str(tmp_path / "none.sock"))
     report = json.loads(raw)
-    assert not CHINESE.search(raw)
+    assert not CHINESE.search(json.dumps(report, ensure_ascii=False))
     assert any(c["name"] == "config.lint[home.id]" and "placeholder" in c["reason"]
                for c in report["checks"])
 
@@ -294,3 +294,56 @@ def test_demo_lines_in_chinese_align_by_display_width():
 def test_demo_refusal_in_chinese(capsys):
     code, _out, err = cli(capsys, "--lang", "zh_CN", "demo", "--speed", "0")
     assert code == 2 and "--speed 必须为正数" in err
+
+
+def test_ble_decoder_rejections_read_in_chinese_and_stay_english_in_json(capsys):
+    code, out, _err = cli(capsys, "--lang", "zh_CN", "ble", "decode", "2a37", "10")
+    assert code == 1 and "heart rate (uint8) 需要第 1..1 字节，数据只有 1 字节" in out
+    code, raw, _err = cli(capsys, "--lang", "zh_CN", "ble", "decode", "2a37", "10", "--json")
+    assert json.loads(raw)["reason"].startswith("truncated heart rate measurement")
+    code, _out, err = cli(capsys, "--lang", "zh_CN", "ble", "decode", "2a99", "00")
+    assert code == 2 and "没有特征 2a99 的解析器" in err
+    code, out, _err = cli(capsys, "--lang", "zh_CN", "ble", "decode-advert", "41")
+    assert code == 1 and "bthome: 加密的 BTHome 数据帧，但没有此设备的绑定密钥" in out
+    code, raw, _err = cli(capsys, "ble", "decode-advert", "41", "--json", "--lang", "zh_CN")
+    assert not CHINESE.search(raw) and "no bind key" in json.loads(raw)["reason"]
+
+
+def test_control_socket_reasons_read_in_chinese_and_stay_english_in_json(tmp_path, capsys):
+    sock = str(tmp_path / "none.sock")
+    code, out, _err = cli(capsys, "--lang", "zh_CN", "status", "--socket", sock)
+    assert code == 3 and f"{sock}: 没有控制套接字（守护进程未运行）" in out
+    code, raw, _err = cli(capsys, "status", "--socket", sock, "--json", "--lang", "zh_CN")
+    assert json.loads(raw)["reason"] == "no control socket (daemon not running)"
+
+
+@pytest.mark.parametrize(("english", "chinese"), [
+    ("at most 5 test alarms a minute; try again later", "每分钟最多 5 次测试告警；请稍后再试"),
+    ("no PUBACK within 2.5 s (link: connecting, no error); the alarm stays in the outbox and "
+     "will be sent", "2.5 秒内未收到 PUBACK（连接：connecting，no error）；告警留在发件箱中"),
+    ("unknown command 'x' (known: status, health, subscribe, test-alarm, outbox-purge)",
+     "未知的命令 'x'"),
+    ("counter 7 is older than 9 (a replayed frame, or the device restarted its counter)",
+     "计数器 7 早于 9"),
+])
+def test_english_reasons_from_the_wire_are_localized_by_their_template(english, chinese):
+    assert i18n.localize(english) == english  # English: unchanged
+    i18n.set_language("zh_CN")
+    assert i18n.localize(english).startswith(chinese)
+    assert i18n.localize("[Errno 111] something the OS said") == "[Errno 111] something the OS said"
+
+
+def test_support_bundle_says_so_in_chinese_but_its_doctor_report_is_english(tmp_path, capsys):
+    import tarfile
+
+    config = kit_config(tmp_path, "mqtt://127.0.0.1:1")
+    out_path = tmp_path / "b.tar.gz"
+    code, out, _err = cli(capsys, "--lang", "zh_CN", "bundle", "-c", config, "--no-network",
+                          "--ble-scan-seconds", "0", "-o", str(out_path))
+    assert code == 0 and "已写入" in out and "技术支持" in out
+    with tarfile.open(out_path) as tar:
+        member = tar.extractfile("edgeagent-bundle/doctor.json")
+        assert member is not None
+        doctor = member.read().decode()
+    reasons = " ".join(c["reason"] for c in json.loads(doctor)["checks"])  # \u-escaped in the file
+    assert "config" in reasons and not CHINESE.search(reasons)
