@@ -106,7 +106,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         print(json.dumps({"ok": not failed, **summary}, ensure_ascii=False))
     else:
         for finding in findings:
-            label = "WARN" if finding.level == "warning" else "FAIL"
+            label = _("WARN") if finding.level == "warning" else _("FAIL")
             print(f"{label} {finding.key}: {finding.message}")
         verdict = "FAIL" if failed else "OK"
         print(_("{file}: {verdict} — home {home}, {drivers} drivers, brokers {brokers}").format(

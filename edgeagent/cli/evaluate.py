@@ -104,7 +104,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser(
         "evaluate", help=_("score the safety heuristics on a recorded home with injected falls"),
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description=_("alarm quality of the safety engine on one recorded home: critical "
+                      "alerts of ordinary life, and injected night and day falls, alerted or "
+                      "not and how fast"),
     )
     parser.add_argument("log", help=_("the recorded log (CASAS lines)"))
     parser.add_argument("--map", required=True,

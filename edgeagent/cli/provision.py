@@ -263,7 +263,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     install.add_argument("--root", help=_("install into DIR instead of / (tests, image builds)"))
     install.add_argument("--dry-run", action="store_true", help=_("print the plan, change nothing"))
     install.add_argument("--config-template", default="default",
-                         help=f"config to start from: {', '.join(inst.template_names())}")
+                         help=_("config to start from: {names}").format(
+                             names=", ".join(inst.template_names())))
     install.add_argument("--home", help=_("home id to put in a new config"))
     install.add_argument("--executable", help=argparse.SUPPRESS)
     install.add_argument("--restrict-ip", action="store_true",

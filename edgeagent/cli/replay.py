@@ -216,7 +216,9 @@ def _hours(value: str) -> float:
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser(
         "replay", help=_("run the safety heuristics over a recorded sensor log"),
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description=_("run the real safety engine over a recorded log (backtesting): days, "
+                      "alerts with how long they stayed open and why, recording gaps, alerts "
+                      "a month"),
     )
     parser.add_argument("log", help=_("the recorded log (CASAS lines)"))
     parser.add_argument("--format", choices=["casas"], default="casas",

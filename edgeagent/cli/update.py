@@ -195,14 +195,15 @@ def cmd_adopt(args: argparse.Namespace) -> int:
 def _key_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pubkey", type=Path, help=_("trust only this public key (PEM)"))
     parser.add_argument("--keys-dir", type=Path,
-                        help=f"trusted public keys (default {UPDATE_KEYS_DIR}, or "
-                             "$EDGEAGENT_UPDATE_KEYS)")
+                        help=_("trusted public keys (default {path}, or "
+                               "$EDGEAGENT_UPDATE_KEYS)").format(path=UPDATE_KEYS_DIR))
 
 
 def _apply_options(parser: argparse.ArgumentParser) -> None:
     _key_options(parser)
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT,
-                        help=f"where releases/ and current live (default {DEFAULT_ROOT})")
+                        help=_("where releases/ and current live (default {path})").format(
+                            path=DEFAULT_ROOT))
     parser.add_argument("--unit", default="edgeagent.service", help=_("the unit to restart"))
     parser.add_argument("--config", "-c", type=Path,
                         default=Path("/etc/edgeagent/edgeagent.toml"),
@@ -265,6 +266,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "the offline installer's last step: mark ROOT/releases/VERSION complete, make it current"))
     adopt.add_argument("version", help=_("the release under ROOT/releases/ to make current"))
     adopt.add_argument("--root", type=Path, default=DEFAULT_ROOT,
-                       help=f"where releases/ and current live (default {DEFAULT_ROOT})")
+                       help=_("where releases/ and current live (default {path})").format(
+                            path=DEFAULT_ROOT))
     adopt.add_argument("--wheelhouse", type=Path, help=_("the wheels the release was built from"))
     adopt.set_defaults(func=cmd_adopt)

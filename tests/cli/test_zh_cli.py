@@ -200,7 +200,7 @@ def test_config_check_json_reasons_stay_english_whatever_the_language(tmp_path: 
         language = "zh_CN"
         """)
     code, out, _err = cli(capsys, "--lang", "zh_CN", "config", "check", str(path))
-    assert code == 0 and "占位" in out  # the screen speaks Chinese
+    assert code == 0 and "占位" in out and "警告 home.id: " in out  # the screen speaks Chinese
     code, raw, _err = cli(capsys, "--lang", "zh_CN", "config", "check", str(path), "--json")
     doc = json.loads(raw)
     assert code == 0 and not CHINESE.search(raw)
