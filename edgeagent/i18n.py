@@ -339,7 +339,7 @@ def compile_all(locale_dir: Path = LOCALE_DIR) -> list[Path]:
 # Sources whose `_()` strings the catalogs must cover (relative to the package).
 SOURCES = ("i18n.py", "provision/*.py", "cli/provision.py", "doctor/*.py", "cli/doctor.py",
            "cli/diagnostics.py", "demo/platform_view.py", "config.py", "secrets.py",
-           "cli/core_commands.py", "config_lint.py",
+           "cli/core_commands.py", "config_lint.py", "config_roles.py",
            "outputs/messages.py", "walktest/*.py", "cli/walk_test.py",
            "cli/main.py", "cli/status.py", "config_path.py", "cli/ble.py", "cli/demo.py",
            "cli/replay.py", "cli/replay_days.py", "cli/replay_plot.py", "cli/evaluate.py",
