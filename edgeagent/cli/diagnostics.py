@@ -21,7 +21,7 @@ from typing import IO, Any
 from edgeagent.config import AgentConfig, load_config, resolve_config_path
 from edgeagent.config_path import CONFIG_HELP
 from edgeagent.control import ControlClient
-from edgeagent.doctor import DoctorEnv, render_json, render_text, run_doctor
+from edgeagent.doctor import DoctorContext, render_json, render_text, run_doctor
 from edgeagent.doctor.alarm_drill import direct_test_alarm, platform_reply_topic
 from edgeagent.doctor.bundle import DEFAULT_LOG_LINES, bundle_parts, collect_logs, write_bundle
 from edgeagent.doctor.mqtt_probe import MqttProbe, ProbeError
@@ -94,7 +94,7 @@ def _live_status(path: str) -> tuple[dict[str, Any] | None, str]:
 def run_doctor_command(args: argparse.Namespace, path: str | None) -> int:
     """`edgeagent doctor` after its header (edgeagent.cli.doctor prints that first)."""
     progress = Progress(None if not args.json else False)
-    env = DoctorEnv(progress=progress.update, ble_scan_seconds=args.ble_scan_seconds,
+    env = DoctorContext(progress=progress.update, ble_scan_seconds=args.ble_scan_seconds,
                     mqtt_timeout=args.timeout, network=not args.no_network,
                     serial_listen_seconds=args.serial_listen_seconds)
     try:
@@ -418,7 +418,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_FAIL
     progress = Progress(None if not args.json else False)
-    env = DoctorEnv(progress=progress.update, network=not args.no_network,
+    env = DoctorContext(progress=progress.update, network=not args.no_network,
                     ble_scan_seconds=args.ble_scan_seconds)
     env.socket_path = _socket(args, config)
     env.live, env.live_error = _live_status(env.socket_path)

@@ -9,12 +9,12 @@ probing the hardware a second time.
 
 from __future__ import annotations
 
-from .env import DoctorEnv
+from .context import DoctorContext
 from .render import render_json, render_text
 from .result import EXIT_FAIL, EXIT_OK, EXIT_WARN, CheckResult, Report, Status
 from .runner import run_doctor, run_doctor_for
 
 __all__ = [
-    "EXIT_FAIL", "EXIT_OK", "EXIT_WARN", "CheckResult", "DoctorEnv", "Report", "Status",
+    "EXIT_FAIL", "EXIT_OK", "EXIT_WARN", "CheckResult", "DoctorContext", "Report", "Status",
     "render_json", "render_text", "run_doctor", "run_doctor_for",
 ]

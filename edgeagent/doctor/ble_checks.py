@@ -21,11 +21,11 @@ from edgeagent.config import AgentConfig
 from edgeagent.driver import BleScanCheck, DriverOptions, hardware_checks
 from edgeagent.i18n import _
 
-from .env import DoctorEnv
+from .context import DoctorContext
 from .result import CheckResult, fail, ok, skip
 
 
-def check_ble(config: AgentConfig, env: DoctorEnv) -> list[CheckResult]:
+def check_ble(config: AgentConfig, env: DoctorContext) -> list[CheckResult]:
     results: list[CheckResult] = []
     for opts in config.drivers:
         probe = scan_check(opts) if opts.enabled else None
@@ -46,7 +46,7 @@ def scan_check(opts: DriverOptions) -> BleScanCheck | None:
     return next((p for p in hardware_checks(opts) if isinstance(p, BleScanCheck)), None)
 
 
-def check_adapter(opts: DriverOptions, env: DoctorEnv) -> CheckResult:
+def check_adapter(opts: DriverOptions, env: DoctorContext) -> CheckResult:
     name = f"ble.adapter[{opts.name}]"
     probe = scan_check(opts)
     if probe is None:
@@ -162,7 +162,7 @@ def _short_uuids(probe: BleScanCheck, uuids: list[str]) -> set[str]:
     return out
 
 
-def scan_monitors(opts: DriverOptions, env: DoctorEnv) -> list[CheckResult]:
+def scan_monitors(opts: DriverOptions, env: DoctorContext) -> list[CheckResult]:
     probe = scan_check(opts)
     devices = {str(d.id): d for d in probe.devices} if probe else {}
     if probe is None or not devices:

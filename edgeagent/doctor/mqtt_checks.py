@@ -24,7 +24,7 @@ from edgeagent.i18n import _
 from edgeagent.publisher import BrokerAddress, tls_context
 from edgeagent.topics import Topics
 
-from .env import DoctorEnv
+from .context import DoctorContext
 from .mqtt_probe import MqttProbe, ProbeError
 from .result import CheckResult, Status, fail, ok, skip, warn
 
@@ -35,7 +35,7 @@ def doctor_topic(config: AgentConfig) -> str:
     return f"{Topics(config.mqtt.topic_prefix, config.home.id).base}/doctor"
 
 
-def check_mqtt(config: AgentConfig, env: DoctorEnv) -> list[CheckResult]:
+def check_mqtt(config: AgentConfig, env: DoctorContext) -> list[CheckResult]:
     results: list[CheckResult] = []
     if env.live is not None:
         results.append(check_daemon_link(env.live))
@@ -103,7 +103,7 @@ def check_client_cert(path: Path, now: float) -> CheckResult:
 
 
 def probe_broker(config: AgentConfig, address: BrokerAddress,
-                 env: DoctorEnv) -> list[CheckResult]:
+                 env: DoctorContext) -> list[CheckResult]:
     cfg = config.mqtt
     tag = f"[{address.host}:{address.port}]"
     steps: list[CheckResult] = []

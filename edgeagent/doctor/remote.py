@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .bundle import DEFAULT_LOG_LINES, REMOTE_CAP, bundle_parts, cap_size, collect_logs
-from .env import DoctorEnv
+from .context import DoctorContext
 from .outbox_reader import OutboxReader, OutboxUnreadable
 from .runner import run_doctor_for
 
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 Status = Callable[[], dict[str, Any]]
 
 
-def _env(status: Status, sync_probe: SyncProbe) -> DoctorEnv:
-    return DoctorEnv(live=status(), network=False, socket_path="in-process",
+def _env(status: Status, sync_probe: SyncProbe) -> DoctorContext:
+    return DoctorContext(live=status(), network=False, socket_path="in-process",
                      sync_probe=sync_probe)
 
 

@@ -11,8 +11,8 @@ from edgeagent.i18n import _
 
 from .ble_checks import check_ble
 from .config_checks import check_config, check_secret_files
+from .context import DoctorContext
 from .driver_checks import check_drivers_live, check_drivers_standalone
-from .env import DoctorEnv
 from .mqtt_checks import check_mqtt
 from .output_checks import check_outputs_live, check_outputs_standalone
 from .result import CheckResult, Report, fail
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 def _guard(report: Report, family: str, fn: Callable[[], CheckResult | list[CheckResult]],
-           env: DoctorEnv) -> None:
+           env: DoctorContext) -> None:
     env.progress(_("checking {family}").format(family=family))
     try:
         report.add(fn())
@@ -40,9 +40,9 @@ def _guard(report: Report, family: str, fn: Callable[[], CheckResult | list[Chec
                         _("please report this with a bundle")))
 
 
-def run_doctor(config_path: str | None, env: DoctorEnv | None = None) -> Report:
+def run_doctor(config_path: str | None, env: DoctorContext | None = None) -> Report:
     """Standalone or CLI doctor: load the config from `config_path` and check everything."""
-    env = env or DoctorEnv()
+    env = env or DoctorContext()
     report = Report(mode="daemon" if env.live is not None else "standalone")
     report.add(check_version(env))
     results, config = check_config(config_path)
@@ -53,7 +53,7 @@ def run_doctor(config_path: str | None, env: DoctorEnv | None = None) -> Report:
     return report
 
 
-def run_doctor_for(config: AgentConfig, env: DoctorEnv) -> Report:
+def run_doctor_for(config: AgentConfig, env: DoctorContext) -> Report:
     """Doctor on an already-loaded config (the daemon's remote `doctor` command)."""
     report = Report(mode="daemon" if env.live is not None else "standalone")
     report.add(check_version(env))
@@ -62,7 +62,7 @@ def run_doctor_for(config: AgentConfig, env: DoctorEnv) -> Report:
     return report
 
 
-def _run_families(report: Report, config: AgentConfig, env: DoctorEnv) -> None:
+def _run_families(report: Report, config: AgentConfig, env: DoctorContext) -> None:
     _guard(report, "agent.daemon", lambda: check_daemon(env), env)
     live: dict[str, Any] | None = env.live
     if live is not None:

@@ -13,7 +13,7 @@ from edgeagent.config import AgentConfig
 from edgeagent.i18n import _, localize
 from edgeagent.models import Priority
 
-from .env import DoctorEnv
+from .context import DoctorContext
 from .outbox_reader import OutboxReader, OutboxUnreadable
 from .result import CheckResult, fail, ok, skip, warn
 
@@ -27,7 +27,7 @@ OLDEST_WARN_S = 600.0          # ten minutes undelivered: the platform is not he
 OLDEST_FAIL_S = 3600.0
 
 
-def check_version(env: DoctorEnv) -> CheckResult:
+def check_version(env: DoctorContext) -> CheckResult:
     installed = __version__
     details = {"installed": installed, "python": platform.python_version()}
     if env.live is not None:
@@ -42,7 +42,7 @@ def check_version(env: DoctorEnv) -> CheckResult:
                   installed=installed, python=platform.python_version()), **details)
 
 
-def check_daemon(env: DoctorEnv) -> CheckResult:
+def check_daemon(env: DoctorContext) -> CheckResult:
     if env.live is not None:
         return ok("agent.daemon", _("daemon answering on {socket}").format(
                       socket=env.socket_path or _("in-process")),
@@ -53,7 +53,7 @@ def check_daemon(env: DoctorEnv) -> CheckResult:
                   "that you are in the agent's group)"), socket=env.socket_path)
 
 
-def check_clock(env: DoctorEnv) -> CheckResult:
+def check_clock(env: DoctorContext) -> CheckResult:
     try:
         synced = bool(env.sync_probe())
     except Exception as exc:  # noqa: BLE001 - a probe that breaks is a finding, not a crash
@@ -73,7 +73,7 @@ def _existing_dir(path: Path) -> Path:
     return current
 
 
-def check_disk(config: AgentConfig, env: DoctorEnv) -> CheckResult:
+def check_disk(config: AgentConfig, env: DoctorContext) -> CheckResult:
     where = _existing_dir(Path(config.outbox.path).parent)
     try:
         st = env.statvfs(str(where))
@@ -97,7 +97,7 @@ def check_disk(config: AgentConfig, env: DoctorEnv) -> CheckResult:
     return ok("outbox.disk", text, **details)
 
 
-def check_outbox(config: AgentConfig, env: DoctorEnv) -> list[CheckResult]:  # noqa: C901, PLR0912 - one verdict per outbox figure, each with its own reason and fix
+def check_outbox(config: AgentConfig, env: DoctorContext) -> list[CheckResult]:  # noqa: C901, PLR0912 - one verdict per outbox figure, each with its own reason and fix
     """Depth, oldest undelivered age, evictions, from a read-only view of the SQLite file."""
     try:
         reader = OutboxReader(config.outbox.path)
@@ -164,7 +164,7 @@ def check_outbox(config: AgentConfig, env: DoctorEnv) -> list[CheckResult]:  # n
     return results
 
 
-def _live_outbox_stats(env: DoctorEnv) -> dict[str, Any] | None:
+def _live_outbox_stats(env: DoctorContext) -> dict[str, Any] | None:
     """The daemon's `status()["outbox"]` in the reader's shape (oldest age from its `ts`)."""
     raw = (env.live or {}).get("outbox")
     if not isinstance(raw, dict):
@@ -197,7 +197,7 @@ def _human_age(seconds: float) -> str:
     return _("{n:.1f} h").format(n=seconds / 3600)
 
 
-def check_systemd(env: DoctorEnv) -> CheckResult:
+def check_systemd(env: DoctorContext) -> CheckResult:
     name = "systemd.service"
     if env.systemctl is None:
         return skip(name, _("systemctl not found (not a systemd machine)"))

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from edgeagent.config import AgentConfig
-from edgeagent.doctor import DoctorEnv
+from edgeagent.doctor import DoctorContext
 from tests.conftest import make_config
 from tests.support.mosquitto import Mosquitto
 
@@ -49,12 +49,12 @@ def password_broker(tmp_path: Path) -> Iterator[Mosquitto]:
 KEEP_ROOT = "user root"
 
 
-def quiet_env(**overrides: Any) -> DoctorEnv:
-    """A DoctorEnv that does not depend on this machine's NTP or systemd."""
+def quiet_env(**overrides: Any) -> DoctorContext:
+    """A DoctorContext that does not depend on this machine's NTP or systemd."""
     base: dict[str, Any] = {"sync_probe": lambda: True, "systemctl": None, "mqtt_timeout": 3.0,
                             "ble_scan_seconds": 0.5}
     base.update(overrides)
-    return DoctorEnv(**base)
+    return DoctorContext(**base)
 
 
 def config_with(tmp_path: Path, url: str, drivers: list[dict[str, Any]] | None = None,

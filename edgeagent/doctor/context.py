@@ -23,7 +23,7 @@ def _no_progress(_what: str) -> None:
 
 
 @dataclass(slots=True)
-class DoctorEnv:
+class DoctorContext:
     """Probes and knobs for one doctor run.
 
     `live` is the running daemon's `status()` (via the control socket, or the
