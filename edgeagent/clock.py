@@ -12,7 +12,7 @@ import ctypes.util
 import functools
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -150,36 +150,7 @@ def boot_id() -> str:
         return str(uuid.uuid4())
 
 
-_NEVER = datetime.min.replace(tzinfo=UTC)
-_ONE_SECOND = timedelta(seconds=1)
-_LAST_SECOND = datetime.max.replace(microsecond=0, tzinfo=UTC)  # no `end` past it
-_MILLIS = tuple(f"{ms:03d}Z" for ms in range(1000))
-# The last second stamped: [start, end) and its text; one tuple, replaced whole,
-# so threads cannot see half of it.
-_last_second: tuple[datetime, datetime, str] = (_NEVER, _NEVER, "")
-
-
 def iso_utc(when: datetime) -> str:
     """RFC 3339 UTC with milliseconds and a Z, the event schema's `ts` form."""
-    return iso_utc_batch((when,))[0]
-
-
-def iso_utc_batch(walls: Iterable[datetime]) -> list[str]:
-    """`iso_utc` of each time, for the outbox's write path.
-
-    Events come in time order, so the text up to the second is kept from the
-    last one and reused while the times stay inside that second (comparing
-    two UTC datetimes is cheap; formatting one is not).
-    """
-    global _last_second
-    start, end, prefix = _last_second
-    out: list[str] = []
-    for wall in walls:
-        when = wall if wall.tzinfo is UTC else wall.astimezone(UTC)
-        if not start <= when < end:
-            start = when.replace(microsecond=0)
-            end = start + _ONE_SECOND if start < _LAST_SECOND else _LAST_SECOND
-            prefix = start.replace(tzinfo=None).isoformat() + "."
-        out.append(prefix + _MILLIS[when.microsecond // 1000])
-    _last_second = (start, end, prefix)
-    return out
+    utc = when if when.tzinfo is UTC else when.astimezone(UTC)
+    return utc.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"

@@ -1,7 +1,6 @@
-"""The two things that flow through the agent: a driver's `Reading` and a platform `Event`.
+"""What flows through the agent: a driver's `Reading`, a rule's `Draft`, and their vocabulary.
 
-`Event` is the v1 wire schema (docs/architecture.md). Its JSON Schema is generated
-from this model (`edgeagent schema`) and shipped in `edgeagent/schema/`.
+The event a draft becomes, and its wire format, are in `edgeagent.event`.
 """
 
 from __future__ import annotations
@@ -10,11 +9,9 @@ import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum, StrEnum
-from typing import Any, Literal
+from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field
-
-SCHEMA_ID = "edgeagent.event/1"
+SCHEMA_ID: Final = "edgeagent.event/1"
 
 
 class Kind(StrEnum):
@@ -73,40 +70,6 @@ class Reading:
     room: str | None = None
     role: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
-
-
-class Source(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    driver: str
-    device: str | None = None
-    room: str | None = None
-
-
-class AlertInfo(BaseModel):
-    id: str = Field(description="Stable id of one alert across raised/escalated/resolved")
-    state: AlertState
-
-
-class Event(BaseModel):
-    """One message to the platform. `id` is the dedup key; `seq` is gap-free per home."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    schema_: Literal["edgeagent.event/1"] = Field(default="edgeagent.event/1", alias="schema")
-    id: str = Field(description="UUIDv7, the dedup key")
-    home: str
-    seq: int = Field(ge=1, description="Per-home sequence, +1 per event, survives restarts")
-    ts: str = Field(description="UTC wall time, RFC 3339 with milliseconds")
-    clock: ClockQuality
-    kind: Kind
-    type: str
-    severity: Severity
-    source: Source
-    data: dict[str, Any] = Field(default_factory=dict)
-    alert: AlertInfo | None = None
-    historical: bool | None = Field(
-        default=None, description="True when sent from the backlog after an outage (Sparkplug idea)"
-    )
 
 
 @functools.lru_cache(maxsize=1024)

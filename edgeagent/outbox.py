@@ -15,34 +15,28 @@ of renumbering.
 from __future__ import annotations
 
 import contextlib
-import functools
-import itertools
 import json
 import logging
 import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-import orjson
-
-from edgeagent.clock import iso_utc, iso_utc_batch
+from edgeagent.clock import iso_utc
 from edgeagent.errors import OutboxError, OutboxFull, OutboxLocked, OutboxUnwritable
-from edgeagent.ids import uuid7_batch
+from edgeagent.event import Event, Source, corrected, from_draft, parse, render
+from edgeagent.ids import uuid7_str
 from edgeagent.limits import CUT_ALERT_DATA_BYTES, MAX_EVENT_BYTES, cut_data, json_size
-from edgeagent.models import SCHEMA_ID, ClockQuality, Draft, Kind, Priority, priority_of
+from edgeagent.models import ClockQuality, Draft, Kind, Priority
 from edgeagent.outbox_salvage import salvage
 from edgeagent.seq_mark import SEQ_RESERVE, SeqMark, mark_path, read_mark, write_mark
 
 log = logging.getLogger(__name__)
-_orjson_dumps = orjson.dumps
-_flatten = itertools.chain.from_iterable
-_new_stored = tuple.__new__
 
 SCHEMA_VERSION = 1
 ROW_OVERHEAD = 96  # bytes of index and row header per event, measured on a filled outbox
@@ -62,7 +56,7 @@ SOURCE_MAX_BYTES = 1024  # a source (driver, device, room) above this has its st
 
 
 class StoredEvent(NamedTuple):
-    """A numbered event as stored; a tuple because the write and drain paths build thousands."""
+    """A numbered event as stored: its row's columns and its body exactly as stored."""
 
     seq: int
     id: str
@@ -211,7 +205,6 @@ class Outbox:
         self.recovered_from: str | None = None
         self.salvage: dict[str, Any] | None = None  # the last corruption recovery, if any
         self.full = False
-        self._body_parts = _body_parts(home)
         self.fresh = not self.path.exists()  # no earlier seq known from this file
         self._conn = self._open()
         if self.salvage is None:
@@ -316,7 +309,7 @@ class Outbox:
             self.salvage = {"from": str(aside), "at": stamp, "salvaged": len(saved.events),
                             "unsalvaged": saved.unsalvaged}
             conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('salvage', ?)",
-                         (dumps_compact(self.salvage),))
+                         (json.dumps(self.salvage, separators=(",", ":")),))
         self.fresh = saved.high_seq == 0
         unsalvaged = "unknown" if saved.unsalvaged is None else saved.unsalvaged
         log.error("outbox %s is corrupt (%s): moved aside to %s; re-imported %d undelivered "
@@ -385,7 +378,7 @@ class Outbox:
     def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         return _ImmediateTransaction(self._conn)
 
-    def append(  # noqa: C901, PLR0915 - the write path: numbering, state rows and the disk-full rollback in one transaction
+    def append(
         self,
         drafts: Sequence[Draft],
         *,
@@ -399,46 +392,9 @@ class Outbox:
         """
         if not drafts and not state:
             return []
-        clock = str(ClockQuality.SYNCED if synced else ClockQuality.UNSYNCED)
-        # One pass per event, everything per batch hoisted out of it: this loop is
-        # the outbox's whole CPU cost beside SQLite's own (docs/performance.md).
-        before_id, to_seq = self._body_parts
-        body_clock = f'","clock":"{clock}",'
-        boot_id = self.boot_id
-        rows: list[tuple[Any, ...]] = []
-        stored: list[StoredEvent] = []
-        seq = self._last_seq
-        now = time.time()
-        added = 0
-        truncated = 0
-        max_event_bytes = self.max_event_bytes
-        max_chars = max_event_bytes // 4  # below this many characters no body is over in bytes
-        for draft, event_id, ts in zip(drafts, uuid7_batch(len(drafts)),
-                                       iso_utc_batch([d.wall for d in drafts]), strict=True):
-            seq += 1
-            priority, kind, class_json = _event_class(draft.kind, draft.type, draft.severity)
-            # The draft's own part: `{"source":…,"data":…[,"alert":…]}` without its `{`.
-            own: dict[str, Any] = {"source": draft.source, "data": draft.data}
-            if draft.alert is not None:
-                own["alert"] = draft.alert
-            try:
-                own_json = _orjson_dumps(own).decode()  # no options: the plain call is fastest
-            except TypeError:
-                own_json = dumps_compact(own)
-            body = f'{before_id}{event_id}{to_seq}{seq},"ts":"{ts}{body_clock}{class_json}' \
-                   f"{own_json[1:]}"
-            if len(body) > max_chars and (body_bytes := len(body.encode())) > max_event_bytes:
-                own_json = _cut_own(own, body_bytes, body_bytes - len(own_json.encode()),
-                                    max_event_bytes)
-                body = f'{before_id}{event_id}{to_seq}{seq},"ts":"{ts}{body_clock}' \
-                       f"{class_json}{own_json[1:]}"
-                truncated += 1
-            size = len(body) + ROW_OVERHEAD
-            added += size
-            rows.append((seq, event_id, priority, kind, draft.type, ts, clock, draft.mono,
-                         boot_id, body, size, now))
-            stored.append(_new_stored(StoredEvent,
-                                      (seq, event_id, priority, kind, draft.type, body, now)))
+        rows, stored, truncated = self._number(drafts, synced=synced)
+        seq = self._last_seq + len(rows)
+        added = sum(row[_SIZE] for row in rows)
         if seq > self._reserved:
             self._reserve(seq)
         try:
@@ -462,6 +418,28 @@ class Outbox:
         if self._stored_bytes > self.max_bytes:
             self.enforce_cap()
         return stored
+
+    def _number(self, drafts: Sequence[Draft], *, synced: bool,
+                ) -> tuple[list[tuple[Any, ...]], list[StoredEvent], int]:
+        """The rows and stored events of drafts numbered after `last_seq`, and how many
+        bodies had to be cut to fit `max_event_bytes`."""
+        clock = ClockQuality.SYNCED if synced else ClockQuality.UNSYNCED
+        rows: list[tuple[Any, ...]] = []
+        stored: list[StoredEvent] = []
+        now = time.time()
+        truncated = 0
+        for seq, draft in enumerate(drafts, start=self._last_seq + 1):
+            event = from_draft(draft, id=uuid7_str(), home=self.home, seq=seq,
+                               ts=iso_utc(draft.wall), clock=clock)
+            body = render(event)
+            if (body_bytes := len(body.encode())) > self.max_event_bytes:
+                body = render(_fit(event, body_bytes, self.max_event_bytes))
+                truncated += 1
+            priority, kind = int(draft.priority), str(draft.kind)
+            rows.append((seq, event.id, priority, kind, draft.type, event.ts, str(clock),
+                         draft.mono, self.boot_id, body, len(body) + ROW_OVERHEAD, now))
+            stored.append(StoredEvent(seq, event.id, priority, kind, draft.type, body, now))
+        return rows, stored, truncated
 
     def load_state(self, key: str) -> str | None:
         return self._meta(f"state:{key}")
@@ -532,12 +510,11 @@ class Outbox:
             return "gone"
         kind, body, size = str(row[0]), str(row[1]), int(row[2])
         if kind == Kind.ALERT:
-            doc = json.loads(body)
-            data = doc.get("data") or {}
-            if json_size(data) <= CUT_ALERT_DATA_BYTES:
+            event = parse(body)
+            if json_size(event.data) <= CUT_ALERT_DATA_BYTES:
                 return "kept"
-            doc["data"] = cut_data(data, CUT_ALERT_DATA_BYTES, len(body.encode()))
-            new_body = dumps_compact(doc)
+            new_body = render(replace(event, data=cut_data(event.data, CUT_ALERT_DATA_BYTES,
+                                                           len(body.encode()))))
             new_size = len(new_body) + ROW_OVERHEAD
             with self._transaction() as conn:
                 conn.execute("UPDATE events SET body=?, size=? WHERE seq=?",
@@ -667,10 +644,7 @@ class Outbox:
         updates = []
         for seq, mono, body in rows:
             ts = iso_utc(wall_now - timedelta(seconds=mono_now - mono))
-            doc = json.loads(body)
-            doc["ts"] = ts
-            doc["clock"] = str(ClockQuality.CORRECTED)
-            updates.append((ts, dumps_compact(doc), seq))
+            updates.append((ts, corrected(body, ts), seq))
         if updates:
             with self._transaction() as conn:
                 conn.executemany(
@@ -726,33 +700,14 @@ class Outbox:
 
 _EVENT_COLUMNS = ("seq", "id", "priority", "kind", "type", "ts", "clock", "mono", "boot_id",
                   "body", "size", "created")
-# Rows per INSERT statement: a batch goes in as few statements as these sizes allow,
-# and only these statements are ever prepared (64 rows x 12 columns stays under the
-# 999 variables of the oldest SQLite we may meet).
-_ROWS_PER_INSERT = (64, 32, 16, 8, 4, 2, 1)
-_INSERT_SQL = {  # built from the constants above only
-    n: f"INSERT INTO events({', '.join(_EVENT_COLUMNS)}) VALUES "  # noqa: S608
-       + ",".join(["(" + ",".join("?" * len(_EVENT_COLUMNS)) + ")"] * n)
-    for n in _ROWS_PER_INSERT
-}
-# For each remainder below 64 rows, the statement sizes that add up to it.
-_SPLITS = tuple(tuple(n for n in _ROWS_PER_INSERT[1:] if rest & n) for rest in range(64))
+_SIZE = _EVENT_COLUMNS.index("size")
+_INSERT_SQL = (f"INSERT INTO events({', '.join(_EVENT_COLUMNS)}) "  # noqa: S608 - constants only
+               f"VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})")
 
 
 def _insert_events(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Insert rows with multi-row `VALUES` statements.
-
-    One statement for many rows costs SQLite and the sqlite3 module about a
-    third less per row than `executemany`'s bind-step-reset per row
-    (bench/outbox_instructions.py). A row alone is bound as it is.
-    """
-    start = 0
-    for size in (64,) * (len(rows) // 64) + _SPLITS[len(rows) % 64]:
-        if size == 1:
-            conn.execute(_INSERT_SQL[1], rows[start])
-        else:
-            conn.execute(_INSERT_SQL[size], tuple(_flatten(rows[start:start + size])))
-        start += size
+    """Insert rows (inside the caller's transaction: one commit for the whole batch)."""
+    conn.executemany(_INSERT_SQL, rows)
 
 
 def quarantined_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -793,19 +748,18 @@ def export_bodies(conn: sqlite3.Connection, since_seq: int, *,
         yield str(body)
 
 
-def _cut_own(own: dict[str, Any], original: int, envelope: int, limit: int) -> str:
-    """The draft's own part re-rendered so that the whole body fits `limit` bytes.
+def _fit(event: Event, size: int, limit: int) -> Event:
+    """The event with its `data` cut (marked inside it) so that its body fits `limit` bytes.
 
-    `data` is cut (marked inside it); a source of absurd size has its strings clipped.
+    A source of absurd size has its strings clipped too.
     """
-    rest = {k: v for k, v in own.items() if k != "data"}
-    if json_size(rest["source"]) > SOURCE_MAX_BYTES:
-        rest["source"] = {k: v[:SOURCE_MAX_BYTES // 8] if isinstance(v, str) else v
-                          for k, v in rest["source"].items()}
-    budget = limit - envelope - json_size(rest) - len(',"data":')
-    cut = {"source": rest.pop("source"), "data": cut_data(own["data"], max(budget, 64), original),
-           **rest}
-    return dumps_compact(cut)
+    source = event.source
+    if json_size(source) > SOURCE_MAX_BYTES:
+        source = cast(Source, {k: v[:SOURCE_MAX_BYTES // 8] if isinstance(v, str) else v
+                               for k, v in source.items()})
+    rest = replace(event, source=source, data={})
+    budget = limit - len(render(rest).encode()) + len("{}")
+    return replace(rest, data=cut_data(event.data, max(budget, 64), size))
 
 
 def _count(conn: sqlite3.Connection, key: str, by: int) -> None:
@@ -858,41 +812,3 @@ def _unwritable_text(path: Path, exc: BaseException) -> str:
 def _is_disk_full(exc: sqlite3.OperationalError) -> bool:
     text = str(exc).lower()
     return "disk is full" in text or "database or disk is full" in text or "disk i/o" in text
-
-
-def _body_parts(home: str) -> tuple[str, str]:
-    """The wire JSON of every event of this home before its id, and from there to its seq.
-
-    `append` renders `{before_id}{id}{to_seq}{seq},"ts":"{ts}","clock":"{clock}",`
-    then the event class's part (`_event_class`) and the draft's own: byte for
-    byte what `dumps_compact` renders of the whole document, key order included,
-    with the parts that never change per home or per event class encoded once.
-    """
-    return (f'{{"schema":{dumps_compact(SCHEMA_ID)},"id":"',
-            f'","home":{dumps_compact(home)},"seq":')
-
-
-@functools.lru_cache(maxsize=1024, typed=True)  # typed: a type of 1 is not one of True
-def _event_class(kind: str, type_: str, severity: str) -> tuple[int, str, str]:
-    """Drain priority, kind text and the body's `"kind":…,"type":…,"severity":…,` part.
-
-    A home raises a handful of (kind, type, severity) combinations and the write
-    path asks once per event: one cached lookup instead of enum conversions,
-    classification and three JSON encodings each time.
-    """
-    kind_text = str(kind)
-    class_json = (f'"kind":{dumps_compact(kind_text)},"type":{dumps_compact(type_)},'
-                  f'"severity":{dumps_compact(str(severity))},')
-    return int(priority_of(kind, type_, severity)), kind_text, class_json
-
-
-def dumps_compact(doc: Any) -> str:
-    """Compact JSON via orjson (a tenth of `json.dumps` per event on the write path).
-
-    Anything orjson refuses (an int beyond 64 bits, an exotic key) falls back
-    to the standard library, so a driver's odd value never costs its event.
-    """
-    try:
-        return orjson.dumps(doc, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-    except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return json.dumps(doc, separators=(",", ":"), default=str)

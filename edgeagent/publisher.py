@@ -34,6 +34,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edgeagent.backoff import Backoff
 from edgeagent.config import MqttConfig
 from edgeagent.errors import EdgeAgentError, OutboxError
+from edgeagent.event import historical
 from edgeagent.limits import MAX_INBOUND_PACKET_BYTES
 from edgeagent.outbox import Outbox, StoredEvent
 from edgeagent.poison import DropTracker
@@ -802,9 +803,7 @@ class Publisher:
         self.health.resend = self.resends.as_dict()
 
     def _publish(self, link: _Link, event: StoredEvent) -> bool:
-        payload = event.body
-        if event.created < self._connected_wall:
-            payload = payload[:-1] + ',"historical":true}'
+        payload = historical(event.body) if event.created < self._connected_wall else event.body
         info = link.client.publish(self.topics.event(event.kind, event.type), payload, qos=1)
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             return False

@@ -1,4 +1,4 @@
-"""The event JSON Schema, generated from the pydantic model (and shipped beside this file)."""
+"""The event JSON Schema, generated from `edgeagent.event.Event` (and shipped beside this file)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from edgeagent.models import SCHEMA_ID, Event
+from pydantic import TypeAdapter
+
+from edgeagent.event import Event
+from edgeagent.models import SCHEMA_ID
 
 SHIPPED = Path(__file__).with_name("event-v1.schema.json")
 
 
 def event_schema() -> dict[str, Any]:
-    schema = Event.model_json_schema(by_alias=True)
+    schema = TypeAdapter(Event).json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = f"https://edgeagent.invalid/schema/{SCHEMA_ID}.json"
     schema["title"] = "edgeagent event v1"

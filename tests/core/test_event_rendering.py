@@ -1,8 +1,7 @@
-"""The per-event helpers of the outbox's write path: ids, timestamps, the JSON body.
+"""What the outbox's write path stamps on each event: ids, timestamps, the JSON body.
 
-They were rewritten for speed (issue 8); these tests pin what they must keep
-meaning: RFC 9562 UUIDv7 order, the schema's `ts` form, and a body that is the
-event, whatever a driver put in `data`.
+RFC 9562 UUIDv7 order, the schema's `ts` form, and a body that is the event,
+byte for byte as orjson encodes the document, whatever a driver put in `data`.
 """
 
 from __future__ import annotations
@@ -11,17 +10,23 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
 from edgeagent import ids
-from edgeagent.clock import iso_utc, iso_utc_batch
+from edgeagent.clock import iso_utc
 from edgeagent.models import SCHEMA_ID, Draft, Kind, Severity
-from edgeagent.outbox import Outbox, dumps_compact
+from edgeagent.outbox import Outbox
 
 
-def test_batched_ids_are_valid_uuid7_ordered_and_unique_across_calls():
-    minted = [*ids.uuid7_batch(3), ids.uuid7_str(), *ids.uuid7_batch(5000), str(ids.uuid7())]
+def encoded(doc: dict) -> str:
+    """The document as orjson encodes it compactly (int keys allowed)."""
+    return orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def test_ids_are_valid_uuid7_ordered_and_unique():
+    minted = [ids.uuid7_str() for _ in range(5000)] + [str(ids.uuid7())]
     assert minted == sorted(minted)
     assert len(set(minted)) == len(minted)
     for text in minted:
@@ -30,27 +35,24 @@ def test_batched_ids_are_valid_uuid7_ordered_and_unique_across_calls():
         assert str(parsed) == text
 
 
-def test_batched_ids_carry_the_current_millisecond_and_borrow_when_the_counter_runs_out(
-        monkeypatch):
+def test_ids_carry_the_current_millisecond_and_borrow_when_the_counter_runs_out(monkeypatch):
     monkeypatch.setattr(ids, "_last_ms", 0)
     monkeypatch.setattr(ids.time, "time_ns", lambda: 1_700_000_000_123_000_000)
-    minted = ids.uuid7_batch(5000)  # > 4096 - 1024: the 12-bit counter must overflow
+    minted = [ids.uuid7_str() for _ in range(5000)]  # > 4096 - 1024: the counter must overflow
     stamps = [int(uuid.UUID(t).hex[:12], 16) for t in minted]
     assert stamps[0] == 1_700_000_000_123
     assert stamps[-1] == 1_700_000_000_124  # borrowed the next millisecond, still ordered
     assert minted == sorted(minted)
-    assert ids.uuid7_batch(0) == []
 
 
-def test_a_batch_that_runs_out_of_counter_mid_way_moves_on_to_the_next_millisecond(monkeypatch):
+def test_an_id_after_the_last_counter_value_moves_on_to_the_next_millisecond(monkeypatch):
     monkeypatch.setattr(ids, "_last_ms", 1_700_000_000_123)
     monkeypatch.setattr(ids, "_counter", 0xFFD)
     monkeypatch.setattr(ids.time, "time_ns", lambda: 1_700_000_000_123_000_000)
-    minted = ids.uuid7_batch(4)
+    minted = [ids.uuid7_str() for _ in range(4)]
     fields = [(int(uuid.UUID(t).hex[:12], 16), int(uuid.UUID(t).hex[13:16], 16)) for t in minted]
     assert fields == [(1_700_000_000_123, 0xFFE), (1_700_000_000_123, 0xFFF),
                       (1_700_000_000_124, 0), (1_700_000_000_124, 1)]
-    assert ids.uuid7_str() > minted[-1]  # the single-id path continues after the batch
     assert all(uuid.UUID(t).variant == uuid.RFC_4122 for t in minted)
 
 
@@ -66,19 +68,17 @@ def test_iso_utc_is_rfc3339_utc_milliseconds(when):
 @given(st.lists(st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1),
                              timezones=st.sampled_from([UTC, timezone(timedelta(hours=8))])),
                 max_size=20))
-def test_batched_stamps_are_each_time_stamped_alone(walls):
-    # The batch reuses the text of the last second: times out of order, across
-    # seconds and in other zones must still each get their own stamp.
+def test_each_time_is_stamped_alone(walls):
+    # Times out of order, across seconds and in other zones each get their own stamp.
     walls += [walls[0] + timedelta(milliseconds=999)] if walls else []
-    assert iso_utc_batch(walls) == [iso_utc(w) for w in walls]
-    assert iso_utc_batch(walls) == [
+    assert [iso_utc(w) for w in walls] == [
         w.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{w.microsecond // 1000:03d}Z"
         for w in walls]
 
 
 def test_stamps_at_the_ends_of_the_calendar_do_not_overflow():
     last = datetime.max.replace(tzinfo=UTC)
-    assert iso_utc_batch([last, last, datetime.min.replace(tzinfo=UTC)]) == [
+    assert [iso_utc(w) for w in (last, last, datetime.min.replace(tzinfo=UTC))] == [
         "9999-12-31T23:59:59.999Z", "9999-12-31T23:59:59.999Z", "0001-01-01T00:00:00.000Z"]
 
 
@@ -105,7 +105,7 @@ def test_every_body_of_a_mixed_batch_is_byte_for_byte_the_encoded_event(tmp_path
                "data": draft.data}
         if draft.alert is not None:
             doc["alert"] = draft.alert
-        assert body == event.body == dumps_compact(doc)
+        assert body == event.body == encoded(doc)
         assert (ts, kind, priority) == (doc["ts"], doc["kind"], int(draft.priority))
         assert size == len(body) + 96
         assert type(event.priority) is int and type(event.kind) is str
@@ -165,12 +165,12 @@ def test_stored_body_is_byte_for_byte_the_encoded_document(tmp_path_factory, hom
            "data": {"v": 1.5}}
     if alert is not None:
         doc["alert"] = alert
-    assert event.body == dumps_compact(doc)
+    assert event.body == encoded(doc)
     assert json.loads(event.body) == doc
 
 
-def test_event_class_cache_keeps_types_that_compare_equal_apart(tmp_path):
-    # The class part is cached on (kind, type, severity); 1 == True, but their JSON differs.
+def test_types_that_compare_equal_keep_their_own_json(tmp_path):
+    # 1 == True == 1.0, but their JSON differs.
     box = Outbox(tmp_path / "o.db", "h", boot_id="b")
     wall = datetime(2026, 11, 23, tzinfo=UTC)
     odd = [Draft(Kind.STATE, t, Severity.INFO, {}, mono=1.0, wall=wall)  # type: ignore[arg-type]
