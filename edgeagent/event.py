@@ -12,9 +12,10 @@ changes.
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Required, cast
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from edgeagent.models import Draft
 
 log = logging.getLogger(__name__)
+_LONG_DIGITS = re.compile(r"\d{19}")
 
 
 # Where an event comes from. Drivers may add keys: a mock's events carry `"simulated": true`.
@@ -96,18 +98,12 @@ def from_draft(draft: Draft, *, id: str, home: str, seq: int, ts: str,  # noqa: 
 
 def parse(body: str) -> Event:
     """The event of a stored body. Raises ValueError (or TypeError) when it is not one."""
-    doc = _loads(body)
-    if not isinstance(doc, dict):
-        raise TypeError(f"an event body is a JSON object, not {type(doc).__name__}")
-    doc["clock"] = ClockQuality(doc["clock"])
-    doc["kind"] = Kind(doc["kind"])
-    doc["severity"] = Severity(doc["severity"])
-    return Event(**doc)
+    return Event(**_fields(body))
 
 
 def corrected(body: str, ts: str) -> str:
     """A stored body with its wall time corrected after the clock synced."""
-    return render(dataclasses.replace(parse(body), ts=ts, clock=ClockQuality.CORRECTED))
+    return render(Event(**{**_fields(body), "ts": ts, "clock": ClockQuality.CORRECTED}))
 
 
 def historical(body: str) -> str:
@@ -117,12 +113,22 @@ def historical(body: str) -> str:
     unflagged, rather than not at all.
     """
     try:
-        event = parse(body)
+        return render(Event(**_fields(body), historical=True))
     except (ValueError, TypeError, KeyError) as exc:
         log.warning("a stored body is not an event (%s); sent without the historical flag",
                     exc)
         return body
-    return render(dataclasses.replace(event, historical=True))
+
+
+def _fields(body: str) -> dict[str, Any]:
+    """The fields of a stored body, by name, their enums as enums."""
+    doc = _loads(body)
+    if not isinstance(doc, dict):
+        raise TypeError(f"an event body is a JSON object, not {type(doc).__name__}")
+    doc["clock"] = ClockQuality(doc["clock"])
+    doc["kind"] = Kind(doc["kind"])
+    doc["severity"] = Severity(doc["severity"])
+    return doc
 
 
 def _dumps(doc: dict[str, Any]) -> str:
@@ -135,6 +141,13 @@ def _dumps(doc: dict[str, Any]) -> str:
 
 
 def _loads(body: str) -> Any:
-    # The standard library, not orjson: orjson reads an int beyond 64 bits as a float,
-    # and a re-rendered body must say what the stored one said.
+    """The JSON of a stored body, every number as it was written.
+
+    orjson reads an int beyond 64 bits as a float, so a body with a run of 19 or
+    more digits anywhere (rare: only then can there be such an int) goes to the
+    standard library, as does anything else orjson refuses (NaN).
+    """
+    if _LONG_DIGITS.search(body) is None:
+        with contextlib.suppress(orjson.JSONDecodeError):
+            return orjson.loads(body)
     return json.loads(body)
