@@ -12,10 +12,8 @@ changes.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Required, cast
 
@@ -29,7 +27,8 @@ if TYPE_CHECKING:
     from edgeagent.models import Draft
 
 log = logging.getLogger(__name__)
-_LONG_DIGITS = re.compile(r"\d{19}")
+_HUGE = float(2**63)
+_OPEN_FIELDS = ("source", "data", "alert")  # the fields a driver's values can be in
 
 
 # Where an event comes from. Drivers may add keys: a mock's events carry `"simulated": true`.
@@ -69,6 +68,12 @@ class Event:
     alert: AlertInfo | None = None
     historical: Annotated[bool | None, Field(
         description="True when sent from the backlog after an outage (Sparkplug idea)")] = None
+
+
+# The enums of a stored body by their text (a lookup; an unknown text is a KeyError).
+_CLOCKS = {member.value: member for member in ClockQuality}
+_KINDS = {member.value: member for member in Kind}
+_SEVERITIES = {member.value: member for member in Severity}
 
 
 def render(event: Event) -> str:
@@ -125,9 +130,9 @@ def _fields(body: str) -> dict[str, Any]:
     doc = _loads(body)
     if not isinstance(doc, dict):
         raise TypeError(f"an event body is a JSON object, not {type(doc).__name__}")
-    doc["clock"] = ClockQuality(doc["clock"])
-    doc["kind"] = Kind(doc["kind"])
-    doc["severity"] = Severity(doc["severity"])
+    doc["clock"] = _CLOCKS[doc["clock"]]
+    doc["kind"] = _KINDS[doc["kind"]]
+    doc["severity"] = _SEVERITIES[doc["severity"]]
     return doc
 
 
@@ -143,11 +148,25 @@ def _dumps(doc: dict[str, Any]) -> str:
 def _loads(body: str) -> Any:
     """The JSON of a stored body, every number as it was written.
 
-    orjson reads an int beyond 64 bits as a float, so a body with a run of 19 or
-    more digits anywhere (rare: only then can there be such an int) goes to the
-    standard library, as does anything else orjson refuses (NaN).
+    orjson reads an int beyond 64 bits as a float (and refuses NaN): a body in
+    which orjson finds a float that large, or that orjson refuses, is read again
+    by the standard library, which keeps such ints exact.
     """
-    if _LONG_DIGITS.search(body) is None:
-        with contextlib.suppress(orjson.JSONDecodeError):
-            return orjson.loads(body)
-    return json.loads(body)
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
+    if isinstance(doc, dict) and any(_huge_float(doc.get(key)) for key in _OPEN_FIELDS):
+        return json.loads(body)
+    return doc
+
+
+def _huge_float(value: Any) -> bool:
+    """Whether a float of 2**63 or more (what orjson makes of a longer int) is in `value`."""
+    if isinstance(value, float):
+        return abs(value) >= _HUGE
+    if isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, list):
+        return False
+    return any(_huge_float(item) for item in value if isinstance(item, dict | list | float))
