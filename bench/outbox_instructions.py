@@ -1,6 +1,6 @@
 """Outbox append vs plain sqlite3, counted in CPU instructions instead of seconds.
 
-`outbox_write.py` gives the rates the target is about, but on a shared VM a
+`outbox_write.py` gives the rates, but on a shared VM a
 run's seconds move with whatever else the machine does. Instructions do not:
 callgrind (valgrind) counts them, and the same build, inputs and environment
 give the same count, whatever the load. That makes it the figure to compare
@@ -13,8 +13,8 @@ all the drafts or loading all the rows) is the same in both runs, so
 outbox side does what the agent does (number, UUIDv7, timestamp, JSON body,
 insert, commit); the plain side inserts the same rows, pre-rendered, with the
 same table, indexes and pragmas, with `executemany` (`plain`) and with one
-multi-row `VALUES` statement per transaction (`plain_multirow`, stricter:
-the outbox inserts that way). `synchronous` is OFF on both sides and the
+multi-row `VALUES` statement per transaction (`plain_multirow`, the
+cheapest way SQLite takes the rows). `synchronous` is OFF on both sides and the
 files are on tmpfs when there is one: an fsync costs waiting, not instructions.
 
     .venv/bin/python bench/outbox_instructions.py [--batch 100] [--small 1000] [--large 4000]

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _HUGE = float(2**63)
-_OPEN_FIELDS = ("source", "data", "alert")  # the fields a driver's values can be in
+_CONTAINERS_AND_FLOAT = (dict, list, float)  # exact types: JSON decoding makes no subclasses
 
 
 # Where an event comes from. Drivers may add keys: a mock's events carry `"simulated": true`.
@@ -156,17 +156,18 @@ def _loads(body: str) -> Any:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
         return json.loads(body)
-    if isinstance(doc, dict) and any(_huge_float(doc.get(key)) for key in _OPEN_FIELDS):
+    if isinstance(doc, dict) and (_huge_float(doc.get("source")) or _huge_float(doc.get("data"))
+                                  or _huge_float(doc.get("alert"))):
         return json.loads(body)
     return doc
 
 
 def _huge_float(value: Any) -> bool:
     """Whether a float of 2**63 or more (what orjson makes of a longer int) is in `value`."""
-    if isinstance(value, float):
+    if type(value) is float:
         return abs(value) >= _HUGE
-    if isinstance(value, dict):
+    if type(value) is dict:
         value = value.values()
-    elif not isinstance(value, list):
+    elif type(value) is not list:
         return False
-    return any(_huge_float(item) for item in value if isinstance(item, dict | list | float))
+    return any(_huge_float(item) for item in value if type(item) in _CONTAINERS_AND_FLOAT)
