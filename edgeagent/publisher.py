@@ -1,9 +1,8 @@
 """Drains the outbox to the MQTT broker. An event is delivered only on its PUBACK.
 
-One paho client per connection, driven by the asyncio loop through paho's
-external-loop hooks (only the blocking TCP/TLS connect runs in a thread of
-its own); the loop alone touches the outbox. On any disconnect the client
-is discarded and whatever was in
+One `mqtt_link.Link` per connection (one paho client driven by the asyncio
+loop; dead links noticed from socket activity); the loop alone touches the
+outbox. On any disconnect the link is discarded and whatever was in
 flight simply stays pending in the outbox, to be sent again on the next
 connection: nothing is ever published from memory (EdgeX #318), and paho's
 per-connection message ids are never used as durable keys.
@@ -23,10 +22,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -36,10 +34,10 @@ from edgeagent.config import MqttConfig
 from edgeagent.errors import EdgeAgentError, OutboxError
 from edgeagent.event import historical
 from edgeagent.limits import MAX_INBOUND_PACKET_BYTES
+from edgeagent.mqtt_link import BrokerAddress, ClientSettings, Link, Will
 from edgeagent.outbox import Outbox, StoredEvent
 from edgeagent.poison import DropTracker
 from edgeagent.resend import RESENT_PROPERTY, ResendQueue
-from edgeagent.secrets import read_secret
 from edgeagent.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -52,13 +50,6 @@ ACK_RETRY_S = 1.0  # how often to retry recording PUBACKs when the outbox cannot
 # PUBACK of a burst (nothing else in flight) is recorded immediately.
 ACK_BATCH = 128
 ACK_FLUSH_S = 0.05
-# A link silent this many keepalives while owing us an answer is dead. 1.4, not 1.5: the
-# link looks every TICK_S = 0.5 s (0.1 keepalive at the 5 s minimum), so it is closed
-# within the 1.5 x keepalive the platform is promised.
-LIVENESS_FACTOR = 1.4
-TICK_S = 0.5  # keepalive and dead-link checks
-# Packets the broker must answer (PUBACK, PINGRESP, SUBACK, CONNACK): paho's log line prefixes.
-_EXPECTS_ANSWER = ("Sending PUBLISH", "Sending PINGREQ", "Sending SUBSCRIBE", "Sending CONNECT")
 
 
 class LinkState(StrEnum):
@@ -67,22 +58,6 @@ class LinkState(StrEnum):
     CONNECTED = "connected"
     REFUSED = "refused"
     STOPPED = "stopped"
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerAddress:
-    host: str
-    port: int
-    tls: bool
-
-    @classmethod
-    def parse(cls, url: str) -> BrokerAddress:
-        parsed = urlparse(url)
-        tls = parsed.scheme in ("mqtts", "ssl")
-        return cls(parsed.hostname or "127.0.0.1", parsed.port or (8883 if tls else 1883), tls)
-
-    def __str__(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
 
 @dataclass(slots=True)
@@ -124,26 +99,6 @@ class PublisherHealth:
 CommandHandler = Callable[[str, bytes, dict[str, Any]], Awaitable[tuple[str, bytes, Any] | None]]
 
 
-def tls_context(cfg: MqttConfig) -> ssl.SSLContext:
-    """TLS 1.2+ with hostname verification; client certificate for mutual TLS when given."""
-    ctx = ssl.create_default_context(
-        purpose=ssl.Purpose.SERVER_AUTH,
-        cafile=str(cfg.ca_file) if cfg.ca_file else None,
-    )
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    if cfg.cert_file:
-        key = cfg.key_file
-        if key is not None:
-            from edgeagent.secrets import check_private  # noqa: PLC0415 - only with mTLS
-
-            check_private(key, "mqtt.key_file")
-        ctx.load_cert_chain(str(cfg.cert_file), str(key) if key else None)
-    if cfg.tls_insecure_skip_verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
 class _AckMailbox:
     """PUBACKs handed to the event loop in batches: one loop callback per read, not per ack."""
 
@@ -161,207 +116,6 @@ class _AckMailbox:
         with self._lock:
             items, self._items = self._items, []
         return items
-
-
-class _Link:
-    """One paho client, one connection, driven by the asyncio loop. Thrown away when it closes.
-
-    paho's external-loop hooks (the way aiomqtt drives it) put the socket on
-    the asyncio selector, so publishing, reading PUBACKs and recording them
-    happen on one thread. With a network thread per connection, the GIL and
-    paho's mutexes changed hands several times per event: the drain ran at
-    0.6 of a bare paho loop; on the loop it runs faster than that loop
-    (bench/drain.py, docs/performance.md). Only the TCP connect and TLS
-    handshake, which paho does blocking, run in a thread of their own.
-    """
-
-    def __init__(self, client: mqtt.Client, address: BrokerAddress, connect_kwargs: dict[str, Any],
-                 on_closed: Callable[[_Link, str], None]) -> None:
-        self.client = client
-        self.address = address
-        self._connect_kwargs = connect_kwargs
-        self._on_closed = on_closed
-        self._loop = asyncio.get_running_loop()
-        self._connecting: asyncio.Future[None] | None = None
-        self._attached = False  # socket on the selector; before that, hooks only take notes
-        self._sock: Any = None
-        self._write_wanted = False
-        self._tick_handle: asyncio.TimerHandle | None = None
-        self._finished = False
-        self.dropped_by_peer = False  # the broker (or the path) ended it, not us or a timeout
-        # Dead-link detection. paho pings only after `keepalive` of silence and then waits
-        # another full keepalive (2 x keepalive in all); a black-holed path (no RST) must be
-        # noticed sooner. paho logs every packet it sends and receives.
-        keepalive = float(connect_kwargs.get("keepalive", 60))
-        self._dead_after = LIVENESS_FACTOR * keepalive
-        self._min_wait = (LIVENESS_FACTOR - 1.0) * keepalive
-        self._last_rx = time.monotonic()
-        self._waiting_since: float | None = None
-        client.on_log = self._on_packet_log
-        client.on_socket_open = self._on_socket_open
-        client.on_socket_close = self._on_socket_close
-        client.on_socket_register_write = self._on_register_write
-        client.on_socket_unregister_write = self._on_unregister_write
-
-    # -- liveness ------------------------------------------------------------------------
-
-    def _on_packet_log(self, _c: mqtt.Client, _u: Any, _level: int, line: str) -> None:
-        if line.startswith("Received "):
-            self._last_rx = time.monotonic()
-            self._waiting_since = None
-        elif self._waiting_since is None and line.startswith(_EXPECTS_ANSWER):
-            self._waiting_since = time.monotonic()
-
-    def _dead_link(self) -> str | None:
-        """Something awaits an answer and the broker has been silent for 1.5 x keepalive."""
-        waiting = self._waiting_since
-        if waiting is None:
-            return None
-        now = time.monotonic()
-        if now - self._last_rx >= self._dead_after and now - waiting >= self._min_wait:
-            return (f"no packet from the broker for {now - self._last_rx:.1f}s while waiting "
-                    f"for an answer (dead link)")
-        return None
-
-    # -- paho's socket hooks ---------------------------------------------------------------
-
-    def _on_socket_open(self, _c: mqtt.Client, _u: Any, sock: Any) -> None:
-        self._sock = sock  # in the connect worker: attached to the loop once connect returns
-
-    def _on_socket_close(self, _c: mqtt.Client, _u: Any, sock: Any) -> None:
-        if self._attached:
-            self._detach(sock)
-
-    def _on_register_write(self, _c: mqtt.Client, _u: Any, sock: Any) -> None:
-        if self._attached:
-            self._loop.add_writer(sock, self._writable)
-        else:
-            self._write_wanted = True
-
-    def _on_unregister_write(self, _c: mqtt.Client, _u: Any, sock: Any) -> None:
-        if self._attached:
-            with contextlib.suppress(ValueError, OSError):
-                self._loop.remove_writer(sock)
-        else:
-            self._write_wanted = False
-
-    def _detach(self, sock: Any) -> None:
-        with contextlib.suppress(ValueError, OSError):
-            self._loop.remove_reader(sock)
-            self._loop.remove_writer(sock)
-
-    # -- running ---------------------------------------------------------------------------
-
-    def start(self) -> None:
-        # A thread of its own, not the loop's default executor: drivers run blocking library
-        # calls there, and a few hung ones must never leave the alarm path without a connect.
-        self._connecting = self._loop.create_future()
-        self._connecting.add_done_callback(self._connect_done)
-        threading.Thread(target=self._connect_blocking, name=f"mqtt-connect-{self.address.host}",
-                         daemon=True).start()
-
-    def _connect_blocking(self) -> None:
-        error: BaseException | None = None
-        try:
-            self.client.connect(self.address.host, self.address.port, **self._connect_kwargs)
-        except Exception as exc:  # noqa: BLE001 - handed to the loop, which reports it
-            error = exc
-        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting
-            self._loop.call_soon_threadsafe(self._resolve_connect, error)
-
-    def _resolve_connect(self, error: BaseException | None) -> None:
-        assert self._connecting is not None
-        if self._connecting.done():
-            return
-        if error is None:
-            self._connecting.set_result(None)
-        else:
-            self._connecting.set_exception(error)
-
-    def _connect_done(self, future: asyncio.Future[None]) -> None:
-        exc = future.exception()
-        if self._finished:  # closed while connecting: do not leave the socket behind
-            _close_quietly(self.client.socket())
-            return
-        if exc is not None:
-            self._finish(f"{type(exc).__name__}: {exc}")
-            return
-        sock = self.client.socket()
-        if sock is None:
-            self._finish("connect returned without a socket")
-            return
-        self._sock = sock
-        self._attached = True
-        self._loop.add_reader(sock, self._readable)
-        if self._write_wanted:
-            self._loop.add_writer(sock, self._writable)
-        self._tick_handle = self._loop.call_later(TICK_S, self._tick)
-
-    def _readable(self) -> None:
-        rc = self.client.loop_read()
-        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            self.dropped_by_peer = True
-            self._finish(mqtt.error_string(rc))
-            return
-        sock = self.client.socket()
-        if isinstance(sock, ssl.SSLSocket) and sock.pending():
-            self._loop.call_soon(self._readable)  # decrypted bytes the selector cannot see
-
-    def _writable(self) -> None:
-        rc = self.client.loop_write()
-        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            self.dropped_by_peer = True
-            self._finish(mqtt.error_string(rc))
-
-    def _tick(self) -> None:
-        self._tick_handle = None
-        if self._finished:
-            return
-        rc = self.client.loop_misc()  # keepalive pings, paho's own timeouts
-        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            self._finish(mqtt.error_string(rc))
-            return
-        dead = self._dead_link()
-        if dead is not None:
-            self._finish(dead)
-            return
-        self._tick_handle = self._loop.call_later(TICK_S, self._tick)
-
-    def _finish(self, reason: str) -> None:
-        if self._finished:
-            return
-        self._finished = True
-        if self._tick_handle is not None:
-            self._tick_handle.cancel()
-        sock = self.client.socket() or self._sock
-        if self._attached and sock is not None:
-            self._detach(sock)
-        if self._connecting is not None and self._connecting.done():
-            # The socket is closed without waiting for the peer (black holes).
-            _close_quietly(sock)
-        self._on_closed(self, reason)
-
-    def close(self) -> None:
-        """End the link; whatever paho still holds to write (a DISCONNECT) goes first."""
-        if self._attached and not self._finished:
-            with contextlib.suppress(OSError, ssl.SSLError, ValueError):
-                self.client.loop_write()
-        self._finish("closed")
-
-    def connect_pending(self) -> bool:
-        return self._connecting is not None and not self._connecting.done()
-
-    async def wait_connect_worker(self, timeout: float) -> None:
-        """Wait (bounded) for a connect still running in its worker thread."""
-        if self._connecting is not None and not self._connecting.done():
-            with contextlib.suppress(TimeoutError, OSError, ssl.SSLError, ValueError):
-                await asyncio.wait_for(asyncio.shield(self._connecting), timeout)
-
-
-def _close_quietly(sock: Any) -> None:
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.close()
 
 
 class Publisher:
@@ -389,7 +143,7 @@ class Publisher:
         self._address_index = 0
         self.health = PublisherHealth()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._link: _Link | None = None
+        self._link: Link | None = None
         self._inflight: dict[int, int] = {}  # paho mid -> outbox seq, this connection only
         self._drops = DropTracker(outbox)  # events the broker closes the link over
         # Delivered events the platform asked for again: never more than half the window,
@@ -484,28 +238,17 @@ class Publisher:
 
     # -- one connection ----------------------------------------------------------------
 
-    def _new_client(self) -> mqtt.Client:
-        v5 = self.cfg.protocol == "5"
-        client_id = self.cfg.client_id or f"edgeagent-{self.home}"
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
-            clean_session=None if v5 else False,
-            reconnect_on_failure=False,
-        )
-        client.max_inflight_messages_set(self.cfg.max_inflight)
-        client.max_queued_messages_set(0)
-        client.connect_timeout = self.cfg.connect_timeout
-        if self.cfg.username:
-            password = (read_secret(self.cfg.password_file, "mqtt.password_file")
-                        if self.cfg.password_file else None)
-            client.username_pw_set(self.cfg.username, password)
-        address = self._addresses[self._address_index]
-        if address.tls or self.cfg.ca_file:
-            client.tls_set_context(tls_context(self.cfg))
-        client.will_set(self.topics.status, self._status_payload("offline", will=True),
-                        qos=1, retain=True)
+    def _new_link(self, address: BrokerAddress,
+                  closed: Callable[[Link, str], None]) -> Link:
+        """A link with this home's client id, persistent session, credentials, TLS and will."""
+        settings = ClientSettings.from_config(
+            self.cfg, address, self.cfg.client_id or f"edgeagent-{self.home}", clean=False,
+            will=Will(self.topics.status, self._status_payload("offline", will=True)),
+            # The broker must not forward anything larger to us (mosquitto drops it): a
+            # 100 MB downlink would otherwise be read whole into memory before rejection.
+            maximum_packet_size=MAX_INBOUND_PACKET_BYTES)
+        link = Link(settings, address, closed)
+        client = link.client
         loop = self._loop
         assert loop is not None
 
@@ -530,19 +273,7 @@ class Publisher:
         client.on_publish = on_publish
         client.on_disconnect = on_disconnect
         client.on_message = on_message
-        return client
-
-    def _connect_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"keepalive": self.cfg.keepalive}
-        if self.cfg.protocol == "5":
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = self.cfg.session_expiry
-            # The broker must not forward anything larger to us (mosquitto drops it): a
-            # 100 MB downlink would otherwise be read whole into memory before rejection.
-            props.MaximumPacketSize = MAX_INBOUND_PACKET_BYTES
-            kwargs["clean_start"] = False
-            kwargs["properties"] = props
-        return kwargs
+        return link
 
     async def _one_connection(self) -> float | None:
         """Run one connection to its end; return when it was established, or None."""
@@ -555,15 +286,14 @@ class Publisher:
         del self.health.attempt_times[:-100]
         self._closed = asyncio.Event()
         self._connack = loop.create_future()
+        def closed(lk: Link, why: str) -> None:
+            loop.call_soon_threadsafe(self._on_link_closed, lk, why)
+
         try:
-            client = self._new_client()
+            link = self._new_link(address, closed)
         except (OSError, ssl.SSLError, ValueError, EdgeAgentError) as exc:
             self._fail(f"TLS/client setup failed: {exc}")
             return None
-        def closed(lk: _Link, why: str) -> None:
-            loop.call_soon_threadsafe(self._on_link_closed, lk, why)
-
-        link = _Link(client, address, self._connect_kwargs(), closed)
         self._link = link
         link.start()
         connected_at: float | None = None
@@ -582,8 +312,6 @@ class Publisher:
         finally:
             link.close()
             await link.wait_connect_worker(2.0)
-            if not link.connect_pending():
-                _release_sockets(link.client)
             self._lost_connection()
         return connected_at
 
@@ -623,7 +351,7 @@ class Publisher:
         if self._current(client) and rc.is_failure and self.health.state is not LinkState.REFUSED:
             self._fail(f"disconnected from {self.health.broker}: {rc.getName()}")
 
-    def _on_link_closed(self, link: _Link, reason: str) -> None:
+    def _on_link_closed(self, link: Link, reason: str) -> None:
         if link is not self._link:
             return
         self.health.last_close = reason  # why this link ended, whatever reports follow
@@ -778,7 +506,7 @@ class Publisher:
         if len(self.resends) and not stopped and published < room:
             self._drain_resends(link, room - published)
 
-    def _drain_resends(self, link: _Link, room: int) -> None:
+    def _drain_resends(self, link: Link, room: int) -> None:
         """Publish queued resends into what the pending events left of (half) the window."""
         seqs = self.resends.take(min(room, self._resend_window - self.resends.in_flight))
         if not seqs:
@@ -802,7 +530,7 @@ class Publisher:
             self.resends.sent(info.mid, seq)
         self.health.resend = self.resends.as_dict()
 
-    def _publish(self, link: _Link, event: StoredEvent) -> bool:
+    def _publish(self, link: Link, event: StoredEvent) -> bool:
         payload = historical(event.body) if event.created < self._connected_wall else event.body
         info = link.client.publish(self.topics.event(event.kind, event.type), payload, qos=1)
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
@@ -852,17 +580,6 @@ class Publisher:
             doc["status_error"] = repr(exc)
         doc["state"] = state
         return json.dumps(doc, separators=(",", ":"), default=str)
-
-
-def _release_sockets(client: mqtt.Client) -> None:
-    """Close paho's wake-up socketpair now, not when the garbage collector finds the client.
-
-    One pair per discarded client piles up during a long outage with many reconnects.
-    """
-    reset = getattr(client, "_reset_sockets", None)
-    if callable(reset):
-        with contextlib.suppress(OSError):
-            reset(sockpair_only=True)
 
 
 def publish_outcome(info: mqtt.MQTTMessageInfo) -> bool | None:

@@ -33,7 +33,7 @@ READBACK_TIMEOUT_S = 3.0
 def read_retained_status(cfg: MqttConfig, home: str,  # noqa: C901, PLR0915 - connect, subscribe, wait, decode, with a None for each failure on the way
                          timeout: float = READBACK_TIMEOUT_S) -> dict[str, Any] | None:
     """The retained status document of `home` on the first configured broker, or None."""
-    from edgeagent.publisher import BrokerAddress, tls_context  # noqa: PLC0415 - no cycle
+    from edgeagent.mqtt_link import BrokerAddress, tls_context  # noqa: PLC0415 - no cycle
     from edgeagent.secrets import read_secret  # noqa: PLC0415
 
     topic = Topics(cfg.topic_prefix, home).status

@@ -29,7 +29,7 @@ from edgeagent.doctor.outbox_reader import OutboxReader, OutboxUnreadable
 from edgeagent.errors import ConfigError, DaemonUnreachable
 from edgeagent.i18n import _, display_width, localize, untranslated
 from edgeagent.models import Severity
-from edgeagent.publisher import BrokerAddress
+from edgeagent.mqtt_link import BrokerAddress
 
 EXIT_OK, EXIT_WARN, EXIT_FAIL = 0, 1, 2
 

@@ -19,8 +19,8 @@ from edgeagent.clock_sync import clock_synced
 from edgeagent.config import AgentConfig
 from edgeagent.control import test_alarm_draft
 from edgeagent.models import Severity
+from edgeagent.mqtt_link import BrokerAddress
 from edgeagent.outbox import Outbox
-from edgeagent.publisher import BrokerAddress
 from edgeagent.topics import Topics
 
 from .mqtt_probe import MqttProbe, ProbeError

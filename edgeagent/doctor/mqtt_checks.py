@@ -21,7 +21,7 @@ from edgeagent import __version__
 from edgeagent.config import AgentConfig, MqttConfig
 from edgeagent.errors import ConfigError
 from edgeagent.i18n import _
-from edgeagent.publisher import BrokerAddress, tls_context
+from edgeagent.mqtt_link import BrokerAddress, tls_context
 from edgeagent.topics import Topics
 
 from .context import DoctorContext

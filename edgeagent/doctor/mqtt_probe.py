@@ -17,7 +17,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edgeagent.config import MqttConfig
 from edgeagent.errors import EdgeAgentError
-from edgeagent.publisher import BrokerAddress, tls_context
+from edgeagent.mqtt_link import BrokerAddress, tls_context
 from edgeagent.secrets import read_secret
 
 

@@ -16,7 +16,8 @@ import threading
 import pytest
 
 from edgeagent.config import MqttConfig
-from edgeagent.publisher import LinkState, tls_context
+from edgeagent.mqtt_link import tls_context
+from edgeagent.publisher import LinkState
 from edgeagent.supervisor import Agent
 from tests.conftest import RunningAgent, make_config
 from tests.faults.harness import DurableSubscriber
