@@ -247,6 +247,11 @@ class Link:
         if self._waiting_since is None:
             self._waiting_since = time.monotonic()
 
+    @property
+    def last_heard(self) -> float:
+        """`time.monotonic()` when bytes last came from the broker (or the connect finished)."""
+        return self._last_rx
+
     def dead_link(self, now: float | None = None) -> str | None:
         """Why the link is dead (a write waits and the broker has been silent), or None."""
         waiting = self._waiting_since
