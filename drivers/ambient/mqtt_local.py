@@ -22,16 +22,22 @@ A button configured as a pendant (`kind = "sos"` on its `action` field) makes
 `gpio.sos`; a retained message is an old press and never raises.
 
 Malformed JSON, unmapped topics, missing fields and unusable values are
-counted and logged, never raised. paho runs its network thread; every
-message is handed to the asyncio loop, which alone touches driver state.
+counted and logged, never raised. The connection is the agent's MQTT link
+(`edgeagent.mqtt_link`: paho on the asyncio loop, dead links noticed
+within 1.5 x keepalive); a closed link is replaced after a jittered backoff
+between `reconnect_min_s` and `reconnect_max_s`, with the subscriptions
+made again. Every message is handled on the loop, which alone touches
+driver state.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
+import time
 import tomllib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -40,11 +46,12 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from edgeagent.backoff import Backoff
 from edgeagent.driver import Driver, DriverContext, DriverOptions, HealthState
 from edgeagent.heuristics.values import finite_number
+from edgeagent.mqtt_link import BrokerAddress, ClientSettings, Link
 from edgeagent.secrets import read_secret, strip_credentials
 
 from .activity_kinds import ACTIVITY_KINDS, activity_reading
@@ -81,6 +88,8 @@ NOT_A_PRESS = frozenset({"", "release", "none"})
 MAX_PAYLOAD_BYTES = 256 * 1024
 # A free-form (text) value keeps this many characters; the rest is cut (counted).
 MAX_TEXT_CHARS = 256
+CONNECT_TIMEOUT_S = 5.0  # the TCP connect to the home's broker
+STABLE_CONNECTION_S = 10.0  # a link that lasted this long resets the reconnect backoff
 
 
 class BadValue(ValueError):
@@ -307,49 +316,86 @@ class MqttLocalDriver(Driver):
                     o.off_after_s if entry.off_after_s is None else entry.off_after_s)
             self.slots.append(slot)
         self.filters = sorted({e.topic for e in o.map} | set(o.subscribe))
-        self.client: mqtt.Client | None = None
+        self.link: Link | None = None
         self.connected = False
+        self._refused = ""
         self.subscribed = False
         self.unmapped: dict[str, int] = {}
         self.broker_shown = strip_credentials(o.broker)  # health reaches the retained status
 
-    # --- connection (paho thread -> asyncio loop) ---
+    # --- connection (one mqtt_link.Link at a time, on the loop) ---
 
-    def _make_client(self, loop: asyncio.AbstractEventLoop) -> mqtt.Client:
+    def _settings(self) -> ClientSettings:
         o = self.options
-        client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                             client_id=o.client_id or f"edgeagent-{o.name}", clean_session=True)
-        if o.username:
-            password = read_secret(o.password_file, "password_file") if o.password_file else None
-            client.username_pw_set(o.username, password)
-        client.reconnect_delay_set(o.reconnect_min_s, o.reconnect_max_s)
+        password = read_secret(o.password_file, "password_file") if o.password_file else None
+        return ClientSettings(client_id=o.client_id or f"edgeagent-{o.name}", protocol="3.1.1",
+                              clean=True, keepalive=o.keepalive_s,
+                              connect_timeout=CONNECT_TIMEOUT_S,
+                              username=o.username, password=password if o.username else None)
+
+    def _new_link(self, closed: asyncio.Future[str]) -> Link:
+        url = urlsplit(self.options.broker)
+        loop = asyncio.get_running_loop()
+
+        def on_closed(_link: Link, reason: str) -> None:
+            if not closed.done():
+                closed.set_result(reason)
+
+        link = Link(self._settings(), BrokerAddress(url.hostname or "127.0.0.1",
+                                                    url.port or 1883, tls=False), on_closed)
+        # paho calls these inside loop_read, on the loop; the work is done just after.
 
         def on_connect(c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
-            if not rc.is_failure:  # again on every reconnect: clean session
-                c.subscribe([(topic, 0) for topic in self.filters])
-            loop.call_soon_threadsafe(self._on_link, not rc.is_failure, str(rc))
+            if rc.is_failure:
+                self._refused = str(rc)
+                return
+            c.subscribe([(topic, 0) for topic in self.filters])  # clean session: every time
+            loop.call_soon(self._on_link, True, "")
 
         def on_subscribe(_c: mqtt.Client, _u: Any, _m: int, codes: list[Any], _p: Any) -> None:
             refused = [str(rc) for rc in codes if rc.is_failure]
-            loop.call_soon_threadsafe(self._on_subscribed, refused)
-
-        def on_disconnect(_c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
-            loop.call_soon_threadsafe(self._on_link, False, f"disconnected: {rc}")
-
-        def on_connect_fail(_c: mqtt.Client, _u: Any) -> None:
-            loop.call_soon_threadsafe(self._on_link, False, "cannot connect (refused or "
-                                                            "unreachable); retrying")
+            loop.call_soon(self._on_subscribed, refused)
 
         def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-            loop.call_soon_threadsafe(self.handle_message, msg.topic, bytes(msg.payload),
-                                      bool(msg.retain))
+            loop.call_soon(self.handle_message, msg.topic, bytes(msg.payload), bool(msg.retain))
 
-        client.on_connect = on_connect
-        client.on_disconnect = on_disconnect
-        client.on_subscribe = on_subscribe
-        client.on_connect_fail = on_connect_fail
-        client.on_message = on_message
-        return client
+        link.client.on_connect = on_connect
+        link.client.on_subscribe = on_subscribe
+        link.client.on_message = on_message
+        return link
+
+    async def _one_connection(self) -> bool:
+        """Run one link to its end; True if the broker accepted it."""
+        closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._refused = ""
+        self.link = link = self._new_link(closed)
+        link.start()
+        try:
+            reason = await closed
+        finally:
+            if not link.finished:  # cancelled: say goodbye to the broker
+                with contextlib.suppress(OSError, ValueError):
+                    link.client.disconnect()
+                link.close()
+            await link.wait_connect_worker(1.0)
+            self.link = None
+        accepted = self.connected
+        if self._refused:
+            reason = f"connection refused: {self._refused}"
+        elif link.connect_error is not None:
+            reason = f"cannot connect ({reason}); retrying"
+        self._on_link(False, reason)
+        return accepted
+
+    async def _keep_connected(self) -> None:
+        o = self.options
+        backoff = Backoff(o.reconnect_min_s, o.reconnect_max_s)
+        while True:
+            started = time.monotonic()
+            accepted = await self._one_connection()
+            if accepted and time.monotonic() - started > STABLE_CONNECTION_S:
+                backoff.reset()
+            await asyncio.sleep(max(o.reconnect_min_s / 2, backoff.next_delay()))
 
     def _on_subscribed(self, refused: list[str]) -> None:
         self.subscribed = not refused
@@ -369,20 +415,16 @@ class MqttLocalDriver(Driver):
 
     async def run(self) -> None:
         self.set_health(HealthState.STARTING, f"connecting to {self.broker_shown}")
-        loop = asyncio.get_running_loop()
-        url = urlsplit(self.options.broker)
-        self.client = client = self._make_client(loop)
-        client.connect_async(url.hostname or "127.0.0.1", url.port or 1883,
-                             keepalive=self.options.keepalive_s)
-        client.loop_start()
+        connection = asyncio.create_task(self._keep_connected(), name=f"{self.options.name}-link")
         try:
             while True:
                 await self._sleep(self.options.tick_s)
                 self.tick()
+                if connection.done():
+                    connection.result()  # it never ends on its own: raise what ended it
         finally:
-            client.disconnect()
-            client.loop_stop()
-            self.client = None
+            connection.cancel()
+            await asyncio.gather(connection, return_exceptions=True)
             self.connected = False
 
     # --- messages to readings (event loop only) ---
@@ -502,7 +544,8 @@ class MqttLocalDriver(Driver):
         }
 
     async def close(self) -> None:
-        if self.client is not None:
-            self.client.disconnect()
-            self.client.loop_stop()
-            self.client = None
+        link = self.link
+        if link is not None and not link.finished:
+            with contextlib.suppress(OSError, ValueError):
+                link.client.disconnect()
+            link.close()

@@ -321,3 +321,15 @@ async def test_oversized_payloads_and_long_text_values_are_capped(home: Home) ->
     await home.publish("esphome/hall/status", {"state": "ok"})  # still working
     assert [r.value for r in home.of("text")][-1] == "ok"
     assert home.task is not None and not home.task.done()
+
+
+async def test_broker_restart_reconnects_resubscribes_and_readings_flow_again(
+        home: Home) -> None:
+    driver = await connected(home, reconnect_min_s=1, reconnect_max_s=2)
+    await home.publish("zigbee2mqtt/fridge_door", {"contact": True})
+    home.broker.restart()  # the home's broker restarts (an update, a power cut)
+    await home.until(lambda: driver.health.counters.get("disconnects", 0) >= 1, 10)
+    await home.until(lambda: driver.subscribed and home.pub.is_connected(), 20)
+    assert driver.health.state == HealthState.OK
+    await home.publish("zigbee2mqtt/fridge_door", {"contact": False})
+    assert [r.value for r in home.of("door")] == ["closed", "open"]
