@@ -19,7 +19,6 @@ import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from edgeagent.config import MqttConfig
 from edgeagent.errors import EdgeAgentError
@@ -30,30 +29,27 @@ log = logging.getLogger(__name__)
 READBACK_TIMEOUT_S = 3.0
 
 
-def read_retained_status(cfg: MqttConfig, home: str,  # noqa: C901, PLR0915 - connect, subscribe, wait, decode, with a None for each failure on the way
+def read_retained_status(cfg: MqttConfig, home: str,  # noqa: C901 - connect, subscribe, wait, decode, with a None for each failure on the way
                          timeout: float = READBACK_TIMEOUT_S) -> dict[str, Any] | None:
     """The retained status document of `home` on the first configured broker, or None."""
-    from edgeagent.mqtt_link import BrokerAddress, tls_context  # noqa: PLC0415 - no cycle
-    from edgeagent.secrets import read_secret  # noqa: PLC0415
+    from edgeagent.mqtt_link import (  # noqa: PLC0415 - no cycle
+        BrokerAddress,
+        ClientSettings,
+        connect_kwargs,
+        new_client,
+    )
 
     topic = Topics(cfg.topic_prefix, home).status
     address = BrokerAddress.parse(cfg.urls[0])
     found: dict[str, Any] = {}
     done = threading.Event()
-    v5 = cfg.protocol == "5"
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"{cfg.client_id or f'edgeagent-{home}'}-seq",
-        protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
-        clean_session=None if v5 else True, reconnect_on_failure=False)
     deadline = time.monotonic() + timeout
+    client: mqtt.Client | None = None
     try:
-        if cfg.username:
-            password = (read_secret(cfg.password_file, "mqtt.password_file")
-                        if cfg.password_file else None)
-            client.username_pw_set(cfg.username, password)
-        if address.tls or cfg.ca_file:
-            client.tls_set_context(tls_context(cfg))
-        client.connect_timeout = max(0.1, timeout)
+        settings = ClientSettings.from_config(
+            cfg, address, f"{cfg.client_id or f'edgeagent-{home}'}-seq", clean=True,
+            keepalive=max(5, int(timeout) + 5), connect_timeout=max(0.1, timeout))
+        client = new_client(settings)
 
         def on_connect(c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
             if getattr(rc, "is_failure", False):
@@ -77,7 +73,7 @@ def read_retained_status(cfg: MqttConfig, home: str,  # noqa: C901, PLR0915 - co
         client.on_subscribe = on_subscribe
         client.on_unsubscribe = lambda *_a: done.set()
         client.on_message = on_message
-        client.connect(address.host, address.port, keepalive=max(5, int(timeout) + 5))
+        client.connect(address.host, address.port, **connect_kwargs(settings))
         while not done.is_set() and time.monotonic() < deadline:
             if client.loop(timeout=min(0.1, max(0.01, deadline - time.monotonic()))) \
                     != mqtt.MQTT_ERR_SUCCESS:
@@ -89,7 +85,7 @@ def read_retained_status(cfg: MqttConfig, home: str,  # noqa: C901, PLR0915 - co
         log.info("could not read the retained status back from %s (%s)", address, exc)
         return None
     finally:
-        sock = client.socket()
+        sock = client.socket() if client is not None else None
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.close()
