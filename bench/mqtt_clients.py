@@ -15,7 +15,9 @@ sends them) go to the same private mosquitto (MQTT 5) through:
   set to the window and `--inflight` tasks each awaiting `publish(qos=1)`,
   which returns on the message's PUBACK.
 
-No outbox: this compares the client layers alone (bench/drain.py measures
+`cpu_us_per_msg_best` is this process's CPU time (all threads) per message,
+the least of the rounds: less sensitive to the machine's other load than
+msgs/s. No outbox: this compares the client layers alone (bench/drain.py measures
 the agent's whole drain). Rounds alternate the clients so they see the same
 machine noise; the best of each is reported with every sample.
 
@@ -137,6 +139,7 @@ def main() -> None:
             for r in range(args.rounds):
                 order = names[r % len(names):] + names[:r % len(names)]  # rotate who goes first
                 for name in order:
+                    cpu = time.process_time()
                     if name == "raw_paho":
                         result = raw_round(broker.port, messages, args.inflight)
                     elif name == "raw_paho_asyncio":
@@ -145,6 +148,9 @@ def main() -> None:
                         result = asyncio.run(link_round(broker.port, messages, args.inflight))
                     else:
                         result = asyncio.run(aiomqtt_round(broker.port, messages, args.inflight))
+                    # CPU of this process (all its threads, connect to disconnect) per message:
+                    # less sensitive than msgs/s to what else the machine runs.
+                    result["cpu_us_per_msg"] = (time.process_time() - cpu) / len(messages) * 1e6
                     assert result["acked"] == len(messages), (name, result)
                     samples[name].append(result)
                 log(f"round {r + 1}: " + "  ".join(
@@ -162,6 +168,8 @@ def main() -> None:
         "aiomqtt_version": aio_version,
         "msgs_per_s": {k: round(v, 1) for k, v in best.items()},
         "ratio_to_raw_paho": {k: round(v / raw, 3) for k, v in best.items()},
+        "cpu_us_per_msg_best": {k: round(min(x["cpu_us_per_msg"] for x in v), 1)
+                                for k, v in samples.items()},
         "samples": {k: [round(x["events_per_s"], 1) for x in v] for k, v in samples.items()},
     }
     emit(doc)
