@@ -155,7 +155,7 @@ async def _run_with_broker(args: argparse.Namespace, url: str, protocol: str,
     agent = Agent(config, clock=clock, sync_probe=lambda: True,
                   tick_interval=0.05, status_interval=max(1.0, 600.0 / args.speed))
     view = PlatformView(url, "care", DEMO_HOME, DEMO_TZ, alerts_only=args.alerts_only)
-    await asyncio.get_running_loop().run_in_executor(None, view.start)
+    await view.start()
     ingest = None
     if demo_ingest.available():  # the reference ingest too, as a municipality runs it
         ingest = demo_ingest.DemoIngest(url, "care", data_dir / "platform.db", protocol)
@@ -173,7 +173,7 @@ async def _run_with_broker(args: argparse.Namespace, url: str, protocol: str,
     try:
         await agent.run(stop)
     finally:
-        await loop.run_in_executor(None, view.stop)
+        await view.stop()
         if ingest is not None:
             await loop.run_in_executor(None, ingest.stop)
     alerts = {k: v for k, v in sorted(view.counts.items()) if k.startswith("alert/")}

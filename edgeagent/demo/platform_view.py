@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
-import threading
 from datetime import datetime
 from typing import Any, TextIO
-from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from edgeagent.i18n import N_, _, pad, weekday
+from edgeagent.mqtt_link import BrokerAddress, ClientSettings, Link
 
 COLOURS = {"critical": "\033[1;31m", "warning": "\033[33m", "info": "", "ok": "\033[32m"}
 RESET = "\033[0m"
@@ -39,6 +38,7 @@ WORDS = {"alert": N_("ALERT"), "summary": N_("summary"), "reading": N_("reading"
 
 
 STATES = {"online": N_("online"), "offline": N_("offline")}
+RECONNECT_S = 1.0  # after the demo's broker dropped the view
 
 
 def _word(code: str, table: dict[str, str]) -> str:
@@ -71,13 +71,18 @@ def describe(event: dict[str, Any], tz: ZoneInfo) -> tuple[str, str]:
 
 
 class PlatformView:
-    """A real MQTT subscriber on `<prefix>/<home>/#`, printing events and status."""
+    """A real MQTT subscriber on `<prefix>/<home>/#`, printing events and status.
+
+    It connects over the agent's MQTT link (`edgeagent.mqtt_link`, MQTT 3.1.1,
+    which every demo broker speaks) on the caller's event loop, and connects
+    again, subscribing anew, if the link drops.
+    """
 
     def __init__(self, url: str, prefix: str, home: str, timezone: str, *,
                  out: TextIO = sys.stdout, alerts_only: bool = False) -> None:
-        parsed = urlparse(url)
-        self.host = parsed.hostname or "127.0.0.1"
-        self.port = parsed.port or 1883
+        self.address = BrokerAddress.parse(url)
+        self.host = self.address.host
+        self.port = self.address.port
         self.topic = f"{prefix}/{home}/#"
         self.tz = ZoneInfo(timezone)
         self.out = out
@@ -85,20 +90,19 @@ class PlatformView:
         self.colour = out.isatty()
         self.counts: dict[str, int] = {}
         self.last_state: str | None = None
-        self.lock = threading.Lock()
-        self.subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"platform-view-{home}")
-        self.client.on_connect = lambda c, *a: c.subscribe(self.topic, qos=1)
-        self.client.on_subscribe = lambda *a: self.subscribed.set()
-        self.client.on_message = self._on_message
+        self.settings = ClientSettings(client_id=f"platform-view-{home}", protocol="3.1.1",
+                                       clean=True, keepalive=30)
+        self.subscribed = asyncio.Event()
+        self.link: Link | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def _print(self, line: str, colour: str) -> None:
         if self.colour and COLOURS.get(colour):
             line = f"{COLOURS[colour]}{line}{RESET}"
-        with self.lock:
-            print(line, file=self.out, flush=True)
+        print(line, file=self.out, flush=True)
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        """On the loop, inside the link's read: quick (one line printed)."""
         try:
             doc = json.loads(msg.payload)
         except ValueError:
@@ -115,19 +119,51 @@ class PlatformView:
         if "/events/" not in msg.topic:
             return
         key = f"{doc.get('kind')}/{doc.get('type')}"
-        with self.lock:
-            self.counts[key] = self.counts.get(key, 0) + 1
+        self.counts[key] = self.counts.get(key, 0) + 1
         if self.alerts_only and doc.get("kind") not in ("alert", "summary"):
             return
         line, colour = describe(doc, self.tz)
         self._print(line, colour)
 
-    def start(self, timeout: float = 10.0) -> None:
-        self.client.connect(self.host, self.port, keepalive=30)
-        self.client.loop_start()
-        if not self.subscribed.wait(timeout):
-            raise TimeoutError(f"platform view could not subscribe at {self.host}:{self.port}")
+    async def _one_connection(self) -> None:
+        closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
-    def stop(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        def on_closed(_link: Link, reason: str) -> None:
+            if not closed.done():
+                closed.set_result(reason)
+
+        link = Link(self.settings, self.address, on_closed)
+        link.client.on_connect = lambda c, *_a: c.subscribe(self.topic, qos=1)
+        link.client.on_subscribe = lambda *_a: self.subscribed.set()
+        link.client.on_message = self._on_message
+        self.link = link
+        link.start()
+        try:
+            await closed
+        finally:
+            if not link.finished:
+                link.client.disconnect()
+                link.close()
+            await link.wait_connect_worker(1.0)
+            self.link = None
+            self.subscribed.clear()
+
+    async def _keep_connected(self) -> None:
+        while True:
+            await self._one_connection()
+            await asyncio.sleep(RECONNECT_S)
+
+    async def start(self, timeout: float = 10.0) -> None:
+        self._task = asyncio.create_task(self._keep_connected(), name="platform-view")
+        try:
+            await asyncio.wait_for(self.subscribed.wait(), timeout)
+        except TimeoutError:
+            await self.stop()
+            raise TimeoutError(f"platform view could not subscribe at "
+                               f"{self.host}:{self.port}") from None
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
