@@ -179,8 +179,11 @@ class Link:
 
     paho's external-loop hooks (the way aiomqtt drives it) put the socket on
     the asyncio selector, so publishing, reading acknowledgements and acting
-    on them happen on one thread. Only the TCP connect and TLS handshake,
-    which paho does blocking, run in a thread of their own.
+    on them happen on one thread. With a network thread per connection, the
+    GIL and paho's mutexes changed hands several times per event and the
+    agent's drain ran at 0.6 of a bare paho loop; on the loop it keeps up
+    with one (bench/drain.py, bench/mqtt_clients.py). Only the TCP connect
+    and TLS handshake, which paho does blocking, run in a thread of their own.
 
     The owner sets paho's message callbacks (`on_connect`, `on_publish`,
     `on_message`, ...) on `client` before `start()`; they run on the loop,
