@@ -389,13 +389,13 @@ class MqttLocalDriver(Driver):
 
     async def _keep_connected(self) -> None:
         o = self.options
-        backoff = Backoff(o.reconnect_min_s, o.reconnect_max_s)
+        backoff = Backoff(o.reconnect_min_s, o.reconnect_max_s, floor=o.reconnect_min_s / 2)
         while True:
             started = time.monotonic()
             accepted = await self._one_connection()
             if accepted and time.monotonic() - started > STABLE_CONNECTION_S:
                 backoff.reset()
-            await asyncio.sleep(max(o.reconnect_min_s / 2, backoff.next_delay()))
+            await asyncio.sleep(backoff.next_delay())
 
     def _on_subscribed(self, refused: list[str]) -> None:
         self.subscribed = not refused
