@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -27,21 +26,20 @@ from bleak.args.bluez import OrPattern
 from bleak.assigned_numbers import AdvertisementDataType
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
-from edgeagent_drivers.ble.backends import BleBackend, ble_backend
+from edgeagent_drivers.ble.backends import BleBackend
 from edgeagent_drivers.ble.passive import passive_scan_forever
 from edgeagent_drivers.ble.vitals import (
     BleAdapterOptions,
-    ble_checks,
+    BleDriver,
+    SleepFn,
     reject_ids_used_twice,
     short_or_none,
 )
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edgeagent.driver import (
-    Driver,
     DriverContext,
     DriverOptions,
-    HardwareCheck,
     HealthState,
 )
 from edgeagent.errors import PayloadError
@@ -56,7 +54,6 @@ from .secure_adverts import (
 
 log = logging.getLogger(__name__)
 
-SleepFn = Callable[[float], Awaitable[None]]
 
 UNITS = {"temperature": "degC", "humidity": "%", "battery": "%"}
 """The readings this driver emits, with their units; other decoded values go into `data`."""
@@ -117,23 +114,17 @@ class _Sensor:
         return bool(o.local_name and o.local_name in (adv.local_name, device.name))
 
 
-class AdvertEnvDriver(Driver):
+class AdvertEnvDriver(BleDriver):
     """Room temperature, humidity and battery from advertising thermometers."""
 
     Options: ClassVar[type[DriverOptions]] = AdvertEnvOptions
     options: AdvertEnvOptions
 
-    @classmethod
-    def checks(cls, options: DriverOptions) -> list[HardwareCheck]:
-        return ble_checks(options)
-
     def __init__(self, options: DriverOptions, context: DriverContext, *,
                  backend: BleBackend | None = None, sleep: SleepFn | None = None) -> None:
-        super().__init__(options, context)
+        super().__init__(options, context, backend=backend, sleep=sleep)
         assert isinstance(options, AdvertEnvOptions)
         self.options = options
-        self.backend = backend if backend is not None else ble_backend(options.backend)
-        self._sleep: SleepFn = sleep or asyncio.sleep
         self.decoder = AdvertDecoder(options.bind_keys())
         now = context.clock.monotonic()
         self.sensors = {

@@ -19,7 +19,7 @@ import abc
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -27,21 +27,20 @@ from bleak.args.bluez import OrPattern
 from bleak.assigned_numbers import AdvertisementDataType
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
-from edgeagent_drivers.ble.backends import BleBackend, ble_backend
+from edgeagent_drivers.ble.backends import BleBackend
 from edgeagent_drivers.ble.passive import passive_scan_forever
 from edgeagent_drivers.ble.vitals import (
     BleAdapterOptions,
-    ble_checks,
+    BleDriver,
+    SleepFn,
     reject_ids_used_twice,
     short_or_none,
 )
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edgeagent.driver import (
-    Driver,
     DriverContext,
     DriverOptions,
-    HardwareCheck,
     HealthState,
 )
 from edgeagent.errors import PayloadError
@@ -58,7 +57,6 @@ from .secure_adverts import (
 
 log = logging.getLogger(__name__)
 
-SleepFn = Callable[[float], Awaitable[None]]
 LOW_BATTERY_PCT = 20.0  # shown in doctor; the engine's low_battery has its own setting
 
 
@@ -110,24 +108,18 @@ class Tag:
     values: dict[str, Any] = field(default_factory=dict)
 
 
-class BthomeDevicesDriver(Driver, abc.ABC):
+class BthomeDevicesDriver(BleDriver, abc.ABC):
     """Scan, decode, supervise; subclasses turn frames into readings."""
 
     Options: ClassVar[type[DriverOptions]] = BthomeDriverOptions
     options: BthomeDriverOptions
     kind_word: ClassVar[str] = "device"
 
-    @classmethod
-    def checks(cls, options: DriverOptions) -> list[HardwareCheck]:
-        return ble_checks(options)
-
     def __init__(self, options: DriverOptions, context: DriverContext, *,
                  backend: BleBackend | None = None, sleep: SleepFn | None = None) -> None:
-        super().__init__(options, context)
+        super().__init__(options, context, backend=backend, sleep=sleep)
         assert isinstance(options, BthomeDriverOptions)
         self.options = options
-        self.backend = backend if backend is not None else ble_backend(options.backend)
-        self._sleep: SleepFn = sleep or asyncio.sleep
         self.decoder = AdvertDecoder(options.bind_keys())
         now = context.clock.monotonic()
         self.tags: dict[str, Tag] = {

@@ -23,28 +23,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from bleak.args.bluez import OrPattern
 from bleak.assigned_numbers import AdvertisementDataType
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
-from edgeagent_drivers.ble.backends import BleBackend, ble_backend
+from edgeagent_drivers.ble.backends import BleBackend
 from edgeagent_drivers.ble.passive import passive_scan_forever
 from edgeagent_drivers.ble.vitals import (
     BleAdapterOptions,
-    ble_checks,
+    BleDriver,
+    SleepFn,
     reject_ids_used_twice,
     short_or_none,
 )
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edgeagent.driver import (
-    Driver,
     DriverContext,
     DriverOptions,
-    HardwareCheck,
     HealthState,
 )
 
@@ -55,8 +53,6 @@ from .secure_adverts import KeysFileOptions
 from .tag_presence import IBeacon, TagPresence, parse_ibeacon
 
 log = logging.getLogger(__name__)
-
-SleepFn = Callable[[float], Awaitable[None]]
 
 
 class TagOptions(BaseModel):
@@ -116,23 +112,17 @@ class PresenceOptions(BleAdapterOptions, KeysFileOptions):
         return self
 
 
-class PresenceDriver(Driver):
+class PresenceDriver(BleDriver):
     """`tag` present/absent readings from beacon adverts."""
 
     Options: ClassVar[type[DriverOptions]] = PresenceOptions
     options: PresenceOptions
 
-    @classmethod
-    def checks(cls, options: DriverOptions) -> list[HardwareCheck]:
-        return ble_checks(options)
-
     def __init__(self, options: DriverOptions, context: DriverContext, *,
                  backend: BleBackend | None = None, sleep: SleepFn | None = None) -> None:
-        super().__init__(options, context)
+        super().__init__(options, context, backend=backend, sleep=sleep)
         assert isinstance(options, PresenceOptions)
         self.options = options
-        self.backend = backend if backend is not None else ble_backend(options.backend)
-        self._sleep: SleepFn = sleep or asyncio.sleep
         now = context.clock.monotonic()
         self.states = {t.id: TagPresence(options.present_rssi, options.absent_rssi,
                                          options.miss_window_s, now) for t in options.tags}

@@ -260,7 +260,23 @@ def short_or_none(uuid: str) -> str | None:
 # --- the driver ---
 
 
-class BleVitalsDriver(Driver):
+class BleDriver(Driver):
+    """A driver on one BLE adapter: the doctor's scan check, the bleak backend chosen by its
+    `backend` option (or given, in tests) and a sleep tests can replace."""
+
+    @classmethod
+    def checks(cls, options: DriverOptions) -> list[HardwareCheck]:
+        return ble_checks(options)
+
+    def __init__(self, options: DriverOptions, context: DriverContext, *,
+                 backend: BleBackend | None = None, sleep: SleepFn | None = None) -> None:
+        super().__init__(options, context)
+        assert isinstance(options, BleAdapterOptions)
+        self.backend = backend if backend is not None else ble_backend(options.backend)
+        self._sleep: SleepFn = sleep or asyncio.sleep
+
+
+class BleVitalsDriver(BleDriver):
     """Vital signs from SIG-profile BLE monitors; one task per connected device.
 
     `backend=` (constructor) or the `backend` option ("bleak", "fake") choose
@@ -270,18 +286,12 @@ class BleVitalsDriver(Driver):
     Options: ClassVar[type[DriverOptions]] = BleVitalsOptions
     options: BleVitalsOptions
 
-    @classmethod
-    def checks(cls, options: DriverOptions) -> list[HardwareCheck]:
-        return ble_checks(options)
-
     def __init__(self, options: DriverOptions, context: DriverContext, *,
                  backend: BleBackend | None = None, sleep: SleepFn | None = None,
                  rng: random.Random | None = None) -> None:
-        super().__init__(options, context)
+        super().__init__(options, context, backend=backend, sleep=sleep)
         assert isinstance(options, BleVitalsOptions)
         self.options = options
-        self.backend = backend if backend is not None else ble_backend(options.backend)
-        self._sleep: SleepFn = sleep or asyncio.sleep
         o = options
         self.backoff = Backoff(initial=o.backoff_base_s, maximum=o.backoff_max_s,
                                floor=o.backoff_min_s, rng=rng or random.Random())
