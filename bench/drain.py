@@ -116,6 +116,37 @@ def raw_round(port: int, messages: list[tuple[str, str]], inflight: int) -> dict
     return {"events_per_s": acked / elapsed, "seconds": elapsed, "acked": acked}
 
 
+class AckWindow:
+    """QoS 1 publishes with at most `inflight` unacknowledged, timed until the last PUBACK.
+
+    `on_publish` is paho's callback (on the loop thread); `send` publishes and waits.
+    """
+
+    def __init__(self, total: int, inflight: int) -> None:
+        self.total, self.inflight = total, inflight
+        self.acked = self.in_flight = 0
+        self.room, self.done = asyncio.Event(), asyncio.Event()
+
+    def on_publish(self, *_: Any) -> None:
+        self.acked += 1
+        self.in_flight -= 1
+        self.room.set()
+        if self.acked == self.total:
+            self.done.set()
+
+    async def send(self, client: mqtt.Client, messages: list[tuple[str, str]]) -> dict[str, float]:
+        start = time.perf_counter()
+        for topic, payload in messages:
+            while self.in_flight >= self.inflight:
+                self.room.clear()
+                await self.room.wait()
+            client.publish(topic, payload, qos=1)
+            self.in_flight += 1
+        await asyncio.wait_for(self.done.wait(), 600)
+        elapsed = time.perf_counter() - start
+        return {"events_per_s": self.acked / elapsed, "seconds": elapsed, "acked": self.acked}
+
+
 async def raw_async_round(port: int, messages: list[tuple[str, str]],
                           inflight: int) -> dict[str, float]:
     """The same bare QoS 1 loop with paho driven by an asyncio loop (no network thread).
@@ -129,18 +160,9 @@ async def raw_async_round(port: int, messages: list[tuple[str, str]],
                          protocol=mqtt.MQTTv5)
     client.max_inflight_messages_set(inflight)
     client.max_queued_messages_set(0)
-    connected, room, done = asyncio.Event(), asyncio.Event(), asyncio.Event()
-    total = len(messages)
-    counts = {"acked": 0, "in_flight": 0}
-
-    def on_publish(*_: Any) -> None:
-        counts["acked"] += 1
-        counts["in_flight"] -= 1
-        room.set()
-        if counts["acked"] == total:
-            done.set()
-
-    client.on_publish = on_publish
+    connected = asyncio.Event()
+    window = AckWindow(len(messages), inflight)
+    client.on_publish = window.on_publish
     client.on_connect = lambda *a: connected.set()
     client.on_socket_open = lambda _c, _u, sock: loop.add_reader(sock, client.loop_read)
     client.on_socket_close = lambda _c, _u, sock: loop.remove_reader(sock)
@@ -148,19 +170,10 @@ async def raw_async_round(port: int, messages: list[tuple[str, str]],
     client.on_socket_unregister_write = lambda _c, _u, sock: loop.remove_writer(sock)
     client.connect("127.0.0.1", port, keepalive=30)  # loopback: blocking is fine here
     await asyncio.wait_for(connected.wait(), 10)
-    start = time.perf_counter()
-    for topic, payload in messages:
-        while counts["in_flight"] >= inflight:
-            room.clear()
-            await room.wait()
-        client.publish(topic, payload, qos=1)
-        counts["in_flight"] += 1
-    await asyncio.wait_for(done.wait(), 600)
-    elapsed = time.perf_counter() - start
+    result = await window.send(client, messages)
     client.disconnect()
     client.loop_write()
-    return {"events_per_s": counts["acked"] / elapsed, "seconds": elapsed,
-            "acked": counts["acked"]}
+    return result
 
 
 async def agent_round(workdir: Path, broker: Broker, n: int, inflight: int) -> dict[str, float]:

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import Broker, emit, log
-from drain import HOME, backlog_messages, fill, raw_async_round, raw_round
+from drain import HOME, AckWindow, backlog_messages, fill, raw_async_round, raw_round
 
 from edgeagent.mqtt_link import BrokerAddress, ClientSettings, Link
 from edgeagent.outbox import Outbox
@@ -50,41 +50,23 @@ Messages = list[tuple[str, str]]
 async def link_round(port: int, messages: Messages, inflight: int) -> dict[str, float]:
     """The agent's link: a window of PUBACKs, as `Publisher` keeps it (no outbox)."""
     loop = asyncio.get_running_loop()
-    connected, room, done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    connected = asyncio.Event()
     closed: list[str] = []
-    total = len(messages)
-    counts = {"acked": 0, "in_flight": 0}
+    window = AckWindow(len(messages), inflight)
     settings = ClientSettings(client_id=f"bench-link-{time.monotonic_ns()}", keepalive=30,
                               max_inflight=inflight)
     link = Link(settings, BrokerAddress("127.0.0.1", port, tls=False),
                 lambda _lk, why: closed.append(why))
 
-    def on_publish(*_: Any) -> None:
-        counts["acked"] += 1
-        counts["in_flight"] -= 1
-        room.set()
-        if counts["acked"] == total:
-            done.set()
-
-    link.client.on_publish = on_publish
+    link.client.on_publish = window.on_publish
     link.client.on_connect = lambda *_: loop.call_soon(connected.set)
     link.start()
     await asyncio.wait_for(connected.wait(), 10)
-    start = time.perf_counter()
-    client = link.client
-    for topic, payload in messages:
-        while counts["in_flight"] >= inflight:
-            room.clear()
-            await room.wait()
-        client.publish(topic, payload, qos=1)
-        counts["in_flight"] += 1
-    await asyncio.wait_for(done.wait(), 600)
-    elapsed = time.perf_counter() - start
-    client.disconnect()
+    result = await window.send(link.client, messages)
+    link.client.disconnect()
     link.close()
     assert closed == ["closed"], closed
-    return {"events_per_s": counts["acked"] / elapsed, "seconds": elapsed,
-            "acked": counts["acked"]}
+    return result
 
 
 async def aiomqtt_round(port: int, messages: Messages, inflight: int) -> dict[str, float]:
